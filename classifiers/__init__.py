@@ -1,0 +1,30 @@
+"""Listener's classifiers: sentiment, the unhappy flag, the problem category.
+
+``load_classifier(settings)`` returns the configured :class:`Classifier`.
+Heavy libraries (torch, transformers) are imported lazily, inside the
+implementations that need them.
+"""
+
+from __future__ import annotations
+
+from classifiers.base import CIRCUMSTANCES, LABELS, Classifier, Prediction
+from classifiers.settings import CategorySpec, ClassifierSettings
+
+__all__ = [
+    "CIRCUMSTANCES",
+    "LABELS",
+    "CategorySpec",
+    "Classifier",
+    "ClassifierSettings",
+    "Prediction",
+    "load_classifier",
+]
+
+
+def load_classifier(settings: ClassifierSettings) -> Classifier:
+    """Build the classifier named by ``settings.kind``."""
+    if settings.kind == "lexicon":
+        from classifiers.lexicon import LexiconClassifier
+
+        return LexiconClassifier(settings)
+    raise ValueError(f"unknown classifier kind {settings.kind!r}")
