@@ -203,10 +203,38 @@ class WebSettings(_Model):
     )
 
 
+class XBudgetSettings(_Model):
+    """Our own cap on X API reads, below the paid tier's quota (counted per X source)."""
+
+    requests_per_15min: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most read requests per source in a 15-minute window (none: no own cap).",
+    )
+    requests_per_month: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most read requests per source in a calendar month, UTC (none: no own cap).",
+    )
+    warn_at: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Fraction of a budget (or of X's own rate limit) used that raises a warning.",
+    )
+
+
 class XSettings(_Model):
     """X (Twitter) API access; credentials come from the environment."""
 
-    api_base_url: str = Field(default="https://api.twitter.com", description="API host.")
+    api_base_url: str = Field(
+        default="https://api.twitter.com",
+        description="API host; another base (e.g. http://127.0.0.1:8765) for a local test server.",
+    )
+    budget: XBudgetSettings = Field(
+        default_factory=XBudgetSettings,
+        description="Request budget that stops polling before X's quota runs out.",
+    )
     bearer_token: SecretStr | None = Field(default=None, description="App-only token (reads).")
     consumer_key: SecretStr | None = Field(default=None, description="User context (posting).")
     consumer_secret: SecretStr | None = Field(default=None, description="User context.")

@@ -15,6 +15,9 @@ original chained as ``__cause__``.
     ├── ClassifierError          the model cannot be loaded or run
     ├── TemplateError            a reply template is missing, unsafe or fails to render
     ├── PolicyViolation          a reply breaks a sending rule (length, links, @mentions…)
+    ├── PermissionDenied         the person's role or tier does not allow the action
+    ├── Conflict                 someone else got there first (claimed case, spent budget…)
+    ├── DeliveryError            a channel could not send (SMTP down, X 5xx): retried later
     └── NotFound                 a named source, mention or case does not exist
 """
 
@@ -73,3 +76,20 @@ class PolicyViolation(ListenerError):
 
 class NotFound(ListenerError):
     """A named object does not exist."""
+
+
+class PermissionDenied(ListenerError):
+    """The actor's role or approval tier does not allow this action."""
+
+
+class Conflict(ListenerError):
+    """The action lost a race or breaks a cap: the case is claimed by someone else, the
+    daily budget is spent, the state changed underneath."""
+
+
+class DeliveryError(ListenerError):
+    """A channel failed to send; ``retryable`` says whether to try again later."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable

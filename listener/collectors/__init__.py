@@ -41,6 +41,8 @@ class CollectorType:
 COLLECTOR_TYPES: dict[str, CollectorType] = {
     "feed": CollectorType("listener.collectors.feed:FeedCollector", ("url", "path"), True),
     "jsonl": CollectorType("listener.collectors.jsonl:JsonlCollector", ("path",), False),
+    "x_search": CollectorType("listener.collectors.x:XSearchCollector", ("query",), True),
+    "x_mentions": CollectorType("listener.collectors.x:XMentionsCollector", ("username",), True),
 }
 
 

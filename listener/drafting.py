@@ -1,0 +1,209 @@
+"""Drafting replies from the Jinja2 templates in ``templates/``.
+
+Templates are user-editable, so they render in Jinja2's sandbox with
+``StrictUndefined`` (a typo is an error, not an empty string).  Plain-text
+channels are not HTML-escaped (the web UI escapes at display time); ``.html``
+templates are autoescaped.
+
+Layout: ``templates/replies/<channel>/<category>[.<n>].j2`` with
+``default[.<n>].j2`` as the fallback for a channel.  Several numbered
+variants of one template are picked from deterministically per case, so
+replies do not read as canned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError as JinjaTemplateError
+from jinja2 import select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from listener.errors import TemplateError
+
+#: channel → maximum length (X counts weighted characters; see listener.policy)
+CHANNEL_LIMITS: dict[str, int] = {
+    "x_reply": 280,
+    "mastodon_reply": 500,
+    "blog_comment": 4000,
+    "email": 20000,
+    "dm": 10000,
+}
+
+#: which channel a source type answers on by default (a source's options.channel overrides)
+DEFAULT_CHANNEL: dict[str, str] = {
+    "feed": "blog_comment",
+    "jsonl": "x_reply",
+    "x_search": "x_reply",
+    "x_mentions": "x_reply",
+    "mastodon": "mastodon_reply",
+    "reddit": "dm",
+}
+
+_TEMPLATE_NAME = re.compile(r"^(?P<stem>[a-z0-9_\-]+?)(?:\.(?P<n>\d+))?\.j2$")
+
+
+@dataclass(frozen=True)
+class RenderedDraft:
+    channel: str
+    template: str
+    variant: int
+    text: str
+    subject: str | None = None
+
+
+@lru_cache(maxsize=16)
+def make_environment(templates_dir: str) -> ImmutableSandboxedEnvironment:
+    """A sandboxed Jinja2 environment over ``templates_dir`` (cached per folder)."""
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(templates_dir),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(["html", "htm", "xml"], default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["first_sentence"] = lambda s: re.split(r"(?<=[.!?])\s", str(s).strip(), 1)[0]
+    return env
+
+
+def list_variants(env: ImmutableSandboxedEnvironment, channel: str, stem: str) -> list[str]:
+    names = []
+    for name in env.list_templates(filter_func=lambda n: n.startswith(f"replies/{channel}/")):
+        m = _TEMPLATE_NAME.match(name.rsplit("/", 1)[-1])
+        if m and m.group("stem") == stem:
+            names.append(name)
+    return sorted(names)
+
+
+def choose_template(
+    env: ImmutableSandboxedEnvironment, channel: str, category: str | None, seed: str
+) -> tuple[str, int]:
+    """The template (and variant index) for a channel and category; stable per ``seed``."""
+    variants = list_variants(env, channel, category or "default") if category else []
+    if not variants:
+        variants = list_variants(env, channel, "default")
+    if not variants:
+        raise TemplateError(f"no template for channel {channel!r} (replies/{channel}/default.j2)")
+    index = int(hashlib.sha256(seed.encode()).hexdigest(), 16) % len(variants)
+    return variants[index], index
+
+
+_NOT_A_NAME = {
+    "the", "official", "team", "mr", "mrs", "ms", "dr", "miss", "sir", "mx", "real", "its",
+    "i", "im", "just", "not", "your", "my", "a", "an", "shop", "store", "news", "blog",
+}
+
+
+def first_name(display_name: str | None, handle: str) -> str:
+    """A plausible first name from the display name, else the handle (with @ for social)."""
+    if display_name:
+        token = re.split(r"[\s|·•,/]+", display_name.strip())[0] if display_name.strip() else ""
+        token = token.strip(".-_'\"")
+        plausible = (
+            2 <= len(token) <= 20
+            and re.fullmatch(r"[^\W\d_]+(?:[-'][^\W\d_]+)?", token) is not None
+            and token.lower() not in _NOT_A_NAME
+            and not (token.isupper() and len(token) > 3)  # "JOHN" ok-ish, "DEALS" not
+        )
+        if plausible:
+            return token[0].upper() + token[1:]
+    return handle
+
+
+def humanize_ago(then: datetime, now: datetime) -> str:
+    delta = now - then
+    if delta < timedelta(minutes=2):
+        return "just now"
+    if delta < timedelta(hours=1):
+        return f"{int(delta.total_seconds() // 60)} minutes ago"
+    if delta < timedelta(hours=2):
+        return "an hour ago"
+    if delta < timedelta(days=1):
+        return f"{int(delta.total_seconds() // 3600)} hours ago"
+    if delta < timedelta(days=2):
+        return "yesterday"
+    return f"{delta.days} days ago"
+
+
+def render(
+    templates_dir: str | Path, channel: str, category: str | None, context: dict[str, Any], seed: str
+) -> RenderedDraft:
+    """Render the reply for ``channel``/``category`` with ``context``."""
+    env = make_environment(str(templates_dir))
+    name, variant = choose_template(env, channel, category, seed)
+    try:
+        template = env.get_template(name)
+        text = template.render(**context)
+    except JinjaTemplateError as exc:
+        raise TemplateError(f"{name}: {exc}") from exc
+    subject = None
+    text = text.lstrip()
+    if text.startswith("Subject:"):  # email templates start with a "Subject: …" line
+        first, _, text = text.partition("\n")
+        subject = first.removeprefix("Subject:").strip()
+    text = re.sub(r"[ \t]+\n", "\n", text).strip()
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return RenderedDraft(channel=channel, template=name, variant=variant, text=text, subject=subject)
+
+
+#: how replies name each problem ("I'm so sorry {{ problem }}")
+PROBLEM_PHRASES: dict[str, str] = {
+    "lost_or_late_delivery": "your order hasn't reached you",
+    "damaged_or_defective": "what you received isn't up to standard",
+    "wrong_size_or_fit": "the fit wasn't right",
+    "returns_and_refunds": "your return and refund have been such a hassle",
+    "billing": "there's a problem with your bill",
+    "rude_or_slow_service": "our team let you down",
+    "website_or_app": "our site got in your way",
+    "order_change": "changing your order has been a struggle",
+    "praise": "",
+    "other": "things haven't gone right",
+}
+
+
+def draft_context(
+    *,
+    brand_name: str,
+    brand_voice: str,
+    brand_handle: str | None,
+    handle: str,
+    display_name: str | None,
+    channel: str,
+    category: str | None,
+    circumstances: tuple[str, ...] | list[str],
+    post_text: str,
+    published_at: datetime,
+    now: datetime,
+    agent_name: str,
+    signature: str,
+    offer: dict[str, Any] | None = None,
+    products: list[str] | None = None,
+) -> dict[str, Any]:
+    """Everything a reply template may use (every key is always present)."""
+    social = channel in {"x_reply", "mastodon_reply", "dm"}
+    at_handle = ("@" + handle.lstrip("@")) if social else handle
+    return {
+        "brand": brand_name,
+        "brand_handle": brand_handle or "",
+        "voice": brand_voice,
+        "handle": at_handle,
+        "name": first_name(display_name, at_handle),
+        "channel": channel,
+        "category": category or "other",
+        "problem": PROBLEM_PHRASES.get(category or "other", PROBLEM_PHRASES["other"]),
+        "circumstances": list(circumstances),
+        "post": post_text,
+        "posted_ago": humanize_ago(published_at, now),
+        "agent": agent_name,
+        "agent_first": agent_name.split()[0] if agent_name.split() else agent_name,
+        "signature": signature,
+        "offer": offer,
+        "products": products or [],
+    }

@@ -1,0 +1,685 @@
+"""The poll use-case: collect → dedupe and store → classify → triage → draft.
+
+``poll_sources`` is the one function the CLI, the scheduler, the web app and
+the workers call.  Collection runs concurrently (I/O only, no database);
+storing runs one source at a time, each in **one transaction** that writes the
+mentions, their classifications, cases and drafts *and* the source's new poll
+state.  A crash mid-poll therefore loses nothing and duplicates nothing: the
+state (ETag, since_id, file offset) only advances together with the data.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from listener import models as m
+from listener.collectors import CollectContext, CollectResult, PollState, Post, get_collector
+from listener.config import Settings, SourceSettings
+from listener.drafting import DEFAULT_CHANNEL, draft_context, render
+from listener.errors import (
+    CollectorError,
+    ListenerError,
+    RateLimited,
+    SourceFailing,
+    SourceGone,
+    TemplateError,
+)
+from listener.triage import TriageInput, score_case, sla_due
+
+if TYPE_CHECKING:
+    from classifiers import Prediction
+    from listener.app import App
+
+log = structlog.get_logger("listener.pipeline")
+
+OPEN_STATUSES = ("new", "drafted", "claimed", "approved")
+CLOSED_STATUSES = ("sent", "resolved", "rejected")
+PLATFORM_BY_TYPE = {"feed": "blog", "x_search": "x", "x_mentions": "x"}
+SYSTEM_ACTOR = "listener"
+
+
+@dataclass
+class PollOutcome:
+    """What happened to one source in one poll (printed by the CLI, returned by the API)."""
+
+    source: str
+    status: str  # ok | not_modified | error | deferred | disabled | skipped
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    cases_opened: int = 0
+    drafts: int = 0
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+    duration_ms: float = 0.0
+    next_check_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.__dict__.copy()
+        d["next_check_at"] = self.next_check_at.isoformat() if self.next_check_at else None
+        return d
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------
+# sources
+
+
+def sync_sources(app: App, now: datetime | None = None) -> None:
+    """Make the ``sources`` table match config.yaml (new rows, enabled flags, moved URLs)."""
+    now = now or utcnow()
+    with app.sessions() as session, session.begin():
+        rows = {s.name: s for s in session.scalars(select(m.Source))}
+        for cfg in app.settings.sources:
+            row = rows.get(cfg.name)
+            location = cfg.location
+            if row is None:
+                session.add(
+                    m.Source(
+                        name=cfg.name,
+                        type=cfg.type,
+                        config_location=location,
+                        url=cfg.url,
+                        enabled=cfg.enabled,
+                        cursor={},
+                        created_at=now,
+                    )
+                )
+                continue
+            if row.type != cfg.type or row.config_location != location:
+                # the operator pointed the source elsewhere: start its state afresh
+                row.type, row.config_location, row.url = cfg.type, location, cfg.url
+                row.etag = row.last_modified = row.since_id = None
+                row.cursor = {}
+                row.disabled_reason = None
+                row.error_count = 0
+                row.last_error = None
+                row.next_check_at = None
+            row.enabled = cfg.enabled
+
+
+def _state_of(row: m.Source) -> PollState:
+    return PollState(
+        url=row.url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        since_id=row.since_id,
+        cursor=dict(row.cursor or {}),
+    )
+
+
+def next_regular_check(
+    now: datetime, interval: timedelta, jitter: float, rng: random.Random
+) -> datetime:
+    """Now + interval, spread by ±jitter so sources do not all fire together."""
+    spread = interval.total_seconds() * jitter
+    return now + interval + timedelta(seconds=rng.uniform(-spread, spread))
+
+
+def next_check_after_error(
+    error_count: int, base: timedelta, cap: timedelta, jitter: float, rng: random.Random
+) -> timedelta:
+    """Exponential backoff: base·2^(n-1), capped, with jitter."""
+    exp = base.total_seconds() * (2 ** max(0, min(error_count - 1, 30)))
+    delay = min(exp, cap.total_seconds())
+    delay *= 1 + rng.uniform(-jitter, jitter)
+    return timedelta(seconds=max(1.0, delay))
+
+
+def due_sources(app: App, now: datetime | None = None) -> list[str]:
+    """Names of enabled sources whose next check has come."""
+    now = now or utcnow()
+    names = {s.name for s in app.settings.sources if s.enabled}
+    with app.sessions() as session:
+        rows = session.scalars(select(m.Source).where(m.Source.name.in_(names))).all()
+        return sorted(
+            r.name
+            for r in rows
+            if r.disabled_reason is None and (r.next_check_at is None or r.next_check_at <= now)
+        )
+
+
+# ---------------------------------------------------------------------------
+# the use-case
+
+
+def poll_sources(
+    app: App,
+    names: Iterable[str] | None = None,
+    *,
+    due_only: bool = False,
+    now: Callable[[], datetime] = utcnow,
+    rng: random.Random | None = None,
+    on_result: Callable[[PollOutcome], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[PollOutcome]:
+    """Poll sources (all enabled ones, ``names``, or only those due) and store what is new."""
+    settings = app.settings
+    rng = rng or random.Random()
+    sync_sources(app, now())
+    if names is None:
+        wanted = due_sources(app, now()) if due_only else [s.name for s in settings.sources]
+    else:
+        wanted = list(dict.fromkeys(names))
+        for name in wanted:
+            settings.source(name)  # NotFound for a typo
+    outcomes: list[PollOutcome] = []
+
+    with app.sessions() as session:
+        rows = {
+            r.name: r
+            for r in session.scalars(select(m.Source).where(m.Source.name.in_(wanted)))
+        }
+    jobs: list[tuple[SourceSettings, PollState]] = []
+    for name in wanted:
+        cfg, row = settings.source(name), rows[name]
+        if not cfg.enabled:
+            outcomes.append(_report(PollOutcome(name, "skipped", error="disabled in config"), on_result))
+        elif row.disabled_reason:
+            outcomes.append(_report(PollOutcome(name, "disabled", error=row.disabled_reason), on_result))
+        else:
+            jobs.append((cfg, _state_of(row)))
+    if not jobs:
+        return outcomes
+
+    ctx = CollectContext(settings=settings)
+    workers = max(1, min(settings.polling.max_concurrency, len(jobs)))
+    started: dict[str, float] = {}
+
+    def run(cfg: SourceSettings, state: PollState) -> CollectResult:
+        started[cfg.name] = time.perf_counter()
+        return get_collector(cfg.type).collect(cfg, state, ctx)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
+        futures: dict[Future[CollectResult], SourceSettings] = {
+            pool.submit(run, cfg, state): cfg for cfg, state in jobs
+        }
+        try:
+            for future in as_completed(futures):
+                cfg = futures[future]
+                t0 = started.get(cfg.name, time.perf_counter())
+                try:
+                    result = future.result()
+                except Exception as exc:  # recorded on the source, never raised
+                    outcome = record_failure(app, cfg, exc, now(), rng)
+                else:
+                    outcome = ingest(app, cfg, result, now=now(), rng=rng)
+                outcome.duration_ms = (time.perf_counter() - t0) * 1000
+                outcomes.append(_report(outcome, on_result))
+                if should_stop is not None and should_stop():
+                    for f in futures:
+                        f.cancel()
+                    break
+        finally:
+            for closer in ctx.shared.get("closers", []):
+                try:
+                    closer()
+                except Exception:  # pragma: no cover - best effort
+                    log.warning("collector.close_failed", exc_info=True)
+    return outcomes
+
+
+def _report(outcome: PollOutcome, on_result: Callable[[PollOutcome], None] | None) -> PollOutcome:
+    if on_result is not None:
+        on_result(outcome)
+    return outcome
+
+
+def poll_source(app: App, name: str, **kwargs: Any) -> PollOutcome:
+    """Poll one source by name."""
+    return poll_sources(app, [name], **kwargs)[0]
+
+
+# ---------------------------------------------------------------------------
+# failures
+
+
+def record_failure(
+    app: App, cfg: SourceSettings, exc: BaseException, now: datetime, rng: random.Random
+) -> PollOutcome:
+    """Record a failed poll on the source and decide when to try again."""
+    polling = app.settings.polling
+    bound = log.bind(source=cfg.name)
+    with app.sessions() as session, session.begin():
+        row = session.scalars(select(m.Source).where(m.Source.name == cfg.name)).one()
+        row.last_polled_at = now
+        row.polls_total = (row.polls_total or 0) + 1
+        message = str(exc) or exc.__class__.__name__
+        if isinstance(exc, RateLimited):
+            retry_at = exc.retry_at or (now + polling.backoff_base)
+            row.next_check_at = max(retry_at, now + timedelta(seconds=1))
+            row.warning = f"rate limited: {message}"
+            status = "deferred"
+            bound.info("poll.deferred", retry_at=row.next_check_at.isoformat(), reason=message)
+        elif isinstance(exc, SourceGone):
+            row.disabled_reason = message
+            row.last_error, row.last_error_at = message, now
+            row.error_count = (row.error_count or 0) + 1
+            row.next_check_at = None
+            status = "disabled"
+            session.add(
+                m.Event(actor=SYSTEM_ACTOR, kind="source.disabled", source_id=row.id,
+                        data={"reason": message}, at=now)
+            )
+            bound.warning("poll.source_gone", reason=message)
+        else:
+            if not isinstance(exc, CollectorError):
+                message = f"internal error: {exc.__class__.__name__}: {exc}"
+                bound.error("poll.crashed", exc_info=exc)
+            else:
+                bound.warning("poll.failed", error=message, kind=exc.__class__.__name__)
+            row.error_count = (row.error_count or 0) + 1
+            row.last_error, row.last_error_at = message, now
+            delay = next_check_after_error(
+                row.error_count, polling.backoff_base, polling.backoff_max, polling.jitter, rng
+            )
+            if isinstance(exc, SourceFailing):
+                delay = max(delay, min(cfg.interval, polling.backoff_max))
+            row.next_check_at = now + delay
+            status = "error"
+        return PollOutcome(cfg.name, status, error=message, next_check_at=row.next_check_at)
+
+
+# ---------------------------------------------------------------------------
+# storing
+
+
+def _platform(cfg: SourceSettings, post: Post) -> str:
+    platform = post.raw.get("platform") if isinstance(post.raw, dict) else None
+    return str(platform or PLATFORM_BY_TYPE.get(cfg.type, cfg.type))
+
+
+def _dedupe(posts: Sequence[Post]) -> list[Post]:
+    by_id: dict[str, Post] = {}
+    for p in posts:
+        by_id[p.external_id] = p  # the last copy of a repeated id wins
+    return list(by_id.values())
+
+
+def _existing(session: Session, source_id: int, ids: list[str]) -> dict[str, tuple[int, str]]:
+    found: dict[str, tuple[int, str]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        stmt = select(m.Mention.external_id, m.Mention.id, m.Mention.content_hash).where(
+            m.Mention.source_id == source_id, m.Mention.external_id.in_(chunk)
+        )
+        for ext, mid, h in session.execute(stmt):
+            found[ext] = (mid, h)
+    return found
+
+
+def ingest(
+    app: App,
+    cfg: SourceSettings,
+    result: CollectResult,
+    *,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> PollOutcome:
+    """Store one collect result: mentions, classifications, cases, drafts and poll state."""
+    now = now or utcnow()
+    rng = rng or random.Random()
+    posts = _dedupe(result.posts)
+    with app.sessions() as session:
+        source_id = session.scalars(select(m.Source.id).where(m.Source.name == cfg.name)).one()
+        known = _existing(session, source_id, [p.external_id for p in posts])
+    fresh = [p for p in posts if known.get(p.external_id, (0, ""))[1] != p.content_hash]
+    predictions: dict[str, Prediction] = {}
+    if fresh:
+        try:
+            preds = app.classifier.predict([p.text for p in fresh])
+        except ListenerError:
+            raise
+        predictions = {p.external_id: pred for p, pred in zip(fresh, preds, strict=True)}
+
+    for attempt in range(2):
+        try:
+            return _store(app, cfg, result, fresh, predictions, now, rng)
+        except IntegrityError:
+            # someone else stored some of these mentions in between: re-read and retry once
+            if attempt:
+                raise
+            with app.sessions() as session:
+                known = _existing(session, source_id, [p.external_id for p in fresh])
+            fresh = [p for p in fresh if known.get(p.external_id, (0, ""))[1] != p.content_hash]
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _store(
+    app: App,
+    cfg: SourceSettings,
+    result: CollectResult,
+    fresh: list[Post],
+    predictions: dict[str, Prediction],
+    now: datetime,
+    rng: random.Random,
+) -> PollOutcome:
+    settings = app.settings
+    outcome = PollOutcome(cfg.name, "not_modified" if result.not_modified else "ok",
+                          fetched=len(result.posts), problems=list(result.problems))
+    bound = log.bind(source=cfg.name)
+    with app.sessions() as session, session.begin():
+        src = session.scalars(select(m.Source).where(m.Source.name == cfg.name)).one()
+        known = _existing(session, src.id, [p.external_id for p in fresh])
+        authors: dict[tuple[str, str], m.Author] = {}
+        for post in sorted(fresh, key=lambda p: p.published_at):
+            pred = predictions[post.external_id]
+            author = _upsert_author(session, authors, _platform(cfg, post), post, now)
+            existing = known.get(post.external_id)
+            if existing is None:
+                mention = _new_mention(src, author, post, now)
+                session.add(mention)
+                session.flush()
+                outcome.new += 1
+            else:
+                mention = session.get_one(m.Mention, existing[0])
+                if mention.content_hash == post.content_hash:
+                    continue
+                _update_mention(mention, post, now)
+                outcome.updated += 1
+                session.add(m.Event(actor=SYSTEM_ACTOR, kind="mention.edited", at=now,
+                                    mention_id=mention.id, case_id=mention.case_id,
+                                    data={"edit_count": mention.edit_count}))
+            _apply_prediction(session, mention, pred, now)
+            bound.debug("mention.stored", mention_id=mention.id, label=pred.label,
+                        unhappy=pred.unhappy)
+            opened, drafted = _triage_mention(session, settings, cfg, src, mention, author, pred,
+                                              existing is None, now)
+            outcome.cases_opened += opened
+            outcome.drafts += drafted
+        _advance_state(src, cfg, result, settings, outcome, now, rng)
+        outcome.next_check_at = src.next_check_at
+    bound.info("poll.stored", status=outcome.status, new=outcome.new, updated=outcome.updated,
+               cases=outcome.cases_opened)
+    return outcome
+
+
+def _advance_state(
+    src: m.Source,
+    cfg: SourceSettings,
+    result: CollectResult,
+    settings: Settings,
+    outcome: PollOutcome,
+    now: datetime,
+    rng: random.Random,
+) -> None:
+    state = result.state
+    src.url = state.url if state.url is not None else src.url
+    src.etag, src.last_modified, src.since_id = state.etag, state.last_modified, state.since_id
+    src.cursor = dict(state.cursor)
+    src.last_polled_at = src.last_success_at = now
+    src.error_count, src.last_error = 0, None
+    src.warning = result.warning
+    src.last_problems = result.problems[:20] or None
+    src.items_total = (src.items_total or 0) + outcome.new
+    src.last_new = outcome.new
+    src.polls_total = (src.polls_total or 0) + 1
+    src.next_check_at = result.next_check_at or next_regular_check(
+        now, cfg.interval, settings.polling.jitter, rng
+    )
+
+
+def _upsert_author(
+    session: Session,
+    cache: dict[tuple[str, str], m.Author],
+    platform: str,
+    post: Post,
+    now: datetime,
+) -> m.Author:
+    info = post.author
+    handle = info.handle.strip().lstrip("@")[:200] or "unknown"
+    key = (platform, handle.lower())
+    author = cache.get(key)
+    if author is None:
+        author = session.scalars(
+            select(m.Author).where(m.Author.platform == platform, m.Author.handle == handle)
+        ).one_or_none()
+    if author is None:
+        author = m.Author(platform=platform, handle=handle, first_seen_at=now, verified=False)
+        session.add(author)
+    author.display_name = info.display_name or author.display_name
+    author.external_id = info.external_id or author.external_id
+    if info.followers is not None:
+        author.followers = info.followers
+    author.verified = bool(info.verified or author.verified)
+    author.url = info.url or author.url
+    author.email = info.email or author.email
+    author.last_seen_at = now
+    session.flush()
+    cache[key] = author
+    return author
+
+
+def _new_mention(src: m.Source, author: m.Author, post: Post, now: datetime) -> m.Mention:
+    return m.Mention(
+        source_id=src.id,
+        external_id=post.external_id[:500],
+        author_id=author.id,
+        kind=post.kind,
+        url=post.url,
+        title=post.title,
+        text=post.text,
+        full_text=post.full_text if post.full_text != post.text else None,
+        lang=post.lang,
+        conversation_id=post.conversation_id,
+        in_reply_to_id=post.in_reply_to_id,
+        matched_keywords=list(post.matched_keywords),
+        published_at=post.published_at,
+        collected_at=now,
+        content_hash=post.content_hash,
+        raw=post.raw,
+    )
+
+
+def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
+    mention.text = post.text
+    mention.full_text = post.full_text if post.full_text != post.text else None
+    mention.title = post.title
+    mention.url = post.url or mention.url
+    mention.matched_keywords = list(post.matched_keywords)
+    mention.content_hash = post.content_hash
+    mention.raw = post.raw
+    mention.edit_count = (mention.edit_count or 0) + 1
+    mention.updated_at = now
+
+
+def _apply_prediction(session: Session, mention: m.Mention, pred: Prediction, now: datetime) -> None:
+    session.add(
+        m.Classification(
+            mention_id=mention.id,
+            label=pred.label,
+            probabilities=dict(pred.probabilities),
+            unhappy_score=float(pred.unhappy_score),
+            unhappy=bool(pred.unhappy),
+            category=pred.category,
+            category_score=float(pred.category_score),
+            circumstances=list(pred.circumstances),
+            model_version=pred.model_version,
+            created_at=now,
+        )
+    )
+    mention.label = pred.label
+    mention.unhappy = bool(pred.unhappy)
+    mention.unhappy_score = float(pred.unhappy_score)
+    mention.category = pred.category
+    mention.model_version = pred.model_version
+
+
+def _open_case_for(
+    session: Session, author: m.Author, since: datetime
+) -> m.Case | None:
+    return session.scalars(
+        select(m.Case)
+        .where(
+            m.Case.author_id == author.id,
+            m.Case.status.not_in(("resolved", "rejected")),
+            m.Case.last_mention_at >= since,
+        )
+        .order_by(m.Case.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def _triage_mention(
+    session: Session,
+    settings: Settings,
+    cfg: SourceSettings,
+    src: m.Source,
+    mention: m.Mention,
+    author: m.Author,
+    pred: Prediction,
+    is_new: bool,
+    now: datetime,
+) -> tuple[int, int]:
+    """Link the mention to its author's open case or open one. Returns (opened, drafted)."""
+    triage_cfg = settings.triage
+    if mention.case_id is not None:
+        return 0, 0
+    case = _open_case_for(session, author, mention.published_at - triage_cfg.repeat_window)
+    if case is not None:
+        mention.case_id = case.id
+        case.mention_count = (case.mention_count or 1) + 1
+        first = case.created_at
+        case.last_mention_at = max(case.last_mention_at or mention.published_at, mention.published_at)
+        data = {"label": pred.label, "unhappy": pred.unhappy,
+                "unhappy_score": round(pred.unhappy_score, 4), "case_status": case.status}
+        session.add(m.Event(actor=SYSTEM_ACTOR, kind="case.mention_added", case_id=case.id,
+                            mention_id=mention.id, at=now, data=data))
+        if pred.unhappy:
+            span = (case.last_mention_at - _first_post_at(session, case)) if first else None
+            t = score_case(_triage_input(settings, pred, author, case.mention_count, span))
+            if t.priority >= case.priority:
+                case.priority, case.reasons = t.priority, t.reasons
+            case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
+            case.circumstances = sorted(set(case.circumstances) | set(pred.circumstances))
+        return 0, 0
+    if not pred.unhappy:
+        return 0, 0
+    t = score_case(_triage_input(settings, pred, author, 1, None))
+    case = m.Case(
+        author_id=author.id,
+        source_id=src.id,
+        status="new",
+        priority=t.priority,
+        reasons=t.reasons,
+        category=pred.category,
+        circumstances=list(pred.circumstances),
+        unhappy_score=float(pred.unhappy_score),
+        sla_due_at=sla_due(mention.published_at, now, triage_cfg.first_response_sla),
+        mention_count=1,
+        last_mention_at=mention.published_at,
+        created_at=now,
+    )
+    session.add(case)
+    session.flush()
+    mention.case_id = case.id
+    session.add(m.Event(actor=SYSTEM_ACTOR, kind="case.opened", case_id=case.id,
+                        mention_id=mention.id, at=now,
+                        data={"priority": t.priority, "reasons": t.reasons,
+                              "category": pred.category, "model": pred.model_version}))
+    drafted = write_draft(session, settings, cfg, case, mention, author, now)
+    return 1, int(drafted)
+
+
+def _first_post_at(session: Session, case: m.Case) -> datetime:
+    first = session.scalars(
+        select(m.Mention.published_at).where(m.Mention.case_id == case.id)
+        .order_by(m.Mention.published_at).limit(1)
+    ).one_or_none()
+    return first or case.created_at
+
+
+def _triage_input(
+    settings: Settings, pred: Prediction, author: m.Author, posts: int, span: timedelta | None
+) -> TriageInput:
+    return TriageInput(
+        label=pred.label,
+        unhappy_score=float(pred.unhappy_score),
+        category=pred.category,
+        circumstances=tuple(pred.circumstances),
+        followers=author.followers,
+        verified=author.verified,
+        posts_in_case=posts,
+        case_span=span,
+        high_reach_followers=settings.triage.high_reach_followers,
+    )
+
+
+def channel_for(cfg: SourceSettings) -> str:
+    return str(cfg.options.get("channel") or DEFAULT_CHANNEL.get(cfg.type, "dm"))
+
+
+def write_draft(
+    session: Session,
+    settings: Settings,
+    cfg: SourceSettings,
+    case: m.Case,
+    mention: m.Mention,
+    author: m.Author,
+    now: datetime,
+    *,
+    actor: str = SYSTEM_ACTOR,
+) -> bool:
+    """Render and store the first draft for a new case; a template problem is logged, not fatal."""
+    channel = channel_for(cfg)
+    handles = settings.brand.handles
+    context = draft_context(
+        brand_name=settings.brand.name,
+        brand_voice=settings.brand.voice,
+        brand_handle=handles[0] if handles else None,
+        handle=author.handle,
+        display_name=author.display_name,
+        channel=channel,
+        category=case.category,
+        circumstances=case.circumstances,
+        post_text=mention.text,
+        published_at=mention.published_at,
+        now=now,
+        agent_name=settings.recovery.agent_name,
+        signature=settings.recovery.signature,
+    )
+    try:
+        rendered = render(
+            settings.resolve_path(settings.recovery.templates_dir),
+            channel,
+            case.category,
+            context,
+            seed=f"{case.id}:{mention.external_id}",
+        )
+    except TemplateError as exc:
+        log.error("draft.failed", source=cfg.name, case_id=case.id, error=str(exc))
+        session.add(m.Event(actor=actor, kind="draft.failed", case_id=case.id, at=now,
+                            data={"error": str(exc)}))
+        return False
+    draft = m.Draft(
+        case_id=case.id,
+        channel=channel,
+        template=rendered.template,
+        variant=rendered.variant,
+        text=rendered.text,
+        subject=rendered.subject,
+        in_reply_to_mention_id=mention.id,
+        created_by=actor,
+        created_at=now,
+    )
+    session.add(draft)
+    session.flush()
+    case.status = "drafted"
+    session.add(m.Event(actor=actor, kind="draft.created", case_id=case.id, at=now,
+                        data={"draft_id": draft.id, "template": rendered.template,
+                              "channel": channel}))
+    return True
