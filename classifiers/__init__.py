@@ -27,4 +27,12 @@ def load_classifier(settings: ClassifierSettings) -> Classifier:
         from classifiers.lexicon import LexiconClassifier
 
         return LexiconClassifier(settings)
+    if settings.kind == "minilm":
+        from classifiers.minilm import MiniLMClassifier
+
+        return MiniLMClassifier(settings)
+    if settings.kind == "hf":
+        from classifiers.hf import HFClassifier
+
+        return HFClassifier(settings)
     raise ValueError(f"unknown classifier kind {settings.kind!r}")

@@ -32,7 +32,8 @@ DEFAULT_CATEGORIES: list[CategorySpec] = [
         "The order or package has not arrived, is lost, late, delayed or stuck in transit.",
         ["lost", "never arrived", "hasn't arrived", "has not arrived", "not arrived", "late",
          "delayed", "delay", "tracking", "where is my order", "where's my order", "package",
-         "parcel", "shipping", "delivery", "delivered", "courier", "stuck in transit", "still waiting"],
+         "parcel", "shipping", "delivery", "delivered", "courier", "stuck in transit",
+         "still waiting"],
         ["My package was supposed to arrive Monday and tracking hasn't moved in a week.",
          "Ordered two weeks ago and still nothing. Where is my order?"],
     ),
@@ -110,12 +111,60 @@ class ClassifierSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    kind: Literal["lexicon"] = Field(
-        default="lexicon",
-        description="'lexicon' (VADER, fast, no model files).",
+    kind: Literal["minilm", "lexicon", "hf"] = Field(
+        default="minilm",
+        description="'minilm' (default: packaged all-MiniLM-L6-v2 with our fine-tuned top layers "
+        "and head, offline), 'lexicon' (VADER + keywords, fast, no model files) or 'hf' (any "
+        "Hugging Face sequence-classification model named in 'model', loaded offline).",
     )
     threshold: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="unhappy_score at or above which a post is unhappy."
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="unhappy_score at or above which a post is unhappy.",
+    )
+    weights: str | None = Field(
+        default=None,
+        description="kind minilm: directory of the base weights (encoder_top.safetensors, "
+        "head.npz, meta.json); default: the committed classifiers/weights/minilm-vader-v1.",
+    )
+    models_dir: str = Field(
+        default="var/models",
+        description="Where `listener train` writes versioned heads and the ACTIVE pointer "
+        "(never over the committed weights). Relative paths are relative to the working directory.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="kind hf: a Hugging Face model id (must already be in the local cache; hub "
+        "access is never used) or a local directory, e.g. "
+        "'cardiffnlp/twitter-roberta-base-sentiment-latest'.",
+    )
+    label_map: dict[str, Literal["negative", "neutral", "positive"]] = Field(
+        default_factory=dict,
+        description="kind hf: model label (as in its config id2label, case-insensitive) -> "
+        "negative/neutral/positive. Empty: labels named like those are used as they are.",
+    )
+    device: str = Field(default="cpu", description="torch device for transformer models.")
+    max_length: int = Field(
+        default=128, ge=8, le=512, description="Tokens per text (longer texts are truncated)."
+    )
+    quantize: bool = Field(
+        default=True,
+        description="Run transformer Linear layers as int8 (dynamic quantization, CPU only): "
+        "about 3x faster; quality is measured in docs/model-card.md.",
+    )
+    threads: int | None = Field(
+        default=None, ge=1, description="torch CPU threads (default: torch's choice)."
+    )
+    correction_weight: float = Field(
+        default=3.0, gt=0, description="Sample weight of an agent's correction in `listener train`."
+    )
+    regression_tolerance: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="`listener train` refuses a new head whose held-back unhappy-F1 is lower than "
+        "the current head's by more than this.",
     )
     batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per inference batch.")
     categories: list[CategorySpec] = Field(

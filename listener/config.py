@@ -186,13 +186,177 @@ class TriageSettings(_Model):
     )
 
 
+OFFER_KINDS: tuple[str, ...] = (
+    "percent_coupon",
+    "amount_coupon",
+    "shipping_upgrade",
+    "free_replacement",
+    "refund",
+    "store_credit",
+    "handwritten_card",
+    "flowers",
+    "cookies",
+    "gift",
+)
+#: kinds that get a unique coupon code at approval
+COUPON_KINDS: frozenset[str] = frozenset({"percent_coupon", "amount_coupon", "store_credit"})
+#: kinds that are posted or shipped: a fulfilment task (to_send → sent) and an address
+PHYSICAL_KINDS: frozenset[str] = frozenset(
+    {"free_replacement", "handwritten_card", "flowers", "cookies", "gift"}
+)
+OFFER_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+class OfferSpec(_Model):
+    """One gesture in the offer catalogue (``recovery.offers``)."""
+
+    key: str = Field(description="Unique identifier, e.g. 'overnight_upgrade'.")
+    kind: str = Field(description=f"One of: {', '.join(OFFER_KINDS)}.")
+    value: float = Field(
+        default=0.0, ge=0, description="Face value: percent for percent_coupon, money otherwise."
+    )
+    cost: float = Field(default=0.0, ge=0, description="Estimated cost to us (budgets, tiers).")
+    description: str = Field(
+        description="How a reply words it, e.g. 'here is 20% off your next pair'."
+    )
+    categories: list[str] = Field(
+        default_factory=list, description="Problem categories it suits (empty: any)."
+    )
+    min_unhappy: float = Field(default=0.0, ge=0, le=1, description="Lowest unhappy score.")
+    min_priority: int = Field(default=0, ge=0, le=100, description="Lowest case priority.")
+    circumstances: list[str] = Field(
+        default_factory=list,
+        description="Only for cases with one of these circumstances (e.g. bereavement).",
+    )
+    boost: int = Field(
+        default=0, description="Ranking weight: higher ranks first among eligible offers."
+    )
+    per_customer: int | None = Field(
+        default=None, ge=1, description="Most times one customer gets it per customer_period."
+    )
+    enabled: bool = Field(default=True, description="Disabled offers are never suggested.")
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not OFFER_KEY.match(v):
+            raise ValueError(f"invalid offer key {v!r} (lower-case letters, digits, '_', '-')")
+        return v
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        if v not in OFFER_KINDS:
+            raise ValueError(f"unknown offer kind {v!r} (one of: {', '.join(OFFER_KINDS)})")
+        return v
+
+    @property
+    def physical(self) -> bool:
+        """Posted or shipped to the customer (needs an address, becomes a fulfilment task)."""
+        return self.kind in PHYSICAL_KINDS
+
+    @property
+    def coupon(self) -> bool:
+        """Gets a unique code at approval."""
+        return self.kind in COUPON_KINDS
+
+
+class ApprovalSettings(_Model):
+    """Who may approve what."""
+
+    lead_above: float = Field(
+        default=50.0,
+        ge=0,
+        description="Offers costing more than this need a lead's approval, and not from the "
+        "person who drafted or selected them.",
+    )
+
+
+class CapsSettings(_Model):
+    """Limits on gestures; an offer that would break one is not suggested or approved."""
+
+    daily_budget: float | None = Field(
+        default=None, ge=0, description="Team spend per UTC day (offer cost estimates)."
+    )
+    agent_daily_budget: float | None = Field(
+        default=None, ge=0, description="Spend per agent per UTC day."
+    )
+    customer_offers: int | None = Field(
+        default=None, ge=0, description="Most offers one customer gets per customer_period."
+    )
+    customer_period: Duration = Field(
+        default=timedelta(days=30), description="Window for per-customer caps."
+    )
+
+
 class RecoverySettings(_Model):
     templates_dir: str = Field(default="templates", description="Folder of Jinja2 templates.")
     agent_name: str = Field(default="The Loyalty Team", description="Signs drafted replies.")
     signature: str = Field(default="", description="Appended to email replies.")
-    offers: list[dict[str, Any]] = Field(
-        default_factory=list, description="The offer catalogue (see docs/configuration.md)."
+    currency: str = Field(default="$", description="Currency symbol for costs and budgets.")
+    coupon_prefix: str = Field(
+        default="ZS", pattern=r"^[A-Z0-9]{1,8}$", description="Start of generated coupon codes."
     )
+    allowed_links: list[str] = Field(
+        default_factory=list,
+        description="Domains replies may link to besides brand.website (e.g. 'help.example').",
+    )
+    suggestions: int = Field(default=3, ge=1, le=20, description="Offers suggested per case.")
+    offers: list[OfferSpec] = Field(
+        default_factory=list, description="The offer catalogue (see docs/recovery.md)."
+    )
+    caps: CapsSettings = Field(default_factory=CapsSettings)
+    approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    outbox_lease: Duration = Field(
+        default=timedelta(minutes=2),
+        description="How long a sender holds a message; a crashed sender's message is "
+        "retried after this.",
+    )
+    outbox_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts before a message is marked failed."
+    )
+    retry_base: Duration = Field(
+        default=timedelta(seconds=30), description="First retry delay after a send error."
+    )
+
+    @field_validator("offers")
+    @classmethod
+    def _unique_offers(cls, v: list[OfferSpec]) -> list[OfferSpec]:
+        keys = [o.key for o in v]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"duplicate offer key(s): {', '.join(dupes)}")
+        return v
+
+    def offer(self, key: str) -> OfferSpec | None:
+        """The catalogue entry named ``key``."""
+        for o in self.offers:
+            if o.key == key:
+                return o
+        return None
+
+
+class EmailSettings(_Model):
+    """Outgoing mail (SMTP) for email replies; the password comes from the environment."""
+
+    host: str | None = Field(default=None, description="SMTP server; none: email is off.")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (587), ssl (465) or none (local relays)."
+    )
+    username: str | None = Field(default=None, description="SMTP login.")
+    password: SecretStr | None = Field(default=None, description="Use ${SMTP_PASSWORD}.")
+    from_address: str = Field(
+        default="care@example.invalid", description="From: address of replies."
+    )
+    from_name: str | None = Field(default=None, description="Display name in From:.")
+    reply_to: str | None = Field(default=None, description="Reply-To: address.")
+    timeout: Duration = Field(default=timedelta(seconds=30), description="SMTP timeout.")
+
+    @field_validator("host", "username", "password", "reply_to", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        return None if v == "" else v
 
 
 class WebSettings(_Model):
@@ -242,6 +406,38 @@ class XSettings(_Model):
     access_token_secret: SecretStr | None = Field(default=None, description="User context.")
 
 
+class WorkersSettings(_Model):
+    """Celery workers for several machines (``listener worker`` / ``listener beat``)."""
+
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Celery broker: redis://… or amqp://user:pass@host:5672// (RabbitMQ).",
+    )
+    result_backend: str | None = Field(
+        default=None, description="Celery result backend (optional; results are not needed)."
+    )
+    concurrency: int = Field(default=2, ge=1, le=256, description="Processes per worker.")
+    prefetch_multiplier: int = Field(
+        default=1, ge=1, le=64, description="Messages a worker process reserves ahead."
+    )
+    visibility_timeout: Duration = Field(
+        default=timedelta(hours=1),
+        description="Redis broker: an unacknowledged task is redelivered after this long.",
+    )
+    dispatch_interval: Duration = Field(
+        default=timedelta(seconds=10),
+        description="How often `listener beat` enqueues due sources and approved messages.",
+    )
+    lease: Duration = Field(
+        default=timedelta(seconds=60),
+        description="A worker's claim on a source or message; renewed while it works.",
+    )
+    classify_batch: int = Field(
+        default=256, ge=1, le=100_000, description="Mentions per re-classification task."
+    )
+    queue: str = Field(default="listener", description="Celery queue the tasks go through.")
+
+
 class LoggingSettings(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_logs: bool = Field(default=False, alias="json", description="One JSON object per line.")
@@ -256,9 +452,11 @@ class Settings(_Model):
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     polling: PollingSettings = Field(default_factory=PollingSettings)
     x: XSettings = Field(default_factory=XSettings)
+    workers: WorkersSettings = Field(default_factory=WorkersSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     #: Directory relative paths are resolved against (the config file's folder).

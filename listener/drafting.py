@@ -185,11 +185,45 @@ def draft_context(
     signature: str,
     offer: dict[str, Any] | None = None,
     products: list[str] | None = None,
+    order: str | None = None,
+    brand_terms: list[str] | None = None,
+    address_known: bool = False,
+    earlier_cases: int = 0,
 ) -> dict[str, Any]:
-    """Everything a reply template may use (every key is always present)."""
+    """Everything a reply template may use (every key is always present).
+
+    ``products`` and ``order`` are taken from ``post_text`` when not given
+    (:mod:`listener.personalize`).  ``offer`` is the chosen gesture as
+    ``{"key", "kind", "description", "code", "physical", "coupon"}``; a
+    physical gift with no known address sets ``address_request``.
+    """
+    from listener.personalize import brand_free_products, extract_order
+
     social = channel in {"x_reply", "mastodon_reply", "dm"}
     at_handle = ("@" + handle.lstrip("@")) if social else handle
+    if products is None:
+        products = brand_free_products(post_text, [brand_name, *(brand_terms or [])])
+    if order is None:
+        order = extract_order(post_text)
+    product = products[0] if products else ""
+    offer_ctx = None
+    if offer is not None:
+        offer_ctx = {
+            "key": offer.get("key", ""),
+            "kind": offer.get("kind", ""),
+            "description": offer.get("description", ""),
+            "code": offer.get("code") or "",
+            "physical": bool(offer.get("physical", False)),
+            "coupon": bool(offer.get("coupon", False)),
+        }
     return {
+        "product": product,
+        "order": order or "",
+        "item": f"your {product}" if product else "your order",
+        "offer_text": offer_ctx["description"] if offer_ctx else "",
+        "address_request": bool(offer_ctx and offer_ctx["physical"] and not address_known),
+        "earlier_cases": earlier_cases,
+        "repeat": earlier_cases > 0,
         "brand": brand_name,
         "brand_handle": brand_handle or "",
         "voice": brand_voice,
@@ -204,6 +238,6 @@ def draft_context(
         "agent": agent_name,
         "agent_first": agent_name.split()[0] if agent_name.split() else agent_name,
         "signature": signature,
-        "offer": offer,
-        "products": products or [],
+        "offer": offer_ctx,
+        "products": list(products),
     }

@@ -553,19 +553,30 @@ def _triage_mention(
     if case is not None:
         mention.case_id = case.id
         case.mention_count = (case.mention_count or 1) + 1
-        first = case.created_at
         case.last_mention_at = max(case.last_mention_at or mention.published_at, mention.published_at)
         data = {"label": pred.label, "unhappy": pred.unhappy,
                 "unhappy_score": round(pred.unhappy_score, 4), "case_status": case.status}
         session.add(m.Event(actor=SYSTEM_ACTOR, kind="case.mention_added", case_id=case.id,
                             mention_id=mention.id, at=now, data=data))
         if pred.unhappy:
-            span = (case.last_mention_at - _first_post_at(session, case)) if first else None
-            t = score_case(_triage_input(settings, pred, author, case.mention_count, span))
-            if t.priority >= case.priority:
-                case.priority, case.reasons = t.priority, t.reasons
+            # re-score the whole case: its worst post, every circumstance, how many posts
             case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
             case.circumstances = sorted(set(case.circumstances) | set(pred.circumstances))
+            span = case.last_mention_at - _first_post_at(session, case)
+            t = score_case(
+                TriageInput(
+                    label="negative",
+                    unhappy_score=case.unhappy_score,
+                    category=case.category or pred.category,
+                    circumstances=tuple(case.circumstances),
+                    followers=author.followers,
+                    verified=author.verified,
+                    posts_in_case=case.mention_count,
+                    case_span=span,
+                    high_reach_followers=triage_cfg.high_reach_followers,
+                )
+            )
+            case.priority, case.reasons = max(case.priority, t.priority), t.reasons
         return 0, 0
     if not pred.unhappy:
         return 0, 0

@@ -94,6 +94,21 @@ class _TextExtractor(HTMLParser):
         elif tag in CELL_ELEMENTS:
             self.parts.append(" ")
 
+    def finish(self) -> None:
+        """Close the parser, treating an unterminated ``<!…`` the way browsers do.
+
+        HTMLParser would emit an unterminated comment or ``<![CDATA[`` section
+        as text; browsers hide a comment to the end and a bogus ``<!…`` up to
+        the first ``>``.
+        """
+        tail = self.rawdata
+        if tail.startswith("<!"):
+            end = -1 if tail.startswith("<!--") else tail.find(">")
+            self.rawdata = ""
+            if end >= 0:
+                self.feed(tail[end + 1 :])
+        self.close()
+
     def handle_data(self, data: str) -> None:
         if self._skip_stack:
             return
@@ -126,7 +141,7 @@ def html_to_text(html: str) -> str:
         return _normalise(html)
     parser = _TextExtractor()
     parser.feed(html.replace("\x00", ""))
-    parser.close()
+    parser.finish()
     return _normalise("".join(parser.parts))
 
 

@@ -18,6 +18,7 @@ fixed delay to every response (the benchmark's "remote" feeds).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import re
@@ -107,10 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client hung up on purpose (size cap, timeout)
 
     def finish(self) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             super().finish()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def do_GET(self) -> None:
         split = urlsplit(self.path)
@@ -177,7 +176,9 @@ class FeedServer:
         self._server.owner = self
         self.host = host
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> FeedServer:
         self.start()

@@ -309,7 +309,9 @@ def test_windows_1251_declared_as_utf8(
 
 
 def test_latin1_without_declaration(server: FeedServer, ctx: CollectContext) -> None:
-    body = rss([{"guid": "tag:x", "title": "Café Acme Shoes déçu"}]).replace(b"utf-8", b"iso-8859-1")
+    body = rss([{"guid": "tag:x", "title": "Café Acme Shoes déçu"}]).replace(
+        b"utf-8", b"iso-8859-1"
+    )
     body = body.decode("utf-8").encode("latin-1")
     url = server.route(
         "/latin1.xml", Reply(200, body, {"Content-Type": "text/xml; charset=iso-8859-1"})

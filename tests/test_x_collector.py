@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -46,8 +47,12 @@ def server(shared_data: Path) -> Iterator[XServer]:
 def make_settings(server: XServer, **kw: Any) -> Settings:
     sources = [
         {"name": "x-search", "type": "x_search", "query": "Tweepy", "options": kw.pop("opts", {})},
-        {"name": "x-mentions", "type": "x_mentions", "username": "Twitter",
-         "options": kw.pop("mopts", {})},
+        {
+            "name": "x-mentions",
+            "type": "x_mentions",
+            "username": "Twitter",
+            "options": kw.pop("mopts", {}),
+        },
     ]
     return settings_from_dict(settings_dict(server.base_url, sources, **kw), env=TEST_ENV)
 
@@ -88,7 +93,7 @@ def test_search_replays_recording_and_returns_new_since_id(server: XServer) -> N
     settings = make_settings(server)
     result = collect(settings, "x-search")
 
-    assert [p.external_id for p in result.posts][0] == RECORDED_SEARCH_NEWEST
+    assert result.posts[0].external_id == RECORDED_SEARCH_NEWEST
     assert len(result.posts) == 10
     assert result.state.since_id == RECORDED_SEARCH_NEWEST
     first = result.posts[0]
@@ -133,12 +138,20 @@ def test_second_poll_sends_since_id_and_gets_only_newer(server: XServer) -> None
 def test_search_skips_retweets_and_the_brands_own_posts(server: XServer) -> None:
     settings = make_settings(server)
     ids = [new_id(i) for i in range(3)]
-    server.add_tweets(SEARCH, [
-        tweet(ids[0], "tweepy question", OTHER),
-        tweet(ids[1], "RT @jo_b: tweepy question", CUSTOMER,
-              referenced_tweets=[{"type": "retweeted", "id": ids[0]}]),
-        tweet(ids[2], "tweepy news from us", BRAND),
-    ], [OTHER, CUSTOMER, BRAND])
+    server.add_tweets(
+        SEARCH,
+        [
+            tweet(ids[0], "tweepy question", OTHER),
+            tweet(
+                ids[1],
+                "RT @jo_b: tweepy question",
+                CUSTOMER,
+                referenced_tweets=[{"type": "retweeted", "id": ids[0]}],
+            ),
+            tweet(ids[2], "tweepy news from us", BRAND),
+        ],
+        [OTHER, CUSTOMER, BRAND],
+    )
     state = PollState(since_id=RECORDED_SEARCH_NEWEST)
 
     result = collect(settings, "x-search", state)
@@ -171,18 +184,40 @@ def test_mentions_resolve_username_once_and_cache_it(server: XServer) -> None:
 def test_mentions_authors_conversations_replies_quotes(server: XServer) -> None:
     settings = make_settings(server)
     root, reply, quote, rt, own = (new_id(i) for i in range(5))
-    server.add_tweets(MENTIONS, [
-        tweet(root, "@Twitter my account is locked and nobody answers", CUSTOMER, lang="en"),
-        tweet(reply, "@sam_flyer @Twitter same here, two days now", OTHER,
-              conversation_id=root, in_reply_to_user_id=CUSTOMER["id"],
-              referenced_tweets=[{"type": "replied_to", "id": root}]),
-        tweet(quote, "this, @Twitter. fix it", OTHER,
-              referenced_tweets=[{"type": "quoted", "id": root}]),
-        tweet(rt, "RT @sam_flyer: @Twitter my account is locked", OTHER,
-              referenced_tweets=[{"type": "retweeted", "id": root}]),
-        tweet(own, "@Twitter @sam_flyer we're on it", BRAND, conversation_id=root,
-              referenced_tweets=[{"type": "replied_to", "id": root}]),
-    ], [CUSTOMER, OTHER, BRAND])
+    server.add_tweets(
+        MENTIONS,
+        [
+            tweet(root, "@Twitter my account is locked and nobody answers", CUSTOMER, lang="en"),
+            tweet(
+                reply,
+                "@sam_flyer @Twitter same here, two days now",
+                OTHER,
+                conversation_id=root,
+                in_reply_to_user_id=CUSTOMER["id"],
+                referenced_tweets=[{"type": "replied_to", "id": root}],
+            ),
+            tweet(
+                quote,
+                "this, @Twitter. fix it",
+                OTHER,
+                referenced_tweets=[{"type": "quoted", "id": root}],
+            ),
+            tweet(
+                rt,
+                "RT @sam_flyer: @Twitter my account is locked",
+                OTHER,
+                referenced_tweets=[{"type": "retweeted", "id": root}],
+            ),
+            tweet(
+                own,
+                "@Twitter @sam_flyer we're on it",
+                BRAND,
+                conversation_id=root,
+                referenced_tweets=[{"type": "replied_to", "id": root}],
+            ),
+        ],
+        [CUSTOMER, OTHER, BRAND],
+    )
 
     result = collect(settings, "x-mentions", PollState(since_id=RECORDED_MENTIONS_NEWEST))
 
@@ -206,8 +241,9 @@ def test_mentions_authors_conversations_replies_quotes(server: XServer) -> None:
 
 
 def test_unknown_username_is_a_source_failure(server: XServer) -> None:
-    data = settings_dict(server.base_url, [
-        {"name": "m", "type": "x_mentions", "username": "no_such_account_x"}])
+    data = settings_dict(
+        server.base_url, [{"name": "m", "type": "x_mentions", "username": "no_such_account_x"}]
+    )
     settings = settings_from_dict(data, env=TEST_ENV)
     with pytest.raises(SourceFailing, match="no account @no_such_account_x"):
         collect(settings, "m")
@@ -240,11 +276,13 @@ def test_search_pages_with_next_token(server: XServer) -> None:
 
 def test_page_cap_leaves_a_gap_that_the_next_polls_fill(server: XServer) -> None:
     settings = make_settings(server, mopts={"page_size": 5, "max_pages": 2})
-    start = PollState(since_id=RECORDED_MENTIONS_NEWEST, cursor={"user_id": "783214",
-                                                                 "username": "Twitter"})
+    start = PollState(
+        since_id=RECORDED_MENTIONS_NEWEST, cursor={"user_id": "783214", "username": "Twitter"}
+    )
     new = [new_id(i) for i in range(12)]
-    server.add_tweets(MENTIONS, [tweet(t, f"@Twitter hello {i}", OTHER)
-                                 for i, t in enumerate(new)], [OTHER])
+    server.add_tweets(
+        MENTIONS, [tweet(t, f"@Twitter hello {i}", OTHER) for i, t in enumerate(new)], [OTHER]
+    )
 
     first = collect(settings, "x-mentions", start)
     assert len(first.posts) == 10 and first.stats["caught_up"] is False
@@ -273,6 +311,7 @@ def test_first_poll_page_cap_starts_from_newest(server: XServer) -> None:
     assert result.state.since_id == RECORDED_MENTIONS_NEWEST
     assert "gap" not in result.state.cursor
     assert any("first poll" in p for p in result.problems)
+    assert result.next_check_at is None  # nothing left to catch up on
 
 
 # ---------------------------------------------------------------------------
@@ -281,8 +320,9 @@ def test_first_poll_page_cap_starts_from_newest(server: XServer) -> None:
 
 def test_429_raises_rate_limited_at_reset_without_sleeping(server: XServer) -> None:
     reset = int(time.time()) + 600
-    server.fail(SEARCH, 429, headers={"x-rate-limit-reset": str(reset),
-                                      "x-rate-limit-remaining": "0"})
+    server.fail(
+        SEARCH, 429, headers={"x-rate-limit-reset": str(reset), "x-rate-limit-remaining": "0"}
+    )
     settings = make_settings(server)
     started = time.monotonic()
     with pytest.raises(RateLimited) as info:
@@ -342,8 +382,9 @@ def test_budget_warns_then_stops_then_resumes_after_the_window(server: XServer) 
     assert first.state.cursor["budget"]["window_count"] == 3
 
     # a "restart": a new collector instance, counters read back from the stored cursor
-    server.add_tweets(MENTIONS, [tweet(new_id(i), f"@Twitter hi {i}", OTHER)
-                                 for i in range(12)], [OTHER])
+    server.add_tweets(
+        MENTIONS, [tweet(new_id(i), f"@Twitter hi {i}", OTHER) for i in range(12)], [OTHER]
+    )
     clock.now += timedelta(minutes=5)
     second = collect(settings, "x-mentions", first.state, clock=clock)
     assert len(second.posts) == 5  # one request left: one page, then stop
@@ -377,8 +418,9 @@ def test_monthly_budget_defers_to_next_month(server: XServer) -> None:
 
 
 def test_source_options_override_the_budget(server: XServer) -> None:
-    settings = make_settings(server, budget={"requests_per_15min": 100},
-                             opts={"requests_per_15min": 1})
+    settings = make_settings(
+        server, budget={"requests_per_15min": 100}, opts={"requests_per_15min": 1}
+    )
     clock = Clock(datetime(2026, 11, 23, 11, 0, tzinfo=UTC))
     first = collect(settings, "x-search", clock=clock)
     with pytest.raises(RateLimited):
@@ -390,8 +432,9 @@ def test_source_options_override_the_budget(server: XServer) -> None:
 
 
 def test_401_is_a_source_failure_naming_the_variable_not_the_token(server: XServer) -> None:
-    server.fail(SEARCH, 401, body={"title": "Unauthorized", "detail": "Unauthorized",
-                                   "status": 401})
+    server.fail(
+        SEARCH, 401, body={"title": "Unauthorized", "detail": "Unauthorized", "status": 401}
+    )
     with pytest.raises(SourceFailing) as info:
         collect(make_settings(server), "x-search")
     message = str(info.value)
@@ -399,18 +442,41 @@ def test_401_is_a_source_failure_naming_the_variable_not_the_token(server: XServ
     assert "SECRET" not in message
 
 
+def test_tokens_never_reach_the_logs(server: XServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.fail(SEARCH, 401)
+    with pytest.raises(SourceFailing):
+        collect(make_settings(server), "x-search")
+    collect(make_settings(server), "x-mentions")
+    assert caplog.records  # urllib3 and friends did log at DEBUG
+    assert "SECRET" not in caplog.text
+
+
 def test_403_is_a_source_failure_with_xs_reason(server: XServer) -> None:
-    server.fail(SEARCH, 403, body={"title": "Client Forbidden", "detail":
-                                   "When authenticating requests to the Twitter API v2 endpoints,"
-                                   " you must use keys and tokens from a Project."})
+    server.fail(
+        SEARCH,
+        403,
+        body={
+            "title": "Client Forbidden",
+            "detail": "When authenticating requests to the Twitter API v2 endpoints,"
+            " you must use keys and tokens from a Project.",
+        },
+    )
     with pytest.raises(SourceFailing, match=r"403.*Project"):
         collect(make_settings(server), "x-search")
 
 
 def test_400_bad_query_is_a_source_failure(server: XServer) -> None:
-    server.fail(SEARCH, 400, body={"errors": [{"message": "There were errors processing your "
-                                               "request: Ambiguous use of and"}],
-                                   "title": "Invalid Request"})
+    server.fail(
+        SEARCH,
+        400,
+        body={
+            "errors": [
+                {"message": "There were errors processing your request: Ambiguous use of and"}
+            ],
+            "title": "Invalid Request",
+        },
+    )
     with pytest.raises(SourceFailing, match="Ambiguous use of and"):
         collect(make_settings(server), "x-search")
 
@@ -448,9 +514,10 @@ def test_missing_bearer_token_is_a_source_failure(server: XServer) -> None:
 
 
 def test_config_x_block_and_budget_validate() -> None:
-    data = settings_dict("http://127.0.0.1:1", budget={"requests_per_15min": 50,
-                                                       "requests_per_month": 10000,
-                                                       "warn_at": 0.9})
+    data = settings_dict(
+        "http://127.0.0.1:1",
+        budget={"requests_per_15min": 50, "requests_per_month": 10000, "warn_at": 0.9},
+    )
     settings = settings_from_dict(data, env=TEST_ENV)
     assert settings.x.budget.requests_per_15min == 50
     assert settings.x.bearer_token is not None
@@ -466,3 +533,31 @@ def test_config_x_block_and_budget_validate() -> None:
 def test_collectors_are_registered() -> None:
     assert isinstance(get_collector("x_search"), XSearchCollector)
     assert isinstance(get_collector("x_mentions"), XMentionsCollector)
+
+
+def test_since_id_older_than_the_search_window_restarts_from_newest(server: XServer) -> None:
+    server.fail(
+        SEARCH,
+        400,
+        body={
+            "errors": [
+                {
+                    "parameters": {"since_id": ["1"]},
+                    "message": "Invalid 'since_id':'1'. 'since_id' must be a tweet id created "
+                    "after 2026-11-16T11:00:00Z.",
+                }
+            ],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+        },
+    )
+    state = PollState(
+        since_id="1", cursor={"gap": {"since_id": "1", "until_id": "5", "newest_id": "9"}}
+    )
+    result = collect(make_settings(server), "x-search", state)
+
+    assert len(result.posts) == 10
+    assert result.state.since_id == RECORDED_SEARCH_NEWEST and "gap" not in result.state.cursor
+    assert "since_id" in result.problems[0]
+    first, second = server.requests_to(SEARCH)
+    assert first.query["since_id"] == "1" and "since_id" not in second.query

@@ -113,8 +113,10 @@ def load_cassettes(folder: Path) -> tuple[Interaction, ...]:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CassetteLoader)
         for item in data.get("interactions") or []:
             req, resp = item["request"], item["response"]
-            headers = {k.lower(): v[0] if isinstance(v, list) else v
-                       for k, v in (resp.get("headers") or {}).items()}
+            headers = {
+                k.lower(): v[0] if isinstance(v, list) else v
+                for k, v in (resp.get("headers") or {}).items()
+            }
             url = urlsplit(req["uri"])
             body, gzipped = _body_bytes(resp.get("body"))
             out.append(
@@ -187,6 +189,7 @@ class XServer:
         self.tweets: dict[str, dict[str, Any]] = {}
         self.timelines: dict[str, list[str]] = {}
         self.created: list[dict[str, Any]] = []
+        self.posted_texts: set[str] = set()
         self._lock = threading.RLock()
         self._seq = 0
         self.me = self._seed()
@@ -255,7 +258,12 @@ class XServer:
             )
 
     def delay(
-        self, prefix: str, seconds: float, *, method: str | None = None, after: bool = False,
+        self,
+        prefix: str,
+        seconds: float,
+        *,
+        method: str | None = None,
+        after: bool = False,
         times: int = 1,
     ) -> None:
         """Answer the next ``times`` requests under ``prefix`` ``seconds`` late."""
@@ -288,7 +296,9 @@ class XServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -301,8 +311,10 @@ class XServer:
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.times > 0 and path.startswith(fault.prefix) and (
-                    fault.method in (None, method)
+                if (
+                    fault.times > 0
+                    and path.startswith(fault.prefix)
+                    and (fault.method in (None, method))
                 ):
                     fault.times -= 1
                     return fault
@@ -322,9 +334,9 @@ class XServer:
                     }, spent
         return {}, False
 
-    def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[
-        int, dict[str, str], Any
-    ]:
+    def handle(
+        self, method: str, path: str, query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
         """Route one request: (status, headers, JSON body)."""
         with self._lock:
             if method == "GET" and self._timeline_key(path):
@@ -336,9 +348,9 @@ class XServer:
                 return 200, {}, self._user_by_name(m.group(1))
             return self._replay(method, path, query)
 
-    def _replay(self, method: str, path: str, query: dict[str, str]) -> tuple[
-        int, dict[str, str], Any
-    ]:
+    def _replay(
+        self, method: str, path: str, query: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
         candidates = [i for i in self.interactions if i.method == method and i.path == path]
         exact = [i for i in candidates if all(query.get(k) == v for k, v in i.query.items())]
         chosen = (exact or candidates or [None])[0]
@@ -352,14 +364,16 @@ class XServer:
             if user.get("username", "").lower() == username.lower():
                 return {"data": user}
         return {
-            "errors": [{
-                "value": username,
-                "detail": f"Could not find user with username: [{username}].",
-                "title": "Not Found Error",
-                "parameter": "username",
-                "resource_type": "user",
-                "type": "https://api.twitter.com/2/problems/resource-not-found",
-            }]
+            "errors": [
+                {
+                    "value": username,
+                    "detail": f"Could not find user with username: [{username}].",
+                    "title": "Not Found Error",
+                    "parameter": "username",
+                    "resource_type": "user",
+                    "type": "https://api.twitter.com/2/problems/resource-not-found",
+                }
+            ]
         }
 
     def _timeline(self, path: str, query: dict[str, str]) -> dict[str, Any]:
@@ -387,8 +401,12 @@ class XServer:
         return out
 
     def _includes(self, tweets: list[dict], expansions: list[str]) -> dict[str, Any]:
-        refs = [self.tweets[r["id"]] for t in tweets for r in t.get("referenced_tweets") or []
-                if "referenced_tweets.id" in expansions and r.get("id") in self.tweets]
+        refs = [
+            self.tweets[r["id"]]
+            for t in tweets
+            for r in t.get("referenced_tweets") or []
+            if "referenced_tweets.id" in expansions and r.get("id") in self.tweets
+        ]
         author_ids = []
         if "author_id" in expansions:
             author_ids += [t.get("author_id") for t in tweets]
@@ -407,23 +425,31 @@ class XServer:
         reply_to = (body.get("reply") or {}).get("in_reply_to_tweet_id")
         me = str(self.me["id"])
         stored_text = html.escape(text, quote=False)
-        if any(t.get("text") == stored_text for t in self.created):
-            return 403, {}, {
-                "title": "Forbidden",
-                "detail": "You are not allowed to create a Tweet with duplicate content.",
-                "type": "about:blank",
-                "status": 403,
-            }
+        if text in self.posted_texts:
+            return (
+                403,
+                {},
+                {
+                    "title": "Forbidden",
+                    "detail": "You are not allowed to create a Tweet with duplicate content.",
+                    "type": "about:blank",
+                    "status": 403,
+                },
+            )
         tweet: dict[str, Any] = {"id": self._new_id(), "author_id": me, "text": stored_text}
         if reply_to:
             target = self.tweets.get(str(reply_to))
             if target is None:
-                return 403, {}, {
-                    "title": "Forbidden",
-                    "detail": "You attempted to reply to a Tweet that is deleted or not "
-                    "visible to you.",
-                    "status": 403,
-                }
+                return (
+                    403,
+                    {},
+                    {
+                        "title": "Forbidden",
+                        "detail": "You attempted to reply to a Tweet that is deleted or not "
+                        "visible to you.",
+                        "status": 403,
+                    },
+                )
             author = self.users.get(str(target.get("author_id")), {}).get("username")
             if author:
                 tweet["text"] = f"@{author} {stored_text}"
@@ -433,6 +459,7 @@ class XServer:
         tweet["created_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         tweet["edit_history_tweet_ids"] = [tweet["id"]]
         self.created.append(tweet)
+        self.posted_texts.add(text)
         self.add_tweets(f"/2/users/{me}/tweets", [tweet])
         return 201, {}, {"data": {"id": tweet["id"], "text": text}}
 
@@ -444,8 +471,12 @@ class XServer:
 
 def _iter_users(path: str, data: Any, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """User objects in a recorded response body."""
-    if path.startswith("/2/users") or path.startswith("/2/lists") or "liking_users" in path \
-            or "retweeted_by" in path:
+    if (
+        path.startswith("/2/users")
+        or path.startswith("/2/lists")
+        or "liking_users" in path
+        or "retweeted_by" in path
+    ):
         items = data if isinstance(data, list) else [data]
         yield from (u for u in items if isinstance(u, dict) and "username" in u)
     yield from (body.get("includes") or {}).get("users") or []
@@ -460,8 +491,11 @@ def _matches_query(tweet: dict, users: dict[str, dict], query: dict[str, str]) -
     """The ``-is:retweet`` and ``-from:`` operators of a search query."""
     q = query.get("query", "").lower()
     refs = tweet.get("referenced_tweets")
-    is_rt = any(r.get("type") == "retweeted" for r in refs) if refs is not None \
+    is_rt = (
+        any(r.get("type") == "retweeted" for r in refs)
+        if refs is not None
         else str(tweet.get("text", "")).startswith("RT @")
+    )
     if "-is:retweet" in q and is_rt:
         return False
     author = users.get(str(tweet.get("author_id")), {}).get("username", "").lower()
@@ -486,8 +520,9 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command
         with self.x._lock:
             self.x.received.append(
-                Received(method, url.path, query, {k.lower(): v for k, v in self.headers.items()},
-                         body)
+                Received(
+                    method, url.path, query, {k.lower(): v for k, v in self.headers.items()}, body
+                )
             )
         fault = self.x.take_fault(method, url.path)
         if fault and fault.delay and not fault.after:
@@ -496,8 +531,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.status:
             status, headers, payload = fault.status, fault.headers, fault.body
         elif spent:
-            status, headers, payload = 429, {}, {"title": "Too Many Requests",
-                                                 "detail": "Too Many Requests", "status": 429}
+            status, headers, payload = (
+                429,
+                {},
+                {"title": "Too Many Requests", "detail": "Too Many Requests", "status": 429},
+            )
         else:
             status, headers, payload = self.x.handle(method, url.path, query, body)
         if fault and fault.delay and fault.after:

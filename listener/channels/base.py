@@ -15,7 +15,7 @@ out and is recorded as sent, otherwise ``send`` is tried again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class OutboundMessage:
     already_replied: bool = False  #: the brand already answered this post (outbox knows)
 
 
+@runtime_checkable
 class Channel(Protocol):
     """Posts messages somewhere and can tell whether one already went out."""
 

@@ -30,7 +30,7 @@ from listener.errors import PolicyViolation, SourceFailing
 from listener.policy import check_x_reply, x_text_violations
 
 if TYPE_CHECKING:
-    from listener.config import XSettings
+    from listener.config import Settings, XSettings
 
 USER_CREDENTIALS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 CREDENTIALS = "user-context credentials"
@@ -93,6 +93,15 @@ class XReplyChannel:
         self._client: tweepy.Client | None = None
         self._me: str | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> XReplyChannel:
+        """The channel for ``settings.x``, with the polling timeout and User-Agent."""
+        return cls(
+            settings.x,
+            timeout=settings.polling.timeout.total_seconds(),
+            user_agent=settings.polling.user_agent,
+        )
+
     # -- plumbing ---------------------------------------------------------
 
     def _api(self) -> tweepy.Client:
@@ -106,11 +115,15 @@ class XReplyChannel:
             )
         return self._client
 
-    def _call(self, what: str, fn: Any, **params: Any) -> dict[str, Any]:
+    def _call(self, what: str, fn: Any, *, posting: bool = False, **params: Any) -> dict[str, Any]:
         """One user-context request; tweepy/requests errors become Listener errors."""
         try:
             response: requests.Response = fn(user_auth=True, **params)
         except tweepy.Forbidden as exc:
+            if not posting:
+                raise translate_error(
+                    exc, what=what, credentials=CREDENTIALS, now=utcnow()
+                ) from exc
             raise self._forbidden(exc, what) from exc
         except (tweepy.TweepyException, requests.RequestException) as exc:
             raise translate_error(exc, what=what, credentials=CREDENTIALS, now=utcnow()) from exc
@@ -148,6 +161,7 @@ class XReplyChannel:
             body = self._call(
                 f"the reply to {message.in_reply_to}",
                 self._api().create_tweet,
+                posting=True,
                 text=message.text,
                 in_reply_to_tweet_id=message.in_reply_to,
             )

@@ -6,14 +6,17 @@ is a handle string or an object (``handle``/``username``, ``name``,
 ``platform``, ``conversation_id``, ``in_reply_to``, ``kind``.
 
 Files are treated as append-only logs: the poll state remembers the byte
-offset read so far, so a grown file is read from where the last poll stopped
-and an unchanged one costs nothing.  A file that shrank or was replaced is
-read again from the start (stored mentions are deduplicated by id).
+offset read so far (and a hash of those bytes), so a grown file is read from
+where the last poll stopped and an unchanged one costs nothing.  A file that
+shrank, was replaced or was edited before the offset is read again from the
+start: stored mentions are deduplicated by id, and edited posts update their
+mention.
 Malformed lines are skipped and reported as source problems.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from datetime import UTC, datetime
@@ -120,16 +123,21 @@ class JsonlCollector:
         if cursor.get("fingerprint") == fingerprint:
             return CollectResult(posts=[], state=state, not_modified=True)
         offset = int(cursor.get("offset", 0))
-        if cursor.get("inode") != st.st_ino or st.st_size < offset:
-            offset = 0  # replaced or truncated: read it all again
+        with open(path, "rb") as fh:
+            prefix = fh.read(offset) if offset else b""
+            if (
+                cursor.get("inode") != st.st_ino
+                or len(prefix) < offset
+                or hashlib.sha256(prefix).hexdigest() != cursor.get("prefix_sha256")
+            ):
+                offset = 0  # replaced, truncated or edited: read it all again
+                fh.seek(0)
+            data = fh.read()
         posts: list[Post] = []
         problems: list[str] = []
         lines = 0
         brand = ctx.settings.brand
         terms, exclusions = brand.match_terms, brand.exclusions
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
         # only complete lines; a half-written last line is read next time
         end = data.rfind(b"\n") + 1 if not data.endswith(b"\n") else len(data)
         chunk = data[:end]
@@ -149,6 +157,7 @@ class JsonlCollector:
             if post is not None:
                 posts.append(post)
         new_offset = offset + end
+        prefix_hash = hashlib.sha256((prefix if offset else b"") + chunk).hexdigest()
         new_state = PollState(
             url=state.url,
             etag=state.etag,
@@ -157,6 +166,7 @@ class JsonlCollector:
             cursor={
                 "offset": new_offset,
                 "inode": st.st_ino,
+                "prefix_sha256": prefix_hash,
                 "lines": chunk_start_line + lines,
                 # only a file read to its end is "unchanged" next time
                 "fingerprint": fingerprint if new_offset == st.st_size else None,

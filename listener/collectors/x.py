@@ -201,7 +201,7 @@ def _env_hint(credentials: str) -> str:
 
 def x_handles(handles: list[str]) -> list[str]:
     """The brand handles that are X usernames, without '@' (``@a@host`` ones are not)."""
-    out = []
+    out: list[str] = []
     for h in handles:
         m = _X_HANDLE.match(h.strip())
         if m and m.group(1).lower() not in (o.lower() for o in out):
@@ -350,7 +350,8 @@ class Budget:
             parts.append(f"{b.window_count}/{limits.per_15min} requests this 15-minute window")
         if limits.per_month and b.month_count >= limits.warn_at * limits.per_month:
             parts.append(f"{b.month_count}/{limits.per_month} requests this month")
-        if b.limit and b.remaining is not None and b.remaining <= (1 - limits.warn_at) * b.limit:
+        used = b.limit - b.remaining if b.limit and b.remaining is not None else 0
+        if b.limit and used >= limits.warn_at * b.limit:
             parts.append(f"X rate limit: {b.remaining}/{b.limit} requests left")
         if not parts:
             return None
@@ -506,7 +507,7 @@ class _Poll:
     limits: BudgetLimits
     budget: Budget
     clock: Clock
-    requests: int = 0
+    request_count: int = 0
 
     def call(
         self, fn: Callable[..., requests.Response], what: str, track: bool = True, **params: Any
@@ -519,7 +520,7 @@ class _Poll:
                 f"X request budget spent ({what}); next request at {until:%Y-%m-%d %H:%M}Z",
                 until,
             )
-        self.requests += 1
+        self.request_count += 1
         try:
             response = fn(**params)
         except (tweepy.TweepyException, requests.RequestException) as exc:
@@ -541,7 +542,6 @@ class _XCollector:
     """Shared polling loop of the X collectors (since_id, paging, gaps, budget)."""
 
     needs: ClassVar[tuple[str, ...]] = ()
-    what: ClassVar[str] = "X"
 
     def __init__(self, clock: Clock = utcnow) -> None:
         self.clock = clock
@@ -603,7 +603,7 @@ class _XCollector:
         pages = _Pages()
         token: str | None = None
         stop: datetime | None = None
-        for _ in range(max_pages):
+        while pages.count < max_pages:
             try:
                 payload = fetch(poll, since, until, token)
             except RateLimited as exc:
@@ -612,6 +612,13 @@ class _XCollector:
                 stop = exc.retry_at
                 result.problems.append(f"stopped after {pages.count} page(s): {exc}")
                 break
+            except SourceFailing as exc:
+                if not (pages.count == 0 and since and _bound_too_old(exc)):
+                    raise
+                # after a long outage X refuses ids older than its search window (7 days)
+                result.problems.append(f"{exc}; reading from the newest posts instead")
+                since = until = gap = None
+                continue
             pages.add(parse_page(payload, settings=poll.settings, skip_authors=skip))
             token = (payload.get("meta") or {}).get("next_token")
             if not token:
@@ -625,10 +632,10 @@ class _XCollector:
         cursor["budget"] = poll.budget.to_cursor()
         result.posts = pages.posts
         result.state = replace(state, since_id=new_since, cursor=cursor)
-        result.next_check_at = stop or (None if caught_up else self.clock())
+        result.next_check_at = stop or (self.clock() if "gap" in cursor else None)
         result.warning = poll.budget.warning(self.clock(), poll.limits)
         result.stats = {
-            "requests": poll.requests,
+            "requests": poll.request_count,
             "pages": pages.count,
             "tweets_seen": pages.seen,
             "retweets_skipped": pages.skipped_retweets,
@@ -675,6 +682,12 @@ def _next_bounds(
     return stored_since, {"since_id": since, "until_id": until, "newest_id": newest}
 
 
+def _bound_too_old(exc: SourceFailing) -> bool:
+    """Whether X refused the request because ``since_id``/``until_id`` is too old."""
+    message = str(exc)
+    return "400" in message and ("since_id" in message or "until_id" in message)
+
+
 def _page_size(source: SourceSettings, minimum: int) -> int:
     return max(minimum, min(100, int(source.options.get("page_size", DEFAULT_PAGE_SIZE))))
 
@@ -700,7 +713,6 @@ class XSearchCollector(_XCollector):
     """
 
     needs: ClassVar[tuple[str, ...]] = ("query",)
-    what: ClassVar[str] = "recent search"
 
     def prepare(
         self, source: SourceSettings, poll: _Poll, cursor: dict[str, Any]
@@ -732,7 +744,6 @@ class XMentionsCollector(_XCollector):
     """
 
     needs: ClassVar[tuple[str, ...]] = ("username",)
-    what: ClassVar[str] = "mentions"
 
     def prepare(
         self, source: SourceSettings, poll: _Poll, cursor: dict[str, Any]
@@ -761,9 +772,7 @@ class XMentionsCollector(_XCollector):
         cached = cursor.get("user_id")
         if cached and str(cursor.get("username", "")).lower() == username.lower():
             return str(cached)
-        body = poll.call(
-            poll.client.get_user, f"user @{username}", track=False, username=username
-        )
+        body = poll.call(poll.client.get_user, f"user @{username}", track=False, username=username)
         data = body.get("data")
         if not isinstance(data, dict) or "id" not in data:
             detail = "; ".join(str(e.get("detail", "")) for e in body.get("errors") or [])

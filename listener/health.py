@@ -1,0 +1,94 @@
+"""``/healthz``: is this deployment able to do its job?
+
+:func:`health_status` answers with a JSON-able dict: the database answers,
+who holds the scheduler lock (and whether it is current), sources whose
+last poll failed, and the outbox backlog.  ``ok`` is False only when the
+database cannot be reached: failing sources and a backlog are reported, not
+fatal (a load balancer should not restart the web app because a blog is
+down).  :func:`health_verdict` is the pure part.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, text
+
+from listener import models as m
+
+if TYPE_CHECKING:
+    from listener.app import App
+
+#: Outbox states that are finished (everything else is backlog).
+OUTBOX_DONE = ("sent", "failed", "cancelled", "rejected", "dead")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def database_gauges(app: App) -> dict[str, int]:
+    """Counts the metrics endpoint and /healthz report (raises if the DB is down)."""
+    from listener.pipeline import OPEN_STATUSES
+
+    with app.sessions() as session:
+        open_cases = session.scalar(
+            select(func.count()).select_from(m.Case).where(m.Case.status.in_(OPEN_STATUSES))
+        )
+        backlog = session.scalar(
+            select(func.count()).select_from(m.OutboxMessage)
+            .where(m.OutboxMessage.status.not_in(OUTBOX_DONE))
+        )
+        failing = session.scalar(
+            select(func.count()).select_from(m.Source).where(
+                m.Source.enabled.is_(True),
+                (m.Source.error_count > 0) | m.Source.disabled_reason.is_not(None),
+            )
+        )
+    return {"open_cases": int(open_cases or 0), "outbox_backlog": int(backlog or 0),
+            "sources_failing": int(failing or 0)}
+
+
+def health_verdict(database_ok: bool) -> tuple[bool, str]:
+    """(ok, status word) from what was checked."""
+    return (True, "ok") if database_ok else (False, "database unreachable")
+
+
+def health_status(app: App, now: datetime | None = None) -> dict[str, Any]:
+    """The /healthz body.  Never raises: problems are reported in the dict."""
+    now = now or utcnow()
+    out: dict[str, Any] = {"checked_at": now.isoformat()}
+    try:
+        with app.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        database_ok = True
+        out["database"] = {"ok": True, "backend": app.engine.dialect.name}
+    except Exception as exc:
+        database_ok = False
+        out["database"] = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300]}
+    ok, status = health_verdict(database_ok)
+    out["ok"], out["status"] = ok, status
+    if not database_ok:
+        return out
+    from listener.locks import lock_holder
+
+    holder = lock_holder(app)
+    out["scheduler"] = (
+        None if holder is None else {**holder.as_dict(), "current": holder.expires_at > now}
+    )
+    with app.sessions() as session:
+        failing = session.execute(
+            select(m.Source.name, m.Source.error_count, m.Source.last_error,
+                   m.Source.disabled_reason)
+            .where(m.Source.enabled.is_(True),
+                   (m.Source.error_count > 0) | m.Source.disabled_reason.is_not(None))
+            .order_by(m.Source.name)
+        ).all()
+    out["sources_failing"] = [
+        {"name": n, "errors": int(c or 0), "error": d or e} for n, c, e, d in failing
+    ]
+    gauges = database_gauges(app)
+    out["outbox_backlog"] = gauges["outbox_backlog"]
+    out["open_cases"] = gauges["open_cases"]
+    return out
