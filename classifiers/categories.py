@@ -16,7 +16,7 @@ import numpy as np
 
 from classifiers.settings import CategorySpec
 
-KEYWORD_BONUS = 0.04
+KEYWORD_BONUS = 0.08
 MAX_KEYWORD_HITS = 3
 TEMPERATURE = 0.05
 MIN_SIMILARITY = 0.1

@@ -16,6 +16,7 @@ quantization of the Linear layers.  torch is imported lazily.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,6 +59,7 @@ class MiniLMEncoder:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
         if threads:
             torch.set_num_threads(threads)
         base = base_model_dir()
@@ -77,13 +79,17 @@ class MiniLMEncoder:
                 raise ClassifierError(f"fine-tuned encoder weights not found: {top_weights}")
             state = {k: v.float() for k, v in load_file(str(top_weights)).items()}
             layers = {int(k.split(".")[2]) for k in state if k.startswith("encoder.layer.")}
-            missing, unexpected = bert.load_state_dict(state, strict=False)
+            _missing, unexpected = bert.load_state_dict(state, strict=False)
             if unexpected:
                 raise ClassifierError(f"{top_weights}: unexpected tensors {unexpected[:3]}")
             self.top_layers = len(layers)
         bert.eval()
         if quantize:
-            bert = torch.ao.quantization.quantize_dynamic(bert, {torch.nn.Linear}, dtype=torch.qint8)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's quantized-tensor deprecation notice
+                bert = torch.ao.quantization.quantize_dynamic(
+                    bert, {torch.nn.Linear}, dtype=torch.qint8
+                )
         self.bert = bert
         self.split = self.num_layers - max(self.top_layers, 1)
         self.max_length = max_length

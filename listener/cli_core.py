@@ -311,9 +311,16 @@ def _write_predictions(out: Any, predictions: list[Any]) -> None:
 
 @click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+@click.option("--reference", is_flag=True,
+              help="Print the reference of every key (Markdown) instead; needs no config file.")
 @pass_state
-def config_cmd(state: CliState, as_json: bool) -> None:
+def config_cmd(state: CliState, as_json: bool, reference: bool) -> None:
     """Validate config.yaml; print the effective settings (secrets shown as ***)."""
+    if reference:
+        from listener.docsgen import config_reference
+
+        click.echo(config_reference(), nl=False)
+        return
     settings = state.settings
     data = settings.model_dump(mode="json", by_alias=True)
     if as_json:

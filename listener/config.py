@@ -142,6 +142,8 @@ class SourceSettings(_Model):
 
 
 class DatabaseSettings(_Model):
+    """The SQL database (SQLite by default, PostgreSQL for teams and workers)."""
+
     url: str = Field(
         default="sqlite:///listener.db",
         description=f"SQLAlchemy URL; {DATABASE_URL_ENV} overrides it.",
@@ -174,6 +176,8 @@ class PollingSettings(_Model):
 
 
 class TriageSettings(_Model):
+    """How cases are prioritised and when a first response is due."""
+
     first_response_sla: Duration = Field(
         default=timedelta(hours=1), description="Target time from post to first reply."
     )
@@ -360,6 +364,8 @@ class EmailSettings(_Model):
 
 
 class WebSettings(_Model):
+    """The web app (`listener serve`)."""
+
     host: str = Field(default="127.0.0.1", description="Address `listener serve` binds.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port `listener serve` binds.")
     secret_key: SecretStr | None = Field(
@@ -439,25 +445,47 @@ class WorkersSettings(_Model):
 
 
 class LoggingSettings(_Model):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log output of long-running commands (`listener run`, workers, web)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Minimum level logged."
+    )
     json_logs: bool = Field(default=False, alias="json", description="One JSON object per line.")
 
 
 class Settings(_Model):
     """Everything config.yaml can say."""
 
-    brand: BrandSettings
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    sources: list[SourceSettings] = Field(default_factory=list)
-    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
-    triage: TriageSettings = Field(default_factory=TriageSettings)
-    recovery: RecoverySettings = Field(default_factory=RecoverySettings)
-    email: EmailSettings = Field(default_factory=EmailSettings)
-    web: WebSettings = Field(default_factory=WebSettings)
-    polling: PollingSettings = Field(default_factory=PollingSettings)
-    x: XSettings = Field(default_factory=XSettings)
-    workers: WorkersSettings = Field(default_factory=WorkersSettings)
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    brand: BrandSettings = Field(description="The brand: name, handles, keywords, voice.")
+    database: DatabaseSettings = Field(
+        default_factory=DatabaseSettings, description="Where mentions, cases and events live."
+    )
+    sources: list[SourceSettings] = Field(
+        default_factory=list, description="Where to listen: feeds, files, X, …"
+    )
+    classifier: ClassifierSettings = Field(
+        default_factory=ClassifierSettings, description="The model that flags unhappy customers."
+    )
+    triage: TriageSettings = Field(
+        default_factory=TriageSettings, description="Priorities and response targets."
+    )
+    recovery: RecoverySettings = Field(
+        default_factory=RecoverySettings, description="Reply templates, offers, approvals."
+    )
+    email: EmailSettings = Field(
+        default_factory=EmailSettings, description="SMTP for email replies."
+    )
+    web: WebSettings = Field(default_factory=WebSettings, description="`listener serve`.")
+    polling: PollingSettings = Field(
+        default_factory=PollingSettings, description="How collectors reach the network."
+    )
+    x: XSettings = Field(default_factory=XSettings, description="X (Twitter) API access.")
+    workers: WorkersSettings = Field(
+        default_factory=WorkersSettings, description="Celery workers (scale-out mode)."
+    )
+    logging: LoggingSettings = Field(
+        default_factory=LoggingSettings, description="Log level and format."
+    )
 
     #: Directory relative paths are resolved against (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

@@ -140,7 +140,9 @@ def acquire_lock(
     expires = now + ttl
     try:
         with app.sessions() as session, session.begin():
-            session.add(m.SchedulerLock(name=name, owner=owner, acquired_at=now, expires_at=expires))
+            session.add(
+                m.SchedulerLock(name=name, owner=owner, acquired_at=now, expires_at=expires)
+            )
         log.info("lock.acquired", lock=name, owner=owner)
         return LockInfo(name, owner, now, expires)
     except IntegrityError:

@@ -1,0 +1,77 @@
+"""Reply channel name → the :class:`~listener.channels.base.Channel` that sends it.
+
+Draft channels (``x_reply``, ``email``, ``blog_comment``, ``dm``,
+``mastodon_reply``) map onto transports:
+
+=================  ===========================================
+``x_reply``        :class:`listener.channels.x.XReplyChannel`
+``email``          :class:`listener.channels.email.EmailChannel`
+``blog_comment``   :class:`listener.channels.manual.ManualChannel`
+``dm``             manual (no automated DMs)
+``mastodon_reply`` manual (until a Mastodon channel exists)
+=================  ===========================================
+
+Channel classes are imported on first use (tweepy is not needed to send email).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from listener.channels.base import OutboundMessage
+from listener.errors import ConfigError
+
+if TYPE_CHECKING:
+    from listener.channels.base import Channel
+    from listener.config import Settings
+
+#: draft channel → "module:Class"
+CHANNELS: dict[str, str] = {
+    "x_reply": "listener.channels.x:XReplyChannel",
+    "email": "listener.channels.email:EmailChannel",
+    "blog_comment": "listener.channels.manual:ManualChannel",
+    "dm": "listener.channels.manual:ManualChannel",
+    "mastodon_reply": "listener.channels.manual:ManualChannel",
+    "manual": "listener.channels.manual:ManualChannel",
+}
+MANUAL_CHANNELS: frozenset[str] = frozenset(
+    name for name, target in CHANNELS.items() if target.endswith(":ManualChannel")
+)
+
+
+@dataclass(frozen=True)
+class Outbound(OutboundMessage):
+    """An :class:`OutboundMessage` with what mail and the audit trail need as well."""
+
+    subject: str | None = None
+    case_id: int | None = None
+    outbox_id: int | None = None
+
+
+def is_manual(channel: str) -> bool:
+    """Whether replies on ``channel`` are posted by a person, not by the outbox."""
+    return channel in MANUAL_CHANNELS or channel not in CHANNELS
+
+
+def channel_class(channel: str) -> Any:
+    target = CHANNELS.get(channel)
+    if target is None:
+        raise ConfigError(f"no sending channel for {channel!r} (one of: {', '.join(CHANNELS)})")
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def get_channel(channel: str, settings: Settings) -> Channel:
+    """A ready channel instance for draft channel ``channel``."""
+    cls = channel_class(channel)
+    if channel == "x_reply":
+        return cls(  # type: ignore[no-any-return]
+            settings.x,
+            timeout=settings.polling.timeout.total_seconds(),
+            user_agent=settings.polling.user_agent,
+        )
+    if channel == "email":
+        return cls(settings.email, brand_name=settings.brand.name)  # type: ignore[no-any-return]
+    return cls()  # type: ignore[no-any-return]

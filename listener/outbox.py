@@ -1,0 +1,452 @@
+"""The outbox: approved replies sent exactly once, whatever crashes in between.
+
+Approval writes an :class:`~listener.models.OutboxMessage` (``pending``) in the
+same transaction as the approval event.  A sender then, for each message:
+
+1. **claims** it with a lease and records the intent — status ``sending``,
+   ``attempts + 1``, ``lease_owner``/``lease_until`` — and commits.  On
+   PostgreSQL the row is picked with ``SELECT … FOR UPDATE SKIP LOCKED``;
+   SQLite serialises writers (``BEGIN IMMEDIATE``).  Two workers never hold
+   the same message: a lease is only taken over once it has expired.
+2. if the message was already ``sending`` (a previous sender crashed or
+   timed out, so the outcome is unknown) asks the channel
+   :meth:`~listener.channels.base.Channel.find_existing` first;
+3. runs the policy guard again, then **sends**;
+4. **records** the result in one short transaction: ``sent`` with the
+   external id, the case ``sent`` (first response time), the draft ``sent``,
+   and a ``reply.sent`` event.
+
+Transient failures (network, 5xx, rate limits) keep the row ``sending`` with
+``next_attempt_at`` backed off exponentially, so the retry asks
+``find_existing`` first.  Permanent ones (policy, refused recipient, bad
+credentials, too many attempts) mark it ``failed`` with the reason on the
+row and an ``outbox.failed`` event.  Replies on manual channels (blog
+comments, DMs) are never sent here; a person posts them and marks them sent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import structlog
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from listener import models as m
+from listener.channels.registry import MANUAL_CHANNELS, Outbound, get_channel
+from listener.errors import (
+    DeliveryError,
+    ListenerError,
+    NotFound,
+    PolicyViolation,
+    SourceFailing,
+    TransientError,
+)
+
+if TYPE_CHECKING:
+    from listener.app import App
+    from listener.config import Settings
+
+log = structlog.get_logger("listener.outbox")
+
+SYSTEM_ACTOR = "listener"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_worker() -> str:
+    """``host:pid``: who holds a lease."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# ---------------------------------------------------------------------------
+# the policy guard (pure)
+
+try:  # the X engineer's weighted count (twitter-text v3)
+    from listener.policy import mentioned_handles, x_weighted_length
+except ImportError:  # pragma: no cover - fallback while listener.policy is missing
+    def x_weighted_length(text: str) -> int:
+        """Fallback: code points, URLs as 23."""
+        return len(re.sub(r"https?://\S+", "x" * 23, text))
+
+    def mentioned_handles(text: str) -> list[str]:
+        return [h.lower() for h in re.findall(r"(?<![\w@])@(\w{1,15})", text)]
+
+
+_LINK = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"')\]]+"
+    r"|(?<![@\w.\-/])(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+(?:com|net|org|io|co|shop|store|"
+    r"example|info|biz|app|uk|us|ca|de|fr|eu)(?![\w\-])(?:/[^\s<>\"]*)?",
+    re.IGNORECASE,
+)
+
+
+def links_in(text: str) -> list[str]:
+    """Every link (with or without scheme) in ``text``."""
+    return [m.group(0).rstrip(".,;:!?") for m in _LINK.finditer(text)]
+
+
+def _host(link: str) -> str:
+    if not re.match(r"^[a-z]+://", link, re.IGNORECASE):
+        link = "https://" + link
+    return (urlsplit(link).hostname or "").lower().removeprefix("www.")
+
+
+def _allowed_host(host: str, allowed: Sequence[str]) -> bool:
+    return any(host == a or host.endswith("." + a) for a in allowed)
+
+
+def guard_violations(
+    text: str,
+    channel: str,
+    *,
+    limit: int | None,
+    author_handle: str | None,
+    brand_handles: Sequence[str] = (),
+    allowed_domains: Sequence[str] = (),
+    already_replied: bool = False,
+) -> list[str]:
+    """Every sending rule the reply breaks (empty: it may go).
+
+    Length (X: weighted, the @handle included), links only to the brand's
+    site and the allowlist, no @mentions except the author's (and the brand's
+    own), never twice to the same post.
+    """
+    problems: list[str] = []
+    if not text.strip():
+        problems.append("the reply is empty")
+    length = x_weighted_length(text) if channel == "x_reply" else len(text)
+    if limit is not None and length > limit:
+        unit = "weighted characters (X)" if channel == "x_reply" else "characters"
+        problems.append(f"the reply is {length} {unit}; {channel} allows {limit}")
+    allowed = [d.lower().removeprefix("www.") for d in allowed_domains if d]
+    bad = sorted({link for link in links_in(text) if not _allowed_host(_host(link), allowed)})
+    if bad:
+        problems.append(f"links outside the brand's site and allowlist: {', '.join(bad)}")
+    if channel in ("x_reply", "mastodon_reply", "dm", "blog_comment"):
+        ok = {h.strip().lstrip("@").lower() for h in brand_handles}
+        if author_handle:
+            ok.add(author_handle.strip().lstrip("@").lower())
+        others = [h for h in mentioned_handles(text) if h not in ok]
+        if others:
+            names = ", ".join("@" + h for h in others)
+            problems.append(f"unsolicited @mentions (only the author may be mentioned): {names}")
+    if already_replied:
+        problems.append("we already replied to this post")
+    return problems
+
+
+def allowed_domains(settings: Settings) -> list[str]:
+    """The brand's website plus ``recovery.allowed_links``."""
+    domains = list(settings.recovery.allowed_links)
+    if settings.brand.website:
+        domains.append(_host(settings.brand.website))
+    return [_host(d) if "/" in d else d.lower().removeprefix("www.") for d in domains]
+
+
+def channel_limit(channel: str) -> int | None:
+    from listener.drafting import CHANNEL_LIMITS
+
+    return CHANNEL_LIMITS.get(channel)
+
+
+def already_replied(
+    session: Session, channel: str, in_reply_to: str | None, *, exclude_id: int | None = None
+) -> bool:
+    """Whether another live outbox message answers the same post on the same channel."""
+    if not in_reply_to:
+        return False
+    stmt = select(m.OutboxMessage.id).where(
+        m.OutboxMessage.channel == channel,
+        m.OutboxMessage.in_reply_to == in_reply_to,
+        m.OutboxMessage.status != "failed",
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(m.OutboxMessage.id != exclude_id)
+    return session.scalars(stmt.limit(1)).first() is not None
+
+
+def check_message(
+    session: Session, settings: Settings, row: m.OutboxMessage, author_handle: str | None
+) -> list[str]:
+    """The guard for one outbox row (before sending)."""
+    return guard_violations(
+        row.text,
+        row.channel,
+        limit=channel_limit(row.channel),
+        author_handle=author_handle,
+        brand_handles=settings.brand.handles,
+        allowed_domains=allowed_domains(settings),
+        already_replied=already_replied(session, row.channel, row.in_reply_to, exclude_id=row.id),
+    )
+
+
+# ---------------------------------------------------------------------------
+# claiming
+
+
+def _claimable(now: datetime) -> Any:
+    return (
+        select(m.OutboxMessage)
+        .where(
+            m.OutboxMessage.status.in_(("pending", "sending")),
+            m.OutboxMessage.channel.not_in(sorted(MANUAL_CHANNELS)),
+            or_(m.OutboxMessage.lease_until.is_(None), m.OutboxMessage.lease_until < now),
+            or_(m.OutboxMessage.next_attempt_at.is_(None), m.OutboxMessage.next_attempt_at <= now),
+        )
+        .order_by(m.OutboxMessage.id)
+    )
+
+
+def claim(
+    app: App, *, worker: str, message_id: int | None = None, now: datetime | None = None
+) -> tuple[int, bool] | None:
+    """Take the lease on one due message and record the attempt (committed).
+
+    Returns ``(message id, recovering)`` — ``recovering`` when a previous
+    attempt's outcome is unknown — or ``None`` when nothing is due.
+    """
+    now = now or utcnow()
+    lease = app.settings.recovery.outbox_lease
+    with app.sessions() as session, session.begin():
+        stmt = _claimable(now)
+        if message_id is not None:
+            stmt = stmt.where(m.OutboxMessage.id == message_id)
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        row = session.scalars(stmt.limit(1)).first()
+        if row is None:
+            return None
+        recovering = row.status == "sending"
+        row.status = "sending"
+        row.attempts = (row.attempts or 0) + 1
+        row.lease_owner, row.lease_until = worker, now + lease
+        row.updated_at = now
+        session.add(
+            m.Event(actor=worker, kind="outbox.sending", case_id=row.case_id, at=now,
+                    data={"outbox_id": row.id, "attempt": row.attempts, "channel": row.channel,
+                          "recovering": recovering})
+        )
+        return row.id, recovering
+
+
+# ---------------------------------------------------------------------------
+# recording
+
+
+def _outbound(session: Session, settings: Settings, row: m.OutboxMessage) -> Outbound:
+    case = session.get_one(m.Case, row.case_id)
+    target_text = None
+    if row.draft_id is not None:
+        draft = session.get(m.Draft, row.draft_id)
+        if draft is not None and draft.in_reply_to_mention_id is not None:
+            mention = session.get(m.Mention, draft.in_reply_to_mention_id)
+            target_text = mention.text if mention is not None else None
+    return Outbound(
+        idempotency_key=row.idempotency_key,
+        channel=row.channel,
+        text=row.text,
+        in_reply_to=row.in_reply_to,
+        recipient=row.recipient,
+        brand_handles=tuple(settings.brand.handles),
+        target_text=target_text,
+        brand_terms=tuple(settings.brand.match_terms),
+        already_replied=False,  # the outbox guard checked it (see check_message)
+        subject=row.subject,
+        case_id=case.id,
+        outbox_id=row.id,
+    )
+
+
+def record_sent(
+    app: App, message_id: int, external_id: str, *, worker: str, recovered: bool = False,
+    now: datetime | None = None, actor: str | None = None,
+) -> None:
+    """Mark the message sent and the case answered, in one transaction."""
+    now = now or utcnow()
+    with app.sessions() as session, session.begin():
+        row = _locked(session, message_id)
+        if row.status == "sent":
+            return
+        row.status, row.external_id, row.sent_at = "sent", external_id, now
+        row.lease_owner = row.lease_until = None
+        row.last_error = None
+        row.updated_at = now
+        case = session.get_one(m.Case, row.case_id)
+        if case.status in ("approved", "claimed", "drafted", "new"):
+            case.status = "sent"
+        if case.first_response_at is None:
+            case.first_response_at = now
+        case.updated_at = now
+        if row.draft_id is not None:
+            draft = session.get(m.Draft, row.draft_id)
+            if draft is not None:
+                draft.status = "sent"
+        session.add(
+            m.Event(actor=actor or worker, kind="reply.sent", case_id=case.id, at=now,
+                    data={"outbox_id": row.id, "channel": row.channel, "external_id": external_id,
+                          "attempts": row.attempts, "recovered": recovered,
+                          "manual": actor is not None})
+        )
+
+
+def _locked(session: Session, message_id: int) -> m.OutboxMessage:
+    stmt = select(m.OutboxMessage).where(m.OutboxMessage.id == message_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = session.scalars(stmt).one_or_none()
+    if row is None:
+        raise NotFound(f"no outbox message {message_id}")
+    return row
+
+
+def record_failure(
+    app: App, message_id: int, error: str, *, permanent: bool, worker: str,
+    now: datetime | None = None,
+) -> str:
+    """A failed attempt: retry later (backoff) or give up. Returns the new status."""
+    now = now or utcnow()
+    rec = app.settings.recovery
+    with app.sessions() as session, session.begin():
+        row = _locked(session, message_id)
+        if row.status == "sent":
+            return "sent"
+        row.last_error = error[:2000]
+        row.lease_owner = row.lease_until = None
+        row.updated_at = now
+        if not permanent and row.attempts >= rec.outbox_max_attempts:
+            permanent = True
+            error = f"gave up after {row.attempts} attempts: {error}"
+            row.last_error = error[:2000]
+        if permanent:
+            row.status = "failed"
+            row.next_attempt_at = None
+            kind, data = "outbox.failed", {"outbox_id": row.id, "error": error,
+                                           "attempts": row.attempts}
+        else:
+            # stays "sending": the outcome may be unknown, so the retry asks find_existing first
+            delay = rec.retry_base * (2 ** min(row.attempts - 1, 10))
+            row.next_attempt_at = now + min(delay, timedelta(hours=6))
+            kind, data = "outbox.retry", {"outbox_id": row.id, "error": error,
+                                          "attempts": row.attempts,
+                                          "next_attempt_at": row.next_attempt_at.isoformat()}
+        session.add(m.Event(actor=worker, kind=kind, case_id=row.case_id, at=now, data=data))
+        return row.status if permanent else "retry"
+
+
+# ---------------------------------------------------------------------------
+# sending
+
+
+def _send_claimed(app: App, message_id: int, recovering: bool, worker: str) -> str:
+    settings = app.settings
+    bound = log.bind(outbox_id=message_id, worker=worker)
+    with app.sessions() as session:
+        row = session.get_one(m.OutboxMessage, message_id)
+        case = session.get_one(m.Case, row.case_id)
+        author_handle = case.author.handle if case.author else None
+        problems = check_message(session, settings, row, author_handle)
+        outbound = _outbound(session, settings, row)
+        channel_name = row.channel
+    try:
+        channel = get_channel(channel_name, settings)
+        if recovering:
+            existing = channel.find_existing(outbound)
+            if existing is not None:
+                bound.info("outbox.found_existing", external_id=existing)
+                record_sent(app, message_id, existing, worker=worker, recovered=True)
+                return "sent"
+        if problems:
+            raise PolicyViolation("; ".join(problems))
+        external_id = channel.send(outbound)
+    except (PolicyViolation, SourceFailing) as exc:
+        bound.warning("outbox.failed", error=str(exc))
+        return record_failure(app, message_id, str(exc), permanent=True, worker=worker)
+    except DeliveryError as exc:
+        bound.warning("outbox.send_error", error=str(exc), retryable=exc.retryable)
+        return record_failure(app, message_id, str(exc), permanent=not exc.retryable,
+                              worker=worker)
+    except (TransientError, ListenerError, OSError) as exc:
+        bound.warning("outbox.send_error", error=str(exc))
+        return record_failure(app, message_id, str(exc) or type(exc).__name__, permanent=False,
+                              worker=worker)
+    except Exception as exc:  # an unexpected bug: retry later, visibly
+        bound.error("outbox.crashed", exc_info=exc)
+        return record_failure(app, message_id, f"internal error: {type(exc).__name__}: {exc}",
+                              permanent=False, worker=worker)
+    record_sent(app, message_id, external_id, worker=worker, recovered=recovering)
+    bound.info("outbox.sent", external_id=external_id)
+    return "sent"
+
+
+def deliver_one(app: App, message_id: int, *, worker: str | None = None) -> str:
+    """Send one message if it is due and nobody else holds it.
+
+    Returns ``sent``, ``retry`` (a transient error; backed off), ``failed``,
+    or ``skipped`` (not due, already sent, manual, or held by another worker).
+    """
+    worker = worker or default_worker()
+    claimed = claim(app, worker=worker, message_id=message_id)
+    if claimed is None:
+        return "skipped"
+    return _send_claimed(app, claimed[0], claimed[1], worker)
+
+
+def deliver_pending(
+    app: App,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    limit: int | None = None,
+    worker: str | None = None,
+) -> int:
+    """Send every due message (oldest first) until none is left; returns how many were sent."""
+    worker = worker or default_worker()
+    sent = 0
+    tried = 0
+    while limit is None or tried < limit:
+        if should_stop is not None and should_stop():
+            break
+        claimed = claim(app, worker=worker)
+        if claimed is None:
+            break
+        tried += 1
+        if _send_claimed(app, claimed[0], claimed[1], worker) == "sent":
+            sent += 1
+    return sent
+
+
+def outbox_rows(app: App, case_id: int | None = None) -> list[dict[str, Any]]:
+    """The outbox as JSON-safe dicts (newest first)."""
+    with app.sessions() as session:
+        stmt = select(m.OutboxMessage).order_by(m.OutboxMessage.id.desc())
+        if case_id is not None:
+            stmt = stmt.where(m.OutboxMessage.case_id == case_id)
+        return [message_dict(r) for r in session.scalars(stmt)]
+
+
+def message_dict(r: m.OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "case_id": r.case_id,
+        "channel": r.channel,
+        "status": r.status,
+        "attempts": r.attempts,
+        "recipient": r.recipient,
+        "in_reply_to": r.in_reply_to,
+        "subject": r.subject,
+        "text": r.text,
+        "external_id": r.external_id,
+        "last_error": r.last_error,
+        "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
+        "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+        "created_by": r.created_by,
+        "created_at": r.created_at.isoformat() if r.created_at else None,
+    }

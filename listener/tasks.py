@@ -1,0 +1,205 @@
+"""The Celery app for running Listener on several machines.
+
+Start workers with ``listener worker`` (or ``celery -A listener.tasks worker``)
+and one dispatcher with ``listener beat`` (or ``celery -A listener.tasks beat``,
+whose schedule calls :func:`dispatch_due`).  Each process builds its
+:class:`~listener.app.App` from ``LISTENER_CONFIG`` (default ``./config.yaml``);
+the ``workers:`` block of that file names the broker (Redis or RabbitMQ).
+Use PostgreSQL as the database in this mode.
+
+Delivery guarantees: tasks are acknowledged late (after they finish) and
+re-queued if their worker dies (``task_acks_late``,
+``task_reject_on_worker_lost``), so a task may run twice; every task is
+idempotent:
+
+* ``poll_source`` claims the source row first (``FOR UPDATE SKIP LOCKED``,
+  lease committed before any network I/O); a duplicate finds it claimed
+  (retries after the lease) or no longer due (nothing to do); mentions are
+  unique per (source, external id).
+* ``classify_batch`` locks its mentions and skips those already classified by
+  the current model.
+* ``send_message`` goes through the outbox, whose idempotency key and
+  ``sending`` state make a second run a no-op or a checked retry.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from celery import Celery, Task
+
+if TYPE_CHECKING:
+    from listener.app import App
+    from listener.config import Settings
+
+log = structlog.get_logger("listener.tasks")
+
+CONFIG_ENV = "LISTENER_CONFIG"
+#: Retries of a task whose row another (possibly dead) worker still holds.
+MAX_LEASE_RETRIES = 10
+
+_state: dict[str, Any] = {}
+_state_lock = threading.Lock()
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or "config.yaml")
+
+
+def settings() -> Settings:
+    """This process's settings (read once from ``LISTENER_CONFIG``)."""
+    with _state_lock:
+        if "settings" not in _state:
+            from listener.config import load_settings
+
+            _state["settings"] = load_settings(config_path())
+        return _state["settings"]  # type: ignore[no-any-return]
+
+
+def get_app() -> App:
+    """This process's App, created on first use *in this process* (after a fork)."""
+    with _state_lock:
+        app = _state.get("app")
+        if app is None or _state.get("pid") != os.getpid():
+            from listener.app import App
+
+            app = None
+    if app is None:
+        built = App.from_settings(settings())
+        with _state_lock:
+            _state["app"], _state["pid"] = built, os.getpid()
+        return built
+    return app  # type: ignore[no-any-return]
+
+
+def celery_config(s: Settings) -> dict[str, Any]:
+    """Celery settings from the ``workers:`` block (pure)."""
+    w = s.workers
+    conf: dict[str, Any] = {
+        "broker_url": w.broker_url,
+        "result_backend": w.result_backend,
+        "task_ignore_result": w.result_backend is None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": w.prefetch_multiplier,
+        "worker_concurrency": w.concurrency,
+        "broker_transport_options": {"visibility_timeout": w.visibility_timeout.total_seconds()},
+        "broker_connection_retry_on_startup": True,
+        "task_default_queue": w.queue,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "timezone": "UTC",
+        "enable_utc": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "beat_schedule": {
+            "listener-dispatch-due": {
+                "task": "listener.dispatch_due",
+                "schedule": w.dispatch_interval.total_seconds(),
+                "options": {"expires": w.dispatch_interval.total_seconds()},
+            }
+        },
+    }
+    if w.broker_url.startswith(("amqp", "pyamqp")):
+        # RabbitMQ: redeliver an unacked message only when its consumer is gone
+        conf["broker_transport_options"] = {}
+    return conf
+
+
+celery_app = Celery("listener", set_as_current=False)
+app = celery_app  # ``celery -A listener.tasks`` finds ``app``
+
+
+@celery_app.on_configure.connect
+def _configure(sender: Celery, **_kwargs: Any) -> None:
+    sender.conf.update(celery_config(settings()))
+
+
+def configure_from(s: Settings) -> Celery:
+    """Use ``s`` instead of reading ``LISTENER_CONFIG`` (CLI commands, tests, benchmark)."""
+    with _state_lock:
+        _state["settings"] = s
+    celery_app.conf.update(celery_config(s))
+    return celery_app
+
+
+def _owner(task: Task) -> str:
+    from listener.locks import default_owner
+
+    return default_owner(str(task.request.id or "local"))
+
+
+def _seconds_left(until: datetime | None) -> float:
+    if until is None:
+        return 0.0
+    return max(0.0, (until - datetime.now(UTC)).total_seconds())
+
+
+# ---------------------------------------------------------------------------
+# tasks
+
+
+@celery_app.task(name="listener.poll_source", bind=True, acks_late=True,
+                 reject_on_worker_lost=True, max_retries=MAX_LEASE_RETRIES)
+def poll_source(self: Task, name: str, force: bool = False) -> dict[str, Any] | None:
+    """Poll one source under a claim; a duplicate or late copy does nothing."""
+    from listener.locks import source_lease
+    from listener.scheduler import poll_claimed
+
+    a = get_app()
+    outcome = poll_claimed(a, name, owner=_owner(self), force=force)
+    if outcome is not None:
+        return outcome.as_dict()
+    holder, until = source_lease(a, name)
+    if holder is not None and _seconds_left(until) > 0:
+        # another worker holds it (maybe a dead one whose task this is): try after its lease
+        raise self.retry(countdown=_seconds_left(until) + 0.5)
+    return None
+
+
+@celery_app.task(name="listener.classify_batch", bind=True, acks_late=True,
+                 reject_on_worker_lost=True)
+def classify_batch(self: Task, mention_ids: list[int]) -> int:
+    """(Re-)classify mentions that lack the current model's classification."""
+    from listener.scheduler import classify_mentions
+
+    return classify_mentions(get_app(), [int(i) for i in mention_ids])
+
+
+@celery_app.task(name="listener.send_message", bind=True, acks_late=True,
+                 reject_on_worker_lost=True)
+def send_message(self: Task, message_id: int) -> str:
+    """Send one approved outbox message (exactly once, by its idempotency key)."""
+    from listener.scheduler import send_claimed
+
+    return send_claimed(get_app(), int(message_id), owner=_owner(self))
+
+
+@celery_app.task(name="listener.dispatch_due", bind=True, acks_late=True)
+def dispatch_due(self: Task, classify: bool = True) -> dict[str, Any]:
+    """Enqueue due sources, messages to send and mentions to re-classify."""
+    return enqueue_due(get_app(), classify=classify)
+
+
+def enqueue_due(a: App, *, classify: bool = True) -> dict[str, Any]:
+    """What ``listener beat`` does each tick (also callable without a worker)."""
+    from listener.scheduler import plan_dispatch
+
+    version = a.classifier.version if classify else None
+    plan = plan_dispatch(a, model_version=version, classify=classify)
+    expires = max(60.0, a.settings.workers.dispatch_interval.total_seconds() * 6)
+    for name in plan.sources:
+        poll_source.apply_async((name,), expires=expires)
+    for mid in plan.messages:
+        send_message.apply_async((mid,), expires=expires)
+    for batch in plan.classify:
+        classify_batch.apply_async((batch,), expires=expires)
+    if plan.sources or plan.messages or plan.classify:
+        log.info("dispatch.enqueued", **plan.as_dict())
+    return plan.as_dict()
