@@ -1,6 +1,6 @@
 """Simulated learning from agents: feed N dev-set labels as corrections, score the rest.
 
-    python bench/corrections.py [--n 1000] [--seed 7] [--data ../shared/data/airline-dev/Tweets-dev.csv]
+    python bench/corrections.py [--n 1000] [--seed 7] [--data CSV]
 
 The dev labels are used only here, as simulated corrections in a throw-away
 models directory; they never reach the committed weights.

@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """GPU sweep used to choose the fine-tuning recipe (see docs/model-card.md).
 
 Usage (on a machine with the data under DATA):

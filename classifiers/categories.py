@@ -27,8 +27,20 @@ def _normalise(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
-def _kw(keyword: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<!\w){re.escape(keyword.strip())}(?!\w)", re.I)
+def _keywords_pattern(keywords: Sequence[str]) -> re.Pattern[str] | None:
+    """One alternation per category (longest first), whole words, case-insensitive."""
+    words = sorted({k.strip().lower() for k in keywords if k.strip()}, key=len, reverse=True)
+    if not words:
+        return None
+    alternation = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.I)
+
+
+def _hits(pattern: re.Pattern[str] | None, text: str) -> int:
+    """How many different keywords of the category occur in ``text``."""
+    if pattern is None:
+        return 0
+    return len({m.group(0).lower() for m in pattern.finditer(text)})
 
 
 class CategoryModel:
@@ -44,7 +56,7 @@ class CategoryModel:
     ) -> None:
         self.names = [s.name for s in specs]
         self.fallback = fallback
-        self.patterns = [[_kw(k) for k in s.keywords if k.strip()] for s in specs]
+        self.patterns = [_keywords_pattern(s.keywords) for s in specs]
         texts: list[str] = []
         owner: list[int] = []
         for i, s in enumerate(specs):
@@ -77,9 +89,8 @@ class CategoryModel:
         out: list[tuple[str, float]] = []
         for row, text in enumerate(texts):
             s = sims[row].copy()
-            for j, pats in enumerate(self.patterns):
-                hits = sum(1 for p in pats if p.search(text))
-                s[j] += KEYWORD_BONUS * min(hits, MAX_KEYWORD_HITS)
+            for j, pattern in enumerate(self.patterns):
+                s[j] += KEYWORD_BONUS * min(_hits(pattern, text), MAX_KEYWORD_HITS)
             if unhappy[row] and PRAISE in self.names:
                 s[self.names.index(PRAISE)] = -np.inf
             best = int(np.argmax(s))

@@ -53,6 +53,8 @@ class MiniLMEncoder:
         quantize: bool = False,
         threads: int | None = None,
         cache_size: int = 50_000,
+        backend: str = "torch",
+        onnx_dir: Path | None = None,
     ) -> None:
         import torch
         from transformers import AutoTokenizer, BertModel
@@ -84,14 +86,21 @@ class MiniLMEncoder:
                 raise ClassifierError(f"{top_weights}: unexpected tensors {unexpected[:3]}")
             self.top_layers = len(layers)
         bert.eval()
-        if quantize:
+        self.split = self.num_layers - max(self.top_layers, 1)
+        self.backend = "torch"
+        self._session: Any = None
+        if backend == "onnx":
+            self._session = _onnx_session(bert, self.split, top_weights, quantize, threads,
+                                          onnx_dir)
+            if self._session is not None:
+                self.backend = "onnx"
+        if quantize and self.backend == "torch":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch's quantized-tensor deprecation notice
                 bert = torch.ao.quantization.quantize_dynamic(
                     bert, {torch.nn.Linear}, dtype=torch.qint8
                 )
         self.bert = bert
-        self.split = self.num_layers - max(self.top_layers, 1)
         self.max_length = max_length
         self.batch_size = batch_size
         self.dim = bert.config.hidden_size
@@ -107,6 +116,18 @@ class MiniLMEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         sent = np.zeros((len(texts), self.dim), dtype=np.float32)
         topic = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if self._session is not None:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                width = len(ids[idx[-1]])
+                arr = np.zeros((len(idx), width), dtype=np.int64)
+                msk = np.zeros((len(idx), width), dtype=np.int64)
+                for row, i in enumerate(idx):
+                    arr[row, : len(ids[i])] = ids[i]
+                    msk[row, : len(ids[i])] = 1
+                s_out, t_out = self._session.run(None, {"input_ids": arr, "attention_mask": msk})
+                sent[idx], topic[idx] = s_out, t_out
+            return sent, topic
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
@@ -154,6 +175,81 @@ class MiniLMEncoder:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+
+
+def _onnx_session(bert: Any, split: int, top_weights: Path | None, quantize: bool,
+                  threads: int | None, onnx_dir: Path | None) -> Any:
+    """An ONNX Runtime session for the encoder (exported once, cached), or None.
+
+    The export needs the ``onnx`` package; without it (or onnxruntime) we fall
+    back to torch.  The cache file is keyed by the top-layer weights.
+    """
+    import hashlib
+    import logging
+
+    log = logging.getLogger("listener.classifier")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        log.warning("onnxruntime is not installed; using the torch backend")
+        return None
+    digest = "base"
+    if top_weights is not None:
+        digest = hashlib.sha1(Path(top_weights).read_bytes()).hexdigest()[:12]
+    directory = Path(onnx_dir) if onnx_dir else Path("var/models/onnx")
+    path = directory / f"minilm-{digest}-{'int8' if quantize else 'fp32'}.onnx"
+    if not path.is_file():
+        try:
+            _export_onnx(bert, split, path, quantize)
+        except Exception as exc:  # onnx missing, exporter problems: torch still works
+            log.warning("ONNX export failed (%s); using the torch backend", exc)
+            return None
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _export_onnx(bert: Any, split: int, path: Path, quantize: bool) -> None:
+    import os
+    import tempfile
+
+    import torch
+
+    class _Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            out = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+            )
+            m = attention_mask.unsqueeze(-1).to(torch.float32)
+            d = m.sum(1).clamp(min=1)
+            return (out.last_hidden_state * m).sum(1) / d, (out.hidden_states[split] * m).sum(1) / d
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = torch.ones(2, 16, dtype=torch.long)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Pooled().eval(), (ids, torch.ones_like(ids)), str(fp32),
+                input_names=["input_ids", "attention_mask"], output_names=["sent", "topic"],
+                dynamic_axes={"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"},
+                              "sent": {0: "b"}, "topic": {0: "b"}},
+                opset_version=17, dynamo=False,
+            )
+        final = fp32
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            final = Path(tmp) / "int8.onnx"
+            quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8)
+        os.replace(final, path)
 
 
 def lexicon_features(texts: Sequence[str]) -> np.ndarray:

@@ -94,8 +94,8 @@ def format_report(r: dict[str, Any]) -> str:
         "confusion matrix (rows gold, columns predicted):",
         "            " + "".join(f"{lab:>10}" for lab in r["confusion_matrix"]["labels"]),
     ]
-    for lab, row in zip(r["confusion_matrix"]["labels"], r["confusion_matrix"]["rows_gold_cols_pred"],
-                        strict=True):
+    cm = r["confusion_matrix"]
+    for lab, row in zip(cm["labels"], cm["rows_gold_cols_pred"], strict=True):
         lines.append(f"  {lab:>10}" + "".join(f"{v:>10}" for v in row))
     cal = r["calibration"]
     lines.append(f"calibration: ECE {cal['ece']:.3f}")
@@ -106,7 +106,9 @@ def format_report(r: dict[str, Any]) -> str:
                          f"{row['unhappy_rate']:>12.3f}")
     if "category" in r:
         c = r["category"]
-        lines.append(f"category accuracy: {c['accuracy']:.3f} on {c['n']} texts with a gold category")
+        lines.append(
+            f"category accuracy: {c['accuracy']:.3f} on {c['n']} texts with a gold category"
+        )
         for name, v in c["per_category"].items():
             lines.append(f"  {name:<22} n={v['n']:<5} accuracy {v['accuracy']:.3f}")
     return "\n".join(lines)

@@ -57,7 +57,7 @@ def finetune(
     random.seed(seed)
     base_dir = base_dir or base_model_dir()
     tok = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
-    bert = BertModel.from_pretrained(
+    bert: Any = BertModel.from_pretrained(  # type: ignore[call-arg]
         str(base_dir), local_files_only=True, dtype=torch.float32, add_pooling_layer=False
     )
     n_layers = bert.config.num_hidden_layers

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,13 +76,19 @@ class HFClassifier:
         model.eval()
         model.to(settings.device)
         if settings.quantize and settings.device == "cpu":
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(
+                    model, {torch.nn.Linear}, dtype=torch.qint8
+                )
         self.model = model
         self.labels = resolve_label_map(
             {int(k): v for k, v in model.config.id2label.items()}, dict(settings.label_map)
         )
         self.version = f"hf:{name}" + ("-int8" if settings.quantize else "")
-        self._categories = None
+        self._categories: Any = None
 
     def _category_model(self):  # type: ignore[no-untyped-def]
         if self._categories is None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from classifiers.head import LABEL_ORDER
 
+Flags: TypeAlias = Sequence[bool] | np.ndarray
+Scores: TypeAlias = Sequence[float] | np.ndarray
 
-def roc_auc(y: Sequence[bool], score: Sequence[float]) -> float:
+
+def roc_auc(y: Flags, score: Scores) -> float:
     """Area under the ROC curve (Mann-Whitney U, ties averaged)."""
     y_arr = np.asarray(y, dtype=bool)
     s = np.asarray(score, dtype=np.float64)
@@ -30,7 +34,7 @@ def roc_auc(y: Sequence[bool], score: Sequence[float]) -> float:
     return float((ranks[y_arr].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def prf(y: Sequence[bool], pred: Sequence[bool]) -> dict[str, float]:
+def prf(y: Flags, pred: Flags) -> dict[str, float]:
     y_arr, p = np.asarray(y, bool), np.asarray(pred, bool)
     tp = float((y_arr & p).sum())
     precision = tp / max(float(p.sum()), 1.0)
@@ -39,14 +43,14 @@ def prf(y: Sequence[bool], pred: Sequence[bool]) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def reliability(y: Sequence[bool], score: Sequence[float], bins: int = 10) -> dict[str, Any]:
+def reliability(y: Flags, score: Scores, bins: int = 10) -> dict[str, Any]:
     """Reliability table (equal-width bins) and expected calibration error."""
     y_arr = np.asarray(y, dtype=float)
     s = np.asarray(score, dtype=float)
     edges = np.linspace(0, 1, bins + 1)
     rows = []
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (s >= lo) & ((s < hi) if hi < 1 else (s <= hi))
         n = int(m.sum())
         if not n:
@@ -104,6 +108,8 @@ def evaluate(
         out["category"] = {
             "n": len(pairs),
             "accuracy": (sum(g == p for g, p in pairs) / len(pairs)) if pairs else float("nan"),
-            "per_category": {k: {"n": v[1], "accuracy": v[0] / v[1]} for k, v in sorted(per.items())},
+            "per_category": {
+                k: {"n": v[1], "accuracy": v[0] / v[1]} for k, v in sorted(per.items())
+            },
         }
     return out

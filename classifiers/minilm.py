@@ -66,6 +66,8 @@ class MiniLMClassifier:
                 f"MiniLM weights not found at {weights}; run `listener train --rebuild-base` "
                 "or set classifier.weights"
             )
+        self._pinned = head_dir is not None
+        self._pointer_stamp = self._stamp()
         self.head_dir = Path(head_dir) if head_dir else active_head_dir(settings)
         self.head = Head.load(self.head_dir)
         self.encoder = MiniLMEncoder(
@@ -74,15 +76,46 @@ class MiniLMClassifier:
             batch_size=settings.batch_size,
             quantize=settings.quantize and settings.device == "cpu",
             threads=settings.threads,
+            backend=settings.backend if settings.device == "cpu" else "torch",
+            onnx_dir=Path(settings.models_dir) / "onnx",
         )
-        self.version = self.head.version + ("-int8" if settings.quantize else "")
+        self._use_head(self.head)
+
+    def _use_head(self, head: Head) -> None:
+        self.head = head
+        self.version = (
+            head.version
+            + ("-onnx" if self.encoder.backend == "onnx" else "")
+            + ("-int8" if self.settings.quantize else "")
+        )
         self.categories = CategoryModel(
-            settings.categories,
+            self.settings.categories,
             lambda texts: self.encoder.encode(texts)[1],
-            settings.fallback_category,
-            self.head.cat_vectors if len(self.head.cat_labels) else None,
-            self.head.cat_labels,
+            self.settings.fallback_category,
+            head.cat_vectors if len(head.cat_labels) else None,
+            head.cat_labels,
         )
+
+    def _stamp(self) -> int | None:
+        try:
+            return (Path(self.settings.models_dir) / ACTIVE_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def reload_if_changed(self) -> bool:
+        """Switch to the head ``listener train`` activated since we loaded (cheap: one stat)."""
+        if self._pinned:
+            return False
+        stamp = self._stamp()
+        if stamp == self._pointer_stamp:
+            return False
+        self._pointer_stamp = stamp
+        head_dir = active_head_dir(self.settings)
+        if head_dir != self.head_dir:
+            self.head_dir = head_dir
+            self._use_head(Head.load(head_dir))
+            return True
+        return False
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sentiment, topic, lexicon) features, as used by training."""
@@ -95,6 +128,7 @@ class MiniLMClassifier:
         texts = [t or "" for t in texts]
         if not texts:
             return []
+        self.reload_if_changed()
         out: list[Prediction] = []
         step = max(self.settings.batch_size * 16, 1)
         for start in range(0, len(texts), step):

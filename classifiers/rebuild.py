@@ -52,10 +52,10 @@ def rebuild_base_weights(
     settings = settings.model_copy(update={"weights": str(out)})
     if not (out / "head.npz").is_file():
         # a placeholder head so the classifier can load; replaced below
+        import numpy as np
+
         from classifiers.head import Head
         from classifiers.training import Features  # noqa: F401
-
-        import numpy as np
 
         d = 387
         Head(np.zeros(d, np.float32), np.ones(d, np.float32), np.zeros(d, np.float32), 0.0, 1.0,
@@ -71,5 +71,6 @@ def rebuild_base_weights(
          settings.quantize, "base_data": "VADER *_GroundTruth.txt + classifiers.synthetic"}
     )
     result.head.save(out)
-    log(f"head {version}: held-back base unhappy-F1 {result.new_metrics['base_heldback']['f1']:.3f}")
+    f1 = result.new_metrics["base_heldback"]["f1"]
+    log(f"head {version}: held-back base unhappy-F1 {f1:.3f}")
     return out

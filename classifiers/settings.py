@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -153,11 +154,16 @@ class ClassifierSettings(BaseModel):
         description="Run transformer Linear layers as int8 (dynamic quantization, CPU only): "
         "about 3x faster; quality is measured in docs/model-card.md.",
     )
+    backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="kind minilm: run the encoder with ONNX Runtime (exported on first use into "
+        "<models_dir>/onnx; falls back to torch when onnx/onnxruntime are missing) or torch.",
+    )
     threads: int | None = Field(
         default=None, ge=1, description="torch CPU threads (default: torch's choice)."
     )
     correction_weight: float = Field(
-        default=3.0, gt=0, description="Sample weight of an agent's correction in `listener train`."
+        default=8.0, gt=0, description="Sample weight of an agent's correction in `listener train`."
     )
     regression_tolerance: float = Field(
         default=0.02,
@@ -174,6 +180,18 @@ class ClassifierSettings(BaseModel):
     fallback_category: str = Field(
         default="other", description="Category used when nothing matches well."
     )
+
+    def resolved(self, base_dir: Path) -> ClassifierSettings:
+        """A copy whose relative ``models_dir`` / ``weights`` / local ``model`` paths are
+        resolved against ``base_dir`` (the config file's folder)."""
+        update: dict[str, str] = {}
+        for name in ("models_dir", "weights"):
+            value = getattr(self, name)
+            if value and not Path(value).expanduser().is_absolute():
+                update[name] = str(Path(base_dir) / value)
+        if self.model and self.model.startswith((".", "~")):
+            update["model"] = str((Path(base_dir) / Path(self.model).expanduser()).resolve())
+        return self.model_copy(update=update) if update else self
 
     @model_validator(mode="after")
     def _check_categories(self) -> ClassifierSettings:

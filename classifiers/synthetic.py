@@ -47,7 +47,9 @@ _COMPLAINT_TAILS = [
     ". Where is it?", ". Never again.", ". Any update?", ". Can someone please help?",
     ". Not happy.", ". How is this ok?",
 ]
-_OPENERS = ["", "", "@user ", "@user ", "Hey @user ", "So ", "Um, ", "Well ", "Again, ", "@user why "]
+_OPENERS = [
+    "", "", "@user ", "@user ", "Hey @user ", "So ", "Um, ", "Well ", "Again, ", "@user why ",
+]
 _STANDALONE_COMPLAINTS = [
     "your agent hung up on me", "nobody answers the phone", "your customer service is useless",
     "the website keeps crashing at checkout", "I can't log in to my account", "still no refund",
@@ -63,7 +65,8 @@ _STANDALONE_COMPLAINTS = [
     "the replacement is broken too", "my card was declined but you took the money",
     "can't rebook online and the phone line is jammed", "stranded at the airport overnight",
     "great, another delay", "love waiting {n} hours for nothing", "thanks for losing my luggage",
-    "nice job cancelling my trip the night before", "wonderful, charged again for something I returned",
+    "nice job cancelling my trip the night before",
+    "wonderful, charged again for something I returned",
 ]
 _QUESTIONS = [
     "do you ship to {place}?", "what time does the store open on {day}?",

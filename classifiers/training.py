@@ -218,11 +218,12 @@ def train_head(
     corrections: Features | None = None,
     *,
     current: Head | None = None,
-    correction_weight: float = 3.0,
+    correction_weight: float = 8.0,
     tolerance: float = 0.02,
     threshold: float = 0.5,
     version: str | None = None,
     C: float = 0.1,
+    refit_all: bool = False,
 ) -> TrainResult:
     """Refit the head on base + corrections; decide whether it may replace ``current``."""
     split = base_split(base.keys)
@@ -278,6 +279,16 @@ def train_head(
         )
     if problems:
         return TrainResult(head, False, "; ".join(problems), new, cur)
+    if held_corr is not None and len(held_corr) and refit_all:
+        # Accepted: refit with the held-back corrections too (the base slice stays out,
+        # so the next comparison is still fair); keep the validated metrics.
+        final = fit_head(
+            _concat([train, held_corr]), calib,
+            weights=np.concatenate([*weights, np.full(len(held_corr), correction_weight)]),
+            C=C, meta=head.meta,
+        )
+        final.cat_vectors, final.cat_labels = head.cat_vectors, head.cat_labels
+        head = final
     return TrainResult(head, True, "held-back unhappy-F1 did not regress", new, cur)
 
 

@@ -48,7 +48,8 @@ class App:
                 if self._classifier is None:
                     from classifiers import load_classifier
 
-                    self._classifier = load_classifier(self.settings.classifier)
+                    settings = self.settings.classifier.resolved(self.settings.base_dir)
+                    self._classifier = load_classifier(settings)
         return self._classifier
 
     def use_classifier(self, classifier: Classifier) -> None:

@@ -135,7 +135,9 @@ def source_health(app: App, now: datetime) -> list[dict[str, Any]]:
     sync_sources(app, now)
     names = [s.name for s in app.settings.sources]
     with app.sessions() as session:
-        rows = {r.name: r for r in session.scalars(select(m.Source).where(m.Source.name.in_(names)))}
+        rows = {
+            r.name: r for r in session.scalars(select(m.Source).where(m.Source.name.in_(names)))
+        }
     out = []
     for cfg in app.settings.sources:
         r = rows[cfg.name]

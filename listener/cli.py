@@ -35,6 +35,22 @@ COMMANDS: dict[str, str] = {
     "label": "listener.cli_model:label_cmd",
     "train": "listener.cli_model:train_cmd",
     "eval": "listener.cli_model:eval_cmd",
+    **{
+        n: f"listener.cli_cases:{n}_cmd"
+        for n in (
+            "claim",
+            "draft",
+            "offer",
+            "approve",
+            "reject",
+            "resolve",
+            "send",
+            "templates",
+            "report",
+        )
+    },
+    "serve": "listener.cli_web:serve_cmd",
+    "users": "listener.cli_web:users_cmd",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -52,6 +68,17 @@ SHORT_HELP: dict[str, str] = {
     "label": "Correct a mention's label (feeds the learning loop).",
     "train": "Retrain the classifier head on base data plus agents' corrections.",
     "eval": "Evaluate the classifier on a labelled CSV (F1, AUC, confusion matrix).",
+    "claim": "Claim a case (--by NAME) so nobody else works it.",
+    "draft": "Show or edit a case's reply draft (--text TEXT or --edit).",
+    "offer": "List a case's suggested offers, or choose one (KEY) or none (--none).",
+    "approve": "Approve a case's reply and offer (--by NAME [--role lead]); queues it.",
+    "reject": "Close a case without replying (--by NAME --reason TEXT).",
+    "resolve": "Mark a case resolved.",
+    "send": "Deliver approved replies in the outbox now (--once: one pass).",
+    "templates": "Reply templates: `templates check` renders each against samples.",
+    "report": "Team report: first response, SLA, recovery rate, cost (--since 7d).",
+    "serve": "Serve the web app: triage queue, case pages, dashboard, JSON API.",
+    "users": "Manage web users (add, list, password) and mint API tokens.",
 }
 
 

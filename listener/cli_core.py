@@ -1,4 +1,4 @@
-"""Core CLI commands: init, poll, run, queue, show, sources, classify, config."""
+"""Core CLI commands: init, poll, queue, show, sources, classify, config."""
 
 from __future__ import annotations
 
@@ -64,8 +64,9 @@ def _outcome_line(o: PollOutcome) -> str:
     return f"{o.source:<24} {o.status:<13} {o.error or ''}"
 
 
-def _poll_with_progress(state: CliState, names: list[str] | None, due: bool,
-                        as_json: bool) -> list[PollOutcome]:
+def _poll_with_progress(
+    state: CliState, names: list[str] | None, due: bool, as_json: bool
+) -> list[PollOutcome]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from listener.pipeline import due_sources, poll_sources, sync_sources
@@ -80,8 +81,13 @@ def _poll_with_progress(state: CliState, names: list[str] | None, due: bool,
         total = len(app.settings.sources)
     show_bar = sys.stderr.isatty() and total > 0
     progress = Progress(
-        TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-        console=_console(err=True), transient=True, disable=not show_bar,
+        TextColumn("polling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=_console(err=True),
+        transient=True,
+        disable=not show_bar,
     )
     with progress:
         task = progress.add_task("", total=total)
@@ -89,15 +95,22 @@ def _poll_with_progress(state: CliState, names: list[str] | None, due: bool,
         def on_result(o: PollOutcome) -> None:
             progress.update(task, advance=1, description=o.source)
             if not as_json:
-                progress.console.print(_outcome_line(o), markup=False, highlight=False) \
-                    if show_bar else click.echo(_outcome_line(o))
+                progress.console.print(
+                    _outcome_line(o), markup=False, highlight=False
+                ) if show_bar else click.echo(_outcome_line(o))
 
         return poll_sources(app, names, due_only=due, on_result=on_result)
 
 
 @click.command("poll")
-@click.option("--source", "-s", "sources", multiple=True, metavar="NAME",
-              help="Poll only this source (repeatable).")
+@click.option(
+    "--source",
+    "-s",
+    "sources",
+    multiple=True,
+    metavar="NAME",
+    help="Poll only this source (repeatable).",
+)
 @click.option("--due", is_flag=True, help="Poll only sources whose next check has come (cron).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
 @pass_state
@@ -114,29 +127,6 @@ def poll_cmd(state: CliState, sources: tuple[str, ...], due: bool, as_json: bool
         raise SystemExit(1)
 
 
-@click.command("run")
-@click.option("--once", is_flag=True, help="Do one round (poll what is due, send what is approved) and exit.")
-@click.option("--max-sleep", type=float, default=30.0, show_default=True,
-              help="Longest pause between rounds, in seconds.")
-@pass_state
-def run_cmd(state: CliState, once: bool, max_sleep: float) -> None:
-    """Run the scheduler: poll each source when due; stop cleanly on SIGTERM/Ctrl-C."""
-    from listener.logs import configure
-    from listener.scheduler import Scheduler
-
-    if state.verbose == 0:
-        configure(state.settings.logging.level, state.settings.logging.json_logs or state.log_json)
-    scheduler = Scheduler(state.app, max_sleep=max_sleep)
-    if once:
-        report = scheduler.run_once()
-        for o in report.outcomes:
-            click.echo(_outcome_line(o))
-        click.echo(f"round done: {len(report.outcomes)} source(s) polled")
-        return
-    scheduler.install_signal_handlers()
-    scheduler.run_forever()
-
-
 def _short(text: str | None, width: int) -> str:
     t = " ".join((text or "").split())
     return t if len(t) <= width else t[: width - 1] + "…"
@@ -151,16 +141,29 @@ def _short(text: str | None, width: int) -> str:
 @click.option("--assignee", default=None, help="Only cases assigned to this person.")
 @click.option("--limit", type=int, default=None, help="At most this many cases.")
 @pass_state
-def queue_cmd(state: CliState, as_json: bool, show_all: bool, status: tuple[str, ...],
-              source: str | None, category: str | None, assignee: str | None,
-              limit: int | None) -> None:
+def queue_cmd(
+    state: CliState,
+    as_json: bool,
+    show_all: bool,
+    status: tuple[str, ...],
+    source: str | None,
+    category: str | None,
+    assignee: str | None,
+    limit: int | None,
+) -> None:
     """Open cases, most urgent first, each with why it ranks there and its draft."""
     from listener.cases import list_queue
     from listener.pipeline import OPEN_STATUSES
 
     statuses = list(status) if status else (None if show_all else list(OPEN_STATUSES))
-    rows = list_queue(state.app, statuses=statuses, source=source, category=category,
-                      assignee=assignee, limit=limit)
+    rows = list_queue(
+        state.app,
+        statuses=statuses,
+        source=source,
+        category=category,
+        assignee=assignee,
+        limit=limit,
+    )
     if as_json:
         for row in rows:
             _echo_json(row)
@@ -181,7 +184,10 @@ def queue_cmd(state: CliState, as_json: bool, show_all: bool, status: tuple[str,
 
             due = format_duration(datetime.fromisoformat(r["sla_due_at"]) - now)
         table.add_row(
-            str(r["id"]), str(r["priority"]), r["status"], f"{r['author']}\n{r['source']}",
+            str(r["id"]),
+            str(r["priority"]),
+            r["status"],
+            f"{r['author']}\n{r['source']}",
             " · ".join(r["reasons"]),
             _short(r["text"], 140) + ("\n→ " + _short(r["draft"], 140) if r["draft"] else ""),
             due,
@@ -203,14 +209,27 @@ def show_cmd(state: CliState, case_id: int, as_json: bool) -> None:
         case = get_case(session, case_id)
         summary = case_summary(case)
         summary["posts"] = [
-            {"mention_id": m.id, "published_at": m.published_at.isoformat(), "label": m.label,
-             "unhappy_score": m.unhappy_score, "category": m.category, "text": m.text,
-             "url": m.url}
+            {
+                "mention_id": m.id,
+                "published_at": m.published_at.isoformat(),
+                "label": m.label,
+                "unhappy_score": m.unhappy_score,
+                "category": m.category,
+                "text": m.text,
+                "url": m.url,
+            }
             for m in case.mentions
         ]
         summary["drafts"] = [
-            {"id": d.id, "version": d.version, "status": d.status, "channel": d.channel,
-             "template": d.template, "text": d.text, "by": d.created_by}
+            {
+                "id": d.id,
+                "version": d.version,
+                "status": d.status,
+                "channel": d.channel,
+                "template": d.template,
+                "text": d.text,
+                "by": d.created_by,
+            }
             for d in case.drafts
         ]
         summary["events"] = [
@@ -222,14 +241,20 @@ def show_cmd(state: CliState, case_id: int, as_json: bool) -> None:
         return
     click.echo(f"case {summary['id']} · {summary['status']} · priority {summary['priority']}")
     click.echo("why: " + " · ".join(summary["reasons"]))
-    click.echo(f"author: {summary['author']} ({summary['author_name'] or '-'}) · "
-               f"followers {summary['followers'] or '-'} · source {summary['source']}")
+    click.echo(
+        f"author: {summary['author']} ({summary['author_name'] or '-'}) · "
+        f"followers {summary['followers'] or '-'} · source {summary['source']}"
+    )
     for p in summary["posts"]:
-        click.echo(f"\n[{p['published_at']}] {p['label']} {p['unhappy_score']:.2f} "
-                   f"{p['category']}\n  {p['text']}\n  {p['url'] or ''}")
+        click.echo(
+            f"\n[{p['published_at']}] {p['label']} {p['unhappy_score']:.2f} "
+            f"{p['category']}\n  {p['text']}\n  {p['url'] or ''}"
+        )
     for d in summary["drafts"]:
-        click.echo(f"\ndraft v{d['version']} ({d['status']}, {d['channel']}, {d['template']}):\n"
-                   f"  {d['text']}")
+        click.echo(
+            f"\ndraft v{d['version']} ({d['status']}, {d['channel']}, {d['template']}):\n"
+            f"  {d['text']}"
+        )
     click.echo("\naudit trail:")
     for e in summary["events"]:
         click.echo(f"  {e['at']}  {e['actor']:<12} {e['kind']}")
@@ -250,29 +275,60 @@ def sources_cmd(state: CliState, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table()
-    for col in ("source", "type", "health", "last success", "items", "errors", "next check",
-                "last error / warning"):
+    for col in (
+        "source",
+        "type",
+        "health",
+        "last success",
+        "items",
+        "errors",
+        "next check",
+        "last error / warning",
+    ):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            r["name"], r["type"], r["health"], (r["last_success_at"] or "never")[:19],
-            str(r["items"]), str(r["error_count"]), (r["next_check_at"] or "-")[:19],
-            _short(r["last_error"] or r["warning"] or
-                   ("; ".join(r["problems"][:2]) if r["problems"] else ""), 80),
+            r["name"],
+            r["type"],
+            r["health"],
+            (r["last_success_at"] or "never")[:19],
+            str(r["items"]),
+            str(r["error_count"]),
+            (r["next_check_at"] or "-")[:19],
+            _short(
+                r["last_error"]
+                or r["warning"]
+                or ("; ".join(r["problems"][:2]) if r["problems"] else ""),
+                80,
+            ),
         )
     _console().print(table, markup=False)
 
 
 @click.command("classify")
 @click.argument("input_path", required=False, metavar="[FILE]")
-@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "jsonl", "text"]),
-              default=None, help="Input format (default: by extension; stdin: text).")
-@click.option("--text-column", default="text", show_default=True,
-              help="CSV column or JSONL field holding the text.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "tsv", "jsonl", "text"]),
+    default=None,
+    help="Input format (default: by extension; stdin: text).",
+)
+@click.option(
+    "--text-column",
+    default="text",
+    show_default=True,
+    help="CSV column or JSONL field holding the text.",
+)
 @click.option("--batch-size", type=int, default=None, help="Texts per model batch.")
 @pass_state
-def classify_cmd(state: CliState, input_path: str | None, fmt: str | None, text_column: str,
-                 batch_size: int | None) -> None:
+def classify_cmd(
+    state: CliState,
+    input_path: str | None,
+    fmt: str | None,
+    text_column: str,
+    batch_size: int | None,
+) -> None:
     """Classify texts; one JSON object per input, in input order, on stdout.
 
     \b
@@ -283,7 +339,7 @@ def classify_cmd(state: CliState, input_path: str | None, fmt: str | None, text_
     from listener.textinput import guess_format, iter_texts, open_input
 
     if state.config_given or state.config_path.exists():
-        classifier_settings = state.settings.classifier
+        classifier_settings = state.settings.classifier.resolved(state.settings.base_dir)
     else:
         classifier_settings = ClassifierSettings()
     if batch_size:
@@ -311,8 +367,11 @@ def _write_predictions(out: Any, predictions: list[Any]) -> None:
 
 @click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
-@click.option("--reference", is_flag=True,
-              help="Print the reference of every key (Markdown) instead; needs no config file.")
+@click.option(
+    "--reference",
+    is_flag=True,
+    help="Print the reference of every key (Markdown) instead; needs no config file.",
+)
 @pass_state
 def config_cmd(state: CliState, as_json: bool, reference: bool) -> None:
     """Validate config.yaml; print the effective settings (secrets shown as ***)."""

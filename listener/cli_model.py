@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,11 +23,7 @@ def _classifier_settings(state: CliState) -> ClassifierSettings:
 
     if state.config_given or state.config_path.exists():
         settings = state.settings
-        cs = settings.classifier
-        update: dict[str, Any] = {"models_dir": str(settings.resolve_path(cs.models_dir))}
-        if cs.weights:
-            update["weights"] = str(settings.resolve_path(cs.weights))
-        return cs.model_copy(update=update)
+        return settings.classifier.resolved(settings.base_dir)
     return ClassifierSettings()
 
 
@@ -50,7 +46,8 @@ def label_cmd(state: CliState, mention_id: int, unhappy: bool, category: str | N
     names = [c.name for c in cs.categories]
     if category is not None and category not in names:
         raise click.BadParameter(
-            f"unknown category {category!r}; configured: {', '.join(names)}", param_hint="--category"
+            f"unknown category {category!r}; configured: {', '.join(names)}",
+            param_hint="--category",
         )
     who = actor or getpass.getuser()
     with transaction(state.app.sessions) as session:
@@ -89,7 +86,10 @@ def train_cmd(state: CliState, base_data: Path | None, rebuild_base: bool, head_
     only if its unhappy-F1 does not regress; otherwise it is refused (exit 1).
     """
     cs = _classifier_settings(state)
-    log = (lambda msg: click.echo(msg, err=True))
+
+    def log(msg: str) -> None:
+        click.echo(msg, err=True)
+
     if rebuild_base:
         from classifiers.rebuild import rebuild_base_weights
 

@@ -13,6 +13,7 @@ import click
 from listener.cli import CliState
 
 pass_state = click.make_pass_decorator(CliState)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # = listener.metrics.MULTIPROC_ENV
 
 
 def _configure_logs(state: CliState) -> None:
@@ -70,7 +71,7 @@ def run_cmd(state: CliState, once: bool, max_sleep: float, lock_ttl: float | Non
               help="Worker processes (default: workers.concurrency).")
 @click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork",
               show_default=True, help="Celery pool.")
-@click.option("--hostname", "-n", default=None, help="Celery node name (default listener@host).")
+@click.option("--hostname", "-n", default=None, help="Celery node name (default celery@HOST).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True, help="Celery log level.")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics here.")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
@@ -82,14 +83,19 @@ def worker_cmd(state: CliState, concurrency: int | None, pool: str, hostname: st
     Reads the broker from the ``workers:`` block of config.yaml.  Run as many
     as you like, on as many machines as you like, against one PostgreSQL.
     """
-    if metrics_port is not None and pool == "prefork":
-        from listener.metrics import enable_multiprocess
+    if metrics_port is not None and pool == "prefork" and not os.environ.get(MULTIPROC_ENV):
+        # before prometheus_client is imported: the pool's children write their numbers to
+        # files there, which this (parent) process aggregates for /metrics
+        import tempfile
 
-        enable_multiprocess()  # before prometheus_client is imported: children share numbers
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="listener-prom-")
     from listener.tasks import CONFIG_ENV, configure_from
 
     _configure_logs(state)
     settings = state.settings
+    if settings.database.url.startswith("sqlite"):
+        click.echo("warning: workers on SQLite only work on one machine (claims fall back to "
+                   "conditional updates); use PostgreSQL for several machines", err=True)
     os.environ.setdefault(CONFIG_ENV, str(state.config_path.resolve()))
     state.app  # noqa: B018 - migrate once here, not in every child
     _serve_metrics(state, metrics_port, metrics_host)
@@ -152,11 +158,12 @@ def beat_cmd(state: CliState, interval: float | None, once: bool, no_classify: b
     signal.signal(signal.SIGINT, handler)
     beat = Heartbeat(lambda: renew_lock(app, owner, ttl, "beat"), every=ttl.total_seconds() / 3,
                      on_lost=lambda _e: stopping.set(), name="beat-lock")
+    ticks: dict[str, object] = {}
     try:
         with beat:
             while not stopping.is_set():
                 try:
-                    enqueue_due(app, classify=not no_classify)
+                    enqueue_due(app, classify=not no_classify, state=ticks)
                 except Exception as exc:  # broker or DB hiccup: log, try again next tick
                     import structlog
 
@@ -191,10 +198,11 @@ def health_cmd(state: CliState, as_json: bool) -> None:
     else:
         click.echo(f"status    {status['status']}")
         if status.get("database", {}).get("ok"):
-            sched = status.get("scheduler")
-            click.echo("scheduler " + ("none" if not sched else
-                                       f"{sched['owner']} until {sched['expires_at']}"
-                                       + ("" if sched["current"] else " (expired)")))
+            for name in ("scheduler", "beat"):
+                lock = status.get(name)
+                click.echo(f"{name:<9} " + ("none" if not lock else
+                                            f"{lock['owner']} until {lock['expires_at']}"
+                                            + ("" if lock["current"] else " (expired)")))
             failing = status.get("sources_failing", [])
             click.echo(f"failing   {len(failing)} source(s)"
                        + (": " + ", ".join(f["name"] for f in failing) if failing else ""))

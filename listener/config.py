@@ -309,8 +309,13 @@ class RecoverySettings(_Model):
     offers: list[OfferSpec] = Field(
         default_factory=list, description="The offer catalogue (see docs/recovery.md)."
     )
-    caps: CapsSettings = Field(default_factory=CapsSettings)
-    approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    caps: CapsSettings = Field(
+        default_factory=CapsSettings,
+        description="Budgets and per-customer limits; an offer that breaks one is refused.",
+    )
+    approval: ApprovalSettings = Field(
+        default_factory=ApprovalSettings, description="Approval tiers (who may approve what)."
+    )
     outbox_lease: Duration = Field(
         default=timedelta(minutes=2),
         description="How long a sender holds a message; a crashed sender's message is "

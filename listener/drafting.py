@@ -21,8 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError as JinjaTemplateError
-from jinja2 import select_autoescape
+from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from listener.errors import TemplateError
@@ -69,7 +69,9 @@ def make_environment(templates_dir: str) -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters["first_sentence"] = lambda s: re.split(r"(?<=[.!?])\s", str(s).strip(), 1)[0]
+    env.filters["first_sentence"] = lambda s: re.split(r"(?<=[.!?])\s", str(s).strip(), maxsplit=1)[
+        0
+    ]
     return env
 
 
@@ -96,8 +98,40 @@ def choose_template(
 
 
 _NOT_A_NAME = {
-    "the", "official", "team", "mr", "mrs", "ms", "dr", "miss", "sir", "mx", "real", "its",
-    "i", "im", "just", "not", "your", "my", "a", "an", "shop", "store", "news", "blog",
+    "the",
+    "official",
+    "team",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "miss",
+    "sir",
+    "mx",
+    "real",
+    "its",
+    "i",
+    "im",
+    "just",
+    "not",
+    "your",
+    "my",
+    "a",
+    "an",
+    "shop",
+    "store",
+    "news",
+    "blog",
+    "coach",
+    "chef",
+    "captain",
+    "prof",
+    "rev",
+    "uncle",
+    "aunt",
+    "auntie",
+    "mom",
+    "dad",
 }
 
 
@@ -133,7 +167,11 @@ def humanize_ago(then: datetime, now: datetime) -> str:
 
 
 def render(
-    templates_dir: str | Path, channel: str, category: str | None, context: dict[str, Any], seed: str
+    templates_dir: str | Path,
+    channel: str,
+    category: str | None,
+    context: dict[str, Any],
+    seed: str,
 ) -> RenderedDraft:
     """Render the reply for ``channel``/``category`` with ``context``."""
     env = make_environment(str(templates_dir))
@@ -150,7 +188,9 @@ def render(
         subject = first.removeprefix("Subject:").strip()
     text = re.sub(r"[ \t]+\n", "\n", text).strip()
     text = re.sub(r"\n{3,}", "\n\n", text)
-    return RenderedDraft(channel=channel, template=name, variant=variant, text=text, subject=subject)
+    return RenderedDraft(
+        channel=channel, template=name, variant=variant, text=text, subject=subject
+    )
 
 
 #: how replies name each problem ("I'm so sorry {{ problem }}")

@@ -41,7 +41,7 @@ def format_duration(delta: timedelta) -> str:
     total = int(delta.total_seconds())
     sign = "-" if total < 0 else ""
     total = abs(total)
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if total >= size or (unit == "s" and not parts):
             parts.append(f"{total // size}{unit}")

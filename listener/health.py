@@ -20,8 +20,8 @@ from listener import models as m
 if TYPE_CHECKING:
     from listener.app import App
 
-#: Outbox states that are finished (everything else is backlog).
-OUTBOX_DONE = ("sent", "failed", "cancelled", "rejected", "dead")
+#: Outbox states still to send (approved, or an attempt in flight / backing off).
+OUTBOX_WAITING = ("pending", "sending")
 
 
 def utcnow() -> datetime:
@@ -38,7 +38,7 @@ def database_gauges(app: App) -> dict[str, int]:
         )
         backlog = session.scalar(
             select(func.count()).select_from(m.OutboxMessage)
-            .where(m.OutboxMessage.status.not_in(OUTBOX_DONE))
+            .where(m.OutboxMessage.status.in_(OUTBOX_WAITING))
         )
         failing = session.scalar(
             select(func.count()).select_from(m.Source).where(
@@ -73,10 +73,11 @@ def health_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         return out
     from listener.locks import lock_holder
 
-    holder = lock_holder(app)
-    out["scheduler"] = (
-        None if holder is None else {**holder.as_dict(), "current": holder.expires_at > now}
-    )
+    for name in ("scheduler", "beat"):
+        holder = lock_holder(app, name)
+        out[name] = (
+            None if holder is None else {**holder.as_dict(), "current": holder.expires_at > now}
+        )
     with app.sessions() as session:
         failing = session.execute(
             select(m.Source.name, m.Source.error_count, m.Source.last_error,

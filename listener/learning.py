@@ -111,7 +111,7 @@ def _feature_tag(settings: ClassifierSettings) -> str:
 
     top = base_weights_dir(settings) / "encoder_top.safetensors"
     digest = hashlib.sha1(top.read_bytes()).hexdigest()[:12] if top.is_file() else "none"
-    return f"{digest}-q{int(settings.quantize)}-l{settings.max_length}"
+    return f"{digest}-q{int(settings.quantize)}-l{settings.max_length}-{settings.backend}"
 
 
 def train_from_corrections(

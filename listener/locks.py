@@ -13,8 +13,7 @@ holder never blocks anyone for longer than its lease:
   short transaction ``SELECT … FOR UPDATE SKIP LOCKED`` + ``UPDATE`` +
   ``COMMIT``; on SQLite a conditional ``UPDATE``.  No transaction stays open
   while the worker then talks to the network.
-* **Outbox claims** (``outbox.lease_owner`` / ``lease_until``): the same for
-  one message to send.
+* Outbox messages are claimed the same way by :mod:`listener.outbox` itself.
 
 Decisions (is a lease free for me?) are pure functions; the rest is I/O.
 """
@@ -24,6 +23,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from listener import models as m
@@ -192,9 +192,10 @@ def release_lock(app: App, owner: str, name: str = SCHEDULER_LOCK) -> bool:
     with app.sessions() as session, session.begin():
         t = m.SchedulerLock
         result = session.execute(
-            t.__table__.delete().where(t.name == name, t.owner == owner)
+            delete(t).where(t.name == name, t.owner == owner)
+            .execution_options(synchronize_session=False)
         )
-        released = result.rowcount == 1
+        released = bool(result.rowcount == 1)  # type: ignore[attr-defined]
     if released:
         log.info("lock.released", lock=name, owner=owner)
     return released
@@ -203,30 +204,43 @@ def release_lock(app: App, owner: str, name: str = SCHEDULER_LOCK) -> bool:
 class Heartbeat:
     """Calls ``renew`` every ``every`` seconds in a daemon thread until stopped.
 
-    If ``renew`` raises, ``on_lost`` is called with the error and the
-    heartbeat ends (the holder must stop working: its lease may be gone).
+    :class:`LockLost` from ``renew`` ends it at once; any other error (the
+    database blinked) is logged and retried, and ends it only once renewals
+    have failed for ``give_up_after`` seconds (the lease has expired by then).
+    ``on_lost`` is called with the error when it ends that way: the holder
+    must stop working, its lease may be someone else's now.
     """
 
     def __init__(self, renew: Callable[[], object], every: float,
                  on_lost: Callable[[BaseException], None] | None = None,
-                 name: str = "heartbeat") -> None:
+                 name: str = "heartbeat", give_up_after: float | None = None) -> None:
         self.renew = renew
         self.every = every
         self.on_lost = on_lost
+        self.give_up_after = give_up_after if give_up_after is not None else 3 * every
         self.lost: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _run(self) -> None:
+        last_ok = time.monotonic()
         while not self._stop.wait(self.every):
             try:
                 self.renew()
-            except Exception as exc:  # a DB hiccup or a lost lease: tell the holder
-                self.lost = exc
-                log.error("lease.renew_failed", error=str(exc))
-                if self.on_lost is not None:
-                    self.on_lost(exc)
-                return
+                last_ok = time.monotonic()
+                continue
+            except LockLost as exc:
+                error: BaseException = exc
+            except Exception as exc:  # a DB hiccup: retry until the lease must have expired
+                if time.monotonic() - last_ok < self.give_up_after:
+                    log.warning("lease.renew_failed", error=str(exc), retrying=True)
+                    continue
+                error = exc
+            self.lost = error
+            log.error("lease.lost", error=str(error))
+            if self.on_lost is not None:
+                self.on_lost(error)
+            return
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -318,6 +332,20 @@ def release_source(app: App, name: str, owner: str) -> None:
         )
 
 
+def source_is_due(app: App, name: str, now: datetime | None = None) -> bool:
+    """Whether the source is enabled and its next check has come (claimed or not)."""
+    now = now or utcnow()
+    s = m.Source
+    with app.sessions() as session:
+        row = session.execute(
+            select(s.id).where(
+                s.name == name, s.enabled.is_(True), s.disabled_reason.is_(None),
+                or_(s.next_check_at.is_(None), s.next_check_at <= now),
+            )
+        ).first()
+    return row is not None
+
+
 def source_lease(app: App, name: str) -> tuple[str | None, datetime | None]:
     """(owner, until) of the claim on a source."""
     with app.sessions() as session:
@@ -325,47 +353,6 @@ def source_lease(app: App, name: str) -> tuple[str | None, datetime | None]:
             select(m.Source.lease_owner, m.Source.lease_until).where(m.Source.name == name)
         ).one_or_none()
     return (row[0], row[1]) if row is not None else (None, None)
-
-
-def claim_outbox(
-    app: App, message_id: int, owner: str, ttl: timedelta, *, now: datetime | None = None
-) -> bool:
-    """Claim one outbox message (still to send) for ``ttl``; False if taken or done."""
-    now = now or utcnow()
-    o = m.OutboxMessage
-    conditions = [
-        o.id == message_id,
-        o.status.in_(("pending", "sending", "retry", "approved")),
-        _free_clause(o.lease_owner, o.lease_until, owner, now),
-    ]
-    with app.sessions() as session, session.begin():
-        if _is_postgres(app):
-            row_id = session.scalars(
-                select(o.id).where(and_(*conditions)).with_for_update(skip_locked=True)
-            ).first()
-            if row_id is None:
-                return False
-            session.execute(
-                update(o).where(o.id == row_id).values(lease_owner=owner, lease_until=now + ttl)
-                .execution_options(synchronize_session=False)
-            )
-            return True
-        result = session.execute(
-            update(o).where(and_(*conditions)).values(lease_owner=owner, lease_until=now + ttl)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def release_outbox(app: App, message_id: int, owner: str) -> None:
-    """Drop our claim on an outbox message."""
-    o = m.OutboxMessage
-    with app.sessions() as session, session.begin():
-        session.execute(
-            update(o).where(o.id == message_id, o.lease_owner == owner)
-            .values(lease_owner=None, lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
 
 
 @contextmanager

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
-_SECRET_KEYS = {"password", "token", "bearer_token", "secret", "secret_key", "api_key",
-                "access_token", "access_token_secret", "consumer_secret", "authorization"}
+_SECRET_KEYS = {
+    "password",
+    "token",
+    "bearer_token",
+    "secret",
+    "secret_key",
+    "api_key",
+    "access_token",
+    "access_token_secret",
+    "consumer_secret",
+    "authorization",
+}
 
 
-def _drop_secrets(_logger: object, _name: str, event: dict[str, object]) -> dict[str, object]:
+def _drop_secrets(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key in list(event):
         if key.lower() in _SECRET_KEYS:
             event[key] = "***"

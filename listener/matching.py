@@ -33,15 +33,13 @@ def _term_regex(term: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _compile(terms: tuple[str, ...], exclusions: tuple[str, ...]) -> tuple[
-    list[tuple[str, re.Pattern[str]]], re.Pattern[str] | None
-]:
+def _compile(
+    terms: tuple[str, ...], exclusions: tuple[str, ...]
+) -> tuple[list[tuple[str, re.Pattern[str]]], re.Pattern[str] | None]:
     pats = [(t, re.compile(_term_regex(t), re.IGNORECASE)) for t in terms if t.strip()]
     excl = None
     if exclusions:
-        excl = re.compile(
-            "|".join(_term_regex(e) for e in exclusions if e.strip()), re.IGNORECASE
-        )
+        excl = re.compile("|".join(_term_regex(e) for e in exclusions if e.strip()), re.IGNORECASE)
     return pats, excl
 
 
@@ -85,7 +83,9 @@ def passage_around(
     for i, sentence in enumerate(sentences):
         s = _blank(sentence, exclusions)
         if any(p.search(s) for p in patterns):
-            keep.update(range(max(0, i - context_sentences), min(len(sentences), i + 1 + context_sentences)))
+            keep.update(
+                range(max(0, i - context_sentences), min(len(sentences), i + 1 + context_sentences))
+            )
     if not keep:
         return " ".join(sentences)[:MAX_PASSAGE_CHARS]
     parts: list[str] = []

@@ -9,14 +9,13 @@ registered with :func:`watch_app`.
 Exposed by the web app at ``/metrics`` (``make_asgi_app(registry=REGISTRY)``)
 and by ``listener run`` / ``listener worker`` with ``--metrics-port`` via
 :func:`serve`.  Celery's prefork children share their numbers through
-``PROMETHEUS_MULTIPROC_DIR`` (see :func:`enable_multiprocess`), which must be
-set *before* this module is first imported.
+``PROMETHEUS_MULTIPROC_DIR`` (``listener worker --metrics-port`` sets it), which
+must be set *before* this module is first imported.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -143,25 +142,15 @@ _watched: dict[int, DatabaseCollector] = {}
 
 
 def watch_app(app: App, registry: CollectorRegistry | None = None) -> None:
-    """Add the database gauges for ``app`` to the registry (once per app)."""
+    """Report the database gauges of ``app`` (the latest one given) from the registry."""
     reg = registry or REGISTRY
     key = id(reg)
     if key in _watched:
+        _watched[key].app = app
         return
     collector = DatabaseCollector(app)
     reg.register(collector)
     _watched[key] = collector
-
-
-def enable_multiprocess(directory: str | None = None) -> str:
-    """Set ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temp dir unless given) for forked workers.
-
-    Must run before :mod:`prometheus_client` is imported in this process.
-    """
-    path = directory or os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="listener-prom-")
-    os.makedirs(path, exist_ok=True)
-    os.environ[MULTIPROC_ENV] = path
-    return path
 
 
 def exposition_registry() -> CollectorRegistry:

@@ -11,7 +11,7 @@ Schema changes go through Alembic: edit the models, then
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -73,7 +73,10 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+    }
 
 
 class Source(Base):
@@ -377,3 +380,16 @@ class SchedulerLock(Base):
     owner: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+# Indexes for the web queue (priority order walk) and dashboard (index-only aggregates,
+# top authors by reach); created by migration 0004.
+Index("ix_cases_queue", Case.priority.desc(), Case.sla_due_at, Case.id)
+Index(
+    "ix_mentions_dashboard",
+    Mention.published_at,
+    Mention.label,
+    Mention.source_id,
+    Mention.category,
+)
+Index("ix_authors_followers", Author.followers)

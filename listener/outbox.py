@@ -16,10 +16,11 @@ same transaction as the approval event.  A sender then, for each message:
    external id, the case ``sent`` (first response time), the draft ``sent``,
    and a ``reply.sent`` event.
 
-Transient failures (network, 5xx, rate limits) keep the row ``sending`` with
+Transient failures (network, 5xx, rate limits, and missing or bad channel
+credentials, which an operator can fix) keep the row ``sending`` with
 ``next_attempt_at`` backed off exponentially, so the retry asks
-``find_existing`` first.  Permanent ones (policy, refused recipient, bad
-credentials, too many attempts) mark it ``failed`` with the reason on the
+``find_existing`` first.  Permanent ones (policy, refused recipient, refused
+login, too many attempts) mark it ``failed`` with the reason on the
 row and an ``outbox.failed`` event.  Replies on manual channels (blog
 comments, DMs) are never sent here; a person posts them and marks them sent.
 """
@@ -134,7 +135,9 @@ def guard_violations(
     if channel in ("x_reply", "mastodon_reply", "dm", "blog_comment"):
         ok = {h.strip().lstrip("@").lower() for h in brand_handles}
         if author_handle:
-            ok.add(author_handle.strip().lstrip("@").lower())
+            handle = author_handle.strip().lstrip("@")
+            ok.add(handle.lower())
+            ok.update(mentioned_handles("@" + handle))  # as X reads it ("priya.s" → "priya")
         others = [h for h in mentioned_handles(text) if h not in ok]
         if others:
             names = ", ".join("@" + h for h in others)
@@ -367,9 +370,12 @@ def _send_claimed(app: App, message_id: int, recovering: bool, worker: str) -> s
         if problems:
             raise PolicyViolation("; ".join(problems))
         external_id = channel.send(outbound)
-    except (PolicyViolation, SourceFailing) as exc:
+    except PolicyViolation as exc:
         bound.warning("outbox.failed", error=str(exc))
         return record_failure(app, message_id, str(exc), permanent=True, worker=worker)
+    except SourceFailing as exc:  # credentials: retried with backoff once someone fixes them
+        bound.error("outbox.channel_failing", error=str(exc))
+        return record_failure(app, message_id, str(exc), permanent=False, worker=worker)
     except DeliveryError as exc:
         bound.warning("outbox.send_error", error=str(exc), retryable=exc.retryable)
         return record_failure(app, message_id, str(exc), permanent=not exc.retryable,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from listener import models as m
 from listener.collectors import CollectContext, CollectResult, PollState, Post, get_collector
 from listener.config import Settings, SourceSettings
-from listener.drafting import DEFAULT_CHANNEL, draft_context, render
+from listener.drafting import DEFAULT_CHANNEL, render
 from listener.errors import (
     CollectorError,
     ListenerError,
@@ -181,16 +181,19 @@ def poll_sources(
 
     with app.sessions() as session:
         rows = {
-            r.name: r
-            for r in session.scalars(select(m.Source).where(m.Source.name.in_(wanted)))
+            r.name: r for r in session.scalars(select(m.Source).where(m.Source.name.in_(wanted)))
         }
     jobs: list[tuple[SourceSettings, PollState]] = []
     for name in wanted:
         cfg, row = settings.source(name), rows[name]
         if not cfg.enabled:
-            outcomes.append(_report(PollOutcome(name, "skipped", error="disabled in config"), on_result))
+            outcomes.append(
+                _report(PollOutcome(name, "skipped", error="disabled in config"), on_result)
+            )
         elif row.disabled_reason:
-            outcomes.append(_report(PollOutcome(name, "disabled", error=row.disabled_reason), on_result))
+            outcomes.append(
+                _report(PollOutcome(name, "disabled", error=row.disabled_reason), on_result)
+            )
         else:
             jobs.append((cfg, _state_of(row)))
     if not jobs:
@@ -272,8 +275,13 @@ def record_failure(
             row.next_check_at = None
             status = "disabled"
             session.add(
-                m.Event(actor=SYSTEM_ACTOR, kind="source.disabled", source_id=row.id,
-                        data={"reason": message}, at=now)
+                m.Event(
+                    actor=SYSTEM_ACTOR,
+                    kind="source.disabled",
+                    source_id=row.id,
+                    data={"reason": message},
+                    at=now,
+                )
             )
             bound.warning("poll.source_gone", reason=message)
         else:
@@ -369,8 +377,12 @@ def _store(
     rng: random.Random,
 ) -> PollOutcome:
     settings = app.settings
-    outcome = PollOutcome(cfg.name, "not_modified" if result.not_modified else "ok",
-                          fetched=len(result.posts), problems=list(result.problems))
+    outcome = PollOutcome(
+        cfg.name,
+        "not_modified" if result.not_modified else "ok",
+        fetched=len(result.posts),
+        problems=list(result.problems),
+    )
     bound = log.bind(source=cfg.name)
     with app.sessions() as session, session.begin():
         src = session.scalars(select(m.Source).where(m.Source.name == cfg.name)).one()
@@ -391,20 +403,34 @@ def _store(
                     continue
                 _update_mention(mention, post, now)
                 outcome.updated += 1
-                session.add(m.Event(actor=SYSTEM_ACTOR, kind="mention.edited", at=now,
-                                    mention_id=mention.id, case_id=mention.case_id,
-                                    data={"edit_count": mention.edit_count}))
+                session.add(
+                    m.Event(
+                        actor=SYSTEM_ACTOR,
+                        kind="mention.edited",
+                        at=now,
+                        mention_id=mention.id,
+                        case_id=mention.case_id,
+                        data={"edit_count": mention.edit_count},
+                    )
+                )
             _apply_prediction(session, mention, pred, now)
-            bound.debug("mention.stored", mention_id=mention.id, label=pred.label,
-                        unhappy=pred.unhappy)
-            opened, drafted = _triage_mention(session, settings, cfg, src, mention, author, pred,
-                                              existing is None, now)
+            bound.debug(
+                "mention.stored", mention_id=mention.id, label=pred.label, unhappy=pred.unhappy
+            )
+            opened, drafted = _triage_mention(
+                session, settings, cfg, src, mention, author, pred, existing is None, now
+            )
             outcome.cases_opened += opened
             outcome.drafts += drafted
         _advance_state(src, cfg, result, settings, outcome, now, rng)
         outcome.next_check_at = src.next_check_at
-    bound.info("poll.stored", status=outcome.status, new=outcome.new, updated=outcome.updated,
-               cases=outcome.cases_opened)
+    bound.info(
+        "poll.stored",
+        status=outcome.status,
+        new=outcome.new,
+        updated=outcome.updated,
+        cases=outcome.cases_opened,
+    )
     return outcome
 
 
@@ -497,7 +523,9 @@ def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
     mention.updated_at = now
 
 
-def _apply_prediction(session: Session, mention: m.Mention, pred: Prediction, now: datetime) -> None:
+def _apply_prediction(
+    session: Session, mention: m.Mention, pred: Prediction, now: datetime
+) -> None:
     session.add(
         m.Classification(
             mention_id=mention.id,
@@ -519,9 +547,7 @@ def _apply_prediction(session: Session, mention: m.Mention, pred: Prediction, no
     mention.model_version = pred.model_version
 
 
-def _open_case_for(
-    session: Session, author: m.Author, since: datetime
-) -> m.Case | None:
+def _open_case_for(session: Session, author: m.Author, since: datetime) -> m.Case | None:
     return session.scalars(
         select(m.Case)
         .where(
@@ -553,11 +579,28 @@ def _triage_mention(
     if case is not None:
         mention.case_id = case.id
         case.mention_count = (case.mention_count or 1) + 1
-        case.last_mention_at = max(case.last_mention_at or mention.published_at, mention.published_at)
-        data = {"label": pred.label, "unhappy": pred.unhappy,
-                "unhappy_score": round(pred.unhappy_score, 4), "case_status": case.status}
-        session.add(m.Event(actor=SYSTEM_ACTOR, kind="case.mention_added", case_id=case.id,
-                            mention_id=mention.id, at=now, data=data))
+        case.last_mention_at = max(
+            case.last_mention_at or mention.published_at, mention.published_at
+        )
+        data = {
+            "label": pred.label,
+            "unhappy": pred.unhappy,
+            "unhappy_score": round(pred.unhappy_score, 4),
+            "case_status": case.status,
+        }
+        session.add(
+            m.Event(
+                actor=SYSTEM_ACTOR,
+                kind="case.mention_added",
+                case_id=case.id,
+                mention_id=mention.id,
+                at=now,
+                data=data,
+            )
+        )
+        from listener.recovery import record_followup
+
+        record_followup(session, case, mention, pred.label, bool(pred.unhappy), now)
         if pred.unhappy:
             # re-score the whole case: its worst post, every circumstance, how many posts
             case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
@@ -598,18 +641,31 @@ def _triage_mention(
     session.add(case)
     session.flush()
     mention.case_id = case.id
-    session.add(m.Event(actor=SYSTEM_ACTOR, kind="case.opened", case_id=case.id,
-                        mention_id=mention.id, at=now,
-                        data={"priority": t.priority, "reasons": t.reasons,
-                              "category": pred.category, "model": pred.model_version}))
+    session.add(
+        m.Event(
+            actor=SYSTEM_ACTOR,
+            kind="case.opened",
+            case_id=case.id,
+            mention_id=mention.id,
+            at=now,
+            data={
+                "priority": t.priority,
+                "reasons": t.reasons,
+                "category": pred.category,
+                "model": pred.model_version,
+            },
+        )
+    )
     drafted = write_draft(session, settings, cfg, case, mention, author, now)
     return 1, int(drafted)
 
 
 def _first_post_at(session: Session, case: m.Case) -> datetime:
     first = session.scalars(
-        select(m.Mention.published_at).where(m.Mention.case_id == case.id)
-        .order_by(m.Mention.published_at).limit(1)
+        select(m.Mention.published_at)
+        .where(m.Mention.case_id == case.id)
+        .order_by(m.Mention.published_at)
+        .limit(1)
     ).one_or_none()
     return first or case.created_at
 
@@ -645,23 +701,22 @@ def write_draft(
     *,
     actor: str = SYSTEM_ACTOR,
 ) -> bool:
-    """Render and store the first draft for a new case; a template problem is logged, not fatal."""
+    """Render and store the first draft for a new case; a template problem is logged, not fatal.
+
+    The offer catalogue is ranked for the case first (``listener.recovery``);
+    the suggestions are stored and the draft is written with the best one.
+    """
+    from listener.recovery import (
+        draft_context_for,
+        offers_event_data,
+        suggest_for_case,
+        top_offer_context,
+    )
+
     channel = channel_for(cfg)
-    handles = settings.brand.handles
-    context = draft_context(
-        brand_name=settings.brand.name,
-        brand_voice=settings.brand.voice,
-        brand_handle=handles[0] if handles else None,
-        handle=author.handle,
-        display_name=author.display_name,
-        channel=channel,
-        category=case.category,
-        circumstances=case.circumstances,
-        post_text=mention.text,
-        published_at=mention.published_at,
-        now=now,
-        agent_name=settings.recovery.agent_name,
-        signature=settings.recovery.signature,
+    suggestions = suggest_for_case(session, settings, case, now, record_event=False)
+    context = draft_context_for(
+        session, settings, case, mention, channel, now, top_offer_context(suggestions, settings)
     )
     try:
         rendered = render(
@@ -673,8 +728,15 @@ def write_draft(
         )
     except TemplateError as exc:
         log.error("draft.failed", source=cfg.name, case_id=case.id, error=str(exc))
-        session.add(m.Event(actor=actor, kind="draft.failed", case_id=case.id, at=now,
-                            data={"error": str(exc)}))
+        session.add(
+            m.Event(
+                actor=actor,
+                kind="draft.failed",
+                case_id=case.id,
+                at=now,
+                data={"error": str(exc), "offers": offers_event_data(suggestions)},
+            )
+        )
         return False
     draft = m.Draft(
         case_id=case.id,
@@ -690,7 +752,18 @@ def write_draft(
     session.add(draft)
     session.flush()
     case.status = "drafted"
-    session.add(m.Event(actor=actor, kind="draft.created", case_id=case.id, at=now,
-                        data={"draft_id": draft.id, "template": rendered.template,
-                              "channel": channel}))
+    session.add(
+        m.Event(
+            actor=actor,
+            kind="draft.created",
+            case_id=case.id,
+            at=now,
+            data={
+                "draft_id": draft.id,
+                "template": rendered.template,
+                "channel": channel,
+                "offers": offers_event_data(suggestions),
+            },
+        )
+    )
     return True

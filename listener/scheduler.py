@@ -14,7 +14,7 @@ starts, the lock is released, it exits 0.
 lists what is due, :func:`poll_claimed` claims a source (short transaction)
 then polls it with no transaction open, :func:`classify_mentions`
 (re-)classifies a batch of mentions exactly once per model version, and
-:func:`send_claimed` sends one outbox message under a claim.
+:func:`send_claimed` sends one outbox message (the outbox claims it).
 """
 
 from __future__ import annotations
@@ -36,12 +36,11 @@ from listener.locks import (
     SCHEDULER_LOCK,
     Heartbeat,
     LockInfo,
+    LockLost,
     acquire_lock,
-    claim_outbox,
     default_owner,
     holding_source,
     release_lock,
-    release_outbox,
     renew_lock,
 )
 from listener.pipeline import PollOutcome, poll_sources, sync_sources
@@ -52,7 +51,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("listener.scheduler")
 
 #: Outbox states a worker may still have to send.
-OUTBOX_TO_SEND = ("pending", "sending", "retry", "approved")
+OUTBOX_TO_SEND = ("pending", "sending")
 
 
 def utcnow() -> datetime:
@@ -195,9 +194,11 @@ class Scheduler:
                         break
                     try:
                         self.renew()
-                    except Exception as exc:
+                    except LockLost as exc:
                         self._lost(exc)
                         break
+                    except Exception as exc:  # the heartbeat keeps trying meanwhile
+                        log.warning("scheduler.renew_failed", error=str(exc))
                     self.stopping.wait(max(0.2, self.seconds_until_next_due()))
         finally:
             if self.lost is None:
@@ -247,7 +248,7 @@ def plan_dispatch(app: App, *, now: datetime | None = None, model_version: str |
         ))
         plan.messages = list(session.scalars(
             select(o.id).where(
-                o.status.in_(OUTBOX_TO_SEND), free_o,
+                o.status.in_(OUTBOX_TO_SEND), free_o, o.channel.not_in(sorted(_manual())),
                 or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now),
             ).order_by(o.id)
         ))
@@ -259,6 +260,12 @@ def plan_dispatch(app: App, *, now: datetime | None = None, model_version: str |
             ))
             plan.classify = [ids[i : i + size] for i in range(0, len(ids), size)]
     return plan
+
+
+def _manual() -> frozenset[str]:
+    from listener.channels.registry import MANUAL_CHANNELS
+
+    return MANUAL_CHANNELS
 
 
 def _needs_classification(model_version: str) -> Any:
@@ -313,38 +320,15 @@ def classify_mentions(app: App, mention_ids: list[int]) -> int:
     return len(mentions)
 
 
-def send_claimed(app: App, message_id: int, *, owner: str | None = None,
-                 ttl: timedelta | None = None) -> str:
-    """Claim one outbox message, deliver it through the outbox, release the claim.
+def send_claimed(app: App, message_id: int, *, owner: str | None = None) -> str:
+    """Send one outbox message through the outbox's own claim (lease, ``FOR UPDATE SKIP
+    LOCKED``, idempotency key, ``sending`` state): a duplicate task gets ``skipped``.
 
-    Returns ``"sent"``, ``"skipped"`` (claimed elsewhere or already done) or the
-    message's resulting status.  The outbox's idempotency key and its
-    ``sending`` state make a redelivered task safe.
+    Returns ``sent``, ``retry``, ``failed`` or ``skipped``.
     """
     from listener.metrics import record_sent
+    from listener.outbox import deliver_one
 
-    owner = owner or default_owner()
-    ttl = ttl or app.settings.workers.lease
-    if not claim_outbox(app, message_id, owner, ttl):
-        record_sent("skipped")
-        return "skipped"
-    try:
-        status = _deliver_one(app, message_id)
-    finally:
-        release_outbox(app, message_id, owner)
-    record_sent(status)
-    return status
-
-
-def _deliver_one(app: App, message_id: int) -> str:
-    from listener import outbox
-
-    deliver = getattr(outbox, "deliver_message", None) or getattr(outbox, "deliver_one", None)
-    if deliver is not None:
-        deliver(app, message_id)
-    else:  # pragma: no cover - an outbox without a per-message entry point
-        outbox.deliver_pending(app, ids=[message_id])
-    with app.sessions() as session:
-        status = session.scalar(select(m.OutboxMessage.status)
-                                .where(m.OutboxMessage.id == message_id))
-    return str(status)
+    result = deliver_one(app, message_id, worker=owner or default_owner())
+    record_sent(result)
+    return result

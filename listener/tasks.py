@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ log = structlog.get_logger("listener.tasks")
 CONFIG_ENV = "LISTENER_CONFIG"
 #: Retries of a task whose row another (possibly dead) worker still holds.
 MAX_LEASE_RETRIES = 10
+#: Seconds after which the beat enqueues unfinished re-classification batches again.
+CLASSIFY_REQUEUE_AFTER = 600.0
 
 _state: dict[str, Any] = {}
 _state_lock = threading.Lock()
@@ -80,6 +83,7 @@ def get_app() -> App:
 def celery_config(s: Settings) -> dict[str, Any]:
     """Celery settings from the ``workers:`` block (pure)."""
     w = s.workers
+    visibility = w.visibility_timeout.total_seconds()
     conf: dict[str, Any] = {
         "broker_url": w.broker_url,
         "result_backend": w.result_backend,
@@ -88,7 +92,13 @@ def celery_config(s: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": w.prefetch_multiplier,
         "worker_concurrency": w.concurrency,
-        "broker_transport_options": {"visibility_timeout": w.visibility_timeout.total_seconds()},
+        "broker_transport_options": {
+            # Redis: a task whose worker died comes back after visibility_timeout; sweep for
+            # such tasks often enough that a short timeout means a short wait
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": max(1, min(10, int(visibility / 4))),
+            "unacked_restore_throttle": 1,
+        },
         "broker_connection_retry_on_startup": True,
         "task_default_queue": w.queue,
         "task_serializer": "json",
@@ -125,7 +135,16 @@ def configure_from(s: Settings) -> Celery:
     """Use ``s`` instead of reading ``LISTENER_CONFIG`` (CLI commands, tests, benchmark)."""
     with _state_lock:
         _state["settings"] = s
-    celery_app.conf.update(celery_config(s))
+    conf = celery_config(s)
+    changed = celery_app.configured and (
+        celery_app.conf.broker_url != conf["broker_url"]
+        or celery_app.conf.task_default_queue != conf["task_default_queue"]
+    )
+    celery_app.conf.update(conf)
+    if changed:
+        # forget the connection pool and routing made for the earlier broker/queue
+        celery_app._pool = None
+        celery_app.__dict__.pop("amqp", None)
     return celery_app
 
 
@@ -149,18 +168,19 @@ def _seconds_left(until: datetime | None) -> float:
                  reject_on_worker_lost=True, max_retries=MAX_LEASE_RETRIES)
 def poll_source(self: Task, name: str, force: bool = False) -> dict[str, Any] | None:
     """Poll one source under a claim; a duplicate or late copy does nothing."""
-    from listener.locks import source_lease
+    from listener.locks import source_is_due, source_lease
     from listener.scheduler import poll_claimed
 
     a = get_app()
     outcome = poll_claimed(a, name, owner=_owner(self), force=force)
     if outcome is not None:
         return outcome.as_dict()
-    holder, until = source_lease(a, name)
-    if holder is not None and _seconds_left(until) > 0:
-        # another worker holds it (maybe a dead one whose task this is): try after its lease
-        raise self.retry(countdown=_seconds_left(until) + 0.5)
-    return None
+    if not force and not source_is_due(a, name):
+        return None  # polled meanwhile (this is a duplicate or a late copy): nothing to do
+    # still due but claimed by another worker (maybe a dead one whose task this is):
+    # try again once its lease has run out
+    _holder, until = source_lease(a, name)
+    raise self.retry(countdown=_seconds_left(until) + 0.5)
 
 
 @celery_app.task(name="listener.classify_batch", bind=True, acks_late=True,
@@ -187,12 +207,25 @@ def dispatch_due(self: Task, classify: bool = True) -> dict[str, Any]:
     return enqueue_due(get_app(), classify=classify)
 
 
-def enqueue_due(a: App, *, classify: bool = True) -> dict[str, Any]:
-    """What ``listener beat`` does each tick (also callable without a worker)."""
+def enqueue_due(a: App, *, classify: bool = True,
+                state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``listener beat`` does each tick (also callable without a worker).
+
+    ``state`` (kept by the beat between ticks) stops a re-classification
+    backlog from being enqueued again every tick while the batches already
+    enqueued are still being worked on (they would be no-ops, but they pile up).
+    """
     from listener.scheduler import plan_dispatch
 
     version = a.classifier.version if classify else None
     plan = plan_dispatch(a, model_version=version, classify=classify)
+    if plan.classify and state is not None:
+        upto, at = state.get("classify_upto"), state.get("classify_at", 0.0)
+        in_flight = upto is not None and plan.classify[0][0] <= upto
+        if in_flight and time.monotonic() - at < CLASSIFY_REQUEUE_AFTER:
+            plan.classify = []
+        else:
+            state["classify_upto"], state["classify_at"] = plan.classify[-1][-1], time.monotonic()
     expires = max(60.0, a.settings.workers.dispatch_interval.total_seconds() * 6)
     for name in plan.sources:
         poll_source.apply_async((name,), expires=expires)

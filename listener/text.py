@@ -1,27 +1,33 @@
 """HTML → clean plain text, for matching and classifying blog entries.
 
-:func:`html_to_text` is a pure function built on the standard library's
-:class:`html.parser.HTMLParser` (lenient with broken markup, no dependency):
+:func:`html_to_text` is a pure function with a small linear-time scanner of
+its own (``str.find`` and one anchored regex per tag).  The standard
+library's :class:`html.parser.HTMLParser` is not used because it rescans the
+rest of the document for every unterminated tag — 600 KB of ``<a <a <a …``
+takes minutes — and a hostile or broken feed must not stall a poll.
 
 * scripts, styles and other non-content elements are dropped with their content;
-* comments, images (tracking pixels included) and other void media produce nothing;
+* comments, declarations, images (tracking pixels included) produce nothing;
 * block elements (``p``, ``div``, ``li``, headings, …) become paragraph breaks,
   ``br`` a line break, so sentence splitting still sees paragraphs;
 * entities are decoded, whitespace within a line is collapsed, and invisible
-  characters (zero-width spaces, soft hyphens, control characters) are removed.
+  characters (zero-width spaces, soft hyphens, control characters) are removed;
+* broken markup is read the way browsers read it: an unterminated comment or
+  tag hides the rest, a ``<`` not starting a tag is text.
 """
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from functools import lru_cache
+from html import unescape
 
 #: Elements whose whole content is not reader-visible text.
 SKIPPED_ELEMENTS = frozenset(
     {
         "script", "style", "noscript", "template", "head", "title", "iframe", "object",
-        "embed", "svg", "math", "canvas", "audio", "video", "picture", "select", "button",
-        "form",
+        "svg", "math", "canvas", "audio", "video", "picture", "select", "button",
+        "textarea",
     }
 )  # fmt: skip
 
@@ -38,88 +44,110 @@ BLOCK_ELEMENTS = frozenset(
 #: Table cells: separated by a space on the same line.
 CELL_ELEMENTS = frozenset({"td", "th"})
 
-_VOID_ELEMENTS = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-     "source", "track", "wbr"}
-)  # fmt: skip
-
 _PARAGRAPH = "\x00P\x00"  # placeholders survive whitespace collapsing
 _LINE = "\x00L\x00"
-_INVISIBLE = re.compile(r"[\u00ad\u200b\u200c\u200d\u2060\ufeff\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PRE_OPEN, _PRE_CLOSE = "\x00<pre\x00", "\x00</pre\x00"  # replaced by _scan
+#: Characters removed from text (zero-width, soft hyphen, BOM, C0 controls but \t\n\r).
+INVISIBLE = re.compile(r"[\u00ad\u200b\u200c\u200d\u2060\ufeff\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"\s+")
 _BREAKS = re.compile(r"(?:\s*\x00[PL]\x00\s*)+")
 
 
-class _TextExtractor(HTMLParser):
-    """Collects visible text and break markers; see :func:`html_to_text`."""
+#: A start or end tag, quotes respected; possessive so a failed match costs one pass.
+_TAG = re.compile(r"""<(/?)([a-zA-Z][^\s/>]*+)((?:"[^"]*"|'[^']*'|[^'">])*+)>""")
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip_depth = 0
-        self._skip_stack: list[str] = []
-        self._pre_depth = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in SKIPPED_ELEMENTS:
-            if tag not in _VOID_ELEMENTS:
-                self._skip_stack.append(tag)
-            return
-        if self._skip_stack:
-            return
-        if tag == "br":
-            self.parts.append(_LINE)
-        elif tag in BLOCK_ELEMENTS:
-            self.parts.append(_PARAGRAPH)
-            if tag == "pre":
-                self._pre_depth += 1
-        elif tag in CELL_ELEMENTS:
-            self.parts.append(" ")
+@lru_cache(maxsize=64)
+def _closing(tag: str) -> re.Pattern[str]:
+    return re.compile(rf"</{re.escape(tag)}\s*>", re.IGNORECASE)
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        # <br/>, <img/>, <p/>: a self-closed element opens nothing
-        if not self._skip_stack and (tag == "br" or tag in BLOCK_ELEMENTS):
-            self.parts.append(_LINE if tag == "br" else _PARAGRAPH)
 
-    def handle_endtag(self, tag: str) -> None:
-        if self._skip_stack:
-            if tag in self._skip_stack:
-                while self._skip_stack and self._skip_stack.pop() != tag:
-                    pass
-            return
-        if tag in BLOCK_ELEMENTS:
-            self.parts.append(_PARAGRAPH)
-            if tag == "pre" and self._pre_depth:
-                self._pre_depth -= 1
-        elif tag in CELL_ELEMENTS:
-            self.parts.append(" ")
+def _scan(html: str) -> list[str]:
+    """Visible text pieces and break markers, in document order (one pass)."""
+    parts: list[str] = []
+    pos, n, pre = 0, len(html), 0
+    while pos < n:
+        lt = html.find("<", pos)
+        if lt < 0:
+            lt = n
+        if lt > pos:
+            data = unescape(html[pos:lt])
+            parts.append(data.replace("\n", _LINE) if pre else data)
+        if lt >= n:
+            break
+        pos = _markup(html, lt, parts)
+        if pos < 0:
+            break  # unterminated comment or tag: browsers hide the rest
+        if pos == lt:  # a "<" that starts no markup is text
+            parts.append("<")
+            pos = lt + 1
+            continue
+        pre = _pre_depth(parts, pre)
+    return parts
 
-    def finish(self) -> None:
-        """Close the parser, treating an unterminated ``<!…`` the way browsers do.
 
-        HTMLParser would emit an unterminated comment or ``<![CDATA[`` section
-        as text; browsers hide a comment to the end and a bogus ``<!…`` up to
-        the first ``>``.
-        """
-        tail = self.rawdata
-        if tail.startswith("<!"):
-            end = -1 if tail.startswith("<!--") else tail.find(">")
-            self.rawdata = ""
-            if end >= 0:
-                self.feed(tail[end + 1 :])
-        self.close()
+def _pre_depth(parts: list[str], depth: int) -> int:
+    """Track <pre> nesting through markers left by :func:`_markup`."""
+    if parts and parts[-1] in (_PRE_OPEN, _PRE_CLOSE):
+        marker = parts.pop()
+        parts.append(_PARAGRAPH)
+        return depth + 1 if marker == _PRE_OPEN else max(0, depth - 1)
+    return depth
 
-    def handle_data(self, data: str) -> None:
-        if self._skip_stack:
-            return
-        if self._pre_depth:
-            data = data.replace("\r\n", "\n").replace("\n", _LINE)
-        self.parts.append(data)
+
+def _markup(html: str, lt: int, parts: list[str]) -> int:
+    """Handle the markup at ``lt``; the position after it, ``lt`` if none, -1 for EOF."""
+    if html.startswith("<!--", lt):
+        end = html.find("-->", lt + 4)
+        return -1 if end < 0 else end + 3
+    if html.startswith("<![CDATA[", lt):  # XHTML content: the section's text is visible
+        end = html.find("]]>", lt + 9)
+        if end < 0:
+            return -1
+        parts.append(html[lt + 9 : end])
+        return end + 3
+    if html.startswith(("<!", "<?"), lt):  # declarations, processing instructions
+        end = html.find(">", lt + 2)
+        return -1 if end < 0 else end + 1
+    match = _TAG.match(html, lt)
+    if match is None:
+        starts_tag = re.match(r"</?[a-zA-Z]", html[lt : lt + 3]) is not None
+        return -1 if starts_tag else lt
+    closing, tag = match.group(1) == "/", match.group(2).lower()
+    self_closed = match.group(3).rstrip().endswith("/")
+    if closing:
+        _end_tag(tag, parts)
+        return match.end()
+    if tag in SKIPPED_ELEMENTS and not self_closed:
+        close = _closing(tag).search(html, match.end())
+        return -1 if close is None else close.end()
+    _start_tag(tag, parts)
+    return match.end()
+
+
+def _start_tag(tag: str, parts: list[str]) -> None:
+    if tag == "br":
+        parts.append(_LINE)
+    elif tag == "pre":
+        parts.append(_PRE_OPEN)
+    elif tag in BLOCK_ELEMENTS:
+        parts.append(_PARAGRAPH)
+    elif tag in CELL_ELEMENTS:
+        parts.append(" ")
+
+
+def _end_tag(tag: str, parts: list[str]) -> None:
+    if tag == "pre":
+        parts.append(_PRE_CLOSE)
+    elif tag in BLOCK_ELEMENTS:
+        parts.append(_PARAGRAPH)
+    elif tag in CELL_ELEMENTS:
+        parts.append(" ")
 
 
 def _normalise(raw: str) -> str:
     """Collapse whitespace, turn break markers into newlines, drop invisible characters."""
-    text = _INVISIBLE.sub("", raw)
+    text = INVISIBLE.sub("", raw)
     text = _SPACES.sub(" ", text)
 
     def breaks(m: re.Match[str]) -> str:
@@ -139,10 +167,7 @@ def html_to_text(html: str) -> str:
         return ""
     if "<" not in html and "&" not in html:
         return _normalise(html)
-    parser = _TextExtractor()
-    parser.feed(html.replace("\x00", ""))
-    parser.finish()
-    return _normalise("".join(parser.parts))
+    return _normalise("".join(_scan(html.replace("\x00", ""))))
 
 
 def plain_to_text(text: str) -> str:
@@ -152,7 +177,7 @@ def plain_to_text(text: str) -> str:
     """
     if not text:
         return ""
-    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     paragraphs = re.split(r"\n\s*\n", text)
     cleaned = ("\n".join(_SPACES.sub(" ", ln).strip() for ln in p.split("\n")) for p in paragraphs)
     return "\n\n".join(p.strip("\n") for p in cleaned if p.strip())

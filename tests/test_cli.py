@@ -44,8 +44,14 @@ def workdir(tmp_path: Path, db_url: str) -> tuple[Path, dict[str, str]]:
 
 
 def listener(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "listener", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "listener", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_main_job_on_the_embedded_default(workdir: tuple[Path, dict[str, str]]) -> None:
@@ -60,8 +66,20 @@ def test_main_job_on_the_embedded_default(workdir: tuple[Path, dict[str, str]]) 
     assert queue.returncode == 0, queue.stderr
     cases = [json.loads(line) for line in queue.stdout.splitlines()]
     assert cases
-    keys = {"id", "status", "priority", "reasons", "category", "unhappy_score", "source",
-            "author", "text", "url", "draft", "offer"}
+    keys = {
+        "id",
+        "status",
+        "priority",
+        "reasons",
+        "category",
+        "unhappy_score",
+        "source",
+        "author",
+        "text",
+        "url",
+        "draft",
+        "offer",
+    }
     for case in cases:
         assert keys <= set(case)
         assert case["draft"], "every case is drafted"
@@ -74,7 +92,10 @@ def test_main_job_on_the_embedded_default(workdir: tuple[Path, dict[str, str]]) 
     human = listener(["queue"], cwd, env)
     assert human.returncode == 0 and "open case(s)" in human.stdout
     sources = [json.loads(x) for x in listener(["sources", "--json"], cwd, env).stdout.splitlines()]
-    assert {s["name"]: s["health"] for s in sources} == {"example-blogs": "ok", "example-social": "ok"}
+    assert {s["name"]: s["health"] for s in sources} == {
+        "example-blogs": "ok",
+        "example-social": "ok",
+    }
     shown = listener(["show", str(cases[0]["id"]), "--json"], cwd, env)
     detail = json.loads(shown.stdout)
     assert [e["kind"] for e in detail["events"]][:2] == ["case.opened", "draft.created"]

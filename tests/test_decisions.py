@@ -155,7 +155,7 @@ def test_templates_are_sandboxed_and_strict(tmp_path: Path) -> None:
     (tmp_path / "replies" / "x_reply").mkdir(parents=True)
     tpl = tmp_path / "replies" / "x_reply" / "default.j2"
     tpl.write_text("{{ name.__class__.__mro__[1].__subclasses__() }}")
-    with pytest.raises(TemplateError, match="unsafe|access"):
+    with pytest.raises(TemplateError, match=r"unsafe|access"):
         render(tmp_path, "x_reply", None, _ctx(), seed="1")
     tpl.write_text("Hi {{ nmae }}")
     with pytest.raises(TemplateError, match="nmae"):

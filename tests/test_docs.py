@@ -19,8 +19,11 @@ def test_configuration_reference_is_current() -> None:
 
 
 def test_every_setting_has_help_text() -> None:
-    missing = [line.split("|")[1].strip() for line in config_reference().splitlines()
-               if line.startswith("| `") and line.rstrip().endswith("|  |")]
+    missing = [
+        line.split("|")[1].strip()
+        for line in config_reference().splitlines()
+        if line.startswith("| `") and line.rstrip().endswith("|  |")
+    ]
     assert not missing, f"settings without a description: {missing}"
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import re
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import feedparser
 import pytest
@@ -15,16 +18,24 @@ from listener.collectors.feed import (
     effective_url,
     entries_to_posts,
     entry_author,
+    entry_body,
     entry_external_id,
     entry_published,
+    entry_raw_parts,
+    entry_title,
     error_for_status,
     feedparser_headers,
+    may_mention,
+    parse_document,
     permanent_redirect_target,
 )
 from listener.errors import RateLimited, SourceFailing, SourceGone, TransientError
+from listener.matching import match_brand
+from listener.text import html_to_text
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FD = feedparser.FeedParserDict
+XML_SUFFIXES = {".xml", ".rss", ".atom", ".rdf"}
 
 
 @pytest.mark.parametrize(
@@ -138,3 +149,50 @@ def test_a_broken_entry_does_not_lose_the_others() -> None:
     assert posts[0].published_at == NOW
     assert any("duplicate" in p for p in problems)
     assert "3" not in [p.external_id for p in posts]
+
+
+# ---------------------------------------------------------------------------
+# the cheap pre-filter must never hide a real mention
+
+
+@pytest.mark.parametrize(
+    ("raw", "is_html", "term"),
+    [
+        ("<p>I love Ac<b>me</b> shoes</p>", True, "acme"),  # word split by an inline tag
+        ("Caf&eacute; Acme", True, "acme"),
+        ("&#65;cme rocks", True, "Acme"),  # entity-encoded letter
+        ("Ac\u00adme soft hyphen", True, "acme"),
+        ("a < b and Acme > c", True, "acme"),  # "<" followed by a space is text
+        ("x <3 Acme shoes > y", False, "acme shoes"),  # plain text is never de-tagged
+        ("Acme-Shoes are great", True, "Acme Shoes"),
+        ("<![CDATA[Acme inside]]>", True, "acme"),  # XHTML CDATA text is visible
+        ("<a title='x>y'>Acme</a>", True, "acme"),  # ">" inside a quoted attribute
+    ],
+)
+def test_prefilter_keeps_tricky_mentions(raw: str, is_html: bool, term: str) -> None:
+    text = html_to_text(raw) if is_html else raw
+    assert match_brand(text, [term])  # the real matcher finds it …
+    assert may_mention([(raw, is_html)], [term])  # … so the pre-filter must keep it
+
+
+def test_prefilter_skips_entries_without_the_words() -> None:
+    assert not may_mention([("<p>Nothing here</p>", True)], ["Acme"])
+    assert may_mention([("anything", True)], ["Café"])  # non-ASCII terms: no shortcut
+
+
+def test_prefilter_is_a_superset_on_real_entries(shared_data: Path) -> None:
+    """For every entry of the corpus and the real feeds, any word of its clean text
+    used as a brand term passes the pre-filter."""
+    rng = random.Random(3)
+    files = [p for p in (shared_data / "feeds").rglob("*.*") if p.suffix in XML_SUFFIXES]
+    checked = 0
+    for path in files:
+        parsed = parse_document(path.read_bytes(), {"content-location": "http://h/f"})
+        for entry in parsed.get("entries") or []:
+            text = f"{entry_title(entry)}\n\n{entry_body(entry)}"
+            words = [w for w in re.findall(r"[A-Za-z][\w'-]*", text) if w.isascii()]
+            for word in rng.sample(words, min(5, len(words))):
+                if match_brand(text, [word]):
+                    assert may_mention(entry_raw_parts(entry), [word]), (path.name, word)
+                    checked += 1
+    assert checked > 5000

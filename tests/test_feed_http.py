@@ -138,6 +138,20 @@ def test_last_modified_gives_304(server: FeedServer, ctx: CollectContext) -> Non
     assert collect(url, ctx, first.state).not_modified
 
 
+def test_same_bytes_without_validators_are_not_parsed_again(
+    server: FeedServer, ctx: CollectContext
+) -> None:
+    body = {"feed": FEED}
+    url = server.route("/no-validators.xml", lambda _: Reply(200, body["feed"]))
+    first = collect(url, ctx)
+    assert first.posts and first.state.etag is None and first.state.last_modified is None
+    again = collect(url, ctx, first.state)
+    assert again.not_modified and again.stats["parsed"] is False and again.stats["unchanged_body"]
+    body["feed"] = FEED.replace(b"a week", b"two days")
+    changed = collect(url, ctx, again.state)
+    assert changed.stats["parsed"] is True and "two days" in changed.posts[0].text
+
+
 @pytest.mark.parametrize("status", [301, 308])
 def test_permanent_redirect_updates_the_stored_url(
     server: FeedServer, ctx: CollectContext, status: int
@@ -332,9 +346,10 @@ def test_refused_connection_is_transient(ctx: CollectContext) -> None:
         collect(f"http://127.0.0.1:{port}/feed.xml", ctx)
 
 
-def test_unsupported_scheme_is_a_source_error(ctx: CollectContext) -> None:
+@pytest.mark.parametrize("url", ["ftp://example.invalid/feed.xml", "http://[::1/feed.xml"])
+def test_unusable_url_is_a_source_error(ctx: CollectContext, url: str) -> None:
     with pytest.raises(SourceFailing):
-        collect("ftp://example.invalid/feed.xml", ctx)
+        collect(url, ctx)
 
 
 def test_edited_entry_keeps_its_id_and_changes_hash(
@@ -373,15 +388,16 @@ def test_per_host_connections_are_bounded(server: FeedServer) -> None:
 
 def test_slow_feed_does_not_delay_others(server: FeedServer) -> None:
     ctx = CollectContext(feed_settings(polling={"per_host": 1, "timeout": "3s"}))
+    # "localhost" and "127.0.0.1" are two hosts to the collector: separate per-host slots
     slow = server.route("/very-slow.xml", Reply(200, FEED, delay=1.5))
-    with FeedServer(host="127.0.0.2") as other:  # another host: its own per-host slot
-        fast = [other.route(f"/fast-{i}.xml", Reply(200, FEED)) for i in range(6)]
-        with ThreadPoolExecutor(4) as pool:
-            started = time.monotonic()
-            slow_future = pool.submit(collect, slow, ctx)
-            done = [f.result() for f in [pool.submit(collect, u, ctx) for u in fast]]
-            fast_elapsed = time.monotonic() - started
-            assert slow_future.result().posts
+    slow = slow.replace("127.0.0.1", "localhost")
+    fast = [server.route(f"/fast-{i}.xml", Reply(200, FEED)) for i in range(6)]
+    with ThreadPoolExecutor(4) as pool:
+        started = time.monotonic()
+        slow_future = pool.submit(collect, slow, ctx)
+        done = [f.result() for f in [pool.submit(collect, u, ctx) for u in fast]]
+        fast_elapsed = time.monotonic() - started
+        assert slow_future.result().posts
     assert all(r.posts for r in done)
     assert fast_elapsed < 1.0
     close_shared(ctx.shared)

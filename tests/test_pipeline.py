@@ -45,9 +45,9 @@ def test_examples_fill_the_queue_with_drafted_cases(example_app: Any) -> None:
     queue = list_queue(example_app)
     assert queue, "the lexicon model finds unhappy posts in the examples"
     for row in queue:
-        assert QUEUE_KEYS <= set(row)
+        assert set(row) >= QUEUE_KEYS
         assert row["status"] == "drafted"
-        assert row["draft"] and row["author"] in row["draft"] or row["source"] == "example-blogs"
+        assert (row["draft"] and row["author"] in row["draft"]) or row["source"] == "example-blogs"
         assert row["reasons"][0].startswith(("negative", "neutral", "positive"))
     # most urgent first
     assert [r["priority"] for r in queue] == sorted((r["priority"] for r in queue), reverse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from listener.text import html_to_text, plain_to_text
@@ -62,5 +64,22 @@ def test_plain_to_text_keeps_paragraphs() -> None:
 
 
 def test_unterminated_declarations_are_hidden_like_a_browser_does() -> None:
-    assert html_to_text("<![CDATA[<script></script>]]&gt;") == "]]>"
+    assert html_to_text("<![CDATA[<script></script>]]&gt;") == ""
     assert html_to_text("visible <!-- never closed") == "visible"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<a " * 200_000,  # unterminated tags: quadratic in html.parser
+        "<a" * 300_000,
+        '<p x="a>b" ' * 100_000,
+        "<!--" * 300_000,
+        "<script>" * 100_000,
+        "< " * 300_000,
+    ],
+)
+def test_hostile_markup_is_linear(hostile: str) -> None:
+    started = time.perf_counter()
+    html_to_text(hostile)
+    assert time.perf_counter() - started < 2.0

@@ -112,7 +112,11 @@ class EmailChannel:
                 except (smtplib.SMTPException, OSError):
                     smtp.close()
         except smtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryError(f"the mail server refused the recipient: {exc}", retryable=False) from exc
+            codes = [code for code, _ in exc.recipients.values()]
+            temporary = bool(codes) and all(400 <= c < 500 for c in codes)
+            raise DeliveryError(
+                f"the mail server refused the recipient: {exc.recipients}", retryable=temporary
+            ) from exc
         except smtplib.SMTPAuthenticationError as exc:
             raise DeliveryError(
                 f"the mail server refused our login ({exc.smtp_code})", retryable=False

@@ -13,8 +13,8 @@ from functools import cache
 from listener.collectors.base import (
     Author,
     CollectContext,
-    CollectResult,
     Collector,
+    CollectResult,
     PollState,
     Post,
 )

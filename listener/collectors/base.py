@@ -99,6 +99,8 @@ class Collector(Protocol):
     #: source settings fields of which at least one is required (e.g. ("url", "path"))
     needs: ClassVar[tuple[str, ...]]
 
-    def collect(self, source: SourceSettings, state: PollState, ctx: CollectContext) -> CollectResult:
+    def collect(
+        self, source: SourceSettings, state: PollState, ctx: CollectContext
+    ) -> CollectResult:
         """Fetch what is new since ``state``. Raises CollectorError subclasses on failure."""
         ...

@@ -5,7 +5,9 @@ Split the way lemon24/reader splits an update, so each step is testable alone:
 * **retrieve** (I/O) — :func:`fetch` uses one shared, thread-safe
   :class:`httpx.Client` per poll run (``ctx.shared``), a per-host
   :class:`threading.BoundedSemaphore`, conditional GET (ETag /
-  Last-Modified), gzip, a total deadline and a byte cap; or
+  Last-Modified), gzip, a total deadline and a byte cap.  A 304 — or a
+  200 whose bytes hash the same as last time (servers without conditional
+  GET) — is returned as ``not_modified`` without parsing.  Or
   :func:`read_local` for a ``path:`` source (its "ETag" is mtime + size).
 * **parse** — :func:`parse_document` hands the bytes *and the response
   headers* to feedparser (which never fetches anything itself).  Parses run
@@ -32,7 +34,9 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import html
 import io
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -56,7 +60,7 @@ from listener.errors import (
 )
 from listener.matching import MAX_PASSAGE_CHARS, match_brand
 from listener.scheduling import parse_retry_after
-from listener.text import html_to_text, plain_to_text
+from listener.text import INVISIBLE, html_to_text, plain_to_text
 
 if TYPE_CHECKING:
     from listener.config import PollingSettings, Settings, SourceSettings
@@ -65,11 +69,16 @@ __all__ = [
     "FeedCollector",
     "FeedHttp",
     "Fetched",
+    "body_digest",
     "close_shared",
     "document_problems",
+    "effective_url",
     "entries_to_posts",
+    "entry_raw_parts",
+    "entry_to_post",
     "error_for_status",
     "fetch",
+    "may_mention",
     "parse_document",
     "permanent_redirect_target",
     "shared_http",
@@ -86,8 +95,14 @@ PERMANENT_REDIRECTS = frozenset({301, 308})
 _TRANSPORT_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 #: Longest external id stored as is; longer ids are hashed.
 MAX_ID_CHARS = 512
+#: Longest entry content cleaned (a bound on per-entry work; real posts are far shorter).
+MAX_ENTRY_CHARS = 2_000_000
 #: Entries dated further in the future than this are treated as published now.
 FUTURE_SLACK = timedelta(days=1)
+
+#: At most what html_to_text treats as markup ("<" + letter, "</", "<!", "<?" up to the
+#: first ">"); CDATA sections are kept because html_to_text shows their text.
+_MARKUP = re.compile(r"<(?:[a-zA-Z]|/[a-zA-Z]|!(?!\[CDATA\[)|\?)[^>]*>")
 
 _SHARED_LOCK = threading.Lock()
 _PARSE_LOCK = threading.Lock()
@@ -265,6 +280,8 @@ def _translate_httpx_errors(url: str) -> Iterator[None]:
         raise TransientError(f"{url}: network error: {exc or type(exc).__name__}") from exc
     except httpx.HTTPError as exc:
         raise TransientError(f"{url}: HTTP error: {exc or type(exc).__name__}") from exc
+    except (ValueError, UnicodeError) as exc:  # e.g. "http://[::1" or a non-ASCII header value
+        raise SourceFailing(f"{url}: invalid URL: {exc}") from exc
 
 
 def fetch(http: FeedHttp, url: str, state: PollState, now: datetime | None = None) -> Fetched:
@@ -297,6 +314,11 @@ def fetch(http: FeedHttp, url: str, state: PollState, now: datetime | None = Non
     return Fetched(
         response.status_code, body, headers, final_url, moved, time.monotonic() - started
     )
+
+
+def body_digest(body: bytes) -> str:
+    """Identifies a response body, so identical bytes are not parsed twice."""
+    return hashlib.sha256(body).hexdigest()
 
 
 def file_stamp(path: Path) -> tuple[str, int]:
@@ -347,13 +369,20 @@ def parse_document(body: bytes, headers: Mapping[str, str]) -> feedparser.FeedPa
     HTML — :func:`~listener.text.html_to_text` drops scripts, styles and the
     rest, and entry links and ids are still resolved against the feed's URL.
     """
+    return timed_parse(body, headers)[0]
+
+
+def timed_parse(body: bytes, headers: Mapping[str, str]) -> tuple[feedparser.FeedParserDict, float]:
+    """:func:`parse_document` and the seconds it took (not counting the wait for its turn)."""
     with _PARSE_LOCK:
-        return feedparser.parse(
+        started = time.monotonic()
+        parsed = feedparser.parse(
             io.BytesIO(body),
             response_headers=dict(headers),
             sanitize_html=False,
             resolve_relative_uris=False,
         )
+        return parsed, time.monotonic() - started
 
 
 def describe_exception(exc: BaseException | None) -> str:
@@ -388,6 +417,7 @@ def document_problems(parsed: Mapping[str, Any], where: str) -> list[str]:
 
 def _text_of(detail: Mapping[str, Any] | None, value: str) -> str:
     """Clean text of a feedparser value whose ``detail`` says whether it is HTML."""
+    value = value[:MAX_ENTRY_CHARS]
     kind = str((detail or {}).get("type") or "text/html")
     return html_to_text(value) if "html" in kind else plain_to_text(value)
 
@@ -398,15 +428,55 @@ def entry_title(entry: Mapping[str, Any]) -> str:
     return " ".join(_text_of(entry.get("title_detail"), title).split())
 
 
-def entry_body(entry: Mapping[str, Any]) -> str:
-    """The clean text of the entry's fullest content (content:encoded, content, summary)."""
+def _body_detail(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The fullest of the entry's content (content:encoded, content, summary), with its type."""
     candidates: list[Mapping[str, Any]] = [c for c in entry.get("content") or [] if c]
     if entry.get("summary"):
         candidates.append(entry.get("summary_detail") or {"value": entry["summary"]})
     if not candidates:
-        return ""
-    best = max(candidates, key=lambda c: len(str(c.get("value") or "")))
-    return _text_of(best, str(best.get("value") or ""))
+        return None
+    return max(candidates, key=lambda c: len(str(c.get("value") or "")))
+
+
+def entry_body(entry: Mapping[str, Any]) -> str:
+    """The clean text of the entry's fullest content."""
+    best = _body_detail(entry)
+    return _text_of(best, str(best.get("value") or "")) if best else ""
+
+
+def entry_raw_parts(entry: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(value, is_html) of the title and the fullest content, before any cleaning."""
+    parts: list[tuple[str, bool]] = []
+    for detail, value in (
+        (entry.get("title_detail"), entry.get("title")),
+        (_body_detail(entry), None),
+    ):
+        raw = str(value if value is not None else (detail or {}).get("value") or "")
+        if raw:
+            parts.append((raw, "html" in str((detail or {}).get("type") or "text/html")))
+    return parts
+
+
+def may_mention(parts: Sequence[tuple[str, bool]], terms: Sequence[str]) -> bool:
+    """Cheap test that is True whenever :func:`match_brand` could match the cleaned text.
+
+    Cleaning HTML is most of the per-entry cost and ~90 % of blog entries do
+    not mention the brand, so entries that cannot match are skipped before
+    cleaning.  This must never say False for an entry that would match: it
+    removes at most what html_to_text treats as markup (so the haystack is a
+    superset of the visible text, words split by inline tags included),
+    decodes entities, drops the invisible characters the cleaner drops, and
+    looks for every word of some term.  Non-ASCII terms skip the shortcut
+    (case folding of ``str.lower`` and ``re.IGNORECASE`` differ there).
+    """
+    if not terms or any(not t.isascii() for t in terms):
+        return True
+    texts = []
+    for raw, is_html in parts:
+        text = html.unescape(_MARKUP.sub("", raw)) if is_html else raw
+        texts.append(INVISIBLE.sub("", text).lower())
+    haystack = "\n".join(texts)
+    return any(all(word in haystack for word in t.lower().split()) for t in terms if t.strip())
 
 
 def entry_external_id(entry: Mapping[str, Any], title: str, body: str) -> str:
@@ -480,15 +550,16 @@ def entry_to_post(
     fetched_at: datetime,
 ) -> Post | None:
     """A Post for a matching entry (any entry when ``source.match_all``); None otherwise."""
+    terms = settings.brand.match_terms
+    if not source.match_all and not may_mention(entry_raw_parts(entry), terms):
+        return None
     title = entry_title(entry)
     body = entry_body(entry)
     whole = f"{title}\n\n{body}" if title and body else (title or body)
     if not whole:
         return None
     context = int(source.options.get("context_sentences", 1))
-    match = match_brand(
-        whole, settings.brand.match_terms, settings.brand.exclusions, context_sentences=context
-    )
+    match = match_brand(whole, terms, settings.brand.exclusions, context_sentences=context)
     if not match and not source.match_all:
         return None
     external_id = entry_external_id(entry, title, body)
@@ -545,7 +616,11 @@ def _utcnow() -> datetime:
 
 
 class FeedCollector:
-    """Collects blog entries that mention the brand from an RSS/Atom feed (URL or file)."""
+    """Collects blog entries that mention the brand from an RSS/Atom feed.
+
+    ``url`` (http/https) is polled over HTTP; otherwise ``path`` is read as a
+    local file (relative paths resolve against the config file's folder).
+    """
 
     needs: ClassVar[tuple[str, ...]] = ("url", "path")
 
@@ -576,6 +651,13 @@ class FeedCollector:
         assert fetched.body is not None
         new_state.etag = fetched.headers.get("etag") or None
         new_state.last_modified = fetched.headers.get("last-modified") or None
+        stats["bytes"] = len(fetched.body)
+        digest = body_digest(fetched.body)
+        if state.cursor.get("body_sha256") == digest:
+            # a server without conditional GET sent the same bytes: nothing to parse
+            stats["unchanged_body"] = True
+            return CollectResult(posts=[], state=new_state, not_modified=True, stats=stats)
+        new_state.cursor["body_sha256"] = digest
         headers = feedparser_headers(fetched.headers, fetched.url)
         return self._parse(
             source, new_state, ctx.settings, fetched.body, headers, fetched_at, stats
@@ -605,9 +687,8 @@ class FeedCollector:
         stats: dict[str, Any],
     ) -> CollectResult:
         """Parse ``body`` and decide which entries become posts."""
-        started = time.monotonic()
-        parsed = parse_document(body, headers)
-        stats.update(parsed=True, bytes=len(body), parse_s=round(time.monotonic() - started, 4))
+        parsed, seconds = timed_parse(body, headers)
+        stats.update(parsed=True, bytes=len(body), parse_s=round(seconds, 4))
         problems = document_problems(parsed, source.name)
         started = time.monotonic()
         posts, entry_problems = entries_to_posts(parsed, source, settings, fetched_at)

@@ -109,7 +109,9 @@ class JsonlCollector:
 
     needs: ClassVar[tuple[str, ...]] = ("path",)
 
-    def collect(self, source: SourceSettings, state: PollState, ctx: CollectContext) -> CollectResult:
+    def collect(
+        self, source: SourceSettings, state: PollState, ctx: CollectContext
+    ) -> CollectResult:
         assert source.path is not None
         path: Path = ctx.settings.resolve_path(source.path)
         try:

@@ -30,7 +30,7 @@ def recovery() -> ModuleType:
         return importlib.import_module("listener.recovery")
     except ModuleNotFoundError as exc:
         if exc.name == "listener.recovery":
-            raise Unavailable("case actions are not available (listener.recovery missing)") from None
+            raise Unavailable("case actions are unavailable (no listener.recovery)") from None
         raise
 
 
@@ -126,7 +126,9 @@ def correct_label(
         if mention is None:
             raise NotFound(f"no mention {mention_id}")
         if record is not None:
-            result = record(session, mention_id, unhappy, category, who.username)
+            flag = unhappy if unhappy is not None else bool(mention.unhappy)
+            record(session, mention_id, flag, category, who.username)
+            result = None
         else:
             result = _store_correction(session, mention, unhappy, category, who.username)
     out = {"mention_id": mention_id, "unhappy": unhappy, "category": category}

@@ -62,9 +62,9 @@ def status_for(exc: Exception) -> int:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+    return request.url.path.startswith("/api/") or ("application/json" in request.headers.get(
         "accept", ""
-    ) and "text/html" not in request.headers.get("accept", "")
+    ) and "text/html" not in request.headers.get("accept", ""))
 
 
 def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
@@ -81,9 +81,10 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     web.state.listener = app
+    web.state.cache = {}
     web.add_middleware(
         SessionMiddleware,
-        secret_key=session_secret(app),
+        secret_key=session_secret(app.settings),
         session_cookie=SESSION_COOKIE,
         max_age=session_max_age,
         same_site="lax",
@@ -137,12 +138,14 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
 
     @web.get("/healthz", include_in_schema=False)
     def healthz() -> Any:
+        import importlib
+
         try:
-            from listener.health import health_status
+            health = importlib.import_module("listener.health")
         except ImportError:
-            health_status = None
-        if health_status is not None:
-            status = health_status(app)
+            health = None
+        if health is not None:
+            status: dict[str, Any] = health.health_status(app)
             ok = status.get("ok", status.get("status") in ("ok", "healthy", None))
             return JSONResponse(status, status_code=200 if ok else 503)
         try:
@@ -156,14 +159,13 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
     @web.get("/metrics", include_in_schema=False)
     def metrics() -> Any:
         try:
-            from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+            from listener import metrics as lm
         except ImportError:
-            return PlainTextResponse("# prometheus_client is not installed\n")
-        try:
-            import listener.metrics  # noqa: F401  (registers the app's metrics)
-        except ImportError:
-            pass
-        return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+            return PlainTextResponse("# listener.metrics is not installed\n")
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        lm.watch_app(app)
+        return PlainTextResponse(lm.render(), media_type=CONTENT_TYPE_LATEST)
 
     @web.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Any:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
 router = APIRouter(include_in_schema=False)
 
 TEMPLATES = Path(__file__).parent / "templates"
-CaseId = Annotated[int, "case id"]
+CaseId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
+MentionId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
+User = Annotated[Principal, Depends(current_user)]
+Writer = Annotated[Principal, Depends(writer)]
+Lead = Annotated[Principal, Depends(lead)]
 
 
 def _env() -> Environment:
@@ -45,14 +50,20 @@ def _env() -> Environment:
     env.filters["reach"] = fmt_reach
     env.filters["duration"] = fmt_duration
     env.filters["pct"] = fmt_pct
+    env.filters["safe_url"] = safe_url
     return env
-
-
-ENV = _env()
 
 
 # ---------------------------------------------------------------------------
 # formatting (pure)
+
+
+def safe_url(value: str | None) -> str:
+    """``value`` when it is an http(s) URL, else "" (no javascript:, data:, … links)."""
+    if not value:
+        return ""
+    v = value.strip()
+    return v if urlsplit(v).scheme.lower() in ("http", "https") else ""
 
 
 def fmt_ts(value: datetime | str | None) -> str:
@@ -62,7 +73,7 @@ def fmt_ts(value: datetime | str | None) -> str:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -112,6 +123,7 @@ def sla_text(seconds: int | None) -> str:
     return ("due in " if seconds >= 0 else "overdue ") + fmt_duration(seconds)
 
 
+ENV = _env()
 ENV.globals["sla_text"] = sla_text
 
 
@@ -143,17 +155,19 @@ def safe_next(target: str | None, request: Request | None = None, default: str =
     return target
 
 
-def render(
-    request: Request, name: str, status_code: int = 200, **context: Any
-) -> HTMLResponse:
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     user = getattr(request.state, "principal", None)
     messages = request.session.pop("flash", []) if "flash" in request.session else []
     html = ENV.get_template(name).render(
-        request=request, user=user, csrf=csrf_token(request), messages=messages,
-        path=request.url.path, now=datetime.now(UTC), **context,
+        request=request,
+        user=user,
+        csrf=csrf_token(request),
+        messages=messages,
+        path=request.url.path,
+        now=datetime.now(UTC),
+        **context,
     )
-    return HTMLResponse(html, status_code=status_code,
-                        headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
 def error_page(request: Request, code: int, message: str) -> HTMLResponse:
@@ -176,9 +190,8 @@ def _int_or_none(v: str | None) -> int | None:
 
 
 @router.get("/")
-def home(request: Request, user: Principal = Depends(current_user)) -> RedirectResponse:
-    return RedirectResponse("/dashboard" if user.role == "marketing" else "/queue",
-                            status_code=303)
+def home(request: Request, user: User) -> RedirectResponse:
+    return RedirectResponse("/dashboard" if user.role == "marketing" else "/queue", status_code=303)
 
 
 @router.get("/login")
@@ -196,8 +209,14 @@ def login(
     try:
         principal = auth.authenticate(_app(request), username, password)
     except auth.InvalidCredentials as exc:
-        return render(request, "login.html", status_code=401, next=safe_next(next, default=""),
-                      error=str(exc), username=username)
+        return render(
+            request,
+            "login.html",
+            status_code=401,
+            next=safe_next(next, default=""),
+            error=str(exc),
+            username=username,
+        )
     request.session.clear()  # new session on sign-in (no fixation)
     request.session["uid"] = principal.id
     csrf_token(request)
@@ -218,7 +237,7 @@ def logout(request: Request) -> RedirectResponse:
 @router.get("/queue")
 def queue(
     request: Request,
-    user: Principal = Depends(current_user),
+    user: User,
     status: str | None = None,
     source: str | None = None,
     category: str | None = None,
@@ -227,20 +246,36 @@ def queue(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> HTMLResponse:
-    f = queries.QueueFilter(status=status or None, source=source or None,
-                            category=category or None, assignee=assignee or None,
-                            q=q or None, page=page, per_page=per_page)
+    f = queries.QueueFilter(
+        status=status or None,
+        source=source or None,
+        category=category or None,
+        assignee=assignee or None,
+        q=q or None,
+        page=page,
+        per_page=per_page,
+    )
     app = _app(request)
     data = queries.queue_page(app, f)
-    facets = queries.queue_facets(app)
-    params = {k: v for k, v in {"status": status, "source": source, "category": category,
-                                "assignee": assignee, "q": q}.items() if v}
-    return render(request, "queue.html", data=data, facets=facets, f=f,
-                  qs=urlencode(params), params=params)
+    facets = queries.queue_facets(app, request.app.state.cache)
+    params = {
+        k: v
+        for k, v in {
+            "status": status,
+            "source": source,
+            "category": category,
+            "assignee": assignee,
+            "q": q,
+        }.items()
+        if v
+    }
+    return render(
+        request, "queue.html", data=data, facets=facets, f=f, qs=urlencode(params), params=params
+    )
 
 
 @router.post("/queue/bulk")
-async def bulk(request: Request, user: Principal = Depends(writer)) -> RedirectResponse:
+async def bulk(request: Request, user: Writer) -> RedirectResponse:
     form = await request.form()
     action = str(form.get("action") or "")
     ids = [i for i in (_int_or_none(str(v)) for v in form.getlist("ids")) if i is not None]
@@ -252,11 +287,19 @@ async def bulk(request: Request, user: Principal = Depends(writer)) -> RedirectR
         if not assignee:
             flash(request, "error", "choose whom to assign the cases to")
         else:
-            _bulk(request, ids, lambda cid: actions.assign(app, cid, user, assignee),
-                  f"assigned to {assignee}")
+            _bulk(
+                request,
+                ids,
+                lambda cid: actions.assign(app, cid, user, assignee),
+                f"assigned to {assignee}",
+            )
     elif action == "dismiss":
-        _bulk(request, ids, lambda cid: actions.reject(app, cid, user, "dismissed from queue"),
-              "dismissed")
+        _bulk(
+            request,
+            ids,
+            lambda cid: actions.reject(app, cid, user, "dismissed from queue"),
+            "dismissed",
+        )
     else:
         flash(request, "error", "unknown bulk action")
     back = safe_next(str(form.get("next") or ""), request, default="/queue")
@@ -281,43 +324,57 @@ def _bulk(request: Request, ids: list[int], fn: Any, done: str) -> None:
 # case page
 
 
-def case_context(app: App, case_id: int, viewer: str) -> dict[str, Any]:
+def case_context(app: App, case_id: CaseId, viewer: str) -> dict[str, Any]:
     """Everything the case page shows."""
     from listener.cases import case_events, get_case
-    from listener.policy import X_MAX_WEIGHTED_LENGTH, x_text_violations, x_weighted_length
+    from listener.policy import x_weighted_length
 
     with app.sessions() as session:
         case = get_case(session, case_id)
         events = case_events(session, case_id)
     mentions = list(case.mentions)
     drafts = list(case.drafts)
-    current = next((d for d in reversed(drafts) if d.status in ("current", "approved", "sent")),
-                   drafts[-1] if drafts else None)
+    current = next(
+        (d for d in reversed(drafts) if d.status in ("current", "approved", "sent")),
+        drafts[-1] if drafts else None,
+    )
     classifications = queries.latest_classifications(app, [mt.id for mt in mentions])
+    corrections = queries.latest_corrections(app, [mt.id for mt in mentions])
     others = queries.touch_viewer(app, case_id, viewer)
     warnings: list[str] = []
     length = None
+    limit = None
     if current is not None:
-        length = x_weighted_length(current.text)
-        if current.channel.startswith("x"):
-            warnings = x_text_violations(current.text, app.settings.brand.match_terms,
-                                         author=case.author.handle if case.author else None)
+        from listener.outbox import allowed_domains, channel_limit, guard_violations
+
+        limit = channel_limit(current.channel)
+        weighted = current.channel == "x_reply"
+        length = x_weighted_length(current.text) if weighted else len(current.text)
+        if current.status == "current":
+            warnings = guard_violations(
+                current.text,
+                current.channel,
+                limit=limit,
+                author_handle=case.author.handle if case.author else None,
+                brand_handles=app.settings.brand.handles,
+                allowed_domains=allowed_domains(app.settings),
+            )
     try:
         detail = actions.case_detail(app, case_id)
     except actions.Unavailable:
         detail = {}
-    catalogue = [o for o in app.settings.recovery.offers if isinstance(o, dict)]
     return {
         "case": case,
         "mentions": mentions,
         "classifications": classifications,
+        "corrections": corrections,
         "drafts": drafts,
         "draft": current,
         "draft_length": length,
-        "x_max": X_MAX_WEIGHTED_LENGTH,
+        "limit": limit,
         "warnings": warnings,
         "offers": list(case.offers),
-        "catalogue": detail.get("catalogue") or detail.get("offer_catalogue") or catalogue,
+        "catalogue": detail.get("catalogue") or [],
         "budget": detail.get("budget"),
         "detail": detail,
         "events": events,
@@ -325,7 +382,8 @@ def case_context(app: App, case_id: int, viewer: str) -> dict[str, Any]:
         "conversation": queries.conversation(app, case_id),
         "viewers": others,
         "sla_seconds": int((case.sla_due_at - datetime.now(UTC)).total_seconds())
-        if case.sla_due_at else None,
+        if case.sla_due_at
+        else None,
         "categories": _categories(app),
     }
 
@@ -340,82 +398,103 @@ def _categories(app: App) -> list[str]:
 
 
 @router.get("/cases/{case_id}")
-def case_page(case_id: int, request: Request,
-              user: Principal = Depends(current_user)) -> HTMLResponse:
+def case_page(case_id: CaseId, request: Request, user: User) -> HTMLResponse:
     ctx = case_context(_app(request), case_id, user.username)
     return render(request, "case.html", **ctx)
 
 
 @router.post("/cases/{case_id}/presence")
-def presence(case_id: int, request: Request,
-             user: Principal = Depends(current_user)) -> dict[str, Any]:
+def presence(case_id: CaseId, request: Request, user: User) -> dict[str, Any]:
     return {"viewers": queries.touch_viewer(_app(request), case_id, user.username)}
 
 
 @router.post("/cases/{case_id}/claim")
-def claim(case_id: int, request: Request, user: Principal = Depends(writer),
-          force: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Any:
+def claim(
+    case_id: CaseId,
+    request: Request,
+    user: Writer,
+    force: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Any:
     actions.claim(_app(request), case_id, user, force=bool(force) and user.is_lead)
     flash(request, "ok", f"you claimed case #{case_id}")
-    return RedirectResponse(safe_next(next, request, default=f"/cases/{case_id}"),
-                            status_code=303)
+    return RedirectResponse(safe_next(next, request, default=f"/cases/{case_id}"), status_code=303)
 
 
 @router.post("/cases/{case_id}/release")
-def release(case_id: int, request: Request, user: Principal = Depends(writer)) -> Any:
+def release(case_id: CaseId, request: Request, user: Writer) -> Any:
     actions.release(_app(request), case_id, user)
     flash(request, "ok", f"case #{case_id} released")
     return back_to_case(case_id)
 
 
 @router.post("/cases/{case_id}/assign")
-def assign(case_id: int, request: Request, assignee: Annotated[str, Form(max_length=200)],
-           user: Principal = Depends(lead)) -> Any:
+def assign(
+    case_id: CaseId, request: Request, user: Lead, assignee: Annotated[str, Form(max_length=200)]
+) -> Any:
     actions.assign(_app(request), case_id, user, assignee)
     flash(request, "ok", f"case #{case_id} assigned to {assignee}")
     return back_to_case(case_id)
 
 
 @router.post("/cases/{case_id}/draft")
-def draft(case_id: int, request: Request, text: Annotated[str, Form(max_length=20000)],
-          subject: Annotated[str, Form(max_length=500)] = "",
-          user: Principal = Depends(writer)) -> Any:
-    actions.edit_draft(_app(request), case_id, user, text.replace("\r\n", "\n"),
-                       subject=subject or None)
+def draft(
+    case_id: CaseId,
+    request: Request,
+    user: Writer,
+    text: Annotated[str, Form(max_length=20000)],
+    subject: Annotated[str, Form(max_length=500)] = "",
+) -> Any:
+    actions.edit_draft(
+        _app(request), case_id, user, text.replace("\r\n", "\n"), subject=subject or None
+    )
     flash(request, "ok", "draft saved")
     return back_to_case(case_id)
 
 
 @router.post("/cases/{case_id}/offer")
-def offer(case_id: int, request: Request, offer_key: Annotated[str, Form(max_length=100)] = "",
-          user: Principal = Depends(writer)) -> Any:
+def offer(
+    case_id: CaseId,
+    request: Request,
+    user: Writer,
+    offer_key: Annotated[str, Form(max_length=100)] = "",
+) -> Any:
     actions.select_offer(_app(request), case_id, user, offer_key or None)
     flash(request, "ok", f"offer: {offer_key}" if offer_key else "no offer")
     return back_to_case(case_id)
 
 
 @router.post("/cases/{case_id}/approve")
-def approve(case_id: int, request: Request, user: Principal = Depends(writer)) -> Any:
+def approve(case_id: CaseId, request: Request, user: Writer) -> Any:
     actions.approve(_app(request), case_id, user)
     flash(request, "ok", f"case #{case_id} approved")
     return back_to_case(case_id)
 
 
 @router.post("/cases/{case_id}/reject")
-def reject(case_id: int, request: Request, reason: Annotated[str, Form(max_length=2000)] = "",
-           user: Principal = Depends(writer)) -> Any:
+def reject(
+    case_id: CaseId,
+    request: Request,
+    user: Writer,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Any:
     actions.reject(_app(request), case_id, user, reason or "rejected")
     flash(request, "ok", f"case #{case_id} rejected")
     return back_to_case(case_id)
 
 
-SNOOZE_CHOICES = {"1h": timedelta(hours=1), "4h": timedelta(hours=4),
-                  "1d": timedelta(days=1), "3d": timedelta(days=3)}
+SNOOZE_CHOICES = {
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+    "3d": timedelta(days=3),
+}
 
 
 @router.post("/cases/{case_id}/snooze")
-def snooze(case_id: int, request: Request, for_: Annotated[str, Form(alias="for")] = "4h",
-           user: Principal = Depends(writer)) -> Any:
+def snooze(
+    case_id: CaseId, request: Request, user: Writer, for_: Annotated[str, Form(alias="for")] = "4h"
+) -> Any:
     delta = SNOOZE_CHOICES.get(for_)
     if delta is None:
         raise ListenerError(f"snooze for one of: {', '.join(SNOOZE_CHOICES)}")
@@ -425,32 +504,39 @@ def snooze(case_id: int, request: Request, for_: Annotated[str, Form(alias="for"
 
 
 @router.post("/cases/{case_id}/resolve")
-def resolve(case_id: int, request: Request, note: Annotated[str, Form(max_length=2000)] = "",
-            user: Principal = Depends(writer)) -> Any:
+def resolve(
+    case_id: CaseId,
+    request: Request,
+    user: Writer,
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Any:
     actions.resolve(_app(request), case_id, user, note or None)
     flash(request, "ok", f"case #{case_id} resolved")
     return back_to_case(case_id)
 
 
 @router.post("/cases/{case_id}/sent")
-def mark_sent(case_id: int, request: Request, url: Annotated[str, Form(max_length=2000)] = "",
-              user: Principal = Depends(writer)) -> Any:
+def mark_sent(
+    case_id: CaseId, request: Request, user: Writer, url: Annotated[str, Form(max_length=2000)] = ""
+) -> Any:
     actions.mark_sent(_app(request), case_id, user, url or None)
     flash(request, "ok", f"case #{case_id} marked as sent")
     return back_to_case(case_id)
 
 
 @router.post("/mentions/{mention_id}/correct")
-def correct(mention_id: int, request: Request,
-            unhappy: Annotated[str, Form(max_length=10)] = "",
-            category: Annotated[str, Form(max_length=100)] = "",
-            next: Annotated[str, Form(max_length=2000)] = "",
-            user: Principal = Depends(writer)) -> Any:
+def correct(
+    mention_id: MentionId,
+    request: Request,
+    user: Writer,
+    unhappy: Annotated[str, Form(max_length=10)] = "",
+    category: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Any:
     flag = {"yes": True, "no": False}.get(unhappy)
     if flag is None and not category:
         raise ListenerError("say whether the post is unhappy, or pick a category")
-    actions.correct_label(_app(request), mention_id, user, unhappy=flag,
-                          category=category or None)
+    actions.correct_label(_app(request), mention_id, user, unhappy=flag, category=category or None)
     flash(request, "ok", "thanks — the correction feeds the next training run")
     return RedirectResponse(safe_next(next, request, default="/queue"), status_code=303)
 
@@ -480,9 +566,16 @@ def mention_filter(
             queries.bucket_range(bucket)
         except ValueError:
             raise ListenerError(f"bad bucket {bucket!r}") from None
-    return queries.MentionFilter(since=since, until=until, source=source or None,
-                                 category=category or None, label=label or None,
-                                 author=author or None, bucket=bucket or None, q=q or None)
+    return queries.MentionFilter(
+        since=since,
+        until=until,
+        source=source or None,
+        category=category or None,
+        label=label or None,
+        author=author or None,
+        bucket=bucket or None,
+        q=q or None,
+    )
 
 
 def _filter_dep(
@@ -497,50 +590,89 @@ def _filter_dep(
     return mention_filter(window, source, category, label, author, bucket, q)
 
 
+MFilter = Annotated[queries.MentionFilter, Depends(_filter_dep)]
+
+
 def _link_params(f: queries.MentionFilter, window: str) -> dict[str, str]:
-    return {k: v for k, v in {"window": window, "source": f.source or "",
-                              "category": f.category or ""}.items() if v}
+    return {
+        k: v
+        for k, v in {
+            "window": window,
+            "source": f.source or "",
+            "category": f.category or "",
+        }.items()
+        if v
+    }
 
 
 @router.get("/dashboard")
-def dashboard(request: Request, user: Principal = Depends(current_user),
-              f: queries.MentionFilter = Depends(_filter_dep),
-              window: str = "30d") -> HTMLResponse:
+def dashboard(request: Request, user: User, f: MFilter, window: str = "30d") -> HTMLResponse:
     app = _app(request)
     data = queries.dashboard(app, f)
     link = _link_params(f, window)
     return render(
-        request, "dashboard.html", data=data, f=f, window=window, windows=list(WINDOWS),
+        request,
+        "dashboard.html",
+        data=data,
+        f=f,
+        window=window,
+        windows=list(WINDOWS),
         volume=charts.stacked_columns(data["volume"], link),
         share=charts.stacked_columns(data["volume"], link, share=True, height=160),
         by_source=charts.stacked_bars(data["by_source"], link, "source"),
         by_category=charts.stacked_bars(data["by_category"], link, "category"),
-        facets=queries.queue_facets(app), link=link, series=charts.SERIES,
+        facets=queries.queue_facets(app, request.app.state.cache),
+        link=link,
+        series=charts.SERIES,
     )
 
 
 @router.get("/mentions")
-def mentions(request: Request, user: Principal = Depends(current_user),
-             f: queries.MentionFilter = Depends(_filter_dep), window: str = "30d",
-             page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> HTMLResponse:
+def mentions(
+    request: Request,
+    user: User,
+    f: MFilter,
+    window: str = "30d",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> HTMLResponse:
     app = _app(request)
     per_page = 100
     rows = queries.mention_rows(app, f, limit=per_page, offset=(page - 1) * per_page)
     total = queries.count_mentions(app, f)
     params = {k: v for k, v in dict(request.query_params).items() if k != "page"}
-    return render(request, "mentions.html", rows=rows, total=total, f=f, page=page,
-                  pages=max(1, -(-total // per_page)), qs=urlencode(params),
-                  categories=_categories(app))
+    return render(
+        request,
+        "mentions.html",
+        rows=rows,
+        total=total,
+        f=f,
+        page=page,
+        pages=max(1, -(-total // per_page)),
+        qs=urlencode(params),
+        categories=_categories(app),
+    )
 
 
-CSV_FIELDS = ("id", "published_at", "source", "author", "followers", "label", "unhappy_score",
-              "category", "case_id", "url", "text")
+CSV_FIELDS = (
+    "id",
+    "published_at",
+    "source",
+    "author",
+    "followers",
+    "label",
+    "unhappy_score",
+    "category",
+    "case_id",
+    "url",
+    "text",
+)
 
 
 def csv_safe(value: Any) -> str:
     """A cell value that spreadsheets will not run as a formula."""
-    text = "" if value is None else (value.isoformat() if isinstance(value, datetime)
-                                     else str(value))
+    text = (
+        "" if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
+    )
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):
         text = "'" + text
     return text
@@ -555,8 +687,7 @@ def _is_number(text: str) -> bool:
 
 
 @router.get("/mentions.csv")
-def mentions_csv(request: Request, user: Principal = Depends(current_user),
-                 f: queries.MentionFilter = Depends(_filter_dep)) -> StreamingResponse:
+def mentions_csv(request: Request, user: User, f: MFilter) -> StreamingResponse:
     app = _app(request)
 
     def rows() -> Iterator[str]:
@@ -572,13 +703,17 @@ def mentions_csv(request: Request, user: Principal = Depends(current_user),
         yield buf.getvalue()
 
     name = f"mentions-{f.since:%Y%m%d}-{f.until:%Y%m%d}.csv"
-    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/report")
-def report(request: Request, user: Principal = Depends(current_user),
-           window: Annotated[str, Query(max_length=4)] = "7d") -> HTMLResponse:
+def report(
+    request: Request, user: User, window: Annotated[str, Query(max_length=4)] = "7d"
+) -> HTMLResponse:
     days = WINDOWS.get(window, 7)
     until = datetime.now(UTC)
     since = until - timedelta(days=days)
@@ -587,5 +722,13 @@ def report(request: Request, user: Principal = Depends(current_user),
         missing = None
     except actions.Unavailable as exc:
         data, missing = {}, str(exc)
-    return render(request, "report.html", data=data, window=window, windows=list(WINDOWS),
-                  since=since, until=until, missing=missing)
+    return render(
+        request,
+        "report.html",
+        data=data,
+        window=window,
+        windows=list(WINDOWS),
+        since=since,
+        until=until,
+        missing=missing,
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal_column, or_, select, update
+from sqlalchemy import func, literal_column, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 #: a viewer counts as "looking at the case" this long after their last ping
 PRESENCE_TTL = timedelta(seconds=60)
 MAX_PER_PAGE = 200
+#: a search counts its matches up to this many (then the page says "1000+")
+SEARCH_COUNT_CAP = 1000
 ALL_STATUSES = ("new", "drafted", "claimed", "approved", "snoozed", "sent", "resolved",
                 "rejected")
 
@@ -60,7 +62,15 @@ class QueueFilter:
     per_page: int = 50
 
 
-def _queue_where(f: QueueFilter) -> list[ColumnElement[bool]]:
+def text_contains(pattern: str, dialect: str) -> ColumnElement[bool]:
+    """Case-insensitive ``mentions.text LIKE pattern``: SQLite's LIKE already ignores ASCII
+    case (and ``lower()`` would defeat it); PostgreSQL uses ILIKE (trigram index)."""
+    if dialect == "sqlite":
+        return m.Mention.text.like(pattern, escape="\\")
+    return m.Mention.text.ilike(pattern, escape="\\")
+
+
+def _queue_where(f: QueueFilter, dialect: str) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if f.status:
         conds.append(m.Case.status == f.status)
@@ -76,13 +86,11 @@ def _queue_where(f: QueueFilter) -> list[ColumnElement[bool]]:
         conds.append(m.Case.assignee == f.assignee)
     if f.q and f.q.strip():
         pattern = like_pattern(f.q.strip())
+        # correlated: only the posts of cases that pass the other filters are searched
         conds.append(
-            m.Case.id.in_(
-                select(m.Mention.case_id).where(
-                    m.Mention.case_id.is_not(None),
-                    m.Mention.text.ilike(pattern, escape="\\"),
-                )
-            )
+            select(m.Mention.id)
+            .where(m.Mention.case_id == m.Case.id, text_contains(pattern, dialect))
+            .exists()
         )
     return conds
 
@@ -92,9 +100,8 @@ def queue_page(app: App, f: QueueFilter, now: datetime | None = None) -> dict[st
     now = now or utcnow()
     per_page = max(1, min(f.per_page, MAX_PER_PAGE))
     page = max(1, f.page)
-    where = _queue_where(f)
     with app.sessions() as session:
-        total = session.scalar(select(func.count()).select_from(m.Case).where(*where)) or 0
+        where = _queue_where(f, session.get_bind().dialect.name)
         rows = session.execute(
             select(
                 m.Case.id, m.Case.status, m.Case.priority, m.Case.reasons, m.Case.category,
@@ -110,6 +117,13 @@ def queue_page(app: App, f: QueueFilter, now: datetime | None = None) -> dict[st
             .limit(per_page)
             .offset((page - 1) * per_page)
         ).all()
+        if page == 1 and len(rows) < per_page:
+            total = len(rows)  # everything fits on this page: no need to count
+        else:
+            counted = select(m.Case.id).where(*where)
+            if f.q:  # searching: count at most SEARCH_COUNT_CAP + 1 matches ("1000+")
+                counted = counted.limit(SEARCH_COUNT_CAP + 1)
+            total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
         ids = [r.id for r in rows]
         texts = _first_texts(session, ids)
         watching = viewers_for(session, ids, now)
@@ -139,6 +153,7 @@ def queue_page(app: App, f: QueueFilter, now: datetime | None = None) -> dict[st
         "page": page,
         "per_page": per_page,
         "pages": max(1, -(-total // per_page)),
+        "capped": bool(f.q) and total > SEARCH_COUNT_CAP,
     }
 
 
@@ -160,8 +175,26 @@ def _first_texts(session: Session, case_ids: Sequence[int], limit: int = 300) ->
     return {cid: text or "" for cid, text in rows}
 
 
-def queue_facets(app: App) -> dict[str, list[str]]:
-    """Values for the queue's filter menus."""
+FACETS_TTL = 30.0
+
+
+def queue_facets(
+    app: App, cache: dict[str, Any] | None = None, ttl: float = FACETS_TTL
+) -> dict[str, list[str]]:
+    """Values for the queue's filter menus (kept in ``cache`` for ``ttl`` seconds)."""
+    import time
+
+    if cache is not None:
+        hit = cache.get("facets")
+        if hit is not None and time.monotonic() - hit[0] < ttl:
+            return hit[1]  # type: ignore[no-any-return]
+    facets = _queue_facets(app)
+    if cache is not None:
+        cache["facets"] = (time.monotonic(), facets)
+    return facets
+
+
+def _queue_facets(app: App) -> dict[str, list[str]]:
     with app.sessions() as session:
         sources = list(session.scalars(select(m.Source.name).order_by(m.Source.name)))
         categories = [
@@ -218,16 +251,6 @@ def touch_viewer(app: App, case_id: int, username: str, now: datetime | None = N
                 pass  # a second tab inserted it first: seen_at is fresh anyway
         others = viewers_for(session, [case_id], now).get(case_id, [])
     return [u for u in others if u != username]
-
-
-def leave_case(app: App, case_id: int, username: str) -> None:
-    """Forget the viewer (the page was closed)."""
-    with app.sessions.begin() as session:
-        session.execute(
-            update(m.CaseViewer)
-            .where(m.CaseViewer.case_id == case_id, m.CaseViewer.username == username)
-            .values(seen_at=utcnow() - PRESENCE_TTL * 2)
-        )
 
 
 # ---------------------------------------------------------------------------
@@ -309,6 +332,24 @@ def latest_classifications(app: App, mention_ids: Sequence[int]) -> dict[int, di
         }
 
 
+def latest_corrections(app: App, mention_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The newest agent correction of each mention."""
+    if not mention_ids:
+        return {}
+    with app.sessions() as session:
+        newest = (
+            select(func.max(m.Correction.id))
+            .where(m.Correction.mention_id.in_(list(mention_ids)))
+            .group_by(m.Correction.mention_id)
+        )
+        rows = session.scalars(select(m.Correction).where(m.Correction.id.in_(newest)))
+        return {
+            c.mention_id: {"unhappy": c.unhappy, "category": c.category, "actor": c.actor,
+                           "created_at": c.created_at}
+            for c in rows
+        }
+
+
 # ---------------------------------------------------------------------------
 # dashboard
 
@@ -333,11 +374,30 @@ def bucket_size(since: datetime, until: datetime) -> str:
 
 
 def _bucket_expr(dialect: str, size: str) -> Any:
-    if dialect == "postgresql":
-        fmt = "YYYY-MM-DD HH24" if size == "hour" else "YYYY-MM-DD"
-        return func.to_char(func.timezone("UTC", m.Mention.published_at), fmt)
+    if dialect == "postgresql":  # a timestamp; bucket_key() formats it
+        return func.date_trunc(size, func.timezone("UTC", m.Mention.published_at))
     # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS[.ffffff]'
     return func.substr(m.Mention.published_at, 1, 13 if size == "hour" else 10)
+
+
+def bucket_key(value: Any, size: str) -> str:
+    """A bucket as the string key charts and links use ('YYYY-MM-DD' or 'YYYY-MM-DD HH')."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H" if size == "hour" else "%Y-%m-%d")
+    return str(value)
+
+
+def bucket_keys(since: datetime, until: datetime, size: str) -> list[str]:
+    """Every bucket key from ``since`` up to ``until``."""
+    step = timedelta(hours=1) if size == "hour" else timedelta(days=1)
+    t = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if size != "hour":
+        t = t.replace(hour=0)
+    keys = []
+    while t < until:
+        keys.append(bucket_key(t, size))
+        t += step
+    return keys
 
 
 def bucket_range(key: str) -> tuple[datetime, datetime]:
@@ -349,7 +409,7 @@ def bucket_range(key: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _mention_where(f: MentionFilter) -> list[ColumnElement[bool]]:
+def _mention_where(f: MentionFilter, dialect: str) -> list[ColumnElement[bool]]:
     since, until = f.since, f.until
     if f.bucket:
         b0, b1 = bucket_range(f.bucket)
@@ -366,65 +426,118 @@ def _mention_where(f: MentionFilter) -> list[ColumnElement[bool]]:
     elif f.label:
         conds.append(m.Mention.label == f.label)
     if f.author:
-        conds.append(m.Mention.author_id.in_(select(m.Author.id).where(m.Author.handle == f.author)))
+        conds.append(
+            m.Mention.author_id.in_(select(m.Author.id).where(m.Author.handle == f.author))
+        )
     if f.q and f.q.strip():
-        conds.append(m.Mention.text.ilike(like_pattern(f.q.strip()), escape="\\"))
+        conds.append(text_contains(like_pattern(f.q.strip()), dialect))
     return conds
 
 
 def dashboard(app: App, f: MentionFilter) -> dict[str, Any]:
-    """Volume and sentiment over time, by source and category, and the top authors by reach."""
+    """Volume and sentiment over time, by source and category, and the top authors by reach.
+
+    One grouped pass over the window (an index-only scan of
+    ``ix_mentions_dashboard``) feeds every chart; the top authors walk the
+    authors by followers and stop at the first ten who posted in the window.
+    """
     size = bucket_size(f.since, f.until)
-    where = _mention_where(f)
-    label = func.coalesce(m.Mention.label, literal_column("'unclassified'"))
+    where = _mention_where(f, app.engine.dialect.name)
+    label = func.coalesce(m.Mention.label, literal_column("'unclassified'")).label("label")
     with app.sessions() as session:
         dialect = session.get_bind().dialect.name
         bucket = _bucket_expr(dialect, size).label("bucket")
-        volume = session.execute(
-            select(bucket, label.label("label"), func.count().label("n"))
-            .where(*where).group_by(bucket, label).order_by(bucket)
-        ).all()
-        by_source = session.execute(
-            select(m.Source.name, label.label("label"), func.count().label("n"))
-            .join(m.Source, m.Source.id == m.Mention.source_id)
-            .where(*where).group_by(m.Source.name, label)
-        ).all()
-        by_category = session.execute(
-            select(func.coalesce(m.Mention.category, literal_column("'none'")).label("c"),
-                   label.label("label"), func.count().label("n"))
-            .where(*where).group_by(literal_column("c"), label)
-        ).all()
-        counts = (
-            select(m.Mention.author_id, func.count().label("n"))
-            .where(*where).group_by(m.Mention.author_id).subquery()
-        )
-        top = session.execute(
-            select(m.Author.handle, m.Author.display_name, m.Author.platform,
-                   m.Author.followers, counts.c.n)
-            .join(counts, counts.c.author_id == m.Author.id)
-            .order_by(func.coalesce(m.Author.followers, 0).desc(), m.Author.id)
-            .limit(10)
-        ).all()
+        if dialect == "postgresql":
+            rows = list(_grouping_sets(session, bucket, label, where))
+        else:
+            rows = list(_one_pass(session, bucket, label, where))
+        names = {sid: name for sid, name in session.execute(select(m.Source.id, m.Source.name))}
+        top = _top_authors(session, f, where)
+    volume: dict[str, dict[str, int]] = {}
+    by_source: dict[str, dict[str, int]] = {}
+    by_category: dict[str, dict[str, int]] = {}
+    tables = {"bucket": volume, "source": by_source, "category": by_category}
+    total = 0
+    for dimension, key, lab, n in rows:
+        if dimension == "bucket":
+            total += n
+            key = bucket_key(key, size)
+        elif dimension == "source":
+            key = names.get(key, str(key))
+        else:
+            key = key or "none"
+        counts = tables[dimension].setdefault(key, dict.fromkeys(LABEL_ORDER, 0))
+        counts[lab] = counts.get(lab, 0) + n
+    for key in bucket_keys(f.since, f.until, size):  # empty days show as gaps, not nothing
+        volume.setdefault(key, dict.fromkeys(LABEL_ORDER, 0))
     return {
         "bucket": size,
-        "volume": _pivot((b, lab, n) for b, lab, n in volume),
-        "by_source": _pivot((s, lab, n) for s, lab, n in by_source),
-        "by_category": _pivot((c, lab, n) for c, lab, n in by_category),
-        "top_authors": [dict(r._mapping) for r in top],
-        "total": sum(n for _, _, n in volume),
+        "volume": _rows(sorted(volume.items())),
+        "by_source": _rows(by_source.items()),
+        "by_category": _rows(by_category.items()),
+        "top_authors": top,
+        "total": total,
     }
 
 
+def _one_pass(
+    session: Session, bucket: Any, label: Any, where: list[ColumnElement[bool]]
+) -> Iterator[tuple[str, Any, str, int]]:
+    """(dimension, key, label, n) from one GROUP BY over every dimension (SQLite)."""
+    for raw, lab, source_id, category, n in session.execute(
+        select(bucket, label, m.Mention.source_id, m.Mention.category, func.count())
+        .where(*where)
+        .group_by(bucket, label, m.Mention.source_id, m.Mention.category)
+    ):
+        yield "bucket", raw, lab, int(n)
+        yield "source", source_id, lab, int(n)
+        yield "category", category, lab, int(n)
+
+
+def _grouping_sets(
+    session: Session, bucket: Any, label: Any, where: list[ColumnElement[bool]]
+) -> Iterator[tuple[str, Any, str, int]]:
+    """(dimension, key, label, n) from one scan with GROUPING SETS (PostgreSQL)."""
+    src, cat = m.Mention.source_id, m.Mention.category
+    which = func.grouping(bucket, src, cat).label("which")  # bit set = not grouped by it
+    sets = func.grouping_sets(tuple_(bucket, label), tuple_(src, label), tuple_(cat, label))
+    dimension = {0b011: "bucket", 0b101: "source", 0b110: "category"}
+    for w, raw, source_id, category, lab, n in session.execute(
+        select(which, bucket, src, cat, label, func.count()).where(*where).group_by(sets)
+    ):
+        d = dimension[int(w)]
+        key = raw if d == "bucket" else source_id if d == "source" else category
+        yield d, key, lab, int(n)
+
+
+def _top_authors(
+    session: Session, f: MentionFilter, where: list[ColumnElement[bool]], limit: int = 10
+) -> list[dict[str, Any]]:
+    """The ``limit`` authors with the most followers who posted in the window."""
+    posted = select(m.Mention.id).where(m.Mention.author_id == m.Author.id, *where).exists()
+    authors = session.execute(
+        select(m.Author.id, m.Author.handle, m.Author.display_name, m.Author.platform,
+               m.Author.followers)
+        .where(m.Author.followers.is_not(None), posted)
+        .order_by(m.Author.followers.desc(), m.Author.id)
+        .limit(limit)
+    ).all()
+    if not authors:
+        return []
+    counts = {aid: n for aid, n in session.execute(
+        select(m.Mention.author_id, func.count())
+        .where(m.Mention.author_id.in_([a.id for a in authors]), *where)
+        .group_by(m.Mention.author_id)
+    )}
+    return [{"handle": a.handle, "display_name": a.display_name, "platform": a.platform,
+             "followers": a.followers, "n": int(counts.get(a.id, 0))} for a in authors]
+
+
+def _rows(items: Any) -> list[dict[str, Any]]:
+    return [{"key": k, "counts": c, "total": sum(c.values())} for k, c in items]
+
+
 LABEL_ORDER = ("negative", "neutral", "positive", "unclassified")
-
-
-def _pivot(rows: Iterator[tuple[Any, str, int]]) -> list[dict[str, Any]]:
-    """[(key, label, n)] → [{"key": k, "counts": {label: n}, "total": n}] in key order."""
-    table: dict[Any, dict[str, int]] = {}
-    for key, lab, n in rows:
-        table.setdefault(key, dict.fromkeys(LABEL_ORDER, 0))[lab] = int(n)
-    out = [{"key": k, "counts": c, "total": sum(c.values())} for k, c in table.items()]
-    return out
 
 
 def mention_rows(
@@ -432,11 +545,12 @@ def mention_rows(
 ) -> list[dict[str, Any]]:
     """The posts behind a chart point, newest first."""
     with app.sessions() as session:
-        rows = session.execute(_mention_select(f).limit(limit).offset(offset)).all()
+        stmt = _mention_select(f, app.engine.dialect.name).limit(limit).offset(offset)
+        rows = session.execute(stmt).all()
     return [dict(r._mapping) for r in rows]
 
 
-def _mention_select(f: MentionFilter) -> Any:
+def _mention_select(f: MentionFilter, dialect: str) -> Any:
     return (
         select(
             m.Mention.id, m.Mention.published_at, m.Source.name.label("source"),
@@ -446,7 +560,7 @@ def _mention_select(f: MentionFilter) -> Any:
         )
         .join(m.Source, m.Source.id == m.Mention.source_id)
         .join(m.Author, m.Author.id == m.Mention.author_id)
-        .where(*_mention_where(f))
+        .where(*_mention_where(f, dialect))
         .order_by(m.Mention.published_at.desc(), m.Mention.id.desc())
     )
 
@@ -455,7 +569,7 @@ def iter_mention_rows(app: App, f: MentionFilter, batch: int = 1000) -> Iterator
     """Every mention matching ``f`` (for CSV export), streamed in batches."""
     with app.sessions() as session:
         result = session.execute(
-            _mention_select(f).execution_options(yield_per=batch)
+            _mention_select(f, app.engine.dialect.name).execution_options(yield_per=batch)
         )
         for r in result:
             yield dict(r._mapping)
@@ -464,7 +578,8 @@ def iter_mention_rows(app: App, f: MentionFilter, batch: int = 1000) -> Iterator
 def count_mentions(app: App, f: MentionFilter) -> int:
     with app.sessions() as session:
         return session.scalar(
-            select(func.count()).select_from(m.Mention).where(*_mention_where(f))
+            select(func.count()).select_from(m.Mention)
+            .where(*_mention_where(f, app.engine.dialect.name))
         ) or 0
 
 

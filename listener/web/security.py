@@ -24,6 +24,7 @@ from listener.errors import ListenerError, PermissionDenied
 
 if TYPE_CHECKING:
     from listener.app import App
+    from listener.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -50,25 +51,25 @@ class CsrfError(ListenerError):
     """The CSRF token is missing or wrong."""
 
 
-def secret_key_path(app: App) -> Path:
+def secret_key_path(settings: Settings) -> Path:
     """Where a generated session key is kept: ``var/secret_key`` beside a SQLite file,
     else under the config's folder."""
-    url = app.settings.database.url
+    url = settings.database.url
     if url.startswith("sqlite:///") and ":memory:" not in url:
         db = Path(url.removeprefix("sqlite:///"))
-        base = db.parent if db.is_absolute() else app.settings.resolve_path(db).parent
+        base = db.parent if db.is_absolute() else settings.resolve_path(db).parent
     else:
-        base = app.settings.base_dir
+        base = settings.base_dir
     return base / "var" / "secret_key"
 
 
-def session_secret(app: App) -> str:
+def session_secret(settings: Settings) -> str:
     """``web.secret_key`` if configured, else a random key generated once and persisted
     (mode 600) so sessions survive restarts."""
-    key = app.settings.web.secret_key
+    key = settings.web.secret_key
     if key is not None and key.get_secret_value():
         return key.get_secret_value()
-    path = secret_key_path(app)
+    path = secret_key_path(settings)
     try:
         existing = path.read_text(encoding="utf-8").strip()
         if existing:

@@ -32,9 +32,11 @@
     // work in code points, like Python
     const cps = Array.from(text);
     const offsets = []; // UTF-16 offset -> code point index
+    const u16 = []; // code point index -> UTF-16 offset
     let u = 0;
-    for (let i = 0; i < cps.length; i++) { offsets[u] = i; u += cps[i].length; }
+    for (let i = 0; i < cps.length; i++) { offsets[u] = i; u16[i] = u; u += cps[i].length; }
     offsets[u] = cps.length;
+    u16[cps.length] = u;
     const urls = new Map();
     URL_RE.lastIndex = 0;
     let m;
@@ -46,7 +48,7 @@
     let total = 0, i = 0;
     while (i < cps.length) {
       if (urls.has(i)) { total += URL_LEN; i = urls.get(i); continue; }
-      const uOff = cps.slice(0, i).join("").length;
+      const uOff = u16[i];
       EMOJI.lastIndex = uOff;
       const e = EMOJI.exec(text);
       if (e && e.index === uOff) {
@@ -129,8 +131,9 @@
     const warnings = document.getElementById("warnings");
     if (text && counter) {
       const max = form && form.dataset.max ? parseInt(form.dataset.max, 10) : null;
+      const weighted = !form || form.dataset.weighted !== "";
       const update = () => {
-        const n = xWeightedLength(text.value);
+        const n = weighted ? xWeightedLength(text.value) : Array.from(text.value).length;
         counter.textContent = String(n);
         counter.classList.toggle("over", max !== null && n > max);
         if (warnings && max !== null) {
@@ -138,7 +141,7 @@
           if (n > max) {
             const li = live || document.createElement("li");
             li.className = "live";
-            li.textContent = "the reply is " + n + " characters as X counts them (at most " + max + ")";
+            li.textContent = "the reply is " + n + (weighted ? " weighted characters (X)" : " characters") + "; at most " + max;
             if (!live) warnings.appendChild(li);
           } else if (live) { live.remove(); }
         }

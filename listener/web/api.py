@@ -1,0 +1,393 @@
+"""The JSON API (/api/v1): the same use-cases as the pages, for scripts and integrations.
+
+Authenticate with ``Authorization: Bearer <token>`` (``listener users token NAME``);
+a browser session works too (unsafe methods then need the ``X-CSRF-Token``
+header).  Errors are ``{"detail": "...", "error": "<ListenerError class>"}`` with
+401, 403, 404, 409, 422 or 503.  The OpenAPI description is at
+``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from listener.auth import Principal
+from listener.errors import ListenerError
+from listener.web import actions, queries
+from listener.web.security import current_user
+
+bearer = HTTPBearer(auto_error=False, description="An API token from `listener users token`.")
+
+
+def _no_nul(v: str | None) -> str | None:
+    if v is not None and "\x00" in v:
+        raise ValueError("text must not contain NUL characters")
+    return v
+
+
+def api_user(
+    request: Request,
+    _creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+) -> Principal:
+    """The token's (or session's) user; 401 otherwise."""
+    if "%00" in request.url.query or "\x00" in request.url.query:
+        raise ListenerError("the query must not contain NUL characters")
+    return current_user(request)
+
+
+router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(api_user)])
+
+CaseId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The case id.")]
+MentionId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The mention id.")]
+Short = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
+Long = Annotated[str, Field(max_length=20_000), AfterValidator(_no_nul)]
+OptShort = Annotated[str | None, Field(default=None, max_length=200), AfterValidator(_no_nul)]
+OptLong = Annotated[str | None, Field(default=None, max_length=2000), AfterValidator(_no_nul)]
+QStr = Annotated[str | None, Query(max_length=200)]
+
+
+class _Open(BaseModel):
+    """A use-case result: these fields, and whatever else the use-case reports."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# ---------------------------------------------------------------------------
+# response models
+
+
+class Me(BaseModel):
+    id: int
+    username: str
+    role: str
+    can_write: bool
+    is_lead: bool
+
+
+class QueueItem(BaseModel):
+    id: int
+    status: str
+    priority: int
+    reasons: list[str]
+    category: str | None
+    assignee: str | None
+    sla_due_at: datetime | None
+    sla_seconds: int | None = Field(description="Seconds to the first-response target.")
+    mentions: int
+    unhappy_score: float | None
+    author: str
+    author_name: str | None
+    followers: int | None
+    source: str
+    text: str
+    viewers: list[str] = Field(description="Who else has the case open.")
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItem]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
+class ActionResult(_Open):
+    """What a case action returned (the case's new state)."""
+
+
+class CaseDetail(_Open):
+    """Everything about one case (posts, drafts, offers, events…)."""
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    mention_id: int | None
+    data: dict[str, Any]
+
+
+class SeriesPoint(BaseModel):
+    key: str
+    counts: dict[str, int]
+    total: int
+
+
+class TopAuthor(BaseModel):
+    handle: str
+    display_name: str | None
+    platform: str
+    followers: int | None
+    n: int
+
+
+class Dashboard(BaseModel):
+    bucket: str
+    since: datetime
+    until: datetime
+    total: int
+    volume: list[SeriesPoint]
+    by_source: list[SeriesPoint]
+    by_category: list[SeriesPoint]
+    top_authors: list[TopAuthor]
+
+
+class MentionOut(BaseModel):
+    id: int
+    published_at: datetime
+    source: str
+    author: str
+    followers: int | None
+    label: str | None
+    unhappy_score: float | None
+    category: str | None
+    case_id: int | None
+    url: str | None
+    text: str
+
+
+class MentionPage(BaseModel):
+    items: list[MentionOut]
+    total: int
+    page: int
+
+
+class Report(_Open):
+    """The team report: first-response time, SLA met, recovery rate and cost."""
+
+
+class Correction(_Open):
+    mention_id: int
+
+
+# ---------------------------------------------------------------------------
+# request bodies
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    force: bool = Field(default=False, description="Take it from another agent (leads only).")
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee: Short
+
+
+class DraftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Long
+    subject: OptLong = None
+
+
+class OfferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    offer_key: OptShort = Field(default=None, description="None: no offer.")
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: OptLong = None
+
+
+class SnoozeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: datetime = Field(description="Wake the case at this time (UTC if no offset).")
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: OptLong = None
+
+
+class SentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: OptLong = Field(default=None, description="Where the reply was posted.")
+
+
+class CorrectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unhappy: bool | None = None
+    category: OptShort = None
+
+
+def _app(request: Request) -> Any:
+    return request.app.state.listener
+
+
+# ---------------------------------------------------------------------------
+# endpoints
+
+
+@router.get("/me", response_model=Me)
+def me(user: Annotated[Principal, Depends(api_user)]) -> Me:
+    return Me(id=user.id, username=user.username, role=user.role, can_write=user.can_write,
+              is_lead=user.is_lead)
+
+
+@router.get("/queue", response_model=QueuePage)
+def queue(
+    request: Request,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    source: QStr = None,
+    category: QStr = None,
+    assignee: QStr = None,
+    q: QStr = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    """Open cases, most urgent first, with why and the SLA countdown."""
+    f = queries.QueueFilter(status=status or None, source=source or None,
+                            category=category or None, assignee=assignee or None, q=q or None,
+                            page=page, per_page=per_page)
+    return queries.queue_page(_app(request), f)
+
+
+@router.get("/cases/{case_id}", response_model=CaseDetail)
+def case(request: Request, case_id: CaseId) -> Any:
+    app = _app(request)
+    try:
+        return actions.case_detail(app, case_id)
+    except actions.Unavailable:
+        from listener.cases import case_summary, get_case
+
+        with app.sessions() as session:
+            return case_summary(get_case(session, case_id))
+
+
+@router.get("/cases/{case_id}/events", response_model=list[EventOut])
+def events(request: Request, case_id: CaseId) -> Any:
+    from listener.cases import case_events, get_case
+
+    app = _app(request)
+    with app.sessions() as session:
+        get_case(session, case_id)
+        return [EventOut(id=e.id, at=e.at, actor=e.actor, kind=e.kind, mention_id=e.mention_id,
+                         data=dict(e.data or {})) for e in case_events(session, case_id)]
+
+
+@router.post("/cases/{case_id}/claim", response_model=ActionResult)
+def claim(request: Request, case_id: CaseId, user: Annotated[Principal, Depends(api_user)],
+          body: ClaimIn | None = None) -> Any:
+    """Claim the case (409 when someone else has it)."""
+    return actions.claim(_app(request), case_id, user, force=bool(body and body.force))
+
+
+@router.post("/cases/{case_id}/release", response_model=ActionResult)
+def release(request: Request, case_id: CaseId,
+            user: Annotated[Principal, Depends(api_user)]) -> Any:
+    return actions.release(_app(request), case_id, user)
+
+
+@router.post("/cases/{case_id}/assign", response_model=ActionResult)
+def assign(request: Request, case_id: CaseId, body: AssignIn,
+           user: Annotated[Principal, Depends(api_user)]) -> Any:
+    """Assign the case to someone (leads and admins)."""
+    return actions.assign(_app(request), case_id, user, body.assignee)
+
+
+@router.put("/cases/{case_id}/draft", response_model=ActionResult)
+def draft(request: Request, case_id: CaseId, body: DraftIn,
+          user: Annotated[Principal, Depends(api_user)]) -> Any:
+    return actions.edit_draft(_app(request), case_id, user, body.text, body.subject)
+
+
+@router.put("/cases/{case_id}/offer", response_model=ActionResult)
+def offer(request: Request, case_id: CaseId, body: OfferIn,
+          user: Annotated[Principal, Depends(api_user)]) -> Any:
+    return actions.select_offer(_app(request), case_id, user, body.offer_key)
+
+
+@router.post("/cases/{case_id}/approve", response_model=ActionResult)
+def approve(request: Request, case_id: CaseId,
+            user: Annotated[Principal, Depends(api_user)]) -> Any:
+    """Approve the draft and offer for sending (403 above your tier, 422 on a policy breach)."""
+    return actions.approve(_app(request), case_id, user)
+
+
+@router.post("/cases/{case_id}/reject", response_model=ActionResult)
+def reject(request: Request, case_id: CaseId, body: RejectIn,
+           user: Annotated[Principal, Depends(api_user)]) -> Any:
+    return actions.reject(_app(request), case_id, user, body.reason or "rejected")
+
+
+@router.post("/cases/{case_id}/snooze", response_model=ActionResult)
+def snooze(request: Request, case_id: CaseId, body: SnoozeIn,
+           user: Annotated[Principal, Depends(api_user)]) -> Any:
+    return actions.snooze(_app(request), case_id, user, body.until)
+
+
+@router.post("/cases/{case_id}/resolve", response_model=ActionResult)
+def resolve(request: Request, case_id: CaseId, body: ResolveIn,
+            user: Annotated[Principal, Depends(api_user)]) -> Any:
+    return actions.resolve(_app(request), case_id, user, body.note)
+
+
+@router.post("/cases/{case_id}/sent", response_model=ActionResult)
+def mark_sent(request: Request, case_id: CaseId, body: SentIn,
+              user: Annotated[Principal, Depends(api_user)]) -> Any:
+    """Record that the approved reply was sent by hand (manual channels)."""
+    return actions.mark_sent(_app(request), case_id, user, body.url)
+
+
+@router.post("/mentions/{mention_id}/correction", response_model=Correction)
+def correction(request: Request, mention_id: MentionId, body: CorrectionIn,
+               user: Annotated[Principal, Depends(api_user)]) -> Any:
+    """Correct a post's label; it feeds the learning loop."""
+    if body.unhappy is None and not body.category:
+        raise ListenerError("give unhappy, category, or both")
+    return actions.correct_label(_app(request), mention_id, user, unhappy=body.unhappy,
+                                 category=body.category)
+
+
+Window = Annotated[str, Query(pattern="^(1d|7d|30d|90d)$")]
+
+
+def _mfilter(window: str, source: str | None, category: str | None, label: str | None,
+             author: str | None, bucket: str | None, q: str | None) -> queries.MentionFilter:
+    from listener.web.pages import mention_filter
+
+    return mention_filter(window, source, category, label, author, bucket, q)
+
+
+@router.get("/dashboard", response_model=Dashboard)
+def dashboard(request: Request, window: Window = "30d", source: QStr = None,
+              category: QStr = None) -> Any:
+    """Mention volume and sentiment over time, by source and category, top authors."""
+    f = _mfilter(window, source, category, None, None, None, None)
+    data = queries.dashboard(_app(request), f)
+    return {**data, "since": f.since, "until": f.until}
+
+
+@router.get("/mentions", response_model=MentionPage)
+def mentions(
+    request: Request,
+    window: Window = "30d",
+    source: QStr = None,
+    category: QStr = None,
+    label: Annotated[str | None, Query(max_length=20)] = None,
+    author: QStr = None,
+    bucket: Annotated[str | None,
+                      Query(pattern=r"^\d{4}-\d{2}-\d{2}( \d{2})?$")] = None,
+    q: QStr = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Any:
+    """The posts behind a dashboard point, newest first (100 a page)."""
+    f = _mfilter(window, source, category, label, author, bucket, q)
+    app = _app(request)
+    rows = queries.mention_rows(app, f, limit=100, offset=(page - 1) * 100)
+    return {"items": rows, "total": queries.count_mentions(app, f), "page": page}
+
+
+@router.get("/report", response_model=Report)
+def report(request: Request, window: Window = "7d") -> Any:
+    """First-response time, SLA met %, recovery rate and cost over the window."""
+    days = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}[window]
+    until = datetime.now(UTC)
+    return actions.team_report(_app(request), until - timedelta(days=days), until)

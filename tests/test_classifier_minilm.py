@@ -1,0 +1,162 @@
+"""The default MiniLM classifier: offline loading, the Prediction contract, categories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from classifiers import ClassifierSettings, Prediction, load_classifier
+from listener.errors import ClassifierError
+
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS = ROOT / "classifiers" / "weights"
+
+COMPLAINTS = [
+    "My package was supposed to arrive last week and tracking hasn't moved. Nobody answers.",
+    "I was charged twice for the same order and support won't reply",
+    "The sole came off my new boots after two days. Terrible quality.",
+    "40 minutes on hold and then your agent hung up on me",
+]
+HAPPY = [
+    "Love my new boots, best purchase all year! Thank you!",
+    "Shout out to the support team, they sorted my order in minutes. Amazing service",
+]
+NEUTRAL = ["Do you ship to Canada?", "What time does the store open on Sunday?"]
+
+
+def test_default_kind_is_minilm_and_weights_are_small() -> None:
+    assert ClassifierSettings().kind == "minilm"
+    total = sum(p.stat().st_size for p in WEIGHTS.rglob("*") if p.is_file())
+    assert total < 10 * 1024 * 1024, f"committed weights are {total / 1e6:.1f} MB"
+    assert (WEIGHTS / "minilm-vader-v1" / "encoder_top.safetensors").is_file()
+    assert (WEIGHTS / "minilm-vader-v1" / "head.npz").is_file()
+
+
+def test_imports_stay_light() -> None:
+    code = (
+        "import sys, classifiers, classifiers.minilm, classifiers.hf, listener.cli, "
+        "listener.cli_model, listener.learning\n"
+        "mods = ('torch', 'transformers', 'onnxruntime', 'sklearn')\n"
+        "heavy = [m for m in mods if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def minilm(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    models = tmp_path_factory.mktemp("models")
+    return load_classifier(ClassifierSettings(models_dir=str(models)))
+
+
+@pytest.mark.model
+def test_predict_contract_and_quality(minilm) -> None:  # type: ignore[no-untyped-def]
+    texts = [*COMPLAINTS, *HAPPY, *NEUTRAL, "", COMPLAINTS[0]]
+    preds = minilm.predict(texts)
+    assert len(preds) == len(texts)
+    for p in preds:
+        assert isinstance(p, Prediction)
+        assert p.label in ("negative", "neutral", "positive")
+        assert set(p.probabilities) == {"negative", "neutral", "positive"}
+        assert abs(sum(p.probabilities.values()) - 1) < 1e-4
+        assert 0.0 <= p.unhappy_score <= 1.0
+        assert p.unhappy == (p.unhappy_score >= 0.5)
+        assert 0.0 <= p.category_score <= 1.0
+        assert p.model_version.startswith("minilm-vader-v1")
+    n = len(COMPLAINTS)
+    assert all(p.unhappy for p in preds[:n]), [p.unhappy_score for p in preds[:n]]
+    assert not any(p.unhappy for p in preds[n : n + len(HAPPY) + len(NEUTRAL)])
+    assert all(p.label == "positive" for p in preds[n : n + len(HAPPY)])
+    # duplicates (served by the cache) and batch composition do not change the answer
+    assert preds[-1].unhappy_score == pytest.approx(preds[0].unhappy_score, abs=1e-5)
+    assert (preds[-1].label, preds[-1].category) == (preds[0].label, preds[0].category)
+    alone = minilm.predict([COMPLAINTS[2]])[0]
+    assert abs(alone.unhappy_score - preds[2].unhappy_score) < 1e-3
+
+
+@pytest.mark.model
+def test_categories_from_config(minilm) -> None:  # type: ignore[no-untyped-def]
+    preds = minilm.predict(
+        [
+            "Ordered two weeks ago and my package still hasn't arrived, tracking is stuck",
+            "I was charged twice for one order, my card was billed two times",
+            "These run two sizes small, had to send them back because the fit is wrong",
+            "Thank you so much, the team was amazing and I love my new shoes!",
+            "My mom passed away and I need the funeral shoes by Friday",
+        ]
+    )
+    assert preds[0].category == "lost_or_late_delivery"
+    assert preds[1].category == "billing"
+    assert preds[2].category == "wrong_size_or_fit"
+    assert preds[3].category == "praise"
+    assert "bereavement" in preds[4].circumstances
+
+
+def test_lexicon_stays_available() -> None:
+    clf = load_classifier(ClassifierSettings(kind="lexicon"))
+    (p,) = clf.predict(["This is awful, my order never arrived"])
+    assert p.unhappy and p.model_version.startswith("lexicon")
+
+
+def test_hf_missing_model_fails_clearly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    settings = ClassifierSettings(kind="hf", model="someone/not-a-cached-model-xyz")
+    with pytest.raises(ClassifierError, match="not in the local Hugging Face cache"):
+        load_classifier(settings)
+    with pytest.raises(ClassifierError, match=r"classifier\.model is not set"):
+        load_classifier(ClassifierSettings(kind="hf"))
+
+
+@pytest.mark.model
+def test_hf_local_model_with_label_map(tmp_path: Path) -> None:
+    """A (tiny, random) sequence-classification model saved locally loads offline."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from classifiers.encoder import base_model_dir
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, num_labels=3, id2label={0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"},
+        label2id={"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2},
+    )
+    BertForSequenceClassification(config).save_pretrained(tmp_path / "tiny")
+    AutoTokenizer.from_pretrained(str(base_model_dir())).save_pretrained(tmp_path / "tiny")
+    with pytest.raises(ClassifierError, match="label_map"):
+        load_classifier(ClassifierSettings(kind="hf", model=str(tmp_path / "tiny")))
+    clf = load_classifier(
+        ClassifierSettings(
+            kind="hf", model=str(tmp_path / "tiny"),
+            label_map={"LABEL_0": "negative", "label_1": "neutral", "LABEL_2": "positive"},
+        )
+    )
+    preds = clf.predict(["my order never arrived", "love it", "open on sunday?"])
+    assert len(preds) == 3
+    for p in preds:
+        assert abs(sum(p.probabilities.values()) - 1) < 1e-4
+        assert p.unhappy_score == pytest.approx(p.probabilities["negative"])
+        assert p.model_version.startswith("hf:")
+
+
+@pytest.mark.model
+def test_listener_classify_uses_minilm_offline(tmp_path: Path) -> None:
+    """No config: `listener classify` runs the default MiniLM model with the hub off."""
+    import json
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_HOME": str(tmp_path / "hf")}
+    out = subprocess.run(
+        [sys.executable, "-m", "listener", "classify"],
+        input="my package never arrived and nobody answers\nthank you, love it!\n",
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["unhappy"] for r in rows] == [True, False]
+    assert rows[0]["category"] == "lost_or_late_delivery"
