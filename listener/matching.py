@@ -58,7 +58,7 @@ def match_brand(
     terms: Sequence[str],
     exclusions: Iterable[str] = (),
     *,
-    context_sentences: int = 1,
+    context_sentences: int = 2,
 ) -> Match:
     """Which brand ``terms`` occur in ``text`` (ignoring ``exclusions``), and the passage."""
     pats, excl = _compile(tuple(terms), tuple(exclusions))
@@ -73,7 +73,7 @@ def passage_around(
     text: str,
     patterns: Sequence[re.Pattern[str]],
     exclusions: re.Pattern[str] | None = None,
-    context_sentences: int = 1,
+    context_sentences: int = 2,
 ) -> str:
     """The sentences that match any pattern, with ``context_sentences`` either side."""
     sentences = split_sentences(text)

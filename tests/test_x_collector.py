@@ -444,6 +444,9 @@ def test_401_is_a_source_failure_naming_the_variable_not_the_token(server: XServ
 
 def test_tokens_never_reach_the_logs(server: XServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    # other tests may have quietened these loggers (listener.logs.configure); open them again
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    caplog.set_level(logging.DEBUG, logger="tweepy")
     server.fail(SEARCH, 401)
     with pytest.raises(SourceFailing):
         collect(make_settings(server), "x-search")

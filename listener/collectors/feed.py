@@ -27,7 +27,7 @@ a partial result: every readable entry is kept and the problem is listed in
 ``CollectResult.problems``.
 
 Source options (``options:`` in config.yaml): none are required.
-``context_sentences`` (int, default 1) widens the passage around a match.
+``context_sentences`` (int, default 2) widens the passage around a match.
 """
 
 from __future__ import annotations
@@ -558,7 +558,7 @@ def entry_to_post(
     whole = f"{title}\n\n{body}" if title and body else (title or body)
     if not whole:
         return None
-    context = int(source.options.get("context_sentences", 1))
+    context = int(source.options.get("context_sentences", 2))
     match = match_brand(whole, terms, settings.brand.exclusions, context_sentences=context)
     if not match and not source.match_all:
         return None
