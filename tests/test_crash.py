@@ -68,7 +68,7 @@ def test_sigkill_mid_poll_then_rerun_stores_everything_once(tmp_path: Path, db_u
     env.pop("LISTENER_DATABASE_URL", None)
     total = SOURCES * POSTS
     partial_seen = False
-    for delay in (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0):
+    for delay in (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0):
         proc = subprocess.Popen(
             [sys.executable, "-m", "listener", "--config", str(cfg), "poll"],
             cwd=tmp_path,
