@@ -35,6 +35,7 @@ from listener.errors import (
     SourceGone,
     TemplateError,
 )
+from listener.scheduling import jittered, next_check_after_error
 from listener.triage import TriageInput, score_case, sla_due
 
 if TYPE_CHECKING:
@@ -126,18 +127,7 @@ def next_regular_check(
     now: datetime, interval: timedelta, jitter: float, rng: random.Random
 ) -> datetime:
     """Now + interval, spread by ±jitter so sources do not all fire together."""
-    spread = interval.total_seconds() * jitter
-    return now + interval + timedelta(seconds=rng.uniform(-spread, spread))
-
-
-def next_check_after_error(
-    error_count: int, base: timedelta, cap: timedelta, jitter: float, rng: random.Random
-) -> timedelta:
-    """Exponential backoff: base·2^(n-1), capped, with jitter."""
-    exp = base.total_seconds() * (2 ** max(0, min(error_count - 1, 30)))
-    delay = min(exp, cap.total_seconds())
-    delay *= 1 + rng.uniform(-jitter, jitter)
-    return timedelta(seconds=max(1.0, delay))
+    return now + jittered(interval, jitter, rng)
 
 
 def due_sources(app: App, now: datetime | None = None) -> list[str]:
