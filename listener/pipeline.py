@@ -36,7 +36,7 @@ from listener.errors import (
     TemplateError,
 )
 from listener.scheduling import jittered, next_check_after_error
-from listener.triage import TriageInput, score_case, sla_due
+from listener.triage import Triage, TriageInput, score_case, sla_due
 
 if TYPE_CHECKING:
     from classifiers import Prediction
@@ -403,12 +403,12 @@ def _store(
                         data={"edit_count": mention.edit_count},
                     )
                 )
-            _apply_prediction(session, mention, pred, now)
+            apply_prediction(session, mention, pred, now)
             bound.debug(
                 "mention.stored", mention_id=mention.id, label=pred.label, unhappy=pred.unhappy
             )
             opened, drafted = _triage_mention(
-                session, settings, cfg, src, mention, author, pred, existing is None, now
+                session, settings, cfg, src, mention, author, pred, now
             )
             outcome.cases_opened += opened
             outcome.drafts += drafted
@@ -513,9 +513,7 @@ def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
     mention.updated_at = now
 
 
-def _apply_prediction(
-    session: Session, mention: m.Mention, pred: Prediction, now: datetime
-) -> None:
+def apply_prediction(session: Session, mention: m.Mention, pred: Prediction, now: datetime) -> None:
     session.add(
         m.Classification(
             mention_id=mention.id,
@@ -558,7 +556,6 @@ def _triage_mention(
     mention: m.Mention,
     author: m.Author,
     pred: Prediction,
-    is_new: bool,
     now: datetime,
 ) -> tuple[int, int]:
     """Link the mention to its author's open case or open one. Returns (opened, drafted)."""
@@ -595,25 +592,30 @@ def _triage_mention(
             # re-score the whole case: its worst post, every circumstance, how many posts
             case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
             case.circumstances = sorted(set(case.circumstances) | set(pred.circumstances))
-            span = case.last_mention_at - _first_post_at(session, case)
-            t = score_case(
-                TriageInput(
-                    label="negative",
-                    unhappy_score=case.unhappy_score,
-                    category=case.category or pred.category,
-                    circumstances=tuple(case.circumstances),
-                    followers=author.followers,
-                    verified=author.verified,
-                    posts_in_case=case.mention_count,
-                    case_span=span,
-                    high_reach_followers=triage_cfg.high_reach_followers,
-                )
+            t = _score(
+                settings,
+                author,
+                label="negative",
+                unhappy_score=case.unhappy_score,
+                category=case.category or pred.category,
+                circumstances=case.circumstances,
+                posts=case.mention_count,
+                span=case.last_mention_at - _first_post_at(session, case),
             )
             case.priority, case.reasons = max(case.priority, t.priority), t.reasons
         return 0, 0
     if not pred.unhappy:
         return 0, 0
-    t = score_case(_triage_input(settings, pred, author, 1, None))
+    t = _score(
+        settings,
+        author,
+        label=pred.label,
+        unhappy_score=pred.unhappy_score,
+        category=pred.category,
+        circumstances=pred.circumstances,
+        posts=1,
+        span=None,
+    )
     case = m.Case(
         author_id=author.id,
         source_id=src.id,
@@ -660,19 +662,30 @@ def _first_post_at(session: Session, case: m.Case) -> datetime:
     return first or case.created_at
 
 
-def _triage_input(
-    settings: Settings, pred: Prediction, author: m.Author, posts: int, span: timedelta | None
-) -> TriageInput:
-    return TriageInput(
-        label=pred.label,
-        unhappy_score=float(pred.unhappy_score),
-        category=pred.category,
-        circumstances=tuple(pred.circumstances),
-        followers=author.followers,
-        verified=author.verified,
-        posts_in_case=posts,
-        case_span=span,
-        high_reach_followers=settings.triage.high_reach_followers,
+def _score(
+    settings: Settings,
+    author: m.Author,
+    *,
+    label: str,
+    unhappy_score: float,
+    category: str,
+    circumstances: Sequence[str],
+    posts: int,
+    span: timedelta | None,
+) -> Triage:
+    """Triage a case (or its first post) for this author."""
+    return score_case(
+        TriageInput(
+            label=label,
+            unhappy_score=float(unhappy_score),
+            category=category,
+            circumstances=tuple(circumstances),
+            followers=author.followers,
+            verified=author.verified,
+            posts_in_case=posts,
+            case_span=span,
+            high_reach_followers=settings.triage.high_reach_followers,
+        )
     )
 
 

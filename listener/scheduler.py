@@ -295,7 +295,7 @@ def classify_mentions(app: App, mention_ids: list[int]) -> int:
     were classified.
     """
     from listener.metrics import record_classified
-    from listener.pipeline import _apply_prediction
+    from listener.pipeline import apply_prediction
 
     if not mention_ids:
         return 0
@@ -314,7 +314,7 @@ def classify_mentions(app: App, mention_ids: list[int]) -> int:
             return 0
         predictions = classifier.predict([mm.text for mm in mentions])
         for mention, pred in zip(mentions, predictions, strict=True):
-            _apply_prediction(session, mention, pred, now)
+            apply_prediction(session, mention, pred, now)
     record_classified(len(mentions), version, time.perf_counter() - started)
     log.info("task.classified", count=len(mentions), model=version)
     return len(mentions)
