@@ -514,6 +514,7 @@ def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
 
 
 def apply_prediction(session: Session, mention: m.Mention, pred: Prediction, now: datetime) -> None:
+    """Record a classification and make it the mention's current one (shared with workers)."""
     session.add(
         m.Classification(
             mention_id=mention.id,
