@@ -144,6 +144,24 @@ def make_app(make_settings: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
         app.close()
 
 
+#: the stable contract of ``listener queue --json`` (each object has at least these keys)
+QUEUE_KEYS = frozenset(
+    {
+        "id",
+        "status",
+        "priority",
+        "reasons",
+        "category",
+        "unhappy_score",
+        "source",
+        "author",
+        "text",
+        "url",
+        "draft",
+        "offer",
+    }
+)
+
 EXAMPLE_SOURCES = [
     {"name": "example-blogs", "type": "feed", "path": "examples/blog.xml", "interval": "15m"},
     {

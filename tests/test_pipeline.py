@@ -9,26 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import QUEUE_KEYS
 from sqlalchemy import func, select
 
 from listener import models as m
 from listener.cases import list_queue, source_health
 from listener.pipeline import due_sources, poll_source, poll_sources
-
-QUEUE_KEYS = {
-    "id",
-    "status",
-    "priority",
-    "reasons",
-    "category",
-    "unhappy_score",
-    "source",
-    "author",
-    "text",
-    "url",
-    "draft",
-    "offer",
-}
 
 
 def count(app: Any, model: Any) -> int:
