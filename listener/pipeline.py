@@ -29,7 +29,6 @@ from listener.config import Settings, SourceSettings
 from listener.drafting import DEFAULT_CHANNEL, render
 from listener.errors import (
     CollectorError,
-    ListenerError,
     RateLimited,
     SourceFailing,
     SourceGone,
@@ -338,10 +337,7 @@ def ingest(
     fresh = [p for p in posts if known.get(p.external_id, (0, ""))[1] != p.content_hash]
     predictions: dict[str, Prediction] = {}
     if fresh:
-        try:
-            preds = app.classifier.predict([p.text for p in fresh])
-        except ListenerError:
-            raise
+        preds = app.classifier.predict([p.text for p in fresh])
         predictions = {p.external_id: pred for p, pred in zip(fresh, preds, strict=True)}
 
     for attempt in range(2):
