@@ -6,8 +6,9 @@ Texts are tweet-length posts (VADER's rated tweets, ../shared/data/vader).
 Both paths run the same model (packaged MiniLM + our top layers + head) in the
 same process, so the ratio is meaningful even when the machine is shared:
 
-* naive: per text, tokenize → torch fp32 forward (no batching) → pool → head
-  (the baseline for the ratios), and the same through a ``transformers.pipeline``;
+* naive: per text, tokenize → torch fp32 forward (no batching) → pool → head,
+  and the same through a ``transformers.pipeline`` (the baseline the issue
+  names; the bare forward is the stricter one, and both ratios are printed);
 * batched: MiniLMClassifier (length-bucketed batches) with torch or ONNX
   Runtime, fp32 or int8 (dynamic quantization); the default is ONNX int8;
 * duplicates: a stream where 25% of posts repeat earlier ones (retweets,
@@ -109,6 +110,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--naive-n", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="Time every path this many times and keep the best (noisy boxes).")
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args()
 
@@ -134,11 +137,12 @@ def main() -> None:
     agreement: dict[str, float] = {}
     ref = MiniLMClassifier(base.model_copy(update={"quantize": False, "backend": "torch"}))
     ref.predict(texts[:32])
-    rates["naive_one_at_a_time_fp32"] = timed(partial(naive_predict, ref), texts[: args.naive_n])
+    rates["naive_one_at_a_time_fp32"] = timed(partial(naive_predict, ref), texts[: args.naive_n],
+                                                 args.repeat)
     rates["naive_transformers_pipeline_fp32"] = timed(
-        partial(naive_pipeline_predict, ref), texts[: args.naive_n]
+        partial(naive_pipeline_predict, ref), texts[: args.naive_n], args.repeat
     )
-    rates["batched_torch_fp32"] = timed(cold(ref), texts)
+    rates["batched_torch_fp32"] = timed(cold(ref), texts, args.repeat)
     ref_flags = [p.unhappy for p in ref.predict(texts)]
     ref = None
     variants = {
@@ -149,15 +153,20 @@ def main() -> None:
     for name, update in variants.items():
         clf = MiniLMClassifier(base.model_copy(update=update))
         clf.predict(texts[:32])
-        rates[name] = timed(cold(clf), texts)
+        rates[name] = timed(cold(clf), texts, args.repeat)
         flags = [p.unhappy for p in clf.predict(texts)]
         agreement[name] = sum(a == b for a, b in zip(flags, ref_flags, strict=True)) / len(texts)
         if name.endswith("(default)"):
-            rates["default + 25% duplicate posts (dedupe cache)"] = timed(cold(clf), dup_stream)
+            rates["default + 25% duplicate posts (dedupe cache)"] = timed(cold(clf), dup_stream,
+                                                                            args.repeat)
         clf = None
     naive = rates["naive_one_at_a_time_fp32"]
+    pipe = rates["naive_transformers_pipeline_fp32"]
     results["texts_per_second"] = {k: round(v, 1) for k, v in rates.items()}
+    # the stricter baseline: our own one-at-a-time forward (no pipeline overhead)
     results["speedup_vs_naive"] = {k: round(v / naive, 2) for k, v in rates.items()}
+    # the baseline issue #5 names: one text at a time through transformers.pipeline
+    results["speedup_vs_pipeline"] = {k: round(v / pipe, 2) for k, v in rates.items()}
     results["unhappy_flag_agreement_with_fp32"] = {k: round(v, 4) for k, v in agreement.items()}
     print(json.dumps(results, indent=1))
     if args.json_out:

@@ -79,18 +79,27 @@ class CategoryModel:
             [_normalise(np.mean(g, axis=0)) if g else np.zeros(dim, np.float32) for g in groups]
         ).astype(np.float32)
 
+    def keyword_bonus(self, texts: Sequence[str]) -> np.ndarray:
+        """Per text and category, the score bonus its keywords earn (shape (n, k))."""
+        bonus = np.zeros((len(texts), len(self.names)), np.float32)
+        for row, text in enumerate(texts):
+            for j, pattern in enumerate(self.patterns):
+                bonus[row, j] = KEYWORD_BONUS * min(_hits(pattern, text), MAX_KEYWORD_HITS)
+        return bonus
+
     def assign(
-        self, texts: Sequence[str], topic: np.ndarray, unhappy: Sequence[bool]
+        self, texts: Sequence[str], topic: np.ndarray, unhappy: Sequence[bool],
+        bonus: np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
+        """Category and confidence per text; ``bonus`` is :meth:`keyword_bonus` if computed."""
         if not self.names:
             return [(self.fallback, 0.0)] * len(texts)
         sims = _normalise(topic.astype(np.float32)) @ self.prototypes.T
         sims[:, ~self.has_proto] = -1.0
+        scores = sims + (self.keyword_bonus(texts) if bonus is None else bonus)
         out: list[tuple[str, float]] = []
-        for row, text in enumerate(texts):
-            s = sims[row].copy()
-            for j, pattern in enumerate(self.patterns):
-                s[j] += KEYWORD_BONUS * min(_hits(pattern, text), MAX_KEYWORD_HITS)
+        for row in range(len(texts)):
+            s = scores[row]
             if unhappy[row] and PRAISE in self.names:
                 s[self.names.index(PRAISE)] = -np.inf
             best = int(np.argmax(s))

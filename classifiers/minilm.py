@@ -16,6 +16,7 @@ import numpy as np
 from classifiers.base import Label, Prediction
 from classifiers.categories import CategoryModel
 from classifiers.circumstances import detect_circumstances
+from classifiers.encoder import INT8_SCHEME
 from classifiers.head import LABEL_ORDER, Head
 from classifiers.settings import ClassifierSettings
 from listener.errors import ClassifierError
@@ -86,7 +87,7 @@ class MiniLMClassifier:
         self.version = (
             head.version
             + ("-onnx" if self.encoder.backend == "onnx" else "")
-            + ("-int8" if self.settings.quantize else "")
+            + (f"-{INT8_SCHEME}" if self.settings.quantize else "")
         )
         self.categories = CategoryModel(
             self.settings.categories,
@@ -135,15 +136,34 @@ class MiniLMClassifier:
             out += self._predict(texts[start : start + step])
         return out
 
+    def _text_features(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray,
+                                                         list[tuple[str, ...]]]:
+        """The pure-Python features: VADER, category keywords, circumstances.
+
+        Computed once per distinct text (retweets and copy-paste complaints repeat).
+        """
+        from classifiers.encoder import lexicon_features
+
+        unique = list(dict.fromkeys(texts))
+        where = {t: i for i, t in enumerate(unique)}
+        rows = [where[t] for t in texts]
+        circumstances = [detect_circumstances(t) for t in unique]
+        return (lexicon_features(unique)[rows], self.categories.keyword_bonus(unique)[rows],
+                [circumstances[i] for i in rows])
+
     def _predict(self, texts: list[str]) -> list[Prediction]:
-        sent, topic, lex = self.encode(texts)
+        # The Python features are computed on the encoder's pool beside the ONNX
+        # batches (which release the GIL), instead of after them.
+        side = self.encoder.submit(self._text_features, texts)
+        sent, topic = self.encoder.encode(texts)
+        lex, bonus, circumstances = side.result()
         x = self.head.features(sent, lex)
         unhappy_p = self.head.unhappy_proba(x)
         probs = self.head.sentiment_proba(x)
         unhappy = unhappy_p >= self.settings.threshold
-        cats = self.categories.assign(texts, topic, unhappy.tolist())
+        cats = self.categories.assign(texts, topic, unhappy.tolist(), bonus)
         preds = []
-        for i, text in enumerate(texts):
+        for i in range(len(texts)):
             label: Label = LABEL_ORDER[int(np.argmax(probs[i]))]  # type: ignore[assignment]
             if unhappy[i] and label != "negative":
                 label = "negative"
@@ -157,7 +177,7 @@ class MiniLMClassifier:
                     unhappy=bool(unhappy[i]),
                     category=cats[i][0],
                     category_score=cats[i][1],
-                    circumstances=detect_circumstances(text),
+                    circumstances=circumstances[i],
                     model_version=self.version,
                 )
             )

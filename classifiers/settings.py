@@ -160,7 +160,9 @@ class ClassifierSettings(BaseModel):
         "<models_dir>/onnx; falls back to torch when onnx/onnxruntime are missing) or torch.",
     )
     threads: int | None = Field(
-        default=None, ge=1, description="torch CPU threads (default: torch's choice)."
+        default=None, ge=1,
+        description="CPU threads for inference: torch's thread count, or how many ONNX Runtime "
+        "batches run side by side (default: the cores this process may use).",
     )
     correction_weight: float = Field(
         default=8.0, gt=0, description="Sample weight of an agent's correction in `listener train`."

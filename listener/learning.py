@@ -107,11 +107,13 @@ def load_base_examples(base_dir: Path | None = None, limit: int | None = None) -
 
 
 def _feature_tag(settings: ClassifierSettings) -> str:
+    from classifiers.encoder import INT8_SCHEME
     from classifiers.minilm import base_weights_dir
 
     top = base_weights_dir(settings) / "encoder_top.safetensors"
     digest = hashlib.sha1(top.read_bytes()).hexdigest()[:12] if top.is_file() else "none"
-    return f"{digest}-q{int(settings.quantize)}-l{settings.max_length}-{settings.backend}"
+    quant = INT8_SCHEME if settings.quantize else "fp32"
+    return f"{digest}-{quant}-l{settings.max_length}-{settings.backend}"
 
 
 def train_from_corrections(
