@@ -160,3 +160,51 @@ def test_listener_classify_uses_minilm_offline(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["unhappy"] for r in rows] == [True, False]
     assert rows[0]["category"] == "lost_or_late_delivery"
+
+
+@pytest.mark.model
+def test_batches_side_by_side_match_one_worker(minilm) -> None:  # type: ignore[no-untyped-def]
+    """Splitting work over the encoder's pool changes nothing a user could see."""
+    texts = [*COMPLAINTS, *HAPPY, *NEUTRAL] * 3 + [f"order {i} never arrived" for i in range(40)]
+    encoder = minilm.encoder
+    assert encoder.workers >= 1
+    workers = encoder.workers
+    try:
+        encoder.workers = 1
+        encoder.clear_cache()
+        one = minilm.predict(texts)
+        encoder.workers = 4  # more batches than texts/64: small batches run side by side
+        encoder.clear_cache()
+        many = minilm.predict(texts)
+    finally:
+        encoder.workers = workers
+    for a, b in zip(one, many, strict=True):
+        # int8 activation scales are per batch, so scores may move a hair
+        assert abs(a.unhappy_score - b.unhappy_score) < 0.05
+        assert a.circumstances == b.circumstances
+    assert sum(a.unhappy == b.unhappy for a, b in zip(one, many, strict=True)) >= len(texts) - 1
+
+
+def _predict_in_child(clf, texts, queue) -> None:  # type: ignore[no-untyped-def]
+    queue.put([p.unhappy for p in clf.predict(texts)])
+
+
+@pytest.mark.model
+def test_predict_after_fork_does_not_hang(minilm) -> None:  # type: ignore[no-untyped-def]
+    """Celery's prefork workers fork a parent that may already have used the pool."""
+    import multiprocessing
+
+    minilm.encoder.clear_cache()
+    expected = [p.unhappy for p in minilm.predict(COMPLAINTS + HAPPY)]  # the pool now exists
+    minilm.encoder.clear_cache()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_predict_in_child, args=(minilm, COMPLAINTS + HAPPY, queue))
+    child.start()
+    try:
+        got = queue.get(timeout=60)
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    assert got == expected
