@@ -21,7 +21,7 @@ def test_synthetic_feed_is_realistic_and_mentions_the_brand_sometimes() -> None:
     parsed = parse_document(body, headers)
     assert not parsed.bozo and len(parsed.entries) == 50
     settings = feed_settings(brand=feeds.BRAND)
-    posts, problems = entries_to_posts(parsed, feed_source("http://b"), settings, feeds.NOW)
+    posts, problems = entries_to_posts(parsed, feed_source("http://b"), settings.brand, feeds.NOW)
     assert problems == [] and 1 <= len(posts) <= 15
     assert all("stats.track" not in (p.full_text or "") for p in posts)
 

@@ -143,7 +143,7 @@ def test_a_broken_entry_does_not_lose_the_others() -> None:
         FD(id="3", title="nothing to see"),
     ]
     posts, problems = entries_to_posts(
-        FD(feed=FD(title="F"), entries=entries), feed_source("http://x"), settings, NOW
+        FD(feed=FD(title="F"), entries=entries), feed_source("http://x"), settings.brand, NOW
     )
     assert [p.external_id for p in posts][:1] == ["1"]
     assert posts[0].published_at == NOW

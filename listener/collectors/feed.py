@@ -10,9 +10,13 @@ Split the way lemon24/reader splits an update, so each step is testable alone:
   GET) — is returned as ``not_modified`` without parsing.  Or
   :func:`read_local` for a ``path:`` source (its "ETag" is mtime + size).
 * **parse** — :func:`parse_document` hands the bytes *and the response
-  headers* to feedparser (which never fetches anything itself).  Parses run
-  one at a time (reader#261: parsing is CPU- and memory-heavy, the GIL gives
-  no parallelism anyway, and this bounds peak memory).
+  headers* to feedparser (which never fetches anything itself).  Parsing and
+  deciding (:func:`decode`) run in a small process pool
+  (:mod:`listener.collectors.parsing`, ``polling.parse_workers``), one feed
+  per process at a time, so they use every core while the threads fetch;
+  without a pool, one parse at a time in this process (reader#261: parsing
+  is CPU- and memory-heavy, the GIL gives no parallelism anyway, and this
+  bounds peak memory).
 * **decide** (pure) — :func:`error_for_status`, :func:`permanent_redirect_target`,
   :func:`document_problems` and :func:`entries_to_posts` turn responses and
   parsed entries into errors, state and :class:`~listener.collectors.base.Post`
@@ -50,6 +54,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import httpx
 
+from listener.collectors import parsing
 from listener.collectors.base import Author, CollectContext, CollectResult, PollState, Post
 from listener.errors import (
     CollectorError,
@@ -63,7 +68,7 @@ from listener.scheduling import parse_retry_after
 from listener.text import INVISIBLE, html_to_text, plain_to_text
 
 if TYPE_CHECKING:
-    from listener.config import PollingSettings, Settings, SourceSettings
+    from listener.config import BrandSettings, PollingSettings, SourceSettings
 
 __all__ = [
     "FeedCollector",
@@ -71,6 +76,7 @@ __all__ = [
     "Fetched",
     "body_digest",
     "close_shared",
+    "decode",
     "document_problems",
     "effective_url",
     "entries_to_posts",
@@ -375,14 +381,20 @@ def parse_document(body: bytes, headers: Mapping[str, str]) -> feedparser.FeedPa
 def timed_parse(body: bytes, headers: Mapping[str, str]) -> tuple[feedparser.FeedParserDict, float]:
     """:func:`parse_document` and the seconds it took (not counting the wait for its turn)."""
     with _PARSE_LOCK:
-        started = time.monotonic()
-        parsed = feedparser.parse(
-            io.BytesIO(body),
-            response_headers=dict(headers),
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
-        return parsed, time.monotonic() - started
+        return _parse_bytes(body, headers)
+
+
+def _parse_bytes(
+    body: bytes, headers: Mapping[str, str]
+) -> tuple[feedparser.FeedParserDict, float]:
+    started = time.monotonic()
+    parsed = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=dict(headers),
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    return parsed, time.monotonic() - started
 
 
 def describe_exception(exc: BaseException | None) -> str:
@@ -546,11 +558,11 @@ def entry_to_post(
     entry: Mapping[str, Any],
     feed: Mapping[str, Any],
     source: SourceSettings,
-    settings: Settings,
+    brand: BrandSettings,
     fetched_at: datetime,
 ) -> Post | None:
     """A Post for a matching entry (any entry when ``source.match_all``); None otherwise."""
-    terms = settings.brand.match_terms
+    terms = brand.match_terms
     if not source.match_all and not may_mention(entry_raw_parts(entry), terms):
         return None
     title = entry_title(entry)
@@ -559,7 +571,7 @@ def entry_to_post(
     if not whole:
         return None
     context = int(source.options.get("context_sentences", 2))
-    match = match_brand(whole, terms, settings.brand.exclusions, context_sentences=context)
+    match = match_brand(whole, terms, brand.exclusions, context_sentences=context)
     if not match and not source.match_all:
         return None
     external_id = entry_external_id(entry, title, body)
@@ -581,7 +593,7 @@ def entry_to_post(
 
 
 def entries_to_posts(
-    parsed: Mapping[str, Any], source: SourceSettings, settings: Settings, fetched_at: datetime
+    parsed: Mapping[str, Any], source: SourceSettings, brand: BrandSettings, fetched_at: datetime
 ) -> tuple[list[Post], list[str]]:
     """Posts for the matching entries, and problems with entries that could not be read.
 
@@ -593,7 +605,7 @@ def entries_to_posts(
     feed = parsed.get("feed") or {}
     for index, entry in enumerate(parsed.get("entries") or []):
         try:
-            post = entry_to_post(entry, feed, source, settings, fetched_at)
+            post = entry_to_post(entry, feed, source, brand, fetched_at)
         except Exception as exc:  # one odd entry must not lose the rest
             problems.append(f"entry {index + 1}: skipped: {describe_exception(exc)}")
             continue
@@ -659,9 +671,7 @@ class FeedCollector:
             return CollectResult(posts=[], state=new_state, not_modified=True, stats=stats)
         new_state.cursor["body_sha256"] = digest
         headers = feedparser_headers(fetched.headers, fetched.url)
-        return self._parse(
-            source, new_state, ctx.settings, fetched.body, headers, fetched_at, stats
-        )
+        return self._parse(source, new_state, ctx, fetched.body, headers, fetched_at, stats)
 
     def _collect_path(
         self, source: SourceSettings, state: PollState, ctx: CollectContext
@@ -674,27 +684,69 @@ class FeedCollector:
         body = read_local(path, ctx.settings.polling.max_bytes)
         new_state = replace(state, cursor={**state.cursor, "file_stamp": stamp})
         headers = {"content-location": path.resolve().as_uri()}
-        return self._parse(source, new_state, ctx.settings, body, headers, _utcnow(), stats)
+        return self._parse(source, new_state, ctx, body, headers, _utcnow(), stats)
 
     def _parse(
         self,
         source: SourceSettings,
         state: PollState,
-        settings: Settings,
+        ctx: CollectContext,
         body: bytes,
         headers: Mapping[str, str],
         fetched_at: datetime,
         stats: dict[str, Any],
     ) -> CollectResult:
-        """Parse ``body`` and decide which entries become posts."""
-        parsed, seconds = timed_parse(body, headers)
-        stats.update(parsed=True, bytes=len(body), parse_s=round(seconds, 4))
-        problems = document_problems(parsed, source.name)
-        started = time.monotonic()
-        posts, entry_problems = entries_to_posts(parsed, source, settings, fetched_at)
-        stats["decide_s"] = round(time.monotonic() - started, 4)
-        stats.update(entries=len(parsed.get("entries") or []), posts=len(posts))
-        stats["version"] = parsed.get("version") or None
-        return CollectResult(
-            posts=posts, state=state, problems=problems + entry_problems, stats=stats
+        """Parse ``body`` and decide which entries become posts (in a parse process)."""
+        workers = parsing.worker_count(ctx.settings.polling.parse_workers)
+        fn = decode if workers > 0 else decode_here
+        posts, problems, found = parsing.run(
+            workers, fn, body, dict(headers), source, ctx.settings.brand, fetched_at
         )
+        stats.update(found, bytes=len(body))
+        return CollectResult(posts=posts, state=state, problems=problems, stats=stats)
+
+
+def decode(
+    body: bytes,
+    headers: Mapping[str, str],
+    source: SourceSettings,
+    brand: BrandSettings,
+    fetched_at: datetime,
+) -> tuple[list[Post], list[str], dict[str, Any]]:
+    """Parse a feed and decide: (posts, problems, stats); SourceFailing if not a feed.
+
+    Pure apart from the clock: it runs in a parse process (see
+    :mod:`listener.collectors.parsing`), so it takes and returns plain data.
+    """
+    parsed, seconds = _parse_bytes(body, headers)
+    return _decide(parsed, seconds, source, brand, fetched_at)
+
+
+def decode_here(
+    body: bytes,
+    headers: Mapping[str, str],
+    source: SourceSettings,
+    brand: BrandSettings,
+    fetched_at: datetime,
+) -> tuple[list[Post], list[str], dict[str, Any]]:
+    """:func:`decode` in this process: one parse at a time (bounds memory; the GIL
+    would serialise parses anyway)."""
+    parsed, seconds = timed_parse(body, headers)
+    return _decide(parsed, seconds, source, brand, fetched_at)
+
+
+def _decide(
+    parsed: feedparser.FeedParserDict,
+    seconds: float,
+    source: SourceSettings,
+    brand: BrandSettings,
+    fetched_at: datetime,
+) -> tuple[list[Post], list[str], dict[str, Any]]:
+    stats: dict[str, Any] = {"parsed": True, "parse_s": round(seconds, 4)}
+    problems = document_problems(parsed, source.name)
+    started = time.monotonic()
+    posts, entry_problems = entries_to_posts(parsed, source, brand, fetched_at)
+    stats["decide_s"] = round(time.monotonic() - started, 4)
+    stats.update(entries=len(parsed.get("entries") or []), posts=len(posts))
+    stats["version"] = parsed.get("version") or None
+    return posts, problems + entry_problems, stats

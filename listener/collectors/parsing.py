@@ -1,0 +1,140 @@
+"""Where feeds are parsed: a small process pool beside the polling threads.
+
+feedparser is pure Python, so however many threads fetch, feeds are parsed
+one at a time (the GIL), and a full poll of many feeds costs the sum of their
+parse times on one core.  With ``polling.parse_workers`` processes, parses
+run on the other cores while this process keeps fetching and storing
+(docs/benchmarks.md, "Feed polling").
+
+* The pool is per process, created on first use, and reused by every later
+  poll (``listener run`` pays its start-up once).  Workers come from a
+  ``forkserver`` (a clean process; forking this one, which runs HTTP threads
+  and database connections, would not be safe) with the feed collector
+  preloaded.  (Workers are not recycled after N tasks: ``max_tasks_per_child``
+  can deadlock the pool on Python 3.11, CPython gh-115634.)
+* What crosses the process boundary is small and plain: the body, the
+  headers, the source's and the brand's settings, and back the posts.
+* If the pool cannot start (an environment that forbids child processes), the
+  parse runs in the calling thread, as with ``parse_workers: 0``.  If a worker
+  dies mid-parse (killed for memory, say), the pool is replaced and the parse
+  tried once more in the new one; if that dies too the feed gets a
+  ``TransientError`` (backoff, then a retry) and the poll goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+from listener.errors import TransientError
+
+T = TypeVar("T")
+log = logging.getLogger("listener.collectors.parsing")
+
+#: Modules the forkserver imports once, so each worker starts warm.
+PRELOAD = ["listener.collectors.feed"]
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_key: tuple[int, int] | None = None  # (pid, workers)
+_unavailable: str | None = None  # why a pool cannot start in this process
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(setting: int | None) -> int:
+    """Parse processes for ``polling.parse_workers`` (None: one per core, none on one core)."""
+    if setting is not None:
+        return setting
+    cores = available_cores()
+    return cores if cores > 1 else 0
+
+
+def _get(workers: int) -> ProcessPoolExecutor | None:
+    global _pool, _pool_key, _unavailable
+    key = (os.getpid(), workers)
+    with _lock:
+        if _unavailable is not None:
+            return None
+        if _pool is not None and _pool_key == key:
+            return _pool
+        if _pool is not None and _pool_key is not None and _pool_key[0] == key[0]:
+            _pool.shutdown(wait=False, cancel_futures=False)  # the setting changed
+        try:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(PRELOAD)
+            _pool = ProcessPoolExecutor(workers, mp_context=ctx)
+        except (OSError, ValueError, AssertionError) as exc:
+            # e.g. "daemonic processes are not allowed to have children"
+            _unavailable = f"{type(exc).__name__}: {exc}"
+            log.warning("feeds are parsed in-process: no parse pool (%s)", _unavailable)
+            _pool = _pool_key = None
+            return None
+        _pool_key = key
+        return _pool
+
+
+def _discard(pool: ProcessPoolExecutor) -> None:
+    global _pool, _pool_key
+    with _lock:
+        if _pool is pool:
+            _pool = _pool_key = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run(workers: int, fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` in a parse process (``workers`` > 0), else in this thread.
+
+    ``fn`` must be a module-level function and its arguments and result
+    picklable.  Exceptions ``fn`` raises reach the caller unchanged.
+    """
+    deaths = 0
+    for _ in range(4):
+        pool = _get(workers) if workers > 0 else None
+        if pool is None:
+            break
+        try:
+            return pool.submit(fn, *args).result()
+        except BrokenProcessPool as exc:
+            _discard(pool)
+            deaths += 1
+            if deaths >= 2:
+                raise TransientError(
+                    f"the feed parser process died twice ({exc}); will retry later"
+                ) from exc
+            log.warning("a feed parser process died; starting a new pool")
+        except RuntimeError as exc:
+            # "cannot schedule new futures after shutdown": another thread replaced
+            # the pool, or the interpreter is exiting (then parse here, below)
+            if "schedule new futures" not in str(exc):
+                raise
+            _discard(pool)
+    return fn(*args)
+
+
+def worker_pids() -> list[int]:
+    """Process ids of this process's parse workers (benchmarks read their CPU time)."""
+    with _lock:
+        pool = _pool
+    return list(getattr(pool, "_processes", None) or {})
+
+
+def shutdown() -> None:
+    """Stop this process's parse pool (tests; interpreter exit does it too)."""
+    global _pool, _pool_key
+    with _lock:
+        pool, _pool, _pool_key = _pool, None, None
+    if pool is not None:
+        pool.shutdown(wait=True)

@@ -1,0 +1,87 @@
+"""Feeds parsed in the parse-process pool: same results as in-process, and it survives deaths."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from feedserver import feed_settings, feed_source
+
+from listener.collectors import parsing
+from listener.collectors.base import CollectContext, PollState
+from listener.collectors.feed import FeedCollector, decode, decode_here
+from listener.errors import SourceFailing, TransientError
+
+BRAND = {"name": "Apple", "keywords": ["iPhone", "iPad", "MacBook"], "exclusions": ["Apple pie"]}
+WHEN = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _die() -> None:
+    os._exit(3)  # a worker killed mid-parse (the kernel's OOM killer, say)
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+@pytest.fixture
+def real_feeds(shared_data: Path) -> list[Path]:
+    files = sorted(p for p in (shared_data / "feeds" / "real").rglob("*") if p.is_file())
+    assert len(files) > 10
+    return files
+
+
+def test_pool_and_in_process_decode_the_same(real_feeds: list[Path]) -> None:
+    settings = feed_settings(brand=BRAND)
+    source = feed_source("http://feeds.example/f", match_all=True)
+    headers = {"content-location": "http://feeds.example/f"}
+    matched = 0
+    for path in real_feeds:
+        body = path.read_bytes()
+        args = (body, headers, source, settings.brand, WHEN)
+        try:
+            here = decode_here(*args)
+        except SourceFailing as exc:  # not a feed: the pool must say the same
+            with pytest.raises(SourceFailing, match="not an RSS/Atom feed") as info:
+                parsing.run(2, decode, *args)
+            assert str(info.value) == str(exc)
+            continue
+        posts, problems, stats = parsing.run(2, decode, *args)
+        assert posts == here[0], path.name
+        assert problems == here[1]
+        assert {k: v for k, v in stats.items() if not k.endswith("_s")} == {
+            k: v for k, v in here[2].items() if not k.endswith("_s")
+        }
+        matched += len(posts)
+    assert matched > 100
+    assert parsing.worker_pids(), "the pool should be running"
+    assert os.getpid() not in {parsing.run(2, _pid) for _ in range(4)}
+
+
+def test_a_dead_worker_costs_one_feed_and_the_pool_recovers(real_feeds: list[Path]) -> None:
+    body = next(p for p in real_feeds if p.suffix == ".xml").read_bytes()
+    settings = feed_settings(brand=BRAND)
+    args = (body, {}, feed_source("http://f", match_all=True), settings.brand, WHEN)
+    before = parsing.run(2, decode, *args)
+    with pytest.raises(TransientError, match="parser process died"):
+        parsing.run(2, _die)
+    assert parsing.run(2, decode, *args)[0] == before[0]
+
+
+def test_parse_workers_zero_parses_in_this_process(real_feeds: list[Path]) -> None:
+    parsing.shutdown()
+    settings = feed_settings(brand=BRAND, polling={"parse_workers": 0})
+    path = next(p for p in real_feeds if p.suffix == ".xml")
+    source = feed_source(path=str(path), match_all=True)
+    result = FeedCollector().collect(source, PollState(), CollectContext(settings))
+    assert result.posts and result.stats["parsed"]
+    assert parsing.worker_pids() == []
+
+
+def test_worker_count_setting() -> None:
+    assert parsing.worker_count(0) == 0
+    assert parsing.worker_count(3) == 3
+    cores = parsing.available_cores()
+    assert parsing.worker_count(None) == (cores if cores > 1 else 0)
