@@ -60,8 +60,21 @@ def settings() -> Settings:
         if "settings" not in _state:
             from listener.config import load_settings
 
-            _state["settings"] = load_settings(config_path())
+            _state["settings"] = for_workers(load_settings(config_path()))
         return _state["settings"]  # type: ignore[no-any-return]
+
+
+def for_workers(s: Settings) -> Settings:
+    """``s`` as Celery workers run it: feeds parsed in the worker's own process.
+
+    Workers are already one process each (prefork, whose children may not have
+    children of their own), so they get no parse pool unless
+    ``polling.parse_workers`` asks for one explicitly.
+    """
+    if s.polling.parse_workers is not None:
+        return s
+    polling = s.polling.model_copy(update={"parse_workers": 0})
+    return s.model_copy(update={"polling": polling})
 
 
 def get_app() -> App:
@@ -133,6 +146,7 @@ def _configure(sender: Celery, **_kwargs: Any) -> None:
 
 def configure_from(s: Settings) -> Celery:
     """Use ``s`` instead of reading ``LISTENER_CONFIG`` (CLI commands, tests, benchmark)."""
+    s = for_workers(s)
     with _state_lock:
         _state["settings"] = s
     conf = celery_config(s)

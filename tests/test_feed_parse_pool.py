@@ -85,3 +85,47 @@ def test_worker_count_setting() -> None:
     assert parsing.worker_count(3) == 3
     cores = parsing.available_cores()
     assert parsing.worker_count(None) == (cores if cores > 1 else 0)
+
+
+@pytest.mark.parametrize(("configured", "expected"), [("", 0), ("  parse_workers: 3\n", 3)])
+def test_celery_workers_parse_in_process_unless_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: str, expected: int
+) -> None:
+    from listener import tasks
+
+    config = tmp_path / "config.yaml"
+    config.write_text("brand:\n  name: Acme\npolling:\n  timeout: 5s\n" + configured)
+    monkeypatch.setenv(tasks.CONFIG_ENV, str(config))
+    monkeypatch.setattr(tasks, "_state", {})  # this process's cached settings, not behaviour
+    assert tasks.settings().polling.parse_workers == expected
+
+
+def _collect_in_daemon(path: str, queue) -> None:  # type: ignore[no-untyped-def]
+    settings = feed_settings(brand=BRAND, polling={"parse_workers": 2})
+    source = feed_source(path=path, match_all=True)
+    result = FeedCollector().collect(source, PollState(), CollectContext(settings))
+    queue.put((len(result.posts), parsing.worker_pids()))
+
+
+def test_a_process_that_may_not_have_children_parses_in_process(
+    real_feeds: list[Path],
+) -> None:
+    """Celery's prefork children are daemonic: no pool there, and no error either."""
+    import multiprocessing
+
+    path = next(p for p in real_feeds if p.suffix == ".xml")
+    expected = FeedCollector().collect(
+        feed_source(path=str(path), match_all=True),
+        PollState(),
+        CollectContext(feed_settings(brand=BRAND, polling={"parse_workers": 0})),
+    )
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_collect_in_daemon, args=(str(path), queue), daemon=True)
+    child.start()
+    try:
+        count, pids = queue.get(timeout=60)
+    finally:
+        child.join(10)
+    assert count == len(expected.posts) > 0
+    assert pids == []

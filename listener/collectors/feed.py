@@ -698,9 +698,9 @@ class FeedCollector:
     ) -> CollectResult:
         """Parse ``body`` and decide which entries become posts (in a parse process)."""
         workers = parsing.worker_count(ctx.settings.polling.parse_workers)
-        fn = decode if workers > 0 else decode_here
         posts, problems, found = parsing.run(
-            workers, fn, body, dict(headers), source, ctx.settings.brand, fetched_at
+            workers, decode, body, dict(headers), source, ctx.settings.brand, fetched_at,
+            here=decode_here,
         )
         stats.update(found, bytes=len(body))
         return CollectResult(posts=posts, state=state, problems=problems, stats=stats)

@@ -63,7 +63,7 @@ def worker_count(setting: int | None) -> int:
 
 
 def _get(workers: int) -> ProcessPoolExecutor | None:
-    global _pool, _pool_key, _unavailable
+    global _pool, _pool_key
     key = (os.getpid(), workers)
     with _lock:
         if _unavailable is not None:
@@ -72,18 +72,26 @@ def _get(workers: int) -> ProcessPoolExecutor | None:
             return _pool
         if _pool is not None and _pool_key is not None and _pool_key[0] == key[0]:
             _pool.shutdown(wait=False, cancel_futures=False)  # the setting changed
+        if multiprocessing.current_process().daemon:
+            _give_up("daemonic processes are not allowed to have children")
+            return None
         try:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(PRELOAD)
             _pool = ProcessPoolExecutor(workers, mp_context=ctx)
         except (OSError, ValueError, AssertionError) as exc:
-            # e.g. "daemonic processes are not allowed to have children"
-            _unavailable = f"{type(exc).__name__}: {exc}"
-            log.warning("feeds are parsed in-process: no parse pool (%s)", _unavailable)
-            _pool = _pool_key = None
+            _give_up(f"{type(exc).__name__}: {exc}")
             return None
         _pool_key = key
         return _pool
+
+
+def _give_up(reason: str) -> None:
+    """No parse pool in this process from now on (caller holds ``_lock``)."""
+    global _pool, _pool_key, _unavailable
+    _unavailable = reason
+    log.warning("feeds are parsed in-process: no parse pool (%s)", reason)
+    _pool = _pool_key = None
 
 
 def _discard(pool: ProcessPoolExecutor) -> None:
@@ -94,11 +102,14 @@ def _discard(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def run(workers: int, fn: Callable[..., T], *args: object) -> T:
-    """``fn(*args)`` in a parse process (``workers`` > 0), else in this thread.
+def run(
+    workers: int, fn: Callable[..., T], *args: object, here: Callable[..., T] | None = None
+) -> T:
+    """``fn(*args)`` in a parse process (``workers`` > 0), else ``here(*args)`` in this thread.
 
     ``fn`` must be a module-level function and its arguments and result
-    picklable.  Exceptions ``fn`` raises reach the caller unchanged.
+    picklable; ``here`` (default ``fn``) is what runs without a pool.
+    Exceptions the function raises reach the caller unchanged.
     """
     deaths = 0
     for _ in range(4):
@@ -106,7 +117,20 @@ def run(workers: int, fn: Callable[..., T], *args: object) -> T:
         if pool is None:
             break
         try:
-            return pool.submit(fn, *args).result()
+            future = pool.submit(fn, *args)  # starts worker processes when needed
+        except BrokenProcessPool:  # another thread's worker died: take a new pool
+            _discard(pool)
+            continue
+        except RuntimeError:  # shut down by another thread, or the interpreter is exiting
+            _discard(pool)
+            continue
+        except (OSError, AssertionError) as exc:  # processes cannot start here after all
+            with _lock:
+                _give_up(f"{type(exc).__name__}: {exc}")
+            pool.shutdown(wait=False, cancel_futures=True)
+            break
+        try:
+            return future.result()
         except BrokenProcessPool as exc:
             _discard(pool)
             deaths += 1
@@ -115,13 +139,7 @@ def run(workers: int, fn: Callable[..., T], *args: object) -> T:
                     f"the feed parser process died twice ({exc}); will retry later"
                 ) from exc
             log.warning("a feed parser process died; starting a new pool")
-        except RuntimeError as exc:
-            # "cannot schedule new futures after shutdown": another thread replaced
-            # the pool, or the interpreter is exiting (then parse here, below)
-            if "schedule new futures" not in str(exc):
-                raise
-            _discard(pool)
-    return fn(*args)
+    return (here or fn)(*args)
 
 
 def worker_pids() -> list[int]:
