@@ -10,13 +10,14 @@ state (ETag, since_id, file offset) only advances together with the data.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from sqlalchemy import select
@@ -35,6 +36,7 @@ from listener.errors import (
     TemplateError,
 )
 from listener.scheduling import jittered, next_check_after_error
+from listener.text import scrub_json
 from listener.triage import Triage, TriageInput, score_case, sla_due
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from listener.app import App
 
 log = structlog.get_logger("listener.pipeline")
+T = TypeVar("T")
 
 OPEN_STATUSES = ("new", "drafted", "claimed", "approved")
 CLOSED_STATUSES = ("sent", "resolved", "rejected")
@@ -303,8 +306,73 @@ def _platform(cfg: SourceSettings, post: Post) -> str:
 def _dedupe(posts: Sequence[Post]) -> list[Post]:
     by_id: dict[str, Post] = {}
     for p in posts:
+        p = _fitted(_scrubbed(p))
         by_id[p.external_id] = p  # the last copy of a repeated id wins
     return list(by_id.values())
+
+
+#: Post and Author fields stored in length-limited columns (PostgreSQL enforces the limits).
+def _column_length(table: Any, name: str) -> int:
+    return int(table.c[name].type.length)
+
+
+_POST_LIMITS = {
+    name: _column_length(m.Mention.__table__, name)
+    for name in ("lang", "conversation_id", "in_reply_to_id", "kind")
+}
+_AUTHOR_LIMITS = {
+    name: _column_length(m.Author.__table__, name)
+    for name in ("handle", "display_name", "external_id", "email")
+}
+_ID_LIMIT = _column_length(m.Mention.__table__, "external_id")
+_INT_MAX = 2**31 - 1  # followers is an INTEGER column
+
+
+def _fitted(post: Post) -> Post:
+    """The post with every string cut to its column; an id too long is hashed instead
+    (the same way the feed collector does it, so the id stays stable and unique)."""
+    changes: dict[str, Any] = {
+        name: value[:limit]
+        for name, limit in _POST_LIMITS.items()
+        if isinstance(value := getattr(post, name), str) and len(value) > limit
+    }
+    if len(post.external_id) > _ID_LIMIT:
+        digest = hashlib.sha256(post.external_id.encode("utf-8", "replace")).hexdigest()
+        changes["external_id"] = f"sha256:{digest}"
+    author: dict[str, Any] = {}
+    for name in ("handle", "display_name", "external_id", "url", "email"):
+        value = getattr(post.author, name)
+        if value is not None and not isinstance(value, str):  # e.g. a number in JSON
+            value = author[name] = str(value)
+        limit = _AUTHOR_LIMITS.get(name)
+        if limit is not None and value is not None and len(value) > limit:
+            author[name] = value[:limit]
+    followers = post.author.followers
+    if followers is not None and not 0 <= followers <= _INT_MAX:
+        author["followers"] = min(max(followers, 0), _INT_MAX)
+    if author:
+        changes["author"] = replace(post.author, **author)
+    return replace(post, **changes) if changes else post
+
+
+def _scrubbed(obj: T) -> T:
+    """A post (or its author) with control characters removed from every string it carries.
+
+    Every collector's output passes here before it is stored: mention text is
+    hostile input, and a NUL would make PostgreSQL refuse the whole source.
+    """
+    changes: dict[str, Any] = {}
+    for f in fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            new = _scrubbed(value)
+        elif isinstance(value, str | list | dict):
+            new = scrub_json(value)
+        else:
+            continue
+        if new is not value and new != value:
+            changes[f.name] = new
+    return replace(obj, **changes) if changes else obj  # type: ignore[type-var]
 
 
 def _existing(session: Session, source_id: int, ids: list[str]) -> dict[str, tuple[int, str]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from html import unescape
+from typing import Any
 
 #: Elements whose whole content is not reader-visible text.
 SKIPPED_ELEMENTS = frozenset(
@@ -50,6 +51,8 @@ _PRE_OPEN, _PRE_CLOSE = "\x00<pre\x00", "\x00</pre\x00"  # replaced by _scan
 #: Characters removed from text (zero-width, soft hyphen, BOM, C0 controls but \t\n\r).
 INVISIBLE = re.compile(r"[\u00ad\u200b\u200c\u200d\u2060\ufeff\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"\s+")
+#: C0 controls except tab, newline and carriage return, and DEL
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BREAKS = re.compile(r"(?:\s*\x00[PL]\x00\s*)+")
 
 
@@ -181,3 +184,23 @@ def plain_to_text(text: str) -> str:
     paragraphs = re.split(r"\n\s*\n", text)
     cleaned = ("\n".join(_SPACES.sub(" ", ln).strip() for ln in p.split("\n")) for p in paragraphs)
     return "\n\n".join(p.strip("\n") for p in cleaned if p.strip())
+
+
+def scrub(value: str) -> str:
+    """``value`` without NUL and other control characters (tab and newlines stay).
+
+    PostgreSQL refuses NUL in text and JSON, so one hostile post would stop
+    its source for good; the others only confuse terminals and browsers.
+    """
+    return _CONTROL.sub("", value) if _CONTROL.search(value) else value
+
+
+def scrub_json(value: Any) -> Any:
+    """:func:`scrub` every string (keys included) of a JSON-like value."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [scrub_json(v) for v in value]
+    if isinstance(value, dict):
+        return {scrub(str(k)) if isinstance(k, str) else k: scrub_json(v) for k, v in value.items()}
+    return value

@@ -188,3 +188,58 @@ def test_events_are_append_only(example_app: Any) -> None:
         with pytest.raises(DBAPIError, match="append-only"), example_app.sessions() as s, s.begin():
             s.execute(stmt)
     assert count(example_app, m.Event) > 0
+
+
+def test_nul_and_control_characters_never_stop_a_source(make_app: Any, tmp_path: Path) -> None:
+    """PostgreSQL refuses NUL in text and JSON: hostile posts are cleaned, not fatal."""
+    feed = tmp_path / "posts.jsonl"
+    feed.write_text(
+        _social_line(
+            1,
+            "Zephyr Shoes lost my package\u0000, furious\u0007",
+            author="nu\u0000ll",
+            display_name="Bad\u0000 Name",
+            url="https://x.example/\u0000p",
+        )
+        + _social_line(2, "Zephyr Shoes boots are great", author="sam")
+    )
+    app = make_app({"sources": [{"name": "s", "type": "jsonl", "path": str(feed)}]})
+    out = poll_source(app, "s")
+    assert (out.status, out.new) == ("ok", 2), out.error
+    with app.sessions() as s:
+        texts = {mm.external_id: mm for mm in s.scalars(select(m.Mention))}
+        assert texts["1"].text == "Zephyr Shoes lost my package, furious"
+        assert "\x00" not in json.dumps(texts["1"].raw)
+        assert "null" in s.scalars(select(m.Author.handle)).all()
+    assert poll_source(app, "s").new == 0
+
+
+def test_oversized_fields_fit_their_columns(make_app: Any, tmp_path: Path) -> None:
+    """Lengths and integer ranges are enforced by PostgreSQL: posts are fitted, not refused."""
+    long_id = "x" * 700
+    feed = tmp_path / "posts.jsonl"
+    feed.write_text(
+        _social_line(
+            1,
+            "Zephyr Shoes never sent my order, furious",
+            author={"handle": "h" * 400, "name": 12345, "followers": 10**30, "email": "e" * 400},
+            lang="en-" + "x" * 50,
+            conversation_id="c" * 300,
+            kind="k" * 50,
+        )
+        + json.dumps(
+            {"id": long_id, "text": "Zephyr Shoes is great", "author": "sam",
+             "created_at": "2026-11-20T10:05:00Z"}
+        )
+        + "\n"
+    )
+    app = make_app({"sources": [{"name": "s", "type": "jsonl", "path": str(feed)}]})
+    out = poll_source(app, "s")
+    assert (out.status, out.new) == ("ok", 2), out.error
+    with app.sessions() as s:
+        author = s.scalars(select(m.Author).where(m.Author.handle.like("hhh%"))).one()
+        assert len(author.handle) == 200 and author.display_name == "12345"
+        assert author.followers == 2**31 - 1
+        ids = set(s.scalars(select(m.Mention.external_id)))
+        assert "1" in ids and any(i.startswith("sha256:") for i in ids)
+    assert poll_source(app, "s").new == 0  # the hashed id is stable

@@ -99,8 +99,8 @@ ACCEPT = (
 PERMANENT_REDIRECTS = frozenset({301, 308})
 #: Response headers feedparser must not see: the body it gets is already decoded.
 _TRANSPORT_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-#: Longest external id stored as is; longer ids are hashed.
-MAX_ID_CHARS = 512
+#: Longest external id stored as is (the column's length); longer ids are hashed.
+MAX_ID_CHARS = 500
 #: Longest entry content cleaned (a bound on per-entry work; real posts are far shorter).
 MAX_ENTRY_CHARS = 2_000_000
 #: Entries dated further in the future than this are treated as published now.
