@@ -255,6 +255,7 @@ def _onnx_session(bert: Any, split: int, top_weights: Path | None, quantize: boo
 
 
 def _export_onnx(bert: Any, split: int, path: Path, quantize: bool) -> None:
+    import logging
     import tempfile
 
     import torch
@@ -290,8 +291,15 @@ def _export_onnx(bert: Any, split: int, path: Path, quantize: bool) -> None:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             final = Path(tmp) / "int8.onnx"
-            quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8,
-                             per_channel=True)
+            # the quantizer logs one line per tensor (and a hint) on the root logger
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.ERROR)
+            try:
+                quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8,
+                                 per_channel=True)
+            finally:
+                root.setLevel(level)
         os.replace(final, path)
 
 
