@@ -158,11 +158,18 @@ def poll_sources(
     rng: random.Random | None = None,
     on_result: Callable[[PollOutcome], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    sync: bool = True,
 ) -> list[PollOutcome]:
-    """Poll sources (all enabled ones, ``names``, or only those due) and store what is new."""
+    """Poll sources (all enabled ones, ``names``, or only those due) and store what is new.
+
+    ``sync=False`` skips :func:`sync_sources` (a write over every source row):
+    for callers whose source rows are known to exist and be current, like a
+    worker polling the one source it has just claimed.
+    """
     settings = app.settings
     rng = rng or random.Random()
-    sync_sources(app, now())
+    if sync:
+        sync_sources(app, now())
     if names is None:
         wanted = due_sources(app, now()) if due_only else [s.name for s in settings.sources]
     else:

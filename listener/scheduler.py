@@ -282,7 +282,8 @@ def poll_claimed(app: App, name: str, *, owner: str | None = None,
         if not claimed:
             log.info("task.poll_skipped", source=name, reason="claimed elsewhere or not due")
             return None
-        outcome = poll_sources(app, [name], on_result=_record)[0]
+        # the claimed row exists, and beat's plan_dispatch keeps the table in sync
+        outcome = poll_sources(app, [name], on_result=_record, sync=False)[0]
     return outcome
 
 
