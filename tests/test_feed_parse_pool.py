@@ -129,3 +129,43 @@ def test_a_process_that_may_not_have_children_parses_in_process(
         child.join(10)
     assert count == len(expected.posts) > 0
     assert pids == []
+
+
+def test_parse_workers_exit_when_their_owner_is_killed(tmp_path: Path) -> None:
+    """A SIGKILLed `listener run` must not leave parse processes (or a forkserver) behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import os, sys, time\n"
+        "from listener.collectors import parsing\n"
+        "parsing.run(2, os.getpid)\n"
+        "print(' '.join(map(str, parsing.worker_pids())), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        pids = [int(p) for p in owner.stdout.readline().split()]
+        assert pids, "the owner started no parse workers"
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        deadline = time.monotonic() + 15
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [p for p in pids if _running(p)]
+        assert not alive, f"parse workers {alive} outlived their owner"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")

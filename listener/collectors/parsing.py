@@ -7,7 +7,8 @@ run on the other cores while this process keeps fetching and storing
 (docs/benchmarks.md, "Feed polling").
 
 * The pool is per process, created on first use, and reused by every later
-  poll (``listener run`` pays its start-up once).  Workers come from a
+  poll (``listener run`` pays its start-up once).  Workers exit by themselves
+  when the owning process dies, even by SIGKILL (:func:`watch_owner`).  Workers come from a
   ``forkserver`` (a clean process; forking this one, which runs HTTP threads
   and database connections, would not be safe) with the feed collector
   preloaded.  (Workers are not recycled after N tasks: ``max_tasks_per_child``
@@ -27,6 +28,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -78,12 +80,46 @@ def _get(workers: int) -> ProcessPoolExecutor | None:
         try:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(PRELOAD)
-            _pool = ProcessPoolExecutor(workers, mp_context=ctx)
+            _pool = ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=watch_owner, initargs=(os.getpid(),)
+            )
         except (OSError, ValueError, AssertionError) as exc:
             _give_up(f"{type(exc).__name__}: {exc}")
             return None
         _pool_key = key
         return _pool
+
+
+def watch_owner(owner: int) -> None:
+    """Worker initializer: exit when the process that owns the pool is gone.
+
+    A worker waits on the pool's call queue, and it holds both ends of that pipe,
+    so it never sees an EOF. If the owner is SIGKILLed (a systemd stop timeout or
+    the OOM killer), its workers and their forkserver would run forever. This
+    thread checks on the owner every second.
+    """
+
+    def alive() -> bool:
+        try:
+            with open(f"/proc/{owner}/stat", encoding="ascii", errors="replace") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+        except OSError:  # no /proc: ask the kernel
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass
+            return True
+
+    def watch() -> None:
+        while alive():
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
 def _give_up(reason: str) -> None:
