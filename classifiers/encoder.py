@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from classifiers.text import normalize
+from listener.cpu import available_cores
 from listener.errors import ClassifierError
 
 T = TypeVar("T")
@@ -101,7 +102,7 @@ class MiniLMEncoder:
         self.split = self.num_layers - max(self.top_layers, 1)
         self.backend = "torch"
         self._session: Any = None
-        self.workers = threads or _available_cores()
+        self.workers = threads or available_cores()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_pid = 0
         if backend == "onnx":
@@ -210,13 +211,6 @@ class MiniLMEncoder:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
-
-
-def _available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def _onnx_session(bert: Any, split: int, top_weights: Path | None, quantize: bool,

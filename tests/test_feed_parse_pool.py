@@ -12,6 +12,7 @@ from feedserver import feed_settings, feed_source
 from listener.collectors import parsing
 from listener.collectors.base import CollectContext, PollState
 from listener.collectors.feed import FeedCollector, decode, decode_here
+from listener.cpu import available_cores
 from listener.errors import SourceFailing, TransientError
 
 BRAND = {"name": "Apple", "keywords": ["iPhone", "iPad", "MacBook"], "exclusions": ["Apple pie"]}
@@ -83,7 +84,7 @@ def test_parse_workers_zero_parses_in_this_process(real_feeds: list[Path]) -> No
 def test_worker_count_setting() -> None:
     assert parsing.worker_count(0) == 0
     assert parsing.worker_count(3) == 3
-    cores = parsing.available_cores()
+    cores = available_cores()
     assert parsing.worker_count(None) == (cores if cores > 1 else 0)
 
 

@@ -34,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
+from listener.cpu import available_cores
 from listener.errors import TransientError
 
 T = TypeVar("T")
@@ -46,14 +47,6 @@ _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _pool_key: tuple[int, int] | None = None  # (pid, workers)
 _unavailable: str | None = None  # why a pool cannot start in this process
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def worker_count(setting: int | None) -> int:
