@@ -318,11 +318,11 @@ def _dedupe(posts: Sequence[Post]) -> list[Post]:
     return list(by_id.values())
 
 
-#: Post and Author fields stored in length-limited columns (PostgreSQL enforces the limits).
 def _column_length(table: Any, name: str) -> int:
     return int(table.c[name].type.length)
 
 
+#: Post and Author fields stored in length-limited columns (PostgreSQL enforces the limits).
 _POST_LIMITS = {
     name: _column_length(m.Mention.__table__, name)
     for name in ("lang", "conversation_id", "in_reply_to_id", "kind")
