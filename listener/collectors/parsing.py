@@ -7,12 +7,13 @@ run on the other cores while this process keeps fetching and storing
 (docs/benchmarks.md, "Feed polling").
 
 * The pool is per process, created on first use, and reused by every later
-  poll (``listener run`` pays its start-up once).  Workers exit by themselves
-  when the owning process dies, even by SIGKILL (:func:`watch_owner`).  Workers come from a
+  poll (``listener run`` pays its start-up once).  Workers come from a
   ``forkserver`` (a clean process; forking this one, which runs HTTP threads
   and database connections, would not be safe) with the feed collector
-  preloaded.  (Workers are not recycled after N tasks: ``max_tasks_per_child``
-  can deadlock the pool on Python 3.11, CPython gh-115634.)
+  preloaded, and exit by themselves when the owning process dies, even by
+  SIGKILL (:func:`watch_owner`).  They are not recycled after N tasks:
+  ``max_tasks_per_child`` can deadlock the pool on Python 3.11 (CPython
+  gh-115634).
 * What crosses the process boundary is small and plain: the body, the
   headers, the source's and the brand's settings, and back the posts.
 * If the pool cannot start (an environment that forbids child processes), the
