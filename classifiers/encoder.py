@@ -47,6 +47,18 @@ def base_model_dir() -> Path:
     return path
 
 
+def _padded(ids: list[list[int]], idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask (int64) of the texts ``idx``, padded to the longest
+    (``idx`` is sorted by length, so that is the last)."""
+    width = len(ids[idx[-1]])
+    arr = np.zeros((len(idx), width), dtype=np.int64)
+    msk = np.zeros((len(idx), width), dtype=np.int64)
+    for row, i in enumerate(idx):
+        arr[row, : len(ids[i])] = ids[i]
+        msk[row, : len(ids[i])] = 1
+    return arr, msk
+
+
 # How int8 weights are scaled: per output channel ("pc").  Part of every cache
 # key (ONNX files, training features), so changing the scheme never reuses
 # stale files.  Per-channel agrees better with fp32 than per-tensor at the same
@@ -140,12 +152,7 @@ class MiniLMEncoder:
             batches = [order[i : i + size] for i in range(0, len(order), size)]
 
             def run(idx: list[int]) -> tuple[list[int], Any]:
-                width = len(ids[idx[-1]])
-                arr = np.zeros((len(idx), width), dtype=np.int64)
-                msk = np.zeros((len(idx), width), dtype=np.int64)
-                for row, i in enumerate(idx):
-                    arr[row, : len(ids[i])] = ids[i]
-                    msk[row, : len(ids[i])] = 1
+                arr, msk = _padded(ids, idx)
                 return idx, self._session.run(None, {"input_ids": arr, "attention_mask": msk})
 
             results = (self._pool().map(run, batches) if len(batches) > 1
@@ -156,12 +163,8 @@ class MiniLMEncoder:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                width = len(ids[idx[-1]])
-                input_ids = torch.zeros(len(idx), width, dtype=torch.long)
-                mask = torch.zeros(len(idx), width, dtype=torch.long)
-                for row, i in enumerate(idx):
-                    input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                    mask[row, : len(ids[i])] = 1
+                arr, msk = _padded(ids, idx)
+                input_ids, mask = torch.from_numpy(arr), torch.from_numpy(msk)
                 out = self.bert(
                     input_ids=input_ids, attention_mask=mask, output_hidden_states=True
                 )
