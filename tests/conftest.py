@@ -41,10 +41,8 @@ def shared_data() -> Path:
 # databases
 
 import copy  # noqa: E402
-import uuid  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
-from urllib.parse import quote  # noqa: E402
 
 TEST_DATABASE_ENV = "LISTENER_TEST_DATABASE_URL"
 PG_URL = os.environ.get(TEST_DATABASE_ENV)
@@ -54,37 +52,20 @@ def backend() -> str:
     return "postgresql" if PG_URL else "sqlite"
 
 
-def _pg_schema_url(base: str, schema: str) -> str:
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-
-
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database URL for this test (migrated on first App use).
 
     SQLite: a file in tmp_path.  PostgreSQL (``LISTENER_TEST_DATABASE_URL``): a
-    new schema, selected through the URL's ``options=-csearch_path=…`` so that
-    subprocesses given the URL land in the same schema.
+    new schema (``opsfixtures.fresh_pg_schema``), dropped afterwards.
     """
     if not PG_URL:
         yield f"sqlite:///{tmp_path / 'listener-test.db'}"
         return
-    from sqlalchemy import create_engine, text
+    from opsfixtures import fresh_pg_schema
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {exc}", pytrace=False)
-    try:
-        yield _pg_schema_url(PG_URL, schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_pg_schema(PG_URL, prefix="t") as url:
+        yield url
 
 
 def base_config(db_url: str) -> dict[str, Any]:

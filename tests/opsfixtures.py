@@ -79,13 +79,14 @@ def pg_schema_url(base: str, schema: str) -> str:
 
 
 @contextmanager
-def fresh_pg_schema(base: str = PG_URL) -> Iterator[str]:
-    """A new PostgreSQL schema for one test; yields a URL that selects it."""
+def fresh_pg_schema(base: str = PG_URL, prefix: str = "ops") -> Iterator[str]:
+    """A new PostgreSQL schema for one test; yields a URL that selects it (through
+    ``options=-csearch_path=…``, so subprocesses given the URL land in it too)."""
     import pytest
     from sqlalchemy import create_engine, text
 
     require_service("PostgreSQL", base)
-    schema = f"ops_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     try:
         with admin.begin() as conn:
