@@ -25,9 +25,7 @@ FLASH = re.compile(r'class="flash (\w+)"[^>]*>([^<]*)<')
 
 @pytest.fixture
 def app(make_app: Callable[..., App]) -> App:
-    a = make_app(wf.WEB_OVERRIDES)
-    wf.add_users(a, ("ann", "agent"), ("bob", "agent"), ("lee", "lead"), ("mia", "marketing"))
-    return a
+    return wf.team_app(make_app)
 
 
 @pytest.fixture

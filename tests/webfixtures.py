@@ -31,6 +31,17 @@ WEB_OVERRIDES: dict[str, Any] = {
 _HASH: list[str] = []
 
 
+#: The team the web and API tests sign in as.
+TEAM = (("ann", "agent"), ("bob", "agent"), ("lee", "lead"), ("mia", "marketing"))
+
+
+def team_app(make_app: Any) -> App:
+    """An App with the web settings and :data:`TEAM` as its users."""
+    app: App = make_app(WEB_OVERRIDES)
+    add_users(app, *TEAM)
+    return app
+
+
 def add_users(app: App, *names_roles: tuple[str, str]) -> None:
     """Users with password PASSWORD (hashed once per test session: argon2 is slow on purpose)."""
     from listener.auth import hash_password
