@@ -170,49 +170,46 @@ class Correction(_Open):
 # request bodies
 
 
-class ClaimIn(BaseModel):
+class _Body(BaseModel):
+    """A request body: unknown fields are refused (422), never ignored."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+class ClaimIn(_Body):
     force: bool = Field(default=False, description="Take it from another agent (leads only).")
 
 
-class AssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AssignIn(_Body):
     assignee: Short
 
 
-class DraftIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DraftIn(_Body):
     text: Long
     subject: OptLong = None
 
 
-class OfferIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OfferIn(_Body):
     offer_key: OptShort = Field(default=None, description="None: no offer.")
 
 
-class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RejectIn(_Body):
     reason: OptLong = None
 
 
-class SnoozeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SnoozeIn(_Body):
     until: datetime = Field(description="Wake the case at this time (UTC if no offset).")
 
 
-class ResolveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ResolveIn(_Body):
     note: OptLong = None
 
 
-class SentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SentIn(_Body):
     url: OptLong = Field(default=None, description="Where the reply was posted.")
 
 
-class CorrectionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CorrectionIn(_Body):
     unhappy: bool | None = None
     category: OptShort = None
 
