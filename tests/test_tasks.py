@@ -51,6 +51,18 @@ BROKERS = {"redis": ("Redis", REDIS_URL), "rabbitmq": ("RabbitMQ", AMQP_URL)}
 FEEDS, ITEMS, REPLIES = 50, 8, 20
 
 
+def mentions_and_polls(app: App) -> tuple[dict[str, int], dict[str, int]]:
+    """Mentions stored per source name, and how often each source was polled."""
+    with app.sessions() as session:
+        per_source = dict(session.execute(
+            select(m.Source.name, func.count(m.Mention.id))
+            .join(m.Mention, m.Mention.source_id == m.Source.id)
+            .group_by(m.Source.name)
+        ).all())
+        polls = dict(session.execute(select(m.Source.name, m.Source.polls_total)).all())
+    return per_source, polls
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     with fresh_pg_schema() as url:
@@ -157,13 +169,8 @@ def test_two_workers_store_every_mention_once_and_send_every_reply_once(
         try:
             assert rcs[-1] == 0, logs["beat.log"]
             # every mention once: 8 per feed, each classified once, each source polled once
+            per_source, polls = mentions_and_polls(app)
             with app.sessions() as session:
-                per_source = dict(session.execute(
-                    select(m.Source.name, func.count(m.Mention.id))
-                    .join(m.Mention, m.Mention.source_id == m.Source.id)
-                    .group_by(m.Source.name)
-                ).all())
-                polls = dict(session.execute(select(m.Source.name, m.Source.polls_total)).all())
                 leases = session.scalar(select(func.count()).select_from(m.Source)
                                         .where(m.Source.lease_owner.is_not(None)))
             assert all(per_source[f"blog{n:03d}"] == ITEMS for n in range(FEEDS))
@@ -244,13 +251,7 @@ def test_killed_worker_task_is_redelivered_without_loss_or_duplicates(
             redelivered = task_ids(doomed) & task_ids(survivor, "succeeded")
             assert redelivered, (doomed[-2000:], survivor[-2000:])
             assert not task_ids(doomed, "succeeded") & redelivered
-            with app.sessions() as session:
-                per_source = dict(session.execute(
-                    select(m.Source.name, func.count(m.Mention.id))
-                    .join(m.Mention, m.Mention.source_id == m.Source.id)
-                    .group_by(m.Source.name)
-                ).all())
-                polls = dict(session.execute(select(m.Source.name, m.Source.polls_total)).all())
+            per_source, polls = mentions_and_polls(app)
             assert per_source["a-slow"] == 10
             assert all(per_source[f"blog{n}"] == ITEMS for n in range(len(paths)))
             assert all(polls[n] == 1 for n in names), polls
