@@ -30,6 +30,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check listener classifiers tests bench
+	$(BIN)/ruff format --check listener classifiers tests bench
 	$(BIN)/mypy
 
 bench: setup

@@ -44,9 +44,11 @@ def machine() -> str:
         pass
     import torch
 
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}, "
-            f"load average {os.getloadavg()[0]:.1f}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def naive_predict(clf, texts):  # type: ignore[no-untyped-def]
@@ -80,7 +82,9 @@ def naive_pipeline_predict(clf, texts):  # type: ignore[no-untyped-def]
 
     if not hasattr(clf, "_bench_pipe"):
         clf._bench_pipe = pipeline(
-            "feature-extraction", model=clf.encoder.bert, tokenizer=clf.encoder.tokenizer,
+            "feature-extraction",
+            model=clf.encoder.bert,
+            tokenizer=clf.encoder.tokenizer,
             device="cpu",
         )
     out = []
@@ -110,8 +114,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--naive-n", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="Time every path this many times and keep the best (noisy boxes).")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="Time every path this many times and keep the best (noisy boxes).",
+    )
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args()
 
@@ -123,22 +131,27 @@ def main() -> None:
     dup_stream = dup_stream + [rng.choice(dup_stream) for _ in range(args.n - len(dup_stream))]
     rng.shuffle(dup_stream)
 
-    results: dict[str, object] = {"machine": machine(), "texts": len(texts),
-                                  "mean_chars": sum(map(len, texts)) / len(texts)}
+    results: dict[str, object] = {
+        "machine": machine(),
+        "texts": len(texts),
+        "mean_chars": sum(map(len, texts)) / len(texts),
+    }
     base = ClassifierSettings(batch_size=args.batch_size)
 
     def cold(clf):  # type: ignore[no-untyped-def]
         def run(t):  # type: ignore[no-untyped-def]
             clf.encoder.clear_cache()
             clf.predict(t)
+
         return run
 
     rates: dict[str, float] = {}
     agreement: dict[str, float] = {}
     ref = MiniLMClassifier(base.model_copy(update={"quantize": False, "backend": "torch"}))
     ref.predict(texts[:32])
-    rates["naive_one_at_a_time_fp32"] = timed(partial(naive_predict, ref), texts[: args.naive_n],
-                                                 args.repeat)
+    rates["naive_one_at_a_time_fp32"] = timed(
+        partial(naive_predict, ref), texts[: args.naive_n], args.repeat
+    )
     rates["naive_transformers_pipeline_fp32"] = timed(
         partial(naive_pipeline_predict, ref), texts[: args.naive_n], args.repeat
     )
@@ -157,8 +170,9 @@ def main() -> None:
         flags = [p.unhappy for p in clf.predict(texts)]
         agreement[name] = sum(a == b for a, b in zip(flags, ref_flags, strict=True)) / len(texts)
         if name.endswith("(default)"):
-            rates["default + 25% duplicate posts (dedupe cache)"] = timed(cold(clf), dup_stream,
-                                                                            args.repeat)
+            rates["default + 25% duplicate posts (dedupe cache)"] = timed(
+                cold(clf), dup_stream, args.repeat
+            )
         clf = None
     naive = rates["naive_one_at_a_time_fp32"]
     pipe = rates["naive_transformers_pipeline_fp32"]

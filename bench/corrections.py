@@ -55,8 +55,11 @@ def main() -> None:
 
         def score(c: MiniLMClassifier) -> dict[str, float]:
             preds = c.predict([r.text for r in test])
-            cat = [(mapping[r.category], p.category) for r, p in zip(test, preds, strict=True)
-                   if r.category]
+            cat = [
+                (mapping[r.category], p.category)
+                for r, p in zip(test, preds, strict=True)
+                if r.category
+            ]
             out = prf(y, [p.unhappy for p in preds])
             out["auc"] = roc_auc(y, [p.unhappy_score for p in preds])
             out["category_accuracy"] = sum(a == b for a, b in cat) / max(len(cat), 1)
@@ -65,18 +68,30 @@ def main() -> None:
         before = score(clf)
         corrections = [
             CorrectionExample(
-                key=rows[i].id, text=rows[i].text, unhappy=rows[i].label == "negative",
+                key=rows[i].id,
+                text=rows[i].text,
+                unhappy=rows[i].label == "negative",
                 category=mapping.get(rows[i].category) if rows[i].category else None,
             )
             for i in corr_idx
         ]
         result = train_from_corrections(settings, None, corrections=corrections, classifier=clf)
         after = score(MiniLMClassifier(settings))
-        print(json.dumps({
-            "corrections": args.n, "test_texts": len(test), "before": before, "after": after,
-            "accepted": result.accepted, "reason": result.reason,
-            "heldback_new": result.new_metrics, "heldback_current": result.current_metrics,
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "corrections": args.n,
+                    "test_texts": len(test),
+                    "before": before,
+                    "after": after,
+                    "accepted": result.accepted,
+                    "reason": result.reason,
+                    "heldback_new": result.new_metrics,
+                    "heldback_current": result.current_metrics,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,13 @@ def embed(bert, texts, bs=512):
     bert.eval()
     outs = []
     for i in range(0, len(texts), bs):
-        enc = tok([normalize(t) for t in texts[i : i + bs]], truncation=True, max_length=128,
-                  padding=True, return_tensors="pt").to("cuda")
+        enc = tok(
+            [normalize(t) for t in texts[i : i + bs]],
+            truncation=True,
+            max_length=128,
+            padding=True,
+            return_tensors="pt",
+        ).to("cuda")
         h = bert(**enc).last_hidden_state
         m = enc["attention_mask"].unsqueeze(-1).float()
         outs.append(((h * m).sum(1) / m.sum(1)).float().cpu().numpy())

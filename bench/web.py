@@ -30,13 +30,44 @@ sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 150.0
 LABELS = ("negative", "neutral", "positive")
-CATEGORIES = ("lost_or_late_delivery", "damaged_or_defective", "billing", "returns_and_refunds",
-              "rude_or_slow_service", "wrong_size_or_fit", "order_change", "website_or_app",
-              "praise", "other")
+CATEGORIES = (
+    "lost_or_late_delivery",
+    "damaged_or_defective",
+    "billing",
+    "returns_and_refunds",
+    "rude_or_slow_service",
+    "wrong_size_or_fit",
+    "order_change",
+    "website_or_app",
+    "praise",
+    "other",
+)
 WORDS = [
-    "zephyr", "shoes", "order", "package", "late", "refund", "size", "wrong", "box", "arrived",
-    "great", "love", "hate", "support", "call", "wait", "week", "never", "again", "return",
-    "exchange", "broken", "sole", "heel", "lace",
+    "zephyr",
+    "shoes",
+    "order",
+    "package",
+    "late",
+    "refund",
+    "size",
+    "wrong",
+    "box",
+    "arrived",
+    "great",
+    "love",
+    "hate",
+    "support",
+    "call",
+    "wait",
+    "week",
+    "never",
+    "again",
+    "return",
+    "exchange",
+    "broken",
+    "sole",
+    "heel",
+    "lace",
 ]
 
 
@@ -50,10 +81,14 @@ def build(url: str, mentions: int, open_cases: int, seed: int = 7) -> Any:
     from listener.config import settings_from_dict
 
     settings = settings_from_dict(
-        {"brand": {"name": "Zephyr Shoes"}, "database": {"url": url},
-         "classifier": {"kind": "lexicon"},
-         "web": {"secret_key": "bench-secret-key-0123456789abcdef"}},
-        base_dir=ROOT, env={},
+        {
+            "brand": {"name": "Zephyr Shoes"},
+            "database": {"url": url},
+            "classifier": {"kind": "lexicon"},
+            "web": {"secret_key": "bench-secret-key-0123456789abcdef"},
+        },
+        base_dir=ROOT,
+        env={},
     )
     app = App.from_settings(settings)
     rnd = random.Random(seed)
@@ -62,36 +97,82 @@ def build(url: str, mentions: int, open_cases: int, seed: int = 7) -> Any:
     closed_cases = open_cases // 2
     t0 = time.perf_counter()
     with app.engine.begin() as conn:
-        conn.execute(insert(m.Source), [
-            {"id": i + 1, "name": f"source-{i}", "type": "jsonl", "enabled": True,
-             "cursor": {}, "error_count": 0, "items_total": 0, "last_new": 0,
-             "polls_total": 0, "created_at": now, "updated_at": now} for i in range(8)])
-        conn.execute(insert(m.User), [{"username": "agent", "role": "lead",
-                                       "password_hash": hash_password("bench password"),
-                                       "active": True, "created_at": now}])
-        authors = [{"id": i + 1, "platform": "x", "handle": f"@user{i}",
-                    "display_name": f"User {i}", "followers": int(rnd.paretovariate(1.2) * 50),
-                    "verified": False, "first_seen_at": now, "last_seen_at": now}
-                   for i in range(n_authors)]
+        conn.execute(
+            insert(m.Source),
+            [
+                {
+                    "id": i + 1,
+                    "name": f"source-{i}",
+                    "type": "jsonl",
+                    "enabled": True,
+                    "cursor": {},
+                    "error_count": 0,
+                    "items_total": 0,
+                    "last_new": 0,
+                    "polls_total": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(8)
+            ],
+        )
+        conn.execute(
+            insert(m.User),
+            [
+                {
+                    "username": "agent",
+                    "role": "lead",
+                    "password_hash": hash_password("bench password"),
+                    "active": True,
+                    "created_at": now,
+                }
+            ],
+        )
+        authors = [
+            {
+                "id": i + 1,
+                "platform": "x",
+                "handle": f"@user{i}",
+                "display_name": f"User {i}",
+                "followers": int(rnd.paretovariate(1.2) * 50),
+                "verified": False,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for i in range(n_authors)
+        ]
         for chunk in _chunks(authors, 5000):
             conn.execute(insert(m.Author), chunk)
         cases = []
         statuses = ["new", "drafted", "claimed", "approved"]
         for i in range(open_cases + closed_cases):
             opened = now - timedelta(minutes=rnd.randint(1, 60 * 24 * 14))
-            status = rnd.choice(statuses) if i < open_cases else rnd.choice(
-                ["sent", "resolved", "rejected"])
-            cases.append({
-                "id": i + 1, "author_id": rnd.randint(1, n_authors), "source_id": rnd.randint(1, 8),
-                "status": status, "priority": rnd.randint(0, 100),
-                "reasons": ["negative 0.9", rnd.choice(CATEGORIES), "3k followers"],
-                "category": rnd.choice(CATEGORIES), "circumstances": [],
-                "unhappy_score": rnd.random(),
-                "assignee": rnd.choice([None, None, "agent", "bob"]) if status == "claimed"
-                else None,
-                "sla_due_at": opened + timedelta(hours=1), "mention_count": 1,
-                "last_mention_at": opened, "created_at": opened, "updated_at": opened,
-            })
+            status = (
+                rnd.choice(statuses)
+                if i < open_cases
+                else rnd.choice(["sent", "resolved", "rejected"])
+            )
+            cases.append(
+                {
+                    "id": i + 1,
+                    "author_id": rnd.randint(1, n_authors),
+                    "source_id": rnd.randint(1, 8),
+                    "status": status,
+                    "priority": rnd.randint(0, 100),
+                    "reasons": ["negative 0.9", rnd.choice(CATEGORIES), "3k followers"],
+                    "category": rnd.choice(CATEGORIES),
+                    "circumstances": [],
+                    "unhappy_score": rnd.random(),
+                    "assignee": rnd.choice([None, None, "agent", "bob"])
+                    if status == "claimed"
+                    else None,
+                    "sla_due_at": opened + timedelta(hours=1),
+                    "mention_count": 1,
+                    "last_mention_at": opened,
+                    "created_at": opened,
+                    "updated_at": opened,
+                }
+            )
         for chunk in _chunks(cases, 5000):
             conn.execute(insert(m.Case), chunk)
         n_cases = len(cases)
@@ -100,17 +181,28 @@ def build(url: str, mentions: int, open_cases: int, seed: int = 7) -> Any:
             text = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(8, 40)))
             label = rnd.choices(LABELS, (0.35, 0.45, 0.2))[0]
             published = now - timedelta(seconds=rnd.randint(60, 90 * 86400))
-            rows.append({
-                "source_id": rnd.randint(1, 8), "external_id": f"m{i}",
-                "author_id": rnd.randint(1, n_authors),
-                "case_id": (i % n_cases) + 1 if i < n_cases * 2 else None,
-                "kind": "post", "text": text, "matched_keywords": ["zephyr"],
-                "published_at": published, "collected_at": published, "updated_at": published,
-                "content_hash": hashlib.sha1(text.encode()).hexdigest(), "edit_count": 0,
-                "raw": {}, "label": label, "unhappy": label == "negative",
-                "unhappy_score": rnd.random(), "category": rnd.choice(CATEGORIES),
-                "model_version": "bench",
-            })
+            rows.append(
+                {
+                    "source_id": rnd.randint(1, 8),
+                    "external_id": f"m{i}",
+                    "author_id": rnd.randint(1, n_authors),
+                    "case_id": (i % n_cases) + 1 if i < n_cases * 2 else None,
+                    "kind": "post",
+                    "text": text,
+                    "matched_keywords": ["zephyr"],
+                    "published_at": published,
+                    "collected_at": published,
+                    "updated_at": published,
+                    "content_hash": hashlib.sha1(text.encode()).hexdigest(),
+                    "edit_count": 0,
+                    "raw": {},
+                    "label": label,
+                    "unhappy": label == "negative",
+                    "unhappy_score": rnd.random(),
+                    "category": rnd.choice(CATEGORIES),
+                    "model_version": "bench",
+                }
+            )
             if len(rows) == 5000:
                 conn.execute(insert(m.Mention), rows)
                 rows = []
@@ -125,14 +217,17 @@ def build(url: str, mentions: int, open_cases: int, seed: int = 7) -> Any:
     else:
         with app.engine.begin() as conn:
             conn.execute(sql("ANALYZE"))
-    print(f"  built {mentions} mentions, {n_cases} cases ({open_cases} open), {n_authors} "
-          f"authors in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    print(
+        f"  built {mentions} mentions, {n_cases} cases ({open_cases} open), {n_authors} "
+        f"authors in {time.perf_counter() - t0:.1f}s",
+        file=sys.stderr,
+    )
     return app
 
 
 def _chunks(rows: list[dict[str, Any]], n: int) -> Any:
     for i in range(0, len(rows), n):
-        yield rows[i:i + n]
+        yield rows[i : i + n]
 
 
 def measure(app: Any, requests: int) -> dict[str, tuple[float, float]]:
@@ -146,8 +241,11 @@ def measure(app: Any, requests: int) -> dict[str, tuple[float, float]]:
     client = TestClient(create_app(app))
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    r = client.post("/login", data={"username": "agent", "password": "bench password",
-                                    "csrf_token": token}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": "agent", "password": "bench password", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     pages = {
         "queue": "/queue",
@@ -182,8 +280,12 @@ def measure(app: Any, requests: int) -> dict[str, tuple[float, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default="sqlite", help="'sqlite' (temp file) or a database URL "
-                        "(PostgreSQL: a fresh schema is created and dropped)")
+    parser.add_argument(
+        "--db",
+        default="sqlite",
+        help="'sqlite' (temp file) or a database URL "
+        "(PostgreSQL: a fresh schema is created and dropped)",
+    )
     parser.add_argument("--mentions", type=int, default=100_000)
     parser.add_argument("--open-cases", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=40)
@@ -216,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
 
             with create_engine(args.db).begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    print(f"| page ({backend}, {args.mentions // 1000}k mentions, {args.open_cases // 1000}k "
-          "open cases) | p50 ms | p95 ms | p95 / 150 ms |")
+    print(
+        f"| page ({backend}, {args.mentions // 1000}k mentions, {args.open_cases // 1000}k "
+        "open cases) | p50 ms | p95 ms | p95 / 150 ms |"
+    )
     print("|---|---:|---:|---:|")
     for name, (p50, p95) in results.items():
         print(f"| {name} | {p50:.1f} | {p95:.1f} | {p95 / TARGET_MS:.2f} |")

@@ -86,8 +86,12 @@ def _start_workers(n: int, config: Path, logs: Path) -> list[Any]:
     # each configuration uses the whole machine: torch's threads are split between processes
     threads = str(max(1, (os.cpu_count() or 1) // n))
     procs = [
-        start_listener(["worker", "-c", "1", "-n", f"bench{i}@%h", "--loglevel", "INFO"],
-                       config, logs / f"worker{i}.log", OMP_NUM_THREADS=threads)
+        start_listener(
+            ["worker", "-c", "1", "-n", f"bench{i}@%h", "--loglevel", "INFO"],
+            config,
+            logs / f"worker{i}.log",
+            OMP_NUM_THREADS=threads,
+        )
         for i in range(n)
     ]
     return procs
@@ -102,8 +106,9 @@ def _seed_mentions(app: Any, count: int) -> None:
     sync_sources(app)
     texts = UNHAPPY + HAPPY
     with app.sessions() as session, session.begin():
-        source = m.Source(name="bench-seed", type="jsonl", config_location="-", cursor={},
-                          enabled=False)
+        source = m.Source(
+            name="bench-seed", type="jsonl", config_location="-", cursor={}, enabled=False
+        )
         author = m.Author(platform="blog", handle="bench-author")
         session.add_all([source, author])
         session.flush()
@@ -112,13 +117,23 @@ def _seed_mentions(app: Any, count: int) -> None:
 
         t0 = datetime(2026, 11, 1, tzinfo=UTC)
         for i in range(count):
-            rows.append({
-                "source_id": source.id, "external_id": f"seed-{i}", "author_id": author.id,
-                "text": f"{texts[i % len(texts)]} (order {i})", "published_at": t0
-                + timedelta(seconds=i), "content_hash": f"{i:064d}", "matched_keywords": [],
-                "raw": {}, "model_version": "stale-model", "kind": "post",
-                "collected_at": t0, "updated_at": t0, "edit_count": 0,
-            })
+            rows.append(
+                {
+                    "source_id": source.id,
+                    "external_id": f"seed-{i}",
+                    "author_id": author.id,
+                    "text": f"{texts[i % len(texts)]} (order {i})",
+                    "published_at": t0 + timedelta(seconds=i),
+                    "content_hash": f"{i:064d}",
+                    "matched_keywords": [],
+                    "raw": {},
+                    "model_version": "stale-model",
+                    "kind": "post",
+                    "collected_at": t0,
+                    "updated_at": t0,
+                    "edit_count": 0,
+                }
+            )
         session.execute(insert(m.Mention), rows)
 
 
@@ -128,10 +143,14 @@ def _stale(app: Any, version: str) -> int:
     from listener import models as m
 
     with app.sessions() as session:
-        return int(session.scalar(
-            select(func.count()).select_from(m.Mention)
-            .where(or_(m.Mention.model_version.is_(None), m.Mention.model_version != version))
-        ) or 0)
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(m.Mention)
+                .where(or_(m.Mention.model_version.is_(None), m.Mention.model_version != version))
+            )
+            or 0
+        )
 
 
 def classify_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -142,9 +161,16 @@ def classify_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str,
 
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     with fresh_pg_schema(PG_URL) as url:
-        data = base_config(url, classifier=_classifier_for(args.classifier, workers),
-                           workers={"broker_url": args.broker, "queue": queue,
-                                    "classify_batch": args.batch, "concurrency": 1})
+        data = base_config(
+            url,
+            classifier=_classifier_for(args.classifier, workers),
+            workers={
+                "broker_url": args.broker,
+                "queue": queue,
+                "classify_batch": args.batch,
+                "concurrency": 1,
+            },
+        )
         config = write_config(tmp / f"classify{workers}.yaml", data)
         settings, app = _load(config)
         configure_from(settings)
@@ -156,8 +182,11 @@ def classify_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str,
             from sqlalchemy import select
 
             with app.sessions() as session:
-                warm = list(session.scalars(select(m.Mention.id).order_by(m.Mention.id.desc())
-                                            .limit(2 * workers)))
+                warm = list(
+                    session.scalars(
+                        select(m.Mention.id).order_by(m.Mention.id.desc()).limit(2 * workers)
+                    )
+                )
             for i in range(workers):
                 classify_batch.apply_async(([warm[2 * i], warm[2 * i + 1]],))
             wait_for(lambda: _stale(app, version) == args.mentions, 300, "warm-up batches")
@@ -179,9 +208,13 @@ def classify_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str,
                 runs.append(time.perf_counter() - t0)
                 with app.sessions() as session, session.begin():
                     # stale again for the next run, with new texts (the encoder caches texts)
-                    session.execute(update(m.Mention).where(m.Mention.id.not_in(warm))
-                                    .values(model_version="stale-model",
-                                            text=m.Mention.text + f" (run {_rep + 2})"))
+                    session.execute(
+                        update(m.Mention)
+                        .where(m.Mention.id.not_in(warm))
+                        .values(
+                            model_version="stale-model", text=m.Mention.text + f" (run {_rep + 2})"
+                        )
+                    )
             elapsed = statistics.median(runs)
         finally:
             for p in procs:
@@ -190,8 +223,13 @@ def classify_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str,
             with app.sessions() as session, session.begin():
                 session.execute(update(m.Mention).values(model_version=None))
             app.close()
-    return {"workers": workers, "mentions": args.mentions, "seconds": round(elapsed, 3),
-            "per_second": round(args.mentions / elapsed, 1), "runs": [round(r, 3) for r in runs]}
+    return {
+        "workers": workers,
+        "mentions": args.mentions,
+        "seconds": round(elapsed, 3),
+        "per_second": round(args.mentions / elapsed, 1),
+        "runs": [round(r, 3) for r in runs],
+    }
 
 
 def ingest_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -205,11 +243,22 @@ def ingest_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, A
     feeds_dir = tmp / "feeds"
     paths = write_feeds(feeds_dir, args.feeds * args.reps + workers, args.items)
     with fresh_pg_schema(PG_URL) as url, FeedServer({"feeds": feeds_dir}) as srv:
-        sources = [{"name": f"blog{n:03d}", "type": "feed", "url": srv.file_url("feeds", p.name),
-                    "match_all": True, "interval": "1h"} for n, p in enumerate(paths)]
-        data = base_config(url, sources=sources,
-                           classifier=_classifier_for(args.classifier, workers),
-                           workers={"broker_url": args.broker, "queue": queue, "concurrency": 1})
+        sources = [
+            {
+                "name": f"blog{n:03d}",
+                "type": "feed",
+                "url": srv.file_url("feeds", p.name),
+                "match_all": True,
+                "interval": "1h",
+            }
+            for n, p in enumerate(paths)
+        ]
+        data = base_config(
+            url,
+            sources=sources,
+            classifier=_classifier_for(args.classifier, workers),
+            workers={"broker_url": args.broker, "queue": queue, "concurrency": 1},
+        )
         config = write_config(tmp / f"ingest{workers}.yaml", data)
         settings, app = _load(config)
         configure_from(settings)
@@ -219,13 +268,18 @@ def ingest_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, A
         procs = _start_workers(workers, config, tmp)
         total = args.feeds * args.reps
         warm = [s["name"] for s in sources[total:]]
-        groups = [[s["name"] for s in sources[r * args.feeds : (r + 1) * args.feeds]]
-                  for r in range(args.reps)]
+        groups = [
+            [s["name"] for s in sources[r * args.feeds : (r + 1) * args.feeds]]
+            for r in range(args.reps)
+        ]
 
         def done(names: list[str]) -> bool:
             with app.sessions() as session:
-                n = session.scalar(select(func.count()).select_from(m.Source).where(
-                    m.Source.name.in_(names), m.Source.last_success_at.is_not(None)))
+                n = session.scalar(
+                    select(func.count())
+                    .select_from(m.Source)
+                    .where(m.Source.name.in_(names), m.Source.last_success_at.is_not(None))
+                )
             return n == len(names)
 
         try:
@@ -238,21 +292,29 @@ def ingest_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, A
                 t0 = time.perf_counter()
                 for name in group:  # what `listener beat` enqueues for due sources
                     poll_source.apply_async((name,))
-                wait_for(lambda group=group: done(group), 600, "every feed ingested",
-                         every=0.05)
+                wait_for(lambda group=group: done(group), 600, "every feed ingested", every=0.05)
                 runs.append(time.perf_counter() - t0)
             elapsed = statistics.median(runs)
             with app.sessions() as session:
-                stored = session.scalar(select(func.count()).select_from(m.Mention)
-                                        .join(m.Source).where(m.Source.name.in_(groups[0])))
+                stored = session.scalar(
+                    select(func.count())
+                    .select_from(m.Mention)
+                    .join(m.Source)
+                    .where(m.Source.name.in_(groups[0]))
+                )
         finally:
             for p in procs:
                 stop(p)
             purge_queue(args.broker, queue)
             app.close()
-    return {"workers": workers, "feeds": args.feeds, "mentions": int(stored or 0),
-            "seconds": round(elapsed, 3), "per_second": round((stored or 0) / elapsed, 1),
-            "runs": [round(r, 3) for r in runs]}
+    return {
+        "workers": workers,
+        "feeds": args.feeds,
+        "mentions": int(stored or 0),
+        "seconds": round(elapsed, 3),
+        "per_second": round((stored or 0) / elapsed, 1),
+        "runs": [round(r, 3) for r in runs],
+    }
 
 
 def load_average() -> float:
@@ -288,8 +350,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"`bench/workers.py`: one vs two `listener worker -c 1` processes (Celery, prefork) "
         f"against a fresh PostgreSQL schema, broker `{results['broker']}`; classifier "
         f"`{results['configured']}` (as config.yaml configures the service)"
-        + (", and the lexicon classifier for comparison" if "lexicon" in kinds
-           and results["configured"] != "lexicon" else "")
+        + (
+            ", and the lexicon classifier for comparison"
+            if "lexicon" in kinds and results["configured"] != "lexicon"
+            else ""
+        )
         + ". Workers are started and warmed (one task each: imports, model load, connections) "
         "before the clock starts; each worker gets `OMP_NUM_THREADS` and `classifier.threads` = "
         "cores / workers, so "
@@ -305,7 +370,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += _rows(kind, r)
     raw = "; ".join(
         f"{kind} {what} {r[what][0]['runs']} / {r[what][1]['runs']}"
-        for kind, r in kinds.items() for what in ("classify", "ingest")
+        for kind, r in kinds.items()
+        for what in ("classify", "ingest")
     )
     lines += [
         "",
@@ -345,29 +411,43 @@ def write_docs(section: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", default=REDIS_URL)
-    parser.add_argument("--mentions", type=int, default=None,
-                        help="default: 20000 (lexicon) or 1500 (transformer classifiers)")
-    parser.add_argument("--batch", type=int, default=None,
-                        help="mentions per task; default 250 (lexicon) or 64")
+    parser.add_argument(
+        "--mentions",
+        type=int,
+        default=None,
+        help="default: 20000 (lexicon) or 1500 (transformer classifiers)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="mentions per task; default 250 (lexicon) or 64"
+    )
     parser.add_argument("--feeds", type=int, default=40)
     parser.add_argument("--reps", type=int, default=3, help="timed runs per configuration")
     parser.add_argument("--items", type=int, default=20)
-    parser.add_argument("--kinds", default=None,
-                        help="classifier kinds to measure, comma-separated (default: the "
-                        "configured one, plus lexicon)")
+    parser.add_argument(
+        "--kinds",
+        default=None,
+        help="classifier kinds to measure, comma-separated (default: the "
+        "configured one, plus lexicon)",
+    )
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--keep-logs", default=None, help="folder for configs and worker logs")
     args = parser.parse_args()
     configured = service_classifier()
-    kinds = args.kinds.split(",") if args.kinds else list(
-        dict.fromkeys([configured["kind"], "lexicon"]))
+    kinds = (
+        args.kinds.split(",")
+        if args.kinds
+        else list(dict.fromkeys([configured["kind"], "lexicon"]))
+    )
     from listener.logs import configure
 
     configure("WARNING")
-    results: dict[str, Any] = {"broker": args.broker.split("://")[0],
-                               "configured": configured["kind"], "kinds": {},
-                               "reps": args.reps,
-                               "load_before": load_average()}
+    results: dict[str, Any] = {
+        "broker": args.broker.split("://")[0],
+        "configured": configured["kind"],
+        "kinds": {},
+        "reps": args.reps,
+        "load_before": load_average(),
+    }
     with tempfile.TemporaryDirectory(prefix="listener-bench-") as d:
         base = Path(args.keep_logs) if args.keep_logs else Path(d)
         for kind in kinds:

@@ -72,8 +72,11 @@ class CategoryModel:
             for v, lab in zip(_normalise(extra_vectors), extra_labels, strict=True):
                 if lab in index:
                     groups[index[lab]].append(v)
-        dim = vecs.shape[1] if len(vecs) else (extra_vectors.shape[1] if extra_vectors is not None
-                                                and extra_vectors.size else 1)
+        dim = (
+            vecs.shape[1]
+            if len(vecs)
+            else (extra_vectors.shape[1] if extra_vectors is not None and extra_vectors.size else 1)
+        )
         self.has_proto = np.array([bool(g) for g in groups])
         self.prototypes = np.stack(
             [_normalise(np.mean(g, axis=0)) if g else np.zeros(dim, np.float32) for g in groups]
@@ -88,7 +91,10 @@ class CategoryModel:
         return bonus
 
     def assign(
-        self, texts: Sequence[str], topic: np.ndarray, unhappy: Sequence[bool],
+        self,
+        texts: Sequence[str],
+        topic: np.ndarray,
+        unhappy: Sequence[bool],
         bonus: np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
         """Category and confidence per text; ``bonus`` is :meth:`keyword_bonus` if computed."""

@@ -155,8 +155,7 @@ class MiniLMEncoder:
                 arr, msk = _padded(ids, idx)
                 return idx, self._session.run(None, {"input_ids": arr, "attention_mask": msk})
 
-            results = (self._pool().map(run, batches) if len(batches) > 1
-                       else map(run, batches))
+            results = self._pool().map(run, batches) if len(batches) > 1 else map(run, batches)
             for idx, (s_out, t_out) in results:
                 sent[idx], topic[idx] = s_out, t_out
             return sent, topic
@@ -165,9 +164,7 @@ class MiniLMEncoder:
                 idx = order[start : start + self.batch_size]
                 arr, msk = _padded(ids, idx)
                 input_ids, mask = torch.from_numpy(arr), torch.from_numpy(msk)
-                out = self.bert(
-                    input_ids=input_ids, attention_mask=mask, output_hidden_states=True
-                )
+                out = self.bert(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
                 m = mask.unsqueeze(-1).float()
                 denom = m.sum(1).clamp(min=1)
                 sent[idx] = ((out.last_hidden_state * m).sum(1) / denom).numpy()
@@ -216,8 +213,9 @@ class MiniLMEncoder:
             self._cache.clear()
 
 
-def _onnx_session(bert: Any, split: int, top_weights: Path | None, quantize: bool,
-                  onnx_dir: Path | None) -> Any:
+def _onnx_session(
+    bert: Any, split: int, top_weights: Path | None, quantize: bool, onnx_dir: Path | None
+) -> Any:
     """An ONNX Runtime session for the encoder (exported once, cached), or None.
 
     The export needs the ``onnx`` package; without it (or onnxruntime) we fall
@@ -277,11 +275,19 @@ def _export_onnx(bert: Any, split: int, path: Path, quantize: bool) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Pooled().eval(), (ids, torch.ones_like(ids)), str(fp32),
-                input_names=["input_ids", "attention_mask"], output_names=["sent", "topic"],
-                dynamic_axes={"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"},
-                              "sent": {0: "b"}, "topic": {0: "b"}},
-                opset_version=17, dynamo=False,
+                _Pooled().eval(),
+                (ids, torch.ones_like(ids)),
+                str(fp32),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["sent", "topic"],
+                dynamic_axes={
+                    "input_ids": {0: "b", 1: "t"},
+                    "attention_mask": {0: "b", 1: "t"},
+                    "sent": {0: "b"},
+                    "topic": {0: "b"},
+                },
+                opset_version=17,
+                dynamo=False,
             )
         final = fp32
         if quantize:
@@ -293,8 +299,9 @@ def _export_onnx(bert: Any, split: int, path: Path, quantize: bool) -> None:
             level = root.level
             root.setLevel(logging.ERROR)
             try:
-                quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8,
-                                 per_channel=True)
+                quantize_dynamic(
+                    str(fp32), str(final), weight_type=QuantType.QInt8, per_channel=True
+                )
             finally:
                 root.setLevel(level)
         os.replace(final, path)

@@ -49,9 +49,7 @@ def evaluate_csv(
     mapping: dict[str, str] = {}
     if categories_file is not None:
         specs, fallback, mapping = load_category_file(categories_file)
-        settings = settings.model_copy(
-            update={"categories": specs, "fallback_category": fallback}
-        )
+        settings = settings.model_copy(update={"categories": specs, "fallback_category": fallback})
     rows = load_csv(path, text_column, label_column, category_column, id_column)
     if limit is not None:
         rows = rows[:limit]
@@ -102,8 +100,10 @@ def format_report(r: dict[str, Any]) -> str:
     lines.append("  score bin     n   mean score  unhappy rate")
     for row in cal["table"]:
         if row["n"]:
-            lines.append(f"  {row['bin']:>9} {row['n']:>5}   {row['mean_score']:>10.3f}  "
-                         f"{row['unhappy_rate']:>12.3f}")
+            lines.append(
+                f"  {row['bin']:>9} {row['n']:>5}   {row['mean_score']:>10.3f}  "
+                f"{row['unhappy_rate']:>12.3f}"
+            )
     if "category" in r:
         c = r["category"]
         lines.append(

@@ -23,8 +23,12 @@ from classifiers.text import normalize
 from listener.errors import ClassifierError
 
 _ALIASES: dict[str, Label] = {
-    "negative": "negative", "neg": "negative", "neutral": "neutral", "neu": "neutral",
-    "positive": "positive", "pos": "positive",
+    "negative": "negative",
+    "neg": "negative",
+    "neutral": "neutral",
+    "neu": "neutral",
+    "positive": "positive",
+    "pos": "positive",
 }
 
 
@@ -112,8 +116,11 @@ class HFClassifier:
             for start in range(0, len(order), bs):
                 idx = order[start : start + bs]
                 enc = self.tokenizer(
-                    [texts[i] for i in idx], truncation=True, max_length=self.settings.max_length,
-                    padding=True, return_tensors="pt",
+                    [texts[i] for i in idx],
+                    truncation=True,
+                    max_length=self.settings.max_length,
+                    padding=True,
+                    return_tensors="pt",
                 ).to(self.settings.device)
                 logits = self.model(**enc).logits.float()
                 out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
@@ -138,8 +145,11 @@ class HFClassifier:
             out.append(
                 Prediction(
                     label=label,
-                    probabilities={"negative": float(agg[i, 0]), "neutral": float(agg[i, 1]),
-                                   "positive": float(agg[i, 2])},
+                    probabilities={
+                        "negative": float(agg[i, 0]),
+                        "neutral": float(agg[i, 1]),
+                        "positive": float(agg[i, 2]),
+                    },
                     unhappy_score=float(agg[i, 0]),
                     unhappy=bool(unhappy[i]),
                     category=cats[i][0],

@@ -54,13 +54,20 @@ def reliability(y: Flags, score: Scores, bins: int = 10) -> dict[str, Any]:
         m = (s >= lo) & ((s < hi) if hi < 1 else (s <= hi))
         n = int(m.sum())
         if not n:
-            rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": 0, "mean_score": None,
-                         "unhappy_rate": None})
+            rows.append(
+                {"bin": f"{lo:.1f}-{hi:.1f}", "n": 0, "mean_score": None, "unhappy_rate": None}
+            )
             continue
         conf, acc = float(s[m].mean()), float(y_arr[m].mean())
         ece += n / len(s) * abs(conf - acc)
-        rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": n, "mean_score": round(conf, 4),
-                     "unhappy_rate": round(acc, 4)})
+        rows.append(
+            {
+                "bin": f"{lo:.1f}-{hi:.1f}",
+                "n": n,
+                "mean_score": round(conf, 4),
+                "unhappy_rate": round(acc, 4),
+            }
+        )
     return {"ece": ece, "table": rows}
 
 

@@ -136,8 +136,9 @@ class MiniLMClassifier:
             out += self._predict(texts[start : start + step])
         return out
 
-    def _text_features(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray,
-                                                         list[tuple[str, ...]]]:
+    def _text_features(
+        self, texts: list[str]
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
         """The pure-Python features: VADER, category keywords, circumstances.
 
         Computed once per distinct text (retweets and copy-paste complaints repeat).
@@ -148,8 +149,11 @@ class MiniLMClassifier:
         where = {t: i for i, t in enumerate(unique)}
         rows = [where[t] for t in texts]
         circumstances = [detect_circumstances(t) for t in unique]
-        return (lexicon_features(unique)[rows], self.categories.keyword_bonus(unique)[rows],
-                [circumstances[i] for i in rows])
+        return (
+            lexicon_features(unique)[rows],
+            self.categories.keyword_bonus(unique)[rows],
+            [circumstances[i] for i in rows],
+        )
 
     def _predict(self, texts: list[str]) -> list[Prediction]:
         # The Python features are computed on the encoder's pool beside the ONNX

@@ -46,8 +46,9 @@ def rebuild_base_weights(
         from classifiers.finetune import finetune
 
         log(f"fine-tuning the top {top_layers} layers on {len(examples)} examples ({device})")
-        state = finetune(examples, top_layers=top_layers, epochs=epochs, lr=lr, device=device,
-                         log=log)
+        state = finetune(
+            examples, top_layers=top_layers, epochs=epochs, lr=lr, device=device, log=log
+        )
         save_file(state, str(out / "encoder_top.safetensors"))
     settings = settings.model_copy(update={"weights": str(out)})
     if not (out / "head.npz").is_file():
@@ -58,17 +59,31 @@ def rebuild_base_weights(
         from classifiers.training import Features  # noqa: F401
 
         d = 387
-        Head(np.zeros(d, np.float32), np.ones(d, np.float32), np.zeros(d, np.float32), 0.0, 1.0,
-             0.0, np.zeros((3, d), np.float32), np.zeros(3, np.float32),
-             meta={"version": "placeholder"}).save(out)
+        Head(
+            np.zeros(d, np.float32),
+            np.ones(d, np.float32),
+            np.zeros(d, np.float32),
+            0.0,
+            1.0,
+            0.0,
+            np.zeros((3, d), np.float32),
+            np.zeros(3, np.float32),
+            meta={"version": "placeholder"},
+        ).save(out)
     clf = MiniLMClassifier(settings, head_dir=out)
     log(f"encoding {len(examples)} examples for the head")
-    feats = cached_encode(clf.encode, examples, Path(settings.models_dir) / "cache",
-                          _feature_tag(settings))
+    feats = cached_encode(
+        clf.encode, examples, Path(settings.models_dir) / "cache", _feature_tag(settings)
+    )
     result = train_head(feats, None, current=None, threshold=settings.threshold, version=version)
     result.head.meta.update(
-        {"top_layers": top_layers, "epochs": epochs, "lr": lr, "quantized_features":
-         settings.quantize, "base_data": "VADER *_GroundTruth.txt + classifiers.synthetic"}
+        {
+            "top_layers": top_layers,
+            "epochs": epochs,
+            "lr": lr,
+            "quantized_features": settings.quantize,
+            "base_data": "VADER *_GroundTruth.txt + classifiers.synthetic",
+        }
     )
     result.head.save(out)
     f1 = result.new_metrics["base_heldback"]["f1"]

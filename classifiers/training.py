@@ -90,7 +90,9 @@ def encode_examples(encode: Encode, examples: Sequence[Example]) -> Features:
     texts = [e.text for e in examples]
     sent, topic, lex = encode(texts)
     return Features(
-        sent, topic, lex,
+        sent,
+        topic,
+        lex,
         np.array([e.unhappy for e in examples], dtype=bool),
         [e.label for e in examples],
         [f"{e.source}:{e.text}" for e in examples],
@@ -101,7 +103,9 @@ def encode_examples(encode: Encode, examples: Sequence[Example]) -> Features:
 def encode_corrections(encode: Encode, corrections: Sequence[CorrectionExample]) -> Features:
     sent, topic, lex = encode([c.text for c in corrections])
     return Features(
-        sent, topic, lex,
+        sent,
+        topic,
+        lex,
         np.array([c.unhappy for c in corrections], dtype=bool),
         ["negative" if c.unhappy else "" for c in corrections],
         [c.key for c in corrections],
@@ -109,8 +113,9 @@ def encode_corrections(encode: Encode, corrections: Sequence[CorrectionExample])
     )
 
 
-def cached_encode(encode: Encode, examples: Sequence[Example], cache_dir: Path | None,
-                  tag: str) -> Features:
+def cached_encode(
+    encode: Encode, examples: Sequence[Example], cache_dir: Path | None, tag: str
+) -> Features:
     """:func:`encode_examples` with an on-disk cache keyed by ``tag`` and the texts."""
     if cache_dir is None:
         return encode_examples(encode, examples)
@@ -121,7 +126,9 @@ def cached_encode(encode: Encode, examples: Sequence[Example], cache_dir: Path |
     if path.is_file():
         arr = np.load(path)
         return Features(
-            arr["sent"], arr["topic"], arr["lex"],
+            arr["sent"],
+            arr["topic"],
+            arr["lex"],
             np.array([e.unhappy for e in examples], dtype=bool),
             [e.label for e in examples],
             [f"{e.source}:{e.text}" for e in examples],
@@ -171,9 +178,15 @@ def fit_head(
     for row, cls in enumerate(sent.classes_):
         coef[cls], bias[cls] = sent.coef_[row], sent.intercept_[row]
     head = Head(
-        mean=mean, scale=scale,
-        unhappy_w=unhappy.coef_[0].astype(np.float32), unhappy_b=float(unhappy.intercept_[0]),
-        platt_a=1.0, platt_b=0.0, sent_w=coef, sent_b=bias, meta=dict(meta or {}),
+        mean=mean,
+        scale=scale,
+        unhappy_w=unhappy.coef_[0].astype(np.float32),
+        unhappy_b=float(unhappy.intercept_[0]),
+        platt_a=1.0,
+        platt_b=0.0,
+        sent_w=coef,
+        sent_b=bias,
+        meta=dict(meta or {}),
     )
     if len(calib) >= 20 and 0 < calib.unhappy.sum() < len(calib):
         z = head.unhappy_logit(head.features(calib.sent, calib.lex)).reshape(-1, 1)
@@ -241,7 +254,10 @@ def train_head(
     version = version or datetime.now(UTC).strftime("minilm-%Y%m%dT%H%M%SZ")
     n_corr = 0 if corrections is None else len(corrections)
     head = fit_head(
-        train, calib, weights=np.concatenate(weights), C=C,
+        train,
+        calib,
+        weights=np.concatenate(weights),
+        C=C,
         meta={
             "version": version,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -270,8 +286,10 @@ def train_head(
             f"unhappy-F1 on the held-back base slice fell from "
             f"{cur['base_heldback']['f1']:.3f} to {new['base_heldback']['f1']:.3f}"
         )
-    if held_corr is not None and len(held_corr) >= MIN_HELDBACK_CORRECTIONS and (
-        new["corrections_heldback"]["f1"] < cur["corrections_heldback"]["f1"] - tolerance
+    if (
+        held_corr is not None
+        and len(held_corr) >= MIN_HELDBACK_CORRECTIONS
+        and (new["corrections_heldback"]["f1"] < cur["corrections_heldback"]["f1"] - tolerance)
     ):
         problems.append(
             f"unhappy-F1 on held-back corrections fell from "
@@ -283,9 +301,11 @@ def train_head(
         # Accepted: refit with the held-back corrections too (the base slice stays out,
         # so the next comparison is still fair); keep the validated metrics.
         final = fit_head(
-            _concat([train, held_corr]), calib,
+            _concat([train, held_corr]),
+            calib,
             weights=np.concatenate([*weights, np.full(len(held_corr), correction_weight)]),
-            C=C, meta=head.meta,
+            C=C,
+            meta=head.meta,
         )
         final.cat_vectors, final.cat_labels = head.cat_vectors, head.cat_labels
         head = final

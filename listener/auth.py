@@ -12,7 +12,6 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from listener import models as m
+from listener.clock import utcnow as _now
 from listener.errors import Conflict, ListenerError, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
@@ -59,10 +59,6 @@ class Principal:
         return self.role in LEAD_ROLES
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _hasher() -> Any:
     from argon2 import PasswordHasher
 
@@ -95,8 +91,9 @@ def check_role(role: str) -> str:
 
 
 def _principal(user: m.User) -> Principal:
-    return Principal(id=user.id, username=user.username, role=user.role,
-                     display_name=user.display_name)
+    return Principal(
+        id=user.id, username=user.username, role=user.role, display_name=user.display_name
+    )
 
 
 def add_user(
@@ -116,14 +113,23 @@ def add_user(
         )
     if len(password) < MIN_PASSWORD:
         raise ListenerError(f"the password must have at least {MIN_PASSWORD} characters")
-    user = m.User(username=username, role=role, display_name=display_name, email=email,
-                  password_hash=hash_password(password), created_at=_now())
+    user = m.User(
+        username=username,
+        role=role,
+        display_name=display_name,
+        email=email,
+        password_hash=hash_password(password),
+        created_at=_now(),
+    )
     try:
         with app.sessions.begin() as session:
             session.add(user)
             session.flush()
-            session.add(m.Event(actor="listener", kind="user.created",
-                                data={"username": username, "role": role}))
+            session.add(
+                m.Event(
+                    actor="listener", kind="user.created", data={"username": username, "role": role}
+                )
+            )
     except IntegrityError:
         raise Conflict(f"user {username!r} already exists") from None
     log.info("user.created", username=username, role=role)
@@ -197,8 +203,9 @@ def mint_token(app: App, username: str, name: str = "cli") -> str:
         user = session.scalars(select(m.User).where(m.User.username == username)).one_or_none()
         if user is None:
             raise NotFound(f"no user {username!r}")
-        session.add(m.ApiToken(user_id=user.id, name=name, token_hash=hash_token(token),
-                               created_at=_now()))
+        session.add(
+            m.ApiToken(user_id=user.id, name=name, token_hash=hash_token(token), created_at=_now())
+        )
         session.add(m.Event(actor=username, kind="token.created", data={"name": name}))
     log.info("token.created", username=username, name=name)
     return token

@@ -42,8 +42,9 @@ def _echo_case(case: dict[str, Any], as_json: bool = False) -> None:
 def _by_option(required: bool = False) -> Any:
     if required:
         return click.option("--by", "actor", required=True, help="Who is acting.")
-    return click.option("--by", "actor", default=None,
-                        help="Who is acting (default: $LISTENER_USER or your login).")
+    return click.option(
+        "--by", "actor", default=None, help="Who is acting (default: $LISTENER_USER or your login)."
+    )
 
 
 @click.command("claim")
@@ -53,8 +54,9 @@ def _by_option(required: bool = False) -> Any:
 @click.option("--force", is_flag=True, help="Take over someone else's claim (lead/admin).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def claim_cmd(state: CliState, case_id: int, actor: str, role: str, force: bool,
-              as_json: bool) -> None:
+def claim_cmd(
+    state: CliState, case_id: int, actor: str, role: str, force: bool, as_json: bool
+) -> None:
     """Claim a case so nobody else works it at the same time."""
     from listener.recovery import claim_case
 
@@ -69,8 +71,15 @@ def claim_cmd(state: CliState, case_id: int, actor: str, role: str, force: bool,
 @_by_option()
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def draft_cmd(state: CliState, case_id: int, text: str | None, subject: str | None, edit: bool,
-              actor: str | None, as_json: bool) -> None:
+def draft_cmd(
+    state: CliState,
+    case_id: int,
+    text: str | None,
+    subject: str | None,
+    edit: bool,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     """Show the current draft, or save a new version (--text or --edit)."""
     from listener.recovery import case_detail, edit_draft
 
@@ -84,8 +93,9 @@ def draft_cmd(state: CliState, case_id: int, text: str | None, subject: str | No
             click.echo(json.dumps(drafts[-1] if drafts else None, default=str))
         elif drafts:
             d = drafts[-1]
-            click.echo(f"draft v{d['version']}  {d['channel']}  {d['status']}  "
-                       f"by {d['created_by']}")
+            click.echo(
+                f"draft v{d['version']}  {d['channel']}  {d['status']}  by {d['created_by']}"
+            )
             if d["subject"]:
                 click.echo(f"Subject: {d['subject']}")
             click.echo("")
@@ -101,8 +111,7 @@ def draft_cmd(state: CliState, case_id: int, text: str | None, subject: str | No
             click.echo("no change")
             return
     assert text is not None
-    _echo_case(edit_draft(app, case_id, actor or _default_actor(), text, subject=subject),
-               as_json)
+    _echo_case(edit_draft(app, case_id, actor or _default_actor(), text, subject=subject), as_json)
 
 
 @click.command("offer")
@@ -112,8 +121,9 @@ def draft_cmd(state: CliState, case_id: int, text: str | None, subject: str | No
 @_by_option()
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def offer_cmd(state: CliState, case_id: int, key: str | None, none_: bool, actor: str | None,
-              as_json: bool) -> None:
+def offer_cmd(
+    state: CliState, case_id: int, key: str | None, none_: bool, actor: str | None, as_json: bool
+) -> None:
     """List the suggested offers, or choose one (KEY) or none (--none)."""
     from listener.recovery import case_detail, select_offer
 
@@ -121,13 +131,22 @@ def offer_cmd(state: CliState, case_id: int, key: str | None, none_: bool, actor
     if key and none_:
         raise click.UsageError("give KEY or --none, not both")
     if key or none_:
-        _echo_case(select_offer(app, case_id, actor or _default_actor(), None if none_ else key),
-                   as_json)
+        _echo_case(
+            select_offer(app, case_id, actor or _default_actor(), None if none_ else key), as_json
+        )
         return
     detail = case_detail(app, case_id)
     if as_json:
-        click.echo(json.dumps({"offers": detail["offers"], "catalogue": detail["catalogue"],
-                               "budget": detail["budget"]}, default=str))
+        click.echo(
+            json.dumps(
+                {
+                    "offers": detail["offers"],
+                    "catalogue": detail["catalogue"],
+                    "budget": detail["budget"],
+                },
+                default=str,
+            )
+        )
         return
     budget = detail["budget"]
     cur = budget["currency"]
@@ -177,8 +196,9 @@ def reject_cmd(state: CliState, case_id: int, actor: str, reason: str, as_json: 
 @click.option("--note", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def resolve_cmd(state: CliState, case_id: int, actor: str | None, note: str | None,
-                as_json: bool) -> None:
+def resolve_cmd(
+    state: CliState, case_id: int, actor: str | None, note: str | None, as_json: bool
+) -> None:
     """Mark the case resolved."""
     from listener.recovery import resolve_case
 

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from listener.cli import CliState
+from listener.clock import utcnow as _now
 
 if TYPE_CHECKING:
     from listener.pipeline import PollOutcome
 
 pass_state = click.make_pass_decorator(CliState)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _echo_json(obj: Any) -> None:

@@ -29,13 +29,18 @@ def _classifier_settings(state: CliState) -> ClassifierSettings:
 
 @click.command("label")
 @click.argument("mention_id", type=int)
-@click.option("--unhappy/--not-unhappy", "unhappy", required=True,
-              help="Whether the customer is really unhappy.")
+@click.option(
+    "--unhappy/--not-unhappy",
+    "unhappy",
+    required=True,
+    help="Whether the customer is really unhappy.",
+)
 @click.option("--category", default=None, help="The right problem category (a configured name).")
 @click.option("--by", "actor", default=None, help="Who corrects (default: $USER).")
 @pass_state
-def label_cmd(state: CliState, mention_id: int, unhappy: bool, category: str | None,
-              actor: str | None) -> None:
+def label_cmd(
+    state: CliState, mention_id: int, unhappy: bool, category: str | None, actor: str | None
+) -> None:
     """Correct a mention's label; `listener train` learns from corrections."""
     import getpass
 
@@ -62,24 +67,47 @@ def label_cmd(state: CliState, mention_id: int, unhappy: bool, category: str | N
 
 
 @click.command("train")
-@click.option("--base-data", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory of VADER's *_GroundTruth.txt (default: ../shared/data/vader).")
-@click.option("--rebuild-base", is_flag=True,
-              help="Rebuild the committed base weights: fine-tune the top MiniLM layers on the "
-              "base data, then fit the head (no corrections). Minutes on a GPU.")
-@click.option("--head-only", is_flag=True,
-              help="With --rebuild-base: keep the existing top layers, refit only the head.")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="With --rebuild-base: where to write (default: the configured weights).")
+@click.option(
+    "--base-data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of VADER's *_GroundTruth.txt (default: ../shared/data/vader).",
+)
+@click.option(
+    "--rebuild-base",
+    is_flag=True,
+    help="Rebuild the committed base weights: fine-tune the top MiniLM layers on the "
+    "base data, then fit the head (no corrections). Minutes on a GPU.",
+)
+@click.option(
+    "--head-only",
+    is_flag=True,
+    help="With --rebuild-base: keep the existing top layers, refit only the head.",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --rebuild-base: where to write (default: the configured weights).",
+)
 @click.option("--device", default=None, help="torch device for --rebuild-base (e.g. cuda).")
 @click.option("--epochs", default=3, show_default=True, help="Fine-tuning epochs (--rebuild-base).")
-@click.option("--base-limit", type=int, default=None, hidden=True,
-              help="Use only N base examples (tests).")
+@click.option(
+    "--base-limit", type=int, default=None, hidden=True, help="Use only N base examples (tests)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_state
-def train_cmd(state: CliState, base_data: Path | None, rebuild_base: bool, head_only: bool,
-              output: Path | None, device: str | None, epochs: int, base_limit: int | None,
-              as_json: bool) -> None:
+def train_cmd(
+    state: CliState,
+    base_data: Path | None,
+    rebuild_base: bool,
+    head_only: bool,
+    output: Path | None,
+    device: str | None,
+    epochs: int,
+    base_limit: int | None,
+    as_json: bool,
+) -> None:
     """Refit the classifier head on base data plus agents' corrections.
 
     The new head is evaluated on a held-back slice and becomes the one in use
@@ -94,8 +122,14 @@ def train_cmd(state: CliState, base_data: Path | None, rebuild_base: bool, head_
         from classifiers.rebuild import rebuild_base_weights
 
         out = rebuild_base_weights(
-            cs, base_dir=base_data, output=output, device=device or cs.device, epochs=epochs,
-            head_only=head_only, base_limit=base_limit, log=log,
+            cs,
+            base_dir=base_data,
+            output=output,
+            device=device or cs.device,
+            epochs=epochs,
+            head_only=head_only,
+            base_limit=base_limit,
+            log=log,
         )
         click.echo(f"base weights written to {out}")
         return
@@ -129,33 +163,63 @@ def train_cmd(state: CliState, base_data: Path | None, rebuild_base: bool, head_
             state.app.use_classifier(load_classifier(cs))
         click.echo(f"accepted: head {result.head.version} is now in use ({result.reason})")
     else:
-        click.echo(f"refused: head {result.head.version} was not activated: {result.reason}",
-                   err=True)
+        click.echo(
+            f"refused: head {result.head.version} was not activated: {result.reason}", err=True
+        )
         sys.exit(1)
 
 
 @click.command("eval")
-@click.option("--data", "data_path", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Labelled CSV file.")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Labelled CSV file.",
+)
 @click.option("--text-column", default="text", show_default=True)
-@click.option("--label-column", default="airline_sentiment", show_default=True,
-              help="Gold negative/neutral/positive; 'negative' means unhappy.")
+@click.option(
+    "--label-column",
+    default="airline_sentiment",
+    show_default=True,
+    help="Gold negative/neutral/positive; 'negative' means unhappy.",
+)
 @click.option("--category-column", default=None, help="Gold problem category column.")
-@click.option("--categories", "categories_file", default=None,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="YAML with `categories`, `fallback_category` and `eval_mapping` (gold value → "
-              "category name), e.g. classifiers/airline_categories.yaml.")
-@click.option("--id-column", default="tweet_id", show_default=True,
-              help="Rows are deduplicated by this column when present.")
-@click.option("--kind", type=click.Choice(["minilm", "lexicon", "hf"]), default=None,
-              help="Override classifier.kind.")
+@click.option(
+    "--categories",
+    "categories_file",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="YAML with `categories`, `fallback_category` and `eval_mapping` (gold value → "
+    "category name), e.g. classifiers/airline_categories.yaml.",
+)
+@click.option(
+    "--id-column",
+    default="tweet_id",
+    show_default=True,
+    help="Rows are deduplicated by this column when present.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["minilm", "lexicon", "hf"]),
+    default=None,
+    help="Override classifier.kind.",
+)
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N rows.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
-def eval_cmd(state: CliState, data_path: Path, text_column: str, label_column: str,
-             category_column: str | None, categories_file: Path | None, id_column: str,
-             kind: str | None, limit: int | None, as_json: bool) -> None:
+def eval_cmd(
+    state: CliState,
+    data_path: Path,
+    text_column: str,
+    label_column: str,
+    category_column: str | None,
+    categories_file: Path | None,
+    id_column: str,
+    kind: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """Evaluate the classifier on a labelled CSV: macro-F1, accuracy, unhappy P/R/F1,
     ROC AUC, confusion matrix, calibration and (with --category-column) category accuracy."""
     from classifiers.evaluation import evaluate_csv, format_report
@@ -164,8 +228,13 @@ def eval_cmd(state: CliState, data_path: Path, text_column: str, label_column: s
     if kind:
         cs = cs.model_copy(update={"kind": kind})
     report = evaluate_csv(
-        cs, data_path, text_column=text_column, label_column=label_column,
-        category_column=category_column, categories_file=categories_file, id_column=id_column,
+        cs,
+        data_path,
+        text_column=text_column,
+        label_column=label_column,
+        category_column=category_column,
+        categories_file=categories_file,
+        id_column=id_column,
         limit=limit,
     )
     if as_json:

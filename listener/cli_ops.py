@@ -34,17 +34,33 @@ def _serve_metrics(state: CliState, port: int | None, host: str) -> None:
 
 
 @click.command("run")
-@click.option("--once", is_flag=True,
-              help="Do one round (poll what is due, send what is approved) and exit.")
-@click.option("--max-sleep", type=float, default=30.0, show_default=True,
-              help="Longest pause between rounds, in seconds.")
-@click.option("--lock-ttl", type=float, default=None,
-              help="Seconds the scheduler lock lasts without renewal (default 3×max-sleep, ≥30).")
+@click.option(
+    "--once", is_flag=True, help="Do one round (poll what is due, send what is approved) and exit."
+)
+@click.option(
+    "--max-sleep",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Longest pause between rounds, in seconds.",
+)
+@click.option(
+    "--lock-ttl",
+    type=float,
+    default=None,
+    help="Seconds the scheduler lock lasts without renewal (default 3×max-sleep, ≥30).",
+)
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics here.")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
 @pass_state
-def run_cmd(state: CliState, once: bool, max_sleep: float, lock_ttl: float | None,
-            metrics_port: int | None, metrics_host: str) -> None:
+def run_cmd(
+    state: CliState,
+    once: bool,
+    max_sleep: float,
+    lock_ttl: float | None,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """Run the scheduler: poll each source when due, send approved replies; stop on SIGTERM.
 
     Only one scheduler runs per database: a second one is refused, naming the
@@ -67,17 +83,34 @@ def run_cmd(state: CliState, once: bool, max_sleep: float, lock_ttl: float | Non
 
 
 @click.command("worker")
-@click.option("--concurrency", "-c", type=int, default=None,
-              help="Worker processes (default: workers.concurrency).")
-@click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork",
-              show_default=True, help="Celery pool.")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    default=None,
+    help="Worker processes (default: workers.concurrency).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "threads", "solo"]),
+    default="prefork",
+    show_default=True,
+    help="Celery pool.",
+)
 @click.option("--hostname", "-n", default=None, help="Celery node name (default celery@HOST).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True, help="Celery log level.")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics here.")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
 @pass_state
-def worker_cmd(state: CliState, concurrency: int | None, pool: str, hostname: str | None,
-               loglevel: str, metrics_port: int | None, metrics_host: str) -> None:
+def worker_cmd(
+    state: CliState,
+    concurrency: int | None,
+    pool: str,
+    hostname: str | None,
+    loglevel: str,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """Start a Celery worker: polls, classifies and sends what the beat enqueues.
 
     Reads the broker from the ``workers:`` block of config.yaml.  Run as many
@@ -94,8 +127,11 @@ def worker_cmd(state: CliState, concurrency: int | None, pool: str, hostname: st
     _configure_logs(state)
     settings = state.settings
     if settings.database.url.startswith("sqlite"):
-        click.echo("warning: workers on SQLite only work on one machine (claims fall back to "
-                   "conditional updates); use PostgreSQL for several machines", err=True)
+        click.echo(
+            "warning: workers on SQLite only work on one machine (claims fall back to "
+            "conditional updates); use PostgreSQL for several machines",
+            err=True,
+        )
     os.environ.setdefault(CONFIG_ENV, str(state.config_path.resolve()))
     state.app  # noqa: B018 - migrate once here, not in every child
     _serve_metrics(state, metrics_port, metrics_host)
@@ -115,8 +151,12 @@ def worker_cmd(state: CliState, concurrency: int | None, pool: str, hostname: st
 
 
 @click.command("beat")
-@click.option("--interval", type=float, default=None,
-              help="Seconds between dispatches (default: workers.dispatch_interval).")
+@click.option(
+    "--interval",
+    type=float,
+    default=None,
+    help="Seconds between dispatches (default: workers.dispatch_interval).",
+)
 @click.option("--once", is_flag=True, help="Enqueue what is due once and exit.")
 @click.option("--no-classify", is_flag=True, help="Do not enqueue re-classification batches.")
 @pass_state
@@ -156,8 +196,12 @@ def beat_cmd(state: CliState, interval: float | None, once: bool, no_classify: b
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    beat = Heartbeat(lambda: renew_lock(app, owner, ttl, "beat"), every=ttl.total_seconds() / 3,
-                     on_lost=lambda _e: stopping.set(), name="beat-lock")
+    beat = Heartbeat(
+        lambda: renew_lock(app, owner, ttl, "beat"),
+        every=ttl.total_seconds() / 3,
+        on_lost=lambda _e: stopping.set(),
+        name="beat-lock",
+    )
     ticks: dict[str, object] = {}
     try:
         with beat:
@@ -167,8 +211,9 @@ def beat_cmd(state: CliState, interval: float | None, once: bool, no_classify: b
                 except Exception as exc:  # broker or DB hiccup: log, try again next tick
                     import structlog
 
-                    structlog.get_logger("listener.beat").error("beat.dispatch_failed",
-                                                                error=str(exc))
+                    structlog.get_logger("listener.beat").error(
+                        "beat.dispatch_failed", error=str(exc)
+                    )
                 stopping.wait(every)
     finally:
         if beat.lost is None:
@@ -200,12 +245,20 @@ def health_cmd(state: CliState, as_json: bool) -> None:
         if status.get("database", {}).get("ok"):
             for name in ("scheduler", "beat"):
                 lock = status.get(name)
-                click.echo(f"{name:<9} " + ("none" if not lock else
-                                            f"{lock['owner']} until {lock['expires_at']}"
-                                            + ("" if lock["current"] else " (expired)")))
+                click.echo(
+                    f"{name:<9} "
+                    + (
+                        "none"
+                        if not lock
+                        else f"{lock['owner']} until {lock['expires_at']}"
+                        + ("" if lock["current"] else " (expired)")
+                    )
+                )
             failing = status.get("sources_failing", [])
-            click.echo(f"failing   {len(failing)} source(s)"
-                       + (": " + ", ".join(f["name"] for f in failing) if failing else ""))
+            click.echo(
+                f"failing   {len(failing)} source(s)"
+                + (": " + ", ".join(f["name"] for f in failing) if failing else "")
+            )
             click.echo(f"outbox    {status.get('outbox_backlog', 0)} waiting to send")
             click.echo(f"queue     {status.get('open_cases', 0)} open case(s)")
         else:

@@ -34,14 +34,24 @@ def users_cmd() -> None:
 
 @users_cmd.command("add")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["agent", "lead", "marketing", "admin"]),
-              default="agent", show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice(["agent", "lead", "marketing", "admin"]),
+    default="agent",
+    show_default=True,
+)
 @click.option("--name", "display_name", default=None, help="Display name.")
 @click.option("--email", default=None)
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @click.pass_obj
-def users_add(state: CliState, username: str, role: str, display_name: str | None,
-              email: str | None, password_stdin: bool) -> None:
+def users_add(
+    state: CliState,
+    username: str,
+    role: str,
+    display_name: str | None,
+    email: str | None,
+    password_stdin: bool,
+) -> None:
     """Add a user (prompts for the password unless --password-stdin)."""
     from listener.auth import add_user
 
@@ -49,8 +59,9 @@ def users_add(state: CliState, username: str, role: str, display_name: str | Non
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = add_user(state.app, username, password, role=role, display_name=display_name,
-                    email=email)
+    user = add_user(
+        state.app, username, password, role=role, display_name=display_name, email=email
+    )
     click.echo(f"added {user['username']} ({user['role']})")
 
 
@@ -68,8 +79,10 @@ def users_list(state: CliState, as_json: bool) -> None:
             click.echo(json.dumps(u))
         else:
             status = "" if u["active"] else "  (inactive)"
-            click.echo(f"{u['username']:<24} {u['role']:<10} last sign-in "
-                       f"{u['last_login_at'] or 'never'}{status}")
+            click.echo(
+                f"{u['username']:<24} {u['role']:<10} last sign-in "
+                f"{u['last_login_at'] or 'never'}{status}"
+            )
 
 
 @users_cmd.command("token")

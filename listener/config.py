@@ -174,7 +174,9 @@ class PollingSettings(_Model):
         default=0.1, ge=0, le=0.5, description="Random spread of next check times (fraction)."
     )
     parse_workers: int | None = Field(
-        default=None, ge=0, le=64,
+        default=None,
+        ge=0,
+        le=64,
         description="Processes that parse feeds beside the fetching threads (feedparser is pure "
         "Python: one process parses one feed at a time). Empty: one per core, none on a "
         "single core; 0: parse in the polling process.",

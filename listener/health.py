@@ -10,22 +10,19 @@ down).  :func:`health_verdict` is the pure part.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text
 
 from listener import models as m
+from listener.clock import utcnow
 
 if TYPE_CHECKING:
     from listener.app import App
 
 #: Outbox states still to send (approved, or an attempt in flight / backing off).
 OUTBOX_WAITING = ("pending", "sending")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def database_gauges(app: App) -> dict[str, int]:
@@ -37,17 +34,23 @@ def database_gauges(app: App) -> dict[str, int]:
             select(func.count()).select_from(m.Case).where(m.Case.status.in_(OPEN_STATUSES))
         )
         backlog = session.scalar(
-            select(func.count()).select_from(m.OutboxMessage)
+            select(func.count())
+            .select_from(m.OutboxMessage)
             .where(m.OutboxMessage.status.in_(OUTBOX_WAITING))
         )
         failing = session.scalar(
-            select(func.count()).select_from(m.Source).where(
+            select(func.count())
+            .select_from(m.Source)
+            .where(
                 m.Source.enabled.is_(True),
                 (m.Source.error_count > 0) | m.Source.disabled_reason.is_not(None),
             )
         )
-    return {"open_cases": int(open_cases or 0), "outbox_backlog": int(backlog or 0),
-            "sources_failing": int(failing or 0)}
+    return {
+        "open_cases": int(open_cases or 0),
+        "outbox_backlog": int(backlog or 0),
+        "sources_failing": int(failing or 0),
+    }
 
 
 def health_verdict(database_ok: bool) -> tuple[bool, str]:
@@ -80,10 +83,13 @@ def health_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         )
     with app.sessions() as session:
         failing = session.execute(
-            select(m.Source.name, m.Source.error_count, m.Source.last_error,
-                   m.Source.disabled_reason)
-            .where(m.Source.enabled.is_(True),
-                   (m.Source.error_count > 0) | m.Source.disabled_reason.is_not(None))
+            select(
+                m.Source.name, m.Source.error_count, m.Source.last_error, m.Source.disabled_reason
+            )
+            .where(
+                m.Source.enabled.is_(True),
+                (m.Source.error_count > 0) | m.Source.disabled_reason.is_not(None),
+            )
             .order_by(m.Source.name)
         ).all()
     out["sources_failing"] = [

@@ -50,18 +50,30 @@ def record_correction(
     label = label or ("negative" if unhappy else None)
     now = datetime.now(UTC)
     correction = m.Correction(
-        mention_id=mention_id, unhappy=unhappy, label=label, category=category, actor=actor,
+        mention_id=mention_id,
+        unhappy=unhappy,
+        label=label,
+        category=category,
+        actor=actor,
         created_at=now,
     )
     session.add(correction)
     session.add(
         m.Event(
-            actor=actor, kind=LABELLER_KIND, at=now, mention_id=mention_id,
+            actor=actor,
+            kind=LABELLER_KIND,
+            at=now,
+            mention_id=mention_id,
             case_id=mention.case_id,
             data={
-                "unhappy": unhappy, "category": category, "label": label,
-                "was": {"unhappy": mention.unhappy, "category": mention.category,
-                        "model_version": mention.model_version},
+                "unhappy": unhappy,
+                "category": category,
+                "label": label,
+                "was": {
+                    "unhappy": mention.unhappy,
+                    "category": mention.category,
+                    "model_version": mention.model_version,
+                },
             },
         )
     )
@@ -86,7 +98,9 @@ def load_corrections(session: Session) -> list[CorrectionExample]:
         if corr.unhappy is None:
             continue
         latest[corr.mention_id] = CorrectionExample(
-            key=str(corr.mention_id), text=text or "", unhappy=bool(corr.unhappy),
+            key=str(corr.mention_id),
+            text=text or "",
+            unhappy=bool(corr.unhappy),
             category=corr.category,
         )
     return list(latest.values())
@@ -154,8 +168,13 @@ def train_from_corrections(
     say(f"fitting the head on {len(base)} base examples + {len(corrections)} corrections")
     version = datetime.now(UTC).strftime("minilm-%Y%m%dT%H%M%S%fZ")
     result = train_head(
-        base_feats, corr_feats, current=clf.head, correction_weight=settings.correction_weight,
-        tolerance=settings.regression_tolerance, threshold=settings.threshold, version=version,
+        base_feats,
+        corr_feats,
+        current=clf.head,
+        correction_weight=settings.correction_weight,
+        tolerance=settings.regression_tolerance,
+        threshold=settings.threshold,
+        version=version,
     )
     result.head.meta["parent"] = clf.head.version
     result.head.meta["accepted"] = result.accepted

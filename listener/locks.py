@@ -35,6 +35,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from listener import models as m
+from listener.clock import utcnow
 from listener.errors import Conflict
 
 if TYPE_CHECKING:
@@ -43,10 +44,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("listener.locks")
 
 SCHEDULER_LOCK = "scheduler"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def default_owner(suffix: str | None = None) -> str:
@@ -89,8 +86,9 @@ class LockInfo:
 # pure decisions
 
 
-def lease_is_free(lease_owner: str | None, lease_until: datetime | None, me: str,
-                  now: datetime) -> bool:
+def lease_is_free(
+    lease_owner: str | None, lease_until: datetime | None, me: str, now: datetime
+) -> bool:
     """Whether ``me`` may take a lease held by ``lease_owner`` until ``lease_until``."""
     return lease_owner is None or lease_owner == me or lease_until is None or lease_until <= now
 
@@ -166,7 +164,11 @@ def acquire_lock(
 
 
 def renew_lock(
-    app: App, owner: str, ttl: timedelta, name: str = SCHEDULER_LOCK, *,
+    app: App,
+    owner: str,
+    ttl: timedelta,
+    name: str = SCHEDULER_LOCK,
+    *,
     now: datetime | None = None,
 ) -> LockInfo:
     """Extend our lease; raise :class:`LockLost` when someone else holds it now."""
@@ -174,7 +176,9 @@ def renew_lock(
     with app.sessions() as session, session.begin():
         t = m.SchedulerLock
         result = session.execute(
-            update(t).where(t.name == name, t.owner == owner).values(expires_at=now + ttl)
+            update(t)
+            .where(t.name == name, t.owner == owner)
+            .values(expires_at=now + ttl)
             .execution_options(synchronize_session=False)
         )
         ok = result.rowcount == 1  # type: ignore[attr-defined]
@@ -192,7 +196,8 @@ def release_lock(app: App, owner: str, name: str = SCHEDULER_LOCK) -> bool:
     with app.sessions() as session, session.begin():
         t = m.SchedulerLock
         result = session.execute(
-            delete(t).where(t.name == name, t.owner == owner)
+            delete(t)
+            .where(t.name == name, t.owner == owner)
             .execution_options(synchronize_session=False)
         )
         released = bool(result.rowcount == 1)  # type: ignore[attr-defined]
@@ -211,9 +216,14 @@ class Heartbeat:
     must stop working, its lease may be someone else's now.
     """
 
-    def __init__(self, renew: Callable[[], object], every: float,
-                 on_lost: Callable[[BaseException], None] | None = None,
-                 name: str = "heartbeat", give_up_after: float | None = None) -> None:
+    def __init__(
+        self,
+        renew: Callable[[], object],
+        every: float,
+        on_lost: Callable[[BaseException], None] | None = None,
+        name: str = "heartbeat",
+        give_up_after: float | None = None,
+    ) -> None:
         self.renew = renew
         self.every = every
         self.on_lost = on_lost
@@ -295,13 +305,15 @@ def claim_source(
             if row_id is None:
                 return False
             session.execute(
-                update(s).where(s.id == row_id)
+                update(s)
+                .where(s.id == row_id)
                 .values(lease_owner=owner, lease_until=now + ttl)
                 .execution_options(synchronize_session=False)
             )
             return True
         result = session.execute(
-            update(s).where(and_(*conditions))
+            update(s)
+            .where(and_(*conditions))
             .values(lease_owner=owner, lease_until=now + ttl)
             .execution_options(synchronize_session=False)
         )
@@ -313,7 +325,8 @@ def renew_source(app: App, name: str, owner: str, ttl: timedelta) -> None:
     s = m.Source
     with app.sessions() as session, session.begin():
         result = session.execute(
-            update(s).where(s.name == name, s.lease_owner == owner)
+            update(s)
+            .where(s.name == name, s.lease_owner == owner)
             .values(lease_until=utcnow() + ttl)
             .execution_options(synchronize_session=False)
         )
@@ -326,7 +339,8 @@ def release_source(app: App, name: str, owner: str) -> None:
     s = m.Source
     with app.sessions() as session, session.begin():
         session.execute(
-            update(s).where(s.name == name, s.lease_owner == owner)
+            update(s)
+            .where(s.name == name, s.lease_owner == owner)
             .values(lease_owner=None, lease_until=None)
             .execution_options(synchronize_session=False)
         )
@@ -339,7 +353,9 @@ def source_is_due(app: App, name: str, now: datetime | None = None) -> bool:
     with app.sessions() as session:
         row = session.execute(
             select(s.id).where(
-                s.name == name, s.enabled.is_(True), s.disabled_reason.is_(None),
+                s.name == name,
+                s.enabled.is_(True),
+                s.disabled_reason.is_(None),
                 or_(s.next_check_at.is_(None), s.next_check_at <= now),
             )
         ).first()
@@ -356,8 +372,9 @@ def source_lease(app: App, name: str) -> tuple[str | None, datetime | None]:
 
 
 @contextmanager
-def holding_source(app: App, name: str, owner: str, ttl: timedelta,
-                   *, due_only: bool = True) -> Iterator[bool]:
+def holding_source(
+    app: App, name: str, owner: str, ttl: timedelta, *, due_only: bool = True
+) -> Iterator[bool]:
     """Claim a source, renew the claim while the body runs, release it after.
 
     Yields whether the claim succeeded (the body must do nothing when not).
@@ -365,8 +382,11 @@ def holding_source(app: App, name: str, owner: str, ttl: timedelta,
     if not claim_source(app, name, owner, ttl, due_only=due_only):
         yield False
         return
-    beat = Heartbeat(lambda: renew_source(app, name, owner, ttl),
-                     every=max(0.5, ttl.total_seconds() / 3), name=f"lease-{name}")
+    beat = Heartbeat(
+        lambda: renew_source(app, name, owner, ttl),
+        every=max(0.5, ttl.total_seconds() / 3),
+        name=f"lease-{name}",
+    )
     try:
         with beat:
             yield True

@@ -46,31 +46,43 @@ POLL_DURATION = Histogram(
     registry=REGISTRY,
 )
 POLLS = Counter(
-    "listener_polls_total", "Polls by source and outcome.", ["source", "status"],
+    "listener_polls_total",
+    "Polls by source and outcome.",
+    ["source", "status"],
     registry=REGISTRY,
 )
 MENTIONS_INGESTED = Counter(
     "listener_mentions_ingested_total", "New mentions stored.", ["source"], registry=REGISTRY
 )
 POLL_ERRORS = Counter(
-    "listener_poll_errors_total", "Failed polls (network, HTTP, parse, credentials).", ["source"],
+    "listener_poll_errors_total",
+    "Failed polls (network, HTTP, parse, credentials).",
+    ["source"],
     registry=REGISTRY,
 )
 RATE_LIMITED = Counter(
-    "listener_rate_limit_deferrals_total", "Polls deferred by a rate limit or budget.",
-    ["source"], registry=REGISTRY,
+    "listener_rate_limit_deferrals_total",
+    "Polls deferred by a rate limit or budget.",
+    ["source"],
+    registry=REGISTRY,
 )
 CLASSIFIED = Counter(
-    "listener_classified_total", "Mentions classified by worker re-classification tasks.",
-    ["model"], registry=REGISTRY,
+    "listener_classified_total",
+    "Mentions classified by worker re-classification tasks.",
+    ["model"],
+    registry=REGISTRY,
 )
 CLASSIFY_DURATION = Histogram(
-    "listener_classify_batch_seconds", "Time to classify and store one batch.",
-    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120), registry=REGISTRY,
+    "listener_classify_batch_seconds",
+    "Time to classify and store one batch.",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120),
+    registry=REGISTRY,
 )
 SENT = Counter(
-    "listener_outbox_sent_total", "Outbox messages handled by workers, by result.",
-    ["result"], registry=REGISTRY,
+    "listener_outbox_sent_total",
+    "Outbox messages handled by workers, by result.",
+    ["result"],
+    registry=REGISTRY,
 )
 
 

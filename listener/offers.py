@@ -165,9 +165,7 @@ def _score(spec: OfferSpec, facts: CaseFacts, history: OfferHistory) -> float:
     return score
 
 
-def _reasons(
-    spec: OfferSpec, facts: CaseFacts, history: OfferHistory, limits: Limits
-) -> list[str]:
+def _reasons(spec: OfferSpec, facts: CaseFacts, history: OfferHistory, limits: Limits) -> list[str]:
     days = max(1, round(history.period.total_seconds() / 86400))
     reasons: list[str] = []
     matching = sorted(set(spec.circumstances) & set(facts.circumstances))

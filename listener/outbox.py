@@ -31,7 +31,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.channels.registry import MANUAL_CHANNELS, Outbound, get_channel
+from listener.clock import utcnow
 from listener.errors import (
     DeliveryError,
     ListenerError,
@@ -59,10 +60,6 @@ log = structlog.get_logger("listener.outbox")
 SYSTEM_ACTOR = "listener"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def default_worker() -> str:
     """``host:pid``: who holds a lease."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -74,6 +71,7 @@ def default_worker() -> str:
 try:  # the X engineer's weighted count (twitter-text v3)
     from listener.policy import mentioned_handles, x_weighted_length
 except ImportError:  # pragma: no cover - fallback while listener.policy is missing
+
     def x_weighted_length(text: str) -> int:
         """Fallback: code points, URLs as 23."""
         return len(re.sub(r"https?://\S+", "x" * 23, text))
@@ -234,9 +232,18 @@ def claim(
         row.lease_owner, row.lease_until = worker, now + lease
         row.updated_at = now
         session.add(
-            m.Event(actor=worker, kind="outbox.sending", case_id=row.case_id, at=now,
-                    data={"outbox_id": row.id, "attempt": row.attempts, "channel": row.channel,
-                          "recovering": recovering})
+            m.Event(
+                actor=worker,
+                kind="outbox.sending",
+                case_id=row.case_id,
+                at=now,
+                data={
+                    "outbox_id": row.id,
+                    "attempt": row.attempts,
+                    "channel": row.channel,
+                    "recovering": recovering,
+                },
+            )
         )
         return row.id, recovering
 
@@ -270,8 +277,14 @@ def _outbound(session: Session, settings: Settings, row: m.OutboxMessage) -> Out
 
 
 def record_sent(
-    app: App, message_id: int, external_id: str, *, worker: str, recovered: bool = False,
-    now: datetime | None = None, actor: str | None = None,
+    app: App,
+    message_id: int,
+    external_id: str,
+    *,
+    worker: str,
+    recovered: bool = False,
+    now: datetime | None = None,
+    actor: str | None = None,
 ) -> None:
     """Mark the message sent and the case answered, in one transaction."""
     now = now or utcnow()
@@ -294,10 +307,20 @@ def record_sent(
             if draft is not None:
                 draft.status = "sent"
         session.add(
-            m.Event(actor=actor or worker, kind="reply.sent", case_id=case.id, at=now,
-                    data={"outbox_id": row.id, "channel": row.channel, "external_id": external_id,
-                          "attempts": row.attempts, "recovered": recovered,
-                          "manual": actor is not None})
+            m.Event(
+                actor=actor or worker,
+                kind="reply.sent",
+                case_id=case.id,
+                at=now,
+                data={
+                    "outbox_id": row.id,
+                    "channel": row.channel,
+                    "external_id": external_id,
+                    "attempts": row.attempts,
+                    "recovered": recovered,
+                    "manual": actor is not None,
+                },
+            )
         )
 
 
@@ -312,7 +335,12 @@ def _locked(session: Session, message_id: int) -> m.OutboxMessage:
 
 
 def record_failure(
-    app: App, message_id: int, error: str, *, permanent: bool, worker: str,
+    app: App,
+    message_id: int,
+    error: str,
+    *,
+    permanent: bool,
+    worker: str,
     now: datetime | None = None,
 ) -> str:
     """A failed attempt: retry later (backoff) or give up. Returns the new status."""
@@ -332,15 +360,23 @@ def record_failure(
         if permanent:
             row.status = "failed"
             row.next_attempt_at = None
-            kind, data = "outbox.failed", {"outbox_id": row.id, "error": error,
-                                           "attempts": row.attempts}
+            kind, data = (
+                "outbox.failed",
+                {"outbox_id": row.id, "error": error, "attempts": row.attempts},
+            )
         else:
             # stays "sending": the outcome may be unknown, so the retry asks find_existing first
             delay = rec.retry_base * (2 ** min(row.attempts - 1, 10))
             row.next_attempt_at = now + min(delay, timedelta(hours=6))
-            kind, data = "outbox.retry", {"outbox_id": row.id, "error": error,
-                                          "attempts": row.attempts,
-                                          "next_attempt_at": row.next_attempt_at.isoformat()}
+            kind, data = (
+                "outbox.retry",
+                {
+                    "outbox_id": row.id,
+                    "error": error,
+                    "attempts": row.attempts,
+                    "next_attempt_at": row.next_attempt_at.isoformat(),
+                },
+            )
         session.add(m.Event(actor=worker, kind=kind, case_id=row.case_id, at=now, data=data))
         return row.status if permanent else "retry"
 
@@ -378,16 +414,21 @@ def _send_claimed(app: App, message_id: int, recovering: bool, worker: str) -> s
         return record_failure(app, message_id, str(exc), permanent=False, worker=worker)
     except DeliveryError as exc:
         bound.warning("outbox.send_error", error=str(exc), retryable=exc.retryable)
-        return record_failure(app, message_id, str(exc), permanent=not exc.retryable,
-                              worker=worker)
+        return record_failure(app, message_id, str(exc), permanent=not exc.retryable, worker=worker)
     except (TransientError, ListenerError, OSError) as exc:
         bound.warning("outbox.send_error", error=str(exc))
-        return record_failure(app, message_id, str(exc) or type(exc).__name__, permanent=False,
-                              worker=worker)
+        return record_failure(
+            app, message_id, str(exc) or type(exc).__name__, permanent=False, worker=worker
+        )
     except Exception as exc:  # an unexpected bug: retry later, visibly
         bound.error("outbox.crashed", exc_info=exc)
-        return record_failure(app, message_id, f"internal error: {type(exc).__name__}: {exc}",
-                              permanent=False, worker=worker)
+        return record_failure(
+            app,
+            message_id,
+            f"internal error: {type(exc).__name__}: {exc}",
+            permanent=False,
+            worker=worker,
+        )
     record_sent(app, message_id, external_id, worker=worker, recovered=recovering)
     bound.info("outbox.sent", external_id=external_id)
     return "sent"

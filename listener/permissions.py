@@ -57,8 +57,11 @@ def require(role: str, action: str, *, actor: str | None = None, owner: str | No
         raise PermissionDenied(f"unknown role {role!r} (one of: {', '.join(ROLES)})")
     if not can(role, action, actor=actor, owner=owner):
         who = f"{actor} ({role})" if actor else role
-        if owner is not None and actor is not None and owner != actor and role in ACTIONS.get(
-            action, frozenset()
+        if (
+            owner is not None
+            and actor is not None
+            and owner != actor
+            and role in ACTIONS.get(action, frozenset())
         ):
             raise PermissionDenied(f"{who} may not {action.replace('_', ' ')}: {owner} has it")
         raise PermissionDenied(f"{who} may not {action.replace('_', ' ')}")

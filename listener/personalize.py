@@ -25,16 +25,43 @@ _ORDER = re.compile(
 
 #: multi-word products first, so "trail runners" wins over "runners"
 PRODUCT_WORDS: tuple[str, ...] = (
-    "trail runners", "running shoes", "hiking boots", "rain boots", "ankle boots",
-    "chelsea boots", "dress shoes", "school shoes", "work boots", "snow boots",
-    "high heels", "flip flops", "ballet flats",
-    "loafers", "sneakers", "trainers", "runners", "boots", "sandals", "heels", "flats",
-    "slippers", "clogs", "mules", "oxfords", "brogues", "pumps", "wedges", "espadrilles",
-    "moccasins", "insoles", "laces", "socks", "shoes",
+    "trail runners",
+    "running shoes",
+    "hiking boots",
+    "rain boots",
+    "ankle boots",
+    "chelsea boots",
+    "dress shoes",
+    "school shoes",
+    "work boots",
+    "snow boots",
+    "high heels",
+    "flip flops",
+    "ballet flats",
+    "loafers",
+    "sneakers",
+    "trainers",
+    "runners",
+    "boots",
+    "sandals",
+    "heels",
+    "flats",
+    "slippers",
+    "clogs",
+    "mules",
+    "oxfords",
+    "brogues",
+    "pumps",
+    "wedges",
+    "espadrilles",
+    "moccasins",
+    "insoles",
+    "laces",
+    "socks",
+    "shoes",
 )
 _PRODUCTS = re.compile(
-    r"\b(?:" + "|".join(re.escape(w).replace(r"\ ", r"[\s\-]+") for w in PRODUCT_WORDS)
-    + r")\b",
+    r"\b(?:" + "|".join(re.escape(w).replace(r"\ ", r"[\s\-]+") for w in PRODUCT_WORDS) + r")\b",
     re.IGNORECASE,
 )
 
@@ -85,7 +112,11 @@ SAMPLE_POSTS: tuple[str, ...] = (
     "Still waiting on Zephyr Shoes. Really disappointed.",
 )
 SAMPLE_CIRCUMSTANCES: tuple[tuple[str, ...], ...] = (
-    (), ("bereavement",), ("event_deadline",), ("illness",), ("child",),
+    (),
+    ("bereavement",),
+    ("event_deadline",),
+    ("illness",),
+    ("child",),
 )
 
 
@@ -120,27 +151,40 @@ def check_templates(settings: Settings) -> tuple[int, list[str]]:
 
     folder = str(settings.resolve_path(settings.recovery.templates_dir))
     env = make_environment(folder)
-    names = sorted(n for n in env.list_templates() if n.startswith("replies/") and
-                   n.endswith(".j2"))
+    names = sorted(
+        n for n in env.list_templates() if n.startswith("replies/") and n.endswith(".j2")
+    )
     if not names:
         return 0, [f"{folder}: no templates under replies/"]
     categories = [c.name for c in settings.classifier.categories]
     code = new_coupon_code(settings.recovery.coupon_prefix)
 
     def offer_ctx(spec: Any) -> dict[str, Any]:
-        return {"key": spec.key, "kind": spec.kind,
-                "description": describe(spec.description, code), "code": code,
-                "physical": spec.physical, "coupon": spec.coupon}
+        return {
+            "key": spec.key,
+            "kind": spec.kind,
+            "description": describe(spec.description, code),
+            "code": code,
+            "physical": spec.physical,
+            "coupon": spec.coupon,
+        }
 
     # no offer, and the longest-worded offer of each shape (physical, coupon, other)
     offers: list[dict[str, Any] | None] = [None]
     for shape in ("physical", "coupon", "other"):
-        specs = [o for o in settings.recovery.offers
-                 if (o.physical if shape == "physical" else o.coupon if shape == "coupon"
-                     else not (o.physical or o.coupon))]
+        specs = [
+            o
+            for o in settings.recovery.offers
+            if (
+                o.physical
+                if shape == "physical"
+                else o.coupon
+                if shape == "coupon"
+                else not (o.physical or o.coupon)
+            )
+        ]
         if specs:
-            offers.append(offer_ctx(max(specs, key=lambda o: len(describe(o.description,
-                                                                           code)))))
+            offers.append(offer_ctx(max(specs, key=lambda o: len(describe(o.description, code)))))
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     problems: dict[str, str] = {}
     renders = 0
@@ -151,19 +195,34 @@ def check_templates(settings: Settings) -> tuple[int, list[str]]:
         stems.setdefault(channel, set()).add(filename.split(".", 1)[0])
     contexts: dict[tuple[Any, ...], dict[str, Any]] = {}
 
-    def context(channel: str, display: str | None, handle: str, category: str,
-                offer: dict[str, Any] | None, circ: tuple[str, ...], post: str) -> dict[str, Any]:
+    def context(
+        channel: str,
+        display: str | None,
+        handle: str,
+        category: str,
+        offer: dict[str, Any] | None,
+        circ: tuple[str, ...],
+        post: str,
+    ) -> dict[str, Any]:
         key = (channel, display, handle, category, offer and offer["key"], circ, post)
         if key not in contexts:
             contexts[key] = draft_context(
-                brand_name=settings.brand.name, brand_voice=settings.brand.voice,
+                brand_name=settings.brand.name,
+                brand_voice=settings.brand.voice,
                 brand_handle=settings.brand.handles[0] if settings.brand.handles else None,
                 handle=handle,
-                display_name=display, channel=channel, category=category,
-                circumstances=list(circ), post_text=post,
-                published_at=now - timedelta(hours=3), now=now,
-                agent_name=settings.recovery.agent_name, signature=settings.recovery.signature,
-                offer=offer, brand_terms=settings.brand.match_terms)
+                display_name=display,
+                channel=channel,
+                category=category,
+                circumstances=list(circ),
+                post_text=post,
+                published_at=now - timedelta(hours=3),
+                now=now,
+                agent_name=settings.recovery.agent_name,
+                signature=settings.recovery.signature,
+                offer=offer,
+                brand_terms=settings.brand.match_terms,
+            )
         return contexts[key]
 
     for name in names:
@@ -184,11 +243,14 @@ def check_templates(settings: Settings) -> tuple[int, list[str]]:
                 for offer in [None] if praise else offers:
                     for circ in [()] if praise else SAMPLE_CIRCUMSTANCES:
                         for post in SAMPLE_POSTS:
-                            ctx = context(channel, display, LONG_HANDLE, category, offer,
-                                          circ, post)
+                            ctx = context(
+                                channel, display, LONG_HANDLE, category, offer, circ, post
+                            )
                             renders += 1
-                            where = (f"{name} [{category}, offer={offer and offer['key']}, "
-                                     f"circumstances={list(circ)}, name={display!r}]")
+                            where = (
+                                f"{name} [{category}, offer={offer and offer['key']}, "
+                                f"circumstances={list(circ)}, name={display!r}]"
+                            )
                             try:
                                 text, subject = _finish(template.render(**ctx))
                             except JinjaTemplateError as exc:
@@ -197,8 +259,11 @@ def check_templates(settings: Settings) -> tuple[int, list[str]]:
                             if channel == "email" and not subject:
                                 problems.setdefault(name, f"{where}: email without a Subject")
                             bad = guard_violations(
-                                text, channel, limit=CHANNEL_LIMITS.get(channel),
-                                author_handle=LONG_HANDLE, brand_handles=settings.brand.handles,
+                                text,
+                                channel,
+                                limit=CHANNEL_LIMITS.get(channel),
+                                author_handle=LONG_HANDLE,
+                                brand_handles=settings.brand.handles,
                                 allowed_domains=domains,
                             )
                             if bad:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from listener import models as m
+from listener.clock import utcnow
 from listener.collectors import CollectContext, CollectResult, PollState, Post, get_collector
 from listener.config import Settings, SourceSettings
 from listener.drafting import DEFAULT_CHANNEL, render
@@ -72,10 +73,6 @@ class PollOutcome:
         d = self.__dict__.copy()
         d["next_check_at"] = self.next_check_at.isoformat() if self.next_check_at else None
         return d
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.cases import case_summary, get_case
+from listener.clock import utcnow
 from listener.errors import Conflict, NotFound, PermissionDenied, PolicyViolation, TemplateError
 from listener.offers import (
     CODE_PLACEHOLDER,
@@ -65,10 +66,6 @@ FULFILMENT = ("to_send", "sent")
 BUDGET_LOCK_KEY = 0x4C53_5243  # "LSRC": serialises approvals on PostgreSQL
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # ---------------------------------------------------------------------------
 # helpers
 
@@ -89,9 +86,7 @@ def _event(
 def _load(session: Session, case_id: int) -> m.Case:
     """The case, locked for this transaction on PostgreSQL."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(m.Case.id).where(m.Case.id == case_id).with_for_update()
-        ).first()
+        session.execute(select(m.Case.id).where(m.Case.id == case_id).with_for_update()).first()
     return get_case(session, case_id)
 
 
@@ -139,30 +134,43 @@ def offer_history(
     """The customer's, team's and agent's recent history, as the offer chooser needs it."""
     period = settings.recovery.caps.customer_period
     since = now - period
-    earlier = session.scalar(
-        select(func.count(m.Case.id)).where(
-            m.Case.author_id == case.author_id, m.Case.id != case.id, m.Case.created_at >= since
+    earlier = (
+        session.scalar(
+            select(func.count(m.Case.id)).where(
+                m.Case.author_id == case.author_id, m.Case.id != case.id, m.Case.created_at >= since
+            )
         )
-    ) or 0
+        or 0
+    )
     keys = session.scalars(
         select(m.Offer.offer_key)
         .join(m.Case, m.Offer.case_id == m.Case.id)
-        .where(m.Case.author_id == case.author_id, m.Offer.case_id != case.id, _granted(),
-               m.Offer.approved_at >= since)
+        .where(
+            m.Case.author_id == case.author_id,
+            m.Offer.case_id != case.id,
+            _granted(),
+            m.Offer.approved_at >= since,
+        )
     ).all()
     day = _day_start(now)
-    team = session.scalar(
-        select(func.coalesce(func.sum(m.Offer.cost), 0.0)).where(
-            _granted(), m.Offer.approved_at >= day
+    team = (
+        session.scalar(
+            select(func.coalesce(func.sum(m.Offer.cost), 0.0)).where(
+                _granted(), m.Offer.approved_at >= day
+            )
         )
-    ) or 0.0
+        or 0.0
+    )
     agent_spent = 0.0
     if agent is not None:
-        agent_spent = session.scalar(
-            select(func.coalesce(func.sum(m.Offer.cost), 0.0)).where(
-                _granted(), m.Offer.approved_at >= day, m.Offer.created_by == agent
+        agent_spent = (
+            session.scalar(
+                select(func.coalesce(func.sum(m.Offer.cost), 0.0)).where(
+                    _granted(), m.Offer.approved_at >= day, m.Offer.created_by == agent
+                )
             )
-        ) or 0.0
+            or 0.0
+        )
     return OfferHistory(
         earlier_cases=int(earlier),
         offer_keys=tuple(keys),
@@ -212,8 +220,13 @@ def _spec_for(settings: Settings, offer: m.Offer) -> OfferSpec:
     spec = settings.recovery.offer(offer.offer_key)
     if spec is not None:
         return spec
-    return OfferSpec(key=offer.offer_key, kind=offer.kind, value=offer.value, cost=offer.cost,
-                     description=offer.offer_key.replace("_", " "))
+    return OfferSpec(
+        key=offer.offer_key,
+        kind=offer.kind,
+        value=offer.value,
+        cost=offer.cost,
+        description=offer.offer_key.replace("_", " "),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -221,7 +234,11 @@ def _spec_for(settings: Settings, offer: m.Offer) -> OfferSpec:
 
 
 def suggest_for_case(
-    session: Session, settings: Settings, case: m.Case, now: datetime, *,
+    session: Session,
+    settings: Settings,
+    case: m.Case,
+    now: datetime,
+    *,
     record_event: bool = True,
 ) -> list[Suggestion]:
     """Rank the catalogue for a new case and store the suggestions (status ``suggested``).
@@ -234,28 +251,50 @@ def suggest_for_case(
     if not settings.recovery.offers:
         return []
     history = offer_history(session, settings, case, now)
-    suggestions = suggest_offers(settings.recovery.offers, _facts(case), history,
-                                 _limits(settings), limit=settings.recovery.suggestions)
+    suggestions = suggest_offers(
+        settings.recovery.offers,
+        _facts(case),
+        history,
+        _limits(settings),
+        limit=settings.recovery.suggestions,
+    )
     for s in suggestions:
         if not s.eligible:
             continue  # listed in the event and, live, in case_detail's catalogue
         session.add(
-            m.Offer(case_id=case.id, offer_key=s.key, kind=s.kind, value=s.value, cost=s.cost,
-                    rank=s.rank, reasons=list(s.reasons), status="suggested",
-                    requires_lead=s.requires_lead, created_by=SYSTEM_ACTOR,
-                    created_at=now, updated_at=now)
+            m.Offer(
+                case_id=case.id,
+                offer_key=s.key,
+                kind=s.kind,
+                value=s.value,
+                cost=s.cost,
+                rank=s.rank,
+                reasons=list(s.reasons),
+                status="suggested",
+                requires_lead=s.requires_lead,
+                created_by=SYSTEM_ACTOR,
+                created_at=now,
+                updated_at=now,
+            )
         )
     session.flush()
     if suggestions and record_event:
-        _event(session, case, SYSTEM_ACTOR, "offers.suggested", now,
-               offers=offers_event_data(suggestions))
+        _event(
+            session,
+            case,
+            SYSTEM_ACTOR,
+            "offers.suggested",
+            now,
+            offers=offers_event_data(suggestions),
+        )
     return [s for s in suggestions if s.eligible]
 
 
 def offers_event_data(suggestions: list[Suggestion]) -> list[dict[str, Any]]:
     """The suggestions as an event records them."""
-    return [{"key": s.key, "rank": s.rank, "cost": s.cost, "excluded": s.excluded}
-            for s in suggestions]
+    return [
+        {"key": s.key, "rank": s.rank, "cost": s.cost, "excluded": s.excluded} for s in suggestions
+    ]
 
 
 def top_offer_context(suggestions: list[Suggestion], settings: Settings) -> dict[str, Any] | None:
@@ -280,12 +319,16 @@ def draft_context_for(
 
     author = case.author
     handles = settings.brand.handles
-    earlier = session.scalar(
-        select(func.count(m.Case.id)).where(
-            m.Case.author_id == case.author_id, m.Case.id != case.id,
-            m.Case.created_at >= now - settings.recovery.caps.customer_period,
+    earlier = (
+        session.scalar(
+            select(func.count(m.Case.id)).where(
+                m.Case.author_id == case.author_id,
+                m.Case.id != case.id,
+                m.Case.created_at >= now - settings.recovery.caps.customer_period,
+            )
         )
-    ) or 0
+        or 0
+    )
     return draft_context(
         brand_name=settings.brand.name,
         brand_voice=settings.brand.voice,
@@ -307,8 +350,12 @@ def draft_context_for(
 
 
 def rerender_draft(
-    session: Session, settings: Settings, case: m.Case, offer: dict[str, Any] | None,
-    actor: str, now: datetime,
+    session: Session,
+    settings: Settings,
+    case: m.Case,
+    offer: dict[str, Any] | None,
+    actor: str,
+    now: datetime,
 ) -> m.Draft | None:
     """A new machine-written draft version with ``offer`` (None if the agent wrote the text)."""
     from listener.drafting import render
@@ -321,34 +368,67 @@ def rerender_draft(
         return None
     ctx = draft_context_for(session, settings, case, mention, current.channel, now, offer)
     try:
-        rendered = render(settings.resolve_path(settings.recovery.templates_dir), current.channel,
-                          case.category, ctx, seed=f"{case.id}:{mention.external_id}")
+        rendered = render(
+            settings.resolve_path(settings.recovery.templates_dir),
+            current.channel,
+            case.category,
+            ctx,
+            seed=f"{case.id}:{mention.external_id}",
+        )
     except TemplateError as exc:
         _event(session, case, actor, "draft.failed", now, error=str(exc))
         return None
     if rendered.text == current.text and rendered.subject == current.subject:
         return None
-    return _new_version(session, case, current, rendered.text, rendered.subject, SYSTEM_ACTOR,
-                        now, template=rendered.template, variant=rendered.variant, reason=actor)
+    return _new_version(
+        session,
+        case,
+        current,
+        rendered.text,
+        rendered.subject,
+        SYSTEM_ACTOR,
+        now,
+        template=rendered.template,
+        variant=rendered.variant,
+        reason=actor,
+    )
 
 
 def _new_version(
-    session: Session, case: m.Case, current: m.Draft, text_: str, subject: str | None,
-    actor: str, now: datetime, *, template: str | None = None, variant: int = 0,
+    session: Session,
+    case: m.Case,
+    current: m.Draft,
+    text_: str,
+    subject: str | None,
+    actor: str,
+    now: datetime,
+    *,
+    template: str | None = None,
+    variant: int = 0,
     reason: str | None = None,
 ) -> m.Draft:
     diff = "".join(
         difflib.unified_diff(
             (current.text + "\n").splitlines(keepends=True),
             (text_ + "\n").splitlines(keepends=True),
-            fromfile=f"v{current.version}", tofile=f"v{current.version + 1}",
+            fromfile=f"v{current.version}",
+            tofile=f"v{current.version + 1}",
         )
     )
     current.status = "superseded"
-    draft = m.Draft(case_id=case.id, channel=current.channel, template=template, variant=variant,
-                    text=text_, subject=subject, status="current",
-                    in_reply_to_mention_id=current.in_reply_to_mention_id,
-                    version=current.version + 1, created_by=actor, created_at=now)
+    draft = m.Draft(
+        case_id=case.id,
+        channel=current.channel,
+        template=template,
+        variant=variant,
+        text=text_,
+        subject=subject,
+        status="current",
+        in_reply_to_mention_id=current.in_reply_to_mention_id,
+        version=current.version + 1,
+        created_by=actor,
+        created_at=now,
+    )
     session.add(draft)
     session.flush()
     data: dict[str, Any] = {"draft_id": draft.id, "version": draft.version, "diff": diff}
@@ -365,7 +445,12 @@ def _new_version(
 
 
 def claim_case(
-    app: App, case_id: int, actor: str, *, role: str = "agent", force: bool = False,
+    app: App,
+    case_id: int,
+    actor: str,
+    *,
+    role: str = "agent",
+    force: bool = False,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Take the case. Conflict if someone else has it (``force``: leads and admins only)."""
@@ -384,8 +469,15 @@ def claim_case(
         if case.status in ("new", "drafted"):
             case.status = "claimed"
         case.updated_at = now
-        _event(session, case, actor, "case.claimed", now, previous=previous, forced=bool(
-            force and previous and previous != actor))
+        _event(
+            session,
+            case,
+            actor,
+            "case.claimed",
+            now,
+            previous=previous,
+            forced=bool(force and previous and previous != actor),
+        )
         return _summary(session, case)
 
 
@@ -415,7 +507,12 @@ def case_owner(session: Session, case_id: int) -> str | None:
 
 
 def assign_case(
-    app: App, case_id: int, actor: str, assignee: str, *, role: str = "lead",
+    app: App,
+    case_id: int,
+    actor: str,
+    assignee: str,
+    *,
+    role: str = "lead",
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A lead hands the case to ``assignee``."""
@@ -439,8 +536,14 @@ def assign_case(
 
 
 def edit_draft(
-    app: App, case_id: int, actor: str, text: str, *, subject: str | None = None,
-    role: str | None = None, now: datetime | None = None,
+    app: App,
+    case_id: int,
+    actor: str,
+    text: str,
+    *,
+    subject: str | None = None,
+    role: str | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Save a new version of the reply (the event carries a unified diff)."""
     now = now or utcnow()
@@ -458,16 +561,32 @@ def edit_draft(
             mention = _primary_mention(case)
             from listener.pipeline import channel_for
 
-            cfg = next((s for s in app.settings.sources if case.source and s.name ==
-                        case.source.name), None)
+            cfg = next(
+                (s for s in app.settings.sources if case.source and s.name == case.source.name),
+                None,
+            )
             channel = channel_for(cfg) if cfg else "dm"
-            draft = m.Draft(case_id=case.id, channel=channel, text=text, subject=subject,
-                            in_reply_to_mention_id=mention.id if mention else None,
-                            created_by=actor, created_at=now)
+            draft = m.Draft(
+                case_id=case.id,
+                channel=channel,
+                text=text,
+                subject=subject,
+                in_reply_to_mention_id=mention.id if mention else None,
+                created_by=actor,
+                created_at=now,
+            )
             session.add(draft)
             session.flush()
-            _event(session, case, actor, "draft.created", now, draft_id=draft.id,
-                   channel=channel, diff="")
+            _event(
+                session,
+                case,
+                actor,
+                "draft.created",
+                now,
+                draft_id=draft.id,
+                channel=channel,
+                diff="",
+            )
         else:
             new_subject = subject if subject is not None else current.subject
             if text.strip() == current.text.strip() and new_subject == current.subject:
@@ -480,7 +599,12 @@ def edit_draft(
 
 
 def select_offer(
-    app: App, case_id: int, actor: str, offer_key: str | None, *, role: str | None = None,
+    app: App,
+    case_id: int,
+    actor: str,
+    offer_key: str | None,
+    *,
+    role: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Choose the gesture the reply goes out with (``None``: no offer).
@@ -502,8 +626,7 @@ def select_offer(
         if offer_key is None:
             for o in live:
                 o.status, o.updated_at = "declined", now
-            _event(session, case, actor, "offer.none", now,
-                   declined=[o.offer_key for o in live])
+            _event(session, case, actor, "offer.none", now, declined=[o.offer_key for o in live])
             rerender_draft(session, settings, case, None, actor, now)
             case.updated_at = now
             return _summary(session, case)
@@ -515,21 +638,45 @@ def select_offer(
         judged = judge(spec, _facts(case), history, _limits(settings))
         if judged.excluded:
             raise Conflict(f"{offer_key}: {judged.excluded}")
-        row = next((o for o in case.offers if o.offer_key == offer_key
-                    and o.status in ("suggested", "selected", "declined")), None)
+        row = next(
+            (
+                o
+                for o in case.offers
+                if o.offer_key == offer_key and o.status in ("suggested", "selected", "declined")
+            ),
+            None,
+        )
         for o in live:
             if o is not row and o.status == "selected":
                 o.status = "suggested"
         if row is None:
-            row = m.Offer(case_id=case.id, offer_key=spec.key, kind=spec.kind, value=spec.value,
-                          cost=spec.cost, rank=len(case.offers), reasons=judged.reasons,
-                          requires_lead=judged.requires_lead, created_at=now)
+            row = m.Offer(
+                case_id=case.id,
+                offer_key=spec.key,
+                kind=spec.kind,
+                value=spec.value,
+                cost=spec.cost,
+                rank=len(case.offers),
+                reasons=judged.reasons,
+                requires_lead=judged.requires_lead,
+                created_at=now,
+            )
             session.add(row)
         row.status, row.created_by, row.updated_at = "selected", actor, now
         row.reasons = judged.reasons
         session.flush()
-        _event(session, case, actor, "offer.selected", now, offer_id=row.id, key=spec.key,
-               kind=spec.kind, cost=spec.cost, requires_lead=judged.requires_lead)
+        _event(
+            session,
+            case,
+            actor,
+            "offer.selected",
+            now,
+            offer_id=row.id,
+            key=spec.key,
+            kind=spec.kind,
+            cost=spec.cost,
+            requires_lead=judged.requires_lead,
+        )
         rerender_draft(session, settings, case, _offer_ctx(spec), actor, now)
         case.updated_at = now
         return _summary(session, case)
@@ -585,16 +732,20 @@ def approve_case(
             spec = None
             if offer is not None:
                 spec = _spec_for(settings, offer)
-                agent = offer.created_by if offer.created_by != SYSTEM_ACTOR else (
-                    case.assignee or actor)
+                agent = (
+                    offer.created_by
+                    if offer.created_by != SYSTEM_ACTOR
+                    else (case.assignee or actor)
+                )
                 history = offer_history(session, settings, case, now, agent=agent)
                 problems = cap_violations(spec, history, _limits(settings))
                 if problems:
                     raise Conflict(f"offer {spec.key}: " + "; ".join(problems))
                 chosen_by = {offer.created_by, *(d.created_by for d in case.drafts)}
                 chosen_by.discard(SYSTEM_ACTOR)
-                why = may_approve_offer(role, actor, spec.cost,
-                                        settings.recovery.approval.lead_above, chosen_by)
+                why = may_approve_offer(
+                    role, actor, spec.cost, settings.recovery.approval.lead_above, chosen_by
+                )
                 if why:
                     raise PermissionDenied(f"{actor} ({role}) may not approve {spec.key}: {why}")
                 if spec.coupon:
@@ -611,9 +762,12 @@ def approve_case(
             author = case.author
             in_reply_to = mention.external_id if mention is not None else None
             problems = guard_violations(
-                final_text, draft.channel, limit=channel_limit(draft.channel),
+                final_text,
+                draft.channel,
+                limit=channel_limit(draft.channel),
                 author_handle=author.handle if author else None,
-                brand_handles=settings.brand.handles, allowed_domains=allowed_domains(settings),
+                brand_handles=settings.brand.handles,
+                allowed_domains=allowed_domains(settings),
                 already_replied=already_replied(session, draft.channel, in_reply_to),
             )
             recipient = author.handle if author else None
@@ -636,30 +790,61 @@ def approve_case(
             draft.status = "approved"
             message = m.OutboxMessage(
                 idempotency_key=f"reply:{case.id}:{draft.id}",
-                case_id=case.id, draft_id=draft.id, channel=draft.channel,
-                recipient=recipient, in_reply_to=in_reply_to, subject=draft.subject,
-                text=final_text, status="pending", attempts=0, created_by=actor,
-                created_at=now, updated_at=now,
+                case_id=case.id,
+                draft_id=draft.id,
+                channel=draft.channel,
+                recipient=recipient,
+                in_reply_to=in_reply_to,
+                subject=draft.subject,
+                text=final_text,
+                status="pending",
+                attempts=0,
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
             )
             session.add(message)
             session.flush()
             case.status, case.updated_at = "approved", now
             if case.assignee is None:
                 case.assignee, case.claimed_at = actor, now
-            _event(session, case, actor, "case.approved", now, role=role, draft_id=draft.id,
-                   version=draft.version, outbox_id=message.id, channel=draft.channel,
-                   offer=(None if offer is None else
-                          {"id": offer.id, "key": offer.offer_key, "kind": offer.kind,
-                           "cost": offer.cost, "code": code,
-                           "requires_lead": offer.requires_lead,
-                           "fulfilment": offer.fulfilment_status}))
+            _event(
+                session,
+                case,
+                actor,
+                "case.approved",
+                now,
+                role=role,
+                draft_id=draft.id,
+                version=draft.version,
+                outbox_id=message.id,
+                channel=draft.channel,
+                offer=(
+                    None
+                    if offer is None
+                    else {
+                        "id": offer.id,
+                        "key": offer.offer_key,
+                        "kind": offer.kind,
+                        "cost": offer.cost,
+                        "code": code,
+                        "requires_lead": offer.requires_lead,
+                        "fulfilment": offer.fulfilment_status,
+                    }
+                ),
+            )
             return _summary(session, case)
     except IntegrityError as exc:
         raise Conflict(f"case {case_id} was approved at the same time by someone else") from exc
 
 
 def reject_case(
-    app: App, case_id: int, actor: str, reason: str, *, role: str | None = None,
+    app: App,
+    case_id: int,
+    actor: str,
+    reason: str,
+    *,
+    role: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Decide not to answer (spam, not a customer, already handled…)."""
@@ -683,7 +868,12 @@ def reject_case(
 
 
 def snooze_case(
-    app: App, case_id: int, actor: str, until: datetime | None, *, role: str | None = None,
+    app: App,
+    case_id: int,
+    actor: str,
+    until: datetime | None,
+    *,
+    role: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Hide the case from the queue until ``until`` (None or a past time: wake it)."""
@@ -697,13 +887,24 @@ def snooze_case(
             raise PolicyViolation("snooze time must be timezone-aware")
         case.snoozed_until = until if until is not None and until > now else None
         case.updated_at = now
-        _event(session, case, actor, "case.snoozed" if case.snoozed_until else "case.woken", now,
-               until=case.snoozed_until.isoformat() if case.snoozed_until else None)
+        _event(
+            session,
+            case,
+            actor,
+            "case.snoozed" if case.snoozed_until else "case.woken",
+            now,
+            until=case.snoozed_until.isoformat() if case.snoozed_until else None,
+        )
         return _summary(session, case)
 
 
 def resolve_case(
-    app: App, case_id: int, actor: str, note: str | None = None, *, role: str | None = None,
+    app: App,
+    case_id: int,
+    actor: str,
+    note: str | None = None,
+    *,
+    role: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Close the case (normally after the reply went out)."""
@@ -715,8 +916,10 @@ def resolve_case(
         if case.status in ("resolved", "rejected"):
             raise Conflict(f"case {case_id} is already {case.status}")
         pending = session.scalars(
-            select(m.OutboxMessage.id).where(m.OutboxMessage.case_id == case.id,
-                                             m.OutboxMessage.status.in_(("pending", "sending")))
+            select(m.OutboxMessage.id).where(
+                m.OutboxMessage.case_id == case.id,
+                m.OutboxMessage.status.in_(("pending", "sending")),
+            )
         ).first()
         if pending is not None:
             raise Conflict(f"case {case_id} has a reply still being sent (outbox {pending})")
@@ -728,7 +931,12 @@ def resolve_case(
 
 
 def mark_sent_manually(
-    app: App, case_id: int, actor: str, url: str | None = None, *, role: str | None = None,
+    app: App,
+    case_id: int,
+    actor: str,
+    url: str | None = None,
+    *,
+    role: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Record that a person posted the approved reply by hand (blog comments, DMs)."""
@@ -740,11 +948,15 @@ def mark_sent_manually(
         require(role, "mark_sent", actor=actor)
         case = _load(session, case_id)
         if case.status != "approved":
-            raise Conflict(f"case {case_id} is {case.status}: only an approved reply can be "
-                           "marked sent")
+            raise Conflict(
+                f"case {case_id} is {case.status}: only an approved reply can be marked sent"
+            )
         message = session.scalars(
-            select(m.OutboxMessage).where(m.OutboxMessage.case_id == case.id,
-                                          m.OutboxMessage.status.in_(("pending", "failed")))
+            select(m.OutboxMessage)
+            .where(
+                m.OutboxMessage.case_id == case.id,
+                m.OutboxMessage.status.in_(("pending", "failed")),
+            )
             .order_by(m.OutboxMessage.id.desc())
         ).first()
         if message is None:
@@ -756,7 +968,12 @@ def mark_sent_manually(
 
 
 def set_fulfilment(
-    app: App, offer_id: int, actor: str, status: str, *, role: str | None = None,
+    app: App,
+    offer_id: int,
+    actor: str,
+    status: str,
+    *,
+    role: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Move a physical gift's fulfilment task along (``to_send`` → ``sent``)."""
@@ -774,8 +991,17 @@ def set_fulfilment(
         case = _load(session, offer.case_id)
         previous = offer.fulfilment_status
         offer.fulfilment_status, offer.updated_at = status, now
-        _event(session, case, actor, "offer.fulfilment", now, offer_id=offer.id,
-               key=offer.offer_key, previous=previous, status=status)
+        _event(
+            session,
+            case,
+            actor,
+            "offer.fulfilment",
+            now,
+            offer_id=offer.id,
+            key=offer.offer_key,
+            previous=previous,
+            status=status,
+        )
         return _summary(session, case)
 
 
@@ -784,7 +1010,11 @@ def set_fulfilment(
 
 
 def record_followup(
-    session: Session, case: m.Case, mention: m.Mention, prediction_label: str, unhappy: bool,
+    session: Session,
+    case: m.Case,
+    mention: m.Mention,
+    prediction_label: str,
+    unhappy: bool,
     now: datetime,
 ) -> bool | None:
     """A later post by the customer: after our reply, did their mood change?
@@ -800,9 +1030,19 @@ def record_followup(
     case.recovered = not unhappy
     case.recovered_at = now if case.recovered else None
     session.add(
-        m.Event(actor=SYSTEM_ACTOR, kind="case.followup", case_id=case.id, mention_id=mention.id,
-                at=now, data={"label": prediction_label, "unhappy": bool(unhappy),
-                              "recovered": case.recovered, "before": before})
+        m.Event(
+            actor=SYSTEM_ACTOR,
+            kind="case.followup",
+            case_id=case.id,
+            mention_id=mention.id,
+            at=now,
+            data={
+                "label": prediction_label,
+                "unhappy": bool(unhappy),
+                "recovered": case.recovered,
+                "before": before,
+            },
+        )
     )
     return case.recovered
 
@@ -828,59 +1068,114 @@ def case_detail(app: App, case_id: int, *, now: datetime | None = None) -> dict[
         mention_ids = [x.id for x in case.mentions]
         classes: dict[int, m.Classification] = {}
         if mention_ids:
-            for c in session.scalars(select(m.Classification)
-                                     .where(m.Classification.mention_id.in_(mention_ids))
-                                     .order_by(m.Classification.id)):
+            for c in session.scalars(
+                select(m.Classification)
+                .where(m.Classification.mention_id.in_(mention_ids))
+                .order_by(m.Classification.id)
+            ):
                 classes[c.mention_id] = c
         out["posts"] = [
-            {"id": x.id, "external_id": x.external_id, "url": x.url, "title": x.title,
-             "text": x.text, "published_at": _iso(x.published_at), "label": x.label,
-             "unhappy": x.unhappy, "unhappy_score": x.unhappy_score, "category": x.category,
-             "classification": None if x.id not in classes else {
-                 "label": classes[x.id].label,
-                 "probabilities": classes[x.id].probabilities,
-                 "unhappy_score": classes[x.id].unhappy_score,
-                 "category": classes[x.id].category,
-                 "category_score": classes[x.id].category_score,
-                 "circumstances": classes[x.id].circumstances,
-                 "model_version": classes[x.id].model_version}}
+            {
+                "id": x.id,
+                "external_id": x.external_id,
+                "url": x.url,
+                "title": x.title,
+                "text": x.text,
+                "published_at": _iso(x.published_at),
+                "label": x.label,
+                "unhappy": x.unhappy,
+                "unhappy_score": x.unhappy_score,
+                "category": x.category,
+                "classification": None
+                if x.id not in classes
+                else {
+                    "label": classes[x.id].label,
+                    "probabilities": classes[x.id].probabilities,
+                    "unhappy_score": classes[x.id].unhappy_score,
+                    "category": classes[x.id].category,
+                    "category_score": classes[x.id].category_score,
+                    "circumstances": classes[x.id].circumstances,
+                    "model_version": classes[x.id].model_version,
+                },
+            }
             for x in case.mentions
         ]
         earlier = session.scalars(
-            select(m.Case).where(m.Case.author_id == case.author_id, m.Case.id != case.id)
-            .order_by(m.Case.id.desc()).limit(20)
+            select(m.Case)
+            .where(m.Case.author_id == case.author_id, m.Case.id != case.id)
+            .order_by(m.Case.id.desc())
+            .limit(20)
         ).all()
         granted = session.scalars(
-            select(m.Offer).join(m.Case, m.Offer.case_id == m.Case.id)
+            select(m.Offer)
+            .join(m.Case, m.Offer.case_id == m.Case.id)
             .where(m.Case.author_id == case.author_id, m.Case.id != case.id, _granted())
-            .order_by(m.Offer.id.desc()).limit(20)
+            .order_by(m.Offer.id.desc())
+            .limit(20)
         ).all()
         author = case.author
         out["author_detail"] = {
-            "handle": author.handle, "name": author.display_name, "platform": author.platform,
-            "followers": author.followers, "verified": author.verified, "url": author.url,
+            "handle": author.handle,
+            "name": author.display_name,
+            "platform": author.platform,
+            "followers": author.followers,
+            "verified": author.verified,
+            "url": author.url,
             "email": author.email,
         }
         out["history"] = {
-            "earlier_cases": [{"id": c.id, "status": c.status, "category": c.category,
-                               "created_at": _iso(c.created_at), "recovered": c.recovered}
-                              for c in earlier],
-            "offers_received": [{"case_id": o.case_id, "key": o.offer_key, "kind": o.kind,
-                                 "cost": o.cost, "approved_at": _iso(o.approved_at)}
-                                for o in granted],
+            "earlier_cases": [
+                {
+                    "id": c.id,
+                    "status": c.status,
+                    "category": c.category,
+                    "created_at": _iso(c.created_at),
+                    "recovered": c.recovered,
+                }
+                for c in earlier
+            ],
+            "offers_received": [
+                {
+                    "case_id": o.case_id,
+                    "key": o.offer_key,
+                    "kind": o.kind,
+                    "cost": o.cost,
+                    "approved_at": _iso(o.approved_at),
+                }
+                for o in granted
+            ],
         }
         out["drafts"] = [
-            {"id": d.id, "version": d.version, "channel": d.channel, "status": d.status,
-             "template": d.template, "subject": d.subject, "text": d.text,
-             "created_by": d.created_by, "created_at": _iso(d.created_at)}
+            {
+                "id": d.id,
+                "version": d.version,
+                "channel": d.channel,
+                "status": d.status,
+                "template": d.template,
+                "subject": d.subject,
+                "text": d.text,
+                "created_by": d.created_by,
+                "created_at": _iso(d.created_at),
+            }
             for d in case.drafts
         ]
         out["offers"] = [
-            {"id": o.id, "key": o.offer_key, "kind": o.kind, "value": o.value, "cost": o.cost,
-             "rank": o.rank, "status": o.status, "reasons": list(o.reasons or []),
-             "code": o.code, "fulfilment_status": o.fulfilment_status,
-             "requires_lead": o.requires_lead, "created_by": o.created_by,
-             "approved_by": o.approved_by, "approved_at": _iso(o.approved_at)}
+            {
+                "id": o.id,
+                "key": o.offer_key,
+                "kind": o.kind,
+                "value": o.value,
+                "cost": o.cost,
+                "rank": o.rank,
+                "status": o.status,
+                "reasons": list(o.reasons or []),
+                "code": o.code,
+                "fulfilment_status": o.fulfilment_status,
+                "requires_lead": o.requires_lead,
+                "created_by": o.created_by,
+                "approved_by": o.approved_by,
+                "approved_at": _iso(o.approved_at),
+            }
             for o in case.offers
         ]
         history = offer_history(session, settings, case, now, agent=case.assignee)
@@ -889,32 +1184,53 @@ def case_detail(app: App, case_id: int, *, now: datetime | None = None) -> dict[
         out["budget"] = {
             "currency": settings.recovery.currency,
             "team_spent_today": history.team_spent_today,
-            "team_left_today": None if caps.daily_budget is None else
-            max(0.0, caps.daily_budget - history.team_spent_today),
+            "team_left_today": None
+            if caps.daily_budget is None
+            else max(0.0, caps.daily_budget - history.team_spent_today),
             "agent": history.agent,
             "agent_spent_today": history.agent_spent_today,
-            "agent_left_today": None if caps.agent_daily_budget is None or history.agent is None
+            "agent_left_today": None
+            if caps.agent_daily_budget is None or history.agent is None
             else max(0.0, caps.agent_daily_budget - history.agent_spent_today),
             "lead_above": settings.recovery.approval.lead_above,
         }
         out["catalogue"] = [
-            s.as_dict() for s in suggest_offers(settings.recovery.offers, _facts(case), history,
-                                                limits, limit=None)
+            s.as_dict()
+            for s in suggest_offers(
+                settings.recovery.offers, _facts(case), history, limits, limit=None
+            )
         ]
-        out["outbox"] = [message_dict(r) for r in session.scalars(
-            select(m.OutboxMessage).where(m.OutboxMessage.case_id == case.id)
-            .order_by(m.OutboxMessage.id))]
+        out["outbox"] = [
+            message_dict(r)
+            for r in session.scalars(
+                select(m.OutboxMessage)
+                .where(m.OutboxMessage.case_id == case.id)
+                .order_by(m.OutboxMessage.id)
+            )
+        ]
         out["events"] = [
-            {"id": e.id, "at": _iso(e.at), "actor": e.actor, "kind": e.kind,
-             "mention_id": e.mention_id, "data": e.data}
-            for e in session.scalars(select(m.Event).where(m.Event.case_id == case.id)
-                                     .order_by(m.Event.id))
+            {
+                "id": e.id,
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "kind": e.kind,
+                "mention_id": e.mention_id,
+                "data": e.data,
+            }
+            for e in session.scalars(
+                select(m.Event).where(m.Event.case_id == case.id).order_by(m.Event.id)
+            )
         ]
-        out.update({"claimed_at": _iso(case.claimed_at),
-                    "snoozed_until": _iso(case.snoozed_until),
-                    "first_response_at": _iso(case.first_response_at),
-                    "resolved_at": _iso(case.resolved_at), "recovered": case.recovered,
-                    "recovered_at": _iso(case.recovered_at)})
+        out.update(
+            {
+                "claimed_at": _iso(case.claimed_at),
+                "snoozed_until": _iso(case.snoozed_until),
+                "first_response_at": _iso(case.first_response_at),
+                "resolved_at": _iso(case.resolved_at),
+                "recovered": case.recovered,
+                "recovered_at": _iso(case.recovered_at),
+            }
+        )
         return out
 
 
@@ -948,24 +1264,29 @@ def team_report(app: App, since: datetime, until: datetime) -> dict[str, Any]:
                 .where(m.Mention.case_id.in_([c.id for c in cases]))
                 .group_by(m.Mention.case_id)
             ).all()
-            first_post = {int(cid): (t if t.tzinfo else t.replace(tzinfo=UTC))
-                          for cid, t in rows if cid is not None}
+            first_post = {
+                int(cid): (t if t.tzinfo else t.replace(tzinfo=UTC))
+                for cid, t in rows
+                if cid is not None
+            }
         responses: list[float] = []
         sla_met = sla_total = 0
         for c in cases:
             if c.first_response_at is not None:
                 start = first_post.get(c.id, c.created_at)
                 responses.append(max(0.0, (c.first_response_at - start).total_seconds()))
-            if c.sla_due_at is not None and (c.first_response_at is not None
-                                              or c.sla_due_at < until):
+            if c.sla_due_at is not None and (
+                c.first_response_at is not None or c.sla_due_at < until
+            ):
                 sla_total += 1
                 if c.first_response_at is not None and c.first_response_at <= c.sla_due_at:
                     sla_met += 1
         followed = [c for c in cases if c.recovered is not None]
         recovered_authors = {c.author_id for c in followed if c.recovered}
         offers = session.scalars(
-            select(m.Offer).where(_granted(), m.Offer.approved_at >= since,
-                                  m.Offer.approved_at < until)
+            select(m.Offer).where(
+                _granted(), m.Offer.approved_at >= since, m.Offer.approved_at < until
+            )
         ).all()
         by_kind: dict[str, dict[str, float]] = {}
         for o in offers:
@@ -986,14 +1307,20 @@ def team_report(app: App, since: datetime, until: datetime) -> dict[str, Any]:
             "sla_cases": sla_total,
             "followed_up": len(followed),
             "recovered": sum(1 for c in followed if c.recovered),
-            "recovery_rate_pct": (round(100.0 * sum(1 for c in followed if c.recovered)
-                                        / len(followed), 1) if followed else None),
+            "recovery_rate_pct": (
+                round(100.0 * sum(1 for c in followed if c.recovered) / len(followed), 1)
+                if followed
+                else None
+            ),
             "currency": app.settings.recovery.currency,
             "offer_cost": cost,
-            "cost_per_recovered_customer": (round(cost / len(recovered_authors), 2)
-                                            if recovered_authors else None),
-            "offers_by_kind": {k: {"count": int(v["count"]), "cost": round(v["cost"], 2)}
-                               for k, v in sorted(by_kind.items())},
+            "cost_per_recovered_customer": (
+                round(cost / len(recovered_authors), 2) if recovered_authors else None
+            ),
+            "offers_by_kind": {
+                k: {"count": int(v["count"]), "cost": round(v["cost"], 2)}
+                for k, v in sorted(by_kind.items())
+            },
         }
 
 

@@ -32,6 +32,7 @@ import structlog
 from sqlalchemy import and_, func, or_, select
 
 from listener import models as m
+from listener.clock import utcnow
 from listener.locks import (
     SCHEDULER_LOCK,
     Heartbeat,
@@ -52,10 +53,6 @@ log = structlog.get_logger("listener.scheduler")
 
 #: Outbox states a worker may still have to send.
 OUTBOX_TO_SEND = ("pending", "sending")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _record(outcome: PollOutcome) -> None:
@@ -88,8 +85,14 @@ class RoundReport:
 class Scheduler:
     """The single-machine scheduler (``listener run``)."""
 
-    def __init__(self, app: App, *, max_sleep: float = 30.0, lock_ttl: float | None = None,
-                 owner: str | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        max_sleep: float = 30.0,
+        lock_ttl: float | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.app = app
         self.max_sleep = max_sleep
         # the lease outlives a round's sleep comfortably; the heartbeat renews it meanwhile
@@ -176,20 +179,31 @@ class Scheduler:
         """Run rounds until stopped.  Raises LockHeld if another scheduler runs, LockLost if
         the lock was taken over while this one ran (both end the command non-zero)."""
         self.acquire()
-        log.info("scheduler.started", sources=len(self.app.settings.sources), owner=self.owner,
-                 lock_until=self.lock.expires_at.isoformat() if self.lock else None)
-        beat = Heartbeat(self.renew, every=max(1.0, self.lock_ttl.total_seconds() / 3),
-                         on_lost=self._lost, name="scheduler-lock")
+        log.info(
+            "scheduler.started",
+            sources=len(self.app.settings.sources),
+            owner=self.owner,
+            lock_until=self.lock.expires_at.isoformat() if self.lock else None,
+        )
+        beat = Heartbeat(
+            self.renew,
+            every=max(1.0, self.lock_ttl.total_seconds() / 3),
+            on_lost=self._lost,
+            name="scheduler-lock",
+        )
         try:
             with beat:
                 sync_sources(self.app)
                 while not self.stopping.is_set():
                     report = self._round()
-                    polled = [o for o in report.outcomes
-                              if o.status not in ("skipped", "disabled")]
+                    polled = [o for o in report.outcomes if o.status not in ("skipped", "disabled")]
                     if polled or report.sent:
-                        log.info("scheduler.round", polled=len(polled), sent=report.sent,
-                                 new=sum(o.new for o in polled))
+                        log.info(
+                            "scheduler.round",
+                            polled=len(polled),
+                            sent=report.sent,
+                            new=sum(o.new for o in polled),
+                        )
                     if self.stopping.is_set():
                         break
                     try:
@@ -221,12 +235,21 @@ class DispatchPlan:
     classify: list[list[int]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sources": self.sources, "messages": self.messages,
-                "classify_batches": len(self.classify)}
+        return {
+            "sources": self.sources,
+            "messages": self.messages,
+            "classify_batches": len(self.classify),
+        }
 
 
-def plan_dispatch(app: App, *, now: datetime | None = None, model_version: str | None = None,
-                  batch: int | None = None, classify: bool = True) -> DispatchPlan:
+def plan_dispatch(
+    app: App,
+    *,
+    now: datetime | None = None,
+    model_version: str | None = None,
+    batch: int | None = None,
+    classify: bool = True,
+) -> DispatchPlan:
     """Due, unclaimed sources; outbox messages to send; mentions to (re-)classify.
 
     Only a hint: each task claims its row before working, so enqueuing twice
@@ -240,24 +263,41 @@ def plan_dispatch(app: App, *, now: datetime | None = None, model_version: str |
     free_o = or_(o.lease_until.is_(None), o.lease_until <= now)
     plan = DispatchPlan()
     with app.sessions() as session:
-        plan.sources = list(session.scalars(
-            select(s.name).where(
-                s.name.in_(names), s.enabled.is_(True), s.disabled_reason.is_(None), free_s,
-                or_(s.next_check_at.is_(None), s.next_check_at <= now),
-            ).order_by(s.next_check_at.is_not(None), s.next_check_at, s.name)
-        ))
-        plan.messages = list(session.scalars(
-            select(o.id).where(
-                o.status.in_(OUTBOX_TO_SEND), free_o, o.channel.not_in(sorted(_manual())),
-                or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now),
-            ).order_by(o.id)
-        ))
+        plan.sources = list(
+            session.scalars(
+                select(s.name)
+                .where(
+                    s.name.in_(names),
+                    s.enabled.is_(True),
+                    s.disabled_reason.is_(None),
+                    free_s,
+                    or_(s.next_check_at.is_(None), s.next_check_at <= now),
+                )
+                .order_by(s.next_check_at.is_not(None), s.next_check_at, s.name)
+            )
+        )
+        plan.messages = list(
+            session.scalars(
+                select(o.id)
+                .where(
+                    o.status.in_(OUTBOX_TO_SEND),
+                    free_o,
+                    o.channel.not_in(sorted(_manual())),
+                    or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now),
+                )
+                .order_by(o.id)
+            )
+        )
         if classify and model_version is not None:
             size = batch or app.settings.workers.classify_batch
-            ids = list(session.scalars(
-                select(m.Mention.id).where(_needs_classification(model_version))
-                .order_by(m.Mention.id).limit(size * 50)
-            ))
+            ids = list(
+                session.scalars(
+                    select(m.Mention.id)
+                    .where(_needs_classification(model_version))
+                    .order_by(m.Mention.id)
+                    .limit(size * 50)
+                )
+            )
             plan.classify = [ids[i : i + size] for i in range(0, len(ids), size)]
     return plan
 
@@ -272,8 +312,14 @@ def _needs_classification(model_version: str) -> Any:
     return or_(m.Mention.model_version.is_(None), m.Mention.model_version != model_version)
 
 
-def poll_claimed(app: App, name: str, *, owner: str | None = None,
-                 ttl: timedelta | None = None, force: bool = False) -> PollOutcome | None:
+def poll_claimed(
+    app: App,
+    name: str,
+    *,
+    owner: str | None = None,
+    ttl: timedelta | None = None,
+    force: bool = False,
+) -> PollOutcome | None:
     """Claim source ``name``, poll it, release it.  None when it is claimed elsewhere or
     not due (another worker polled it: the duplicate task has nothing to do)."""
     owner = owner or default_owner()
@@ -305,9 +351,11 @@ def classify_mentions(app: App, mention_ids: list[int]) -> int:
     started = time.perf_counter()
     now = utcnow()
     with app.sessions() as session, session.begin():
-        stmt = select(m.Mention).where(
-            and_(m.Mention.id.in_(mention_ids), _needs_classification(version))
-        ).order_by(m.Mention.id)
+        stmt = (
+            select(m.Mention)
+            .where(and_(m.Mention.id.in_(mention_ids), _needs_classification(version)))
+            .order_by(m.Mention.id)
+        )
         if app.engine.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=m.Mention)
         mentions = list(session.scalars(stmt).unique())

@@ -178,8 +178,13 @@ def _seconds_left(until: datetime | None) -> float:
 # tasks
 
 
-@celery_app.task(name="listener.poll_source", bind=True, acks_late=True,
-                 reject_on_worker_lost=True, max_retries=MAX_LEASE_RETRIES)
+@celery_app.task(
+    name="listener.poll_source",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_LEASE_RETRIES,
+)
 def poll_source(self: Task, name: str, force: bool = False) -> dict[str, Any] | None:
     """Poll one source under a claim; a duplicate or late copy does nothing."""
     from listener.locks import source_is_due, source_lease
@@ -197,8 +202,9 @@ def poll_source(self: Task, name: str, force: bool = False) -> dict[str, Any] | 
     raise self.retry(countdown=_seconds_left(until) + 0.5)
 
 
-@celery_app.task(name="listener.classify_batch", bind=True, acks_late=True,
-                 reject_on_worker_lost=True)
+@celery_app.task(
+    name="listener.classify_batch", bind=True, acks_late=True, reject_on_worker_lost=True
+)
 def classify_batch(self: Task, mention_ids: list[int]) -> int:
     """(Re-)classify mentions that lack the current model's classification."""
     from listener.scheduler import classify_mentions
@@ -206,8 +212,9 @@ def classify_batch(self: Task, mention_ids: list[int]) -> int:
     return classify_mentions(get_app(), [int(i) for i in mention_ids])
 
 
-@celery_app.task(name="listener.send_message", bind=True, acks_late=True,
-                 reject_on_worker_lost=True)
+@celery_app.task(
+    name="listener.send_message", bind=True, acks_late=True, reject_on_worker_lost=True
+)
 def send_message(self: Task, message_id: int) -> str:
     """Send one approved outbox message (exactly once, by its idempotency key)."""
     from listener.scheduler import send_claimed
@@ -221,8 +228,9 @@ def dispatch_due(self: Task, classify: bool = True) -> dict[str, Any]:
     return enqueue_due(get_app(), classify=classify)
 
 
-def enqueue_due(a: App, *, classify: bool = True,
-                state: dict[str, Any] | None = None) -> dict[str, Any]:
+def enqueue_due(
+    a: App, *, classify: bool = True, state: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What ``listener beat`` does each tick (also callable without a worker).
 
     ``state`` (kept by the beat between ticks) stops a re-classification

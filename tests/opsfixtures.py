@@ -69,8 +69,11 @@ def require_service(name: str, url: str) -> None:
         with socket.create_connection((host, port), timeout=3):
             pass
     except OSError as exc:
-        pytest.fail(f"{name} is not reachable at {host}:{port} ({exc}); this test needs a real "
-                    f"{name} (set the URL with the LISTENER_TEST_* variables)", pytrace=False)
+        pytest.fail(
+            f"{name} is not reachable at {host}:{port} ({exc}); this test needs a real "
+            f"{name} (set the URL with the LISTENER_TEST_* variables)",
+            pytrace=False,
+        )
 
 
 def pg_schema_url(base: str, schema: str) -> str:
@@ -170,7 +173,10 @@ def start_listener(args: list[str], config: Path, log: Path, **env: str) -> subp
     out = log.open("wb")
     return subprocess.Popen(
         [PYTHON, "-m", "listener", "--config", str(config), *args],
-        cwd=ROOT, env=listener_env(config, **env), stdout=out, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=listener_env(config, **env),
+        stdout=out,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -336,15 +342,25 @@ def add_outbox_messages(app: Any, count: int, *, channel: str = "email") -> list
             author = m.Author(platform="blog", handle=handle, email=f"{handle}@mail.example")
             session.add(author)
             session.flush()
-            case = m.Case(author_id=author.id, source_id=source.id, status="approved",
-                          reasons=[], circumstances=[], last_mention_at=now)
+            case = m.Case(
+                author_id=author.id,
+                source_id=source.id,
+                status="approved",
+                reasons=[],
+                circumstances=[],
+                last_mention_at=now,
+            )
             session.add(case)
             session.flush()
             msg = m.OutboxMessage(
-                idempotency_key=f"test-reply-{case.id}", case_id=case.id, channel=channel,
-                recipient=author.email, subject="Sorry about your order",
+                idempotency_key=f"test-reply-{case.id}",
+                case_id=case.id,
+                channel=channel,
+                recipient=author.email,
+                subject="Sorry about your order",
                 text=f"Hi {handle}, we are so sorry. A new pair is on its way.",
-                status="pending", created_by="tester",
+                status="pending",
+                created_by="tester",
             )
             session.add(msg)
             session.flush()

@@ -46,8 +46,9 @@ class Recorder:
     refuse_with: str | None = None  #: e.g. "550 no such user": refuse every recipient
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         if self.refuse_with:
             return self.refuse_with
         envelope.rcpt_tos.append(address)
@@ -60,8 +61,9 @@ class Recorder:
         content = envelope.content
         data = content if isinstance(content, bytes) else content.encode()
         with self.lock:
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          message_from_bytes(data)))
+            self.messages.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(data))
+            )
         return "250 Message accepted for delivery"
 
 

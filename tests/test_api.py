@@ -106,8 +106,11 @@ def test_marketing_cannot_write(app: App, api: Callable[[str | None], TestClient
     assert mia.get("/api/v1/queue").status_code == 200
     assert mia.get("/api/v1/dashboard").status_code == 200
     for method, path, body in [
-        ("post", "claim", None), ("post", "approve", None), ("put", "draft", {"text": "hi"}),
-        ("post", "resolve", {}), ("post", "reject", {}),
+        ("post", "claim", None),
+        ("post", "approve", None),
+        ("put", "draft", {"text": "hi"}),
+        ("post", "resolve", {}),
+        ("post", "reject", {}),
     ]:
         r = getattr(mia, method)(f"/api/v1/cases/{cid}/{path}", json=body)
         assert r.status_code == 403, (path, r.text)
@@ -147,8 +150,13 @@ def test_correction_and_dashboard(app: App, api: Callable[[str | None], TestClie
 def test_openapi_describes_the_api(app: App) -> None:
     spec = TestClient(create_app(app)).get("/api/v1/openapi.json").json()
     paths = spec["paths"]
-    for p in ("/api/v1/queue", "/api/v1/cases/{case_id}/approve", "/api/v1/dashboard",
-              "/api/v1/report", "/api/v1/mentions/{mention_id}/correction"):
+    for p in (
+        "/api/v1/queue",
+        "/api/v1/cases/{case_id}/approve",
+        "/api/v1/dashboard",
+        "/api/v1/report",
+        "/api/v1/mentions/{mention_id}/correction",
+    ):
         assert p in paths, p
     assert not any(p.startswith(("/cases", "/queue", "/login")) for p in paths)
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
@@ -179,15 +187,22 @@ def test_fuzzing_finds_no_server_errors(app: App) -> None:
         )
 
         @given(case=strategy)
-        @settings(max_examples=30, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=30,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: Any) -> None:
             if time.monotonic() - clock["started"] > budget:
                 return
             response = case.call(headers=headers)
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} {case.body!r} "
-                                f"{case.query!r} -> {response.status_code} {response.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} {case.body!r} "
+                    f"{case.query!r} -> {response.status_code} {response.text[:200]}"
+                )
 
         run()
     assert not failures, "\n".join(failures[:10])

@@ -77,12 +77,18 @@ def test_users_cli(db_url: str, tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump(base_config(db_url)))
     runner = CliRunner()
     args = ["--config", str(config)]
-    r = runner.invoke(cli, [*args, "users", "add", "nora", "--role", "agent", "--password-stdin"],
-                      input="a fine password\n")
+    r = runner.invoke(
+        cli,
+        [*args, "users", "add", "nora", "--role", "agent", "--password-stdin"],
+        input="a fine password\n",
+    )
     assert r.exit_code == 0, r.output
     assert "added nora (agent)" in r.output
-    r = runner.invoke(cli, [*args, "users", "add", "lee", "--role", "lead", "--password-stdin"],
-                      input="a fine password\n")
+    r = runner.invoke(
+        cli,
+        [*args, "users", "add", "lee", "--role", "lead", "--password-stdin"],
+        input="a fine password\n",
+    )
     r = runner.invoke(cli, [*args, "users", "list"])
     assert r.exit_code == 0 and "nora" in r.output and "lead" in r.output
     r = runner.invoke(cli, [*args, "users", "token", "nora", "--name", "script"])
@@ -123,8 +129,12 @@ def test_listener_serve_starts_and_answers(db_url: str, tmp_path: Path) -> None:
     port = free_port()
     exe = Path(sys.executable).parent / "listener"
     env = {**os.environ, "LISTENER_SECRET_KEY": "x" * 40}
-    proc = subprocess.Popen([str(exe), "--config", str(config), "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(exe), "--config", str(config), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

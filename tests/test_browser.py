@@ -23,14 +23,24 @@ from listener import models as m
 from listener.app import App
 
 CHROMIUM = os.environ.get("LISTENER_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PAYLOADS = [
-    line for line in (Path(__file__).parent / "xss_payloads.txt").read_text("utf-8").splitlines()
+    line
+    for line in (Path(__file__).parent / "xss_payloads.txt").read_text("utf-8").splitlines()
     if line.strip()
 ]
-INSTALL = ("install it with: apt-get update && apt-get install -y chromium chromium-driver "
-           "(Playwright drives the system Chromium; do not run `playwright install`)")
+INSTALL = (
+    "install it with: apt-get update && apt-get install -y chromium chromium-driver "
+    "(Playwright drives the system Chromium; do not run `playwright install`)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +50,10 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("the playwright Python package is missing: pip install playwright "
-                    f"(and {INSTALL})", pytrace=False)
+        pytest.fail(
+            f"the playwright Python package is missing: pip install playwright (and {INSTALL})",
+            pytrace=False,
+        )
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
@@ -66,8 +78,9 @@ class Watch:
         self.dialogs: list[str] = []
         self.errors: list[str] = []
         page.on("dialog", self._dialog)
-        page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error"
-                else None)
+        page.on(
+            "console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None
+        )
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
 
     def _dialog(self, dialog: Any) -> None:
@@ -212,11 +225,18 @@ def test_xss_corpus_renders_inert(app: App, server: str, browser: Any) -> None:
     wf.add_users(app, ("ann", "agent"))
     ids = []
     for i, payload in enumerate(PAYLOADS):
-        ids.append(wf.seed_case(
-            app, payload, handle=f"@x{i}{payload[:40]}", draft=payload,
-            category=payload[:100], label="negative", url=payload if i % 2 else
-            "javascript:alert(1)", source=f"src{i % 3}",
-        ))
+        ids.append(
+            wf.seed_case(
+                app,
+                payload,
+                handle=f"@x{i}{payload[:40]}",
+                draft=payload,
+                category=payload[:100],
+                label="negative",
+                url=payload if i % 2 else "javascript:alert(1)",
+                source=f"src{i % 3}",
+            )
+        )
     with app.sessions.begin() as s:  # payloads in every field a page shows
         for case in s.scalars(select(m.Case)):
             case.reasons = [PAYLOADS[case.id % len(PAYLOADS)], "{{7*7}}"]
@@ -226,8 +246,13 @@ def test_xss_corpus_renders_inert(app: App, server: str, browser: Any) -> None:
     page = context.new_page()
     watch = Watch(page)
     sign_in(page, server, "ann")
-    pages = ["/queue?per_page=200", "/queue?q=%3Cscript%3E", "/dashboard?window=7d",
-             "/mentions?window=7d", "/report"]
+    pages = [
+        "/queue?per_page=200",
+        "/queue?q=%3Cscript%3E",
+        "/dashboard?window=7d",
+        "/mentions?window=7d",
+        "/report",
+    ]
     pages += [f"/cases/{cid}" for cid in ids]
     for path in pages:
         page.goto(server + path)

@@ -121,8 +121,13 @@ def test_hf_local_model_with_label_map(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, num_labels=3, id2label={0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"},
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+        id2label={0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"},
         label2id={"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2},
     )
     BertForSequenceClassification(config).save_pretrained(tmp_path / "tiny")
@@ -131,7 +136,8 @@ def test_hf_local_model_with_label_map(tmp_path: Path) -> None:
         load_classifier(ClassifierSettings(kind="hf", model=str(tmp_path / "tiny")))
     clf = load_classifier(
         ClassifierSettings(
-            kind="hf", model=str(tmp_path / "tiny"),
+            kind="hf",
+            model=str(tmp_path / "tiny"),
             label_map={"LABEL_0": "negative", "label_1": "neutral", "LABEL_2": "positive"},
         )
     )
@@ -149,12 +155,20 @@ def test_listener_classify_uses_minilm_offline(tmp_path: Path) -> None:
     import json
     import os
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HF_HOME": str(tmp_path / "hf")}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+    }
     out = subprocess.run(
         [sys.executable, "-m", "listener", "classify"],
         input="my package never arrived and nobody answers\nthank you, love it!\n",
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
     )
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]

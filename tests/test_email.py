@@ -40,29 +40,47 @@ def smtp() -> Iterator[SMTPTestServer]:
         yield server
 
 
-def config_dict(db_url: str, tmp_path: Path, port: int, *, email: str | None = "rae@example.org",
-                **recovery: Any) -> dict[str, Any]:
+def config_dict(
+    db_url: str,
+    tmp_path: Path,
+    port: int,
+    *,
+    email: str | None = "rae@example.org",
+    **recovery: Any,
+) -> dict[str, Any]:
     author: dict[str, Any] = {"handle": "rae", "name": "Rae Lindqvist"}
     if email:
         author["email"] = email
     at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     posts = tmp_path / "mail.jsonl"
-    posts.write_text(json.dumps({"id": "m-1", "text": TEXT, "author": author, "created_at": at,
-                                 "platform": "email"}) + "\n")
+    posts.write_text(
+        json.dumps(
+            {"id": "m-1", "text": TEXT, "author": author, "created_at": at, "platform": "email"}
+        )
+        + "\n"
+    )
     block = {k: v for k, v in CONFIG["recovery"].items() if k != "templates_dir"}
-    block.update({"templates_dir": str(ROOT / "templates"), "outbox_lease": "1s",
-                  "retry_base": "1s"})
+    block.update(
+        {"templates_dir": str(ROOT / "templates"), "outbox_lease": "1s", "retry_base": "1s"}
+    )
     block.update(recovery)
     return {
         "brand": CONFIG["brand"],
         "database": {"url": db_url},
-        "sources": [{"name": "mail", "type": "jsonl", "path": str(posts),
-                     "options": {"channel": "email"}}],
+        "sources": [
+            {"name": "mail", "type": "jsonl", "path": str(posts), "options": {"channel": "email"}}
+        ],
         "classifier": {"kind": "lexicon"},
         "recovery": block,
-        "email": {"host": "127.0.0.1", "port": port, "security": "none",
-                  "from_address": "care@zephyrshoes.example", "from_name": "Zephyr Shoes",
-                  "reply_to": "care@zephyrshoes.example", "timeout": "10s"},
+        "email": {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "from_address": "care@zephyrshoes.example",
+            "from_name": "Zephyr Shoes",
+            "reply_to": "care@zephyrshoes.example",
+            "timeout": "10s",
+        },
         "logging": {"level": "WARNING"},
     }
 
@@ -117,8 +135,7 @@ def test_approved_email_reaches_the_server_once(smtp: SMTPTestServer, make_email
     assert row.status == "sent" and row.external_id == got.message_id and row.attempts == 1
     assert detail["status"] == "sent" and detail["first_response_at"]
     kinds = [e["kind"] for e in detail["events"]]
-    assert kinds.index("case.approved") < kinds.index("outbox.sending") < kinds.index(
-        "reply.sent")
+    assert kinds.index("case.approved") < kinds.index("outbox.sending") < kinds.index("reply.sent")
     time.sleep(0.3)
     assert len(smtp.messages) == 1
 
@@ -131,9 +148,13 @@ def test_killed_mid_send_is_delivered_exactly_once(
     smtp.hold()  # the server stalls after RCPT TO: the sender is mid-conversation
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("LISTENER_DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "listener", "--config", str(cfg), "send",
-                             "--once"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "listener", "--config", str(cfg), "send", "--once"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         assert smtp.wait_for_rcpt(60), proc.communicate(timeout=5)[0]
         os.kill(proc.pid, signal.SIGKILL)
@@ -152,9 +173,14 @@ def test_killed_mid_send_is_delivered_exactly_once(
     time.sleep(1.2)  # recovery.outbox_lease is 1s
     assert deliver_pending(app, worker="recoverer") == 1
     # a second sender process finds nothing left to do
-    out = subprocess.run([sys.executable, "-m", "listener", "--config", str(cfg), "send",
-                          "--once"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "listener", "--config", str(cfg), "send", "--once"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "sent 0 messages" in out.stdout
     time.sleep(0.3)
@@ -162,17 +188,22 @@ def test_killed_mid_send_is_delivered_exactly_once(
     row = outbox(app)
     assert row.status == "sent" and row.attempts == 2 and got.message_id == row.external_id
     events = case_detail(app, cid)["events"]
-    story = [(e["kind"], e["data"].get("attempt"), e["data"].get("recovering")) for e in events
-             if e["kind"] in ("case.approved", "outbox.sending", "reply.sent")]
-    assert story == [("case.approved", None, None), ("outbox.sending", 1, False),
-                     ("outbox.sending", 2, True), ("reply.sent", None, None)]
+    story = [
+        (e["kind"], e["data"].get("attempt"), e["data"].get("recovering"))
+        for e in events
+        if e["kind"] in ("case.approved", "outbox.sending", "reply.sent")
+    ]
+    assert story == [
+        ("case.approved", None, None),
+        ("outbox.sending", 1, False),
+        ("outbox.sending", 2, True),
+        ("reply.sent", None, None),
+    ]
     sent = next(e for e in events if e["kind"] == "reply.sent")
     assert sent["actor"] == "recoverer" and sent["data"]["recovered"] is True
 
 
-def test_transient_refusal_backs_off_then_sends(
-    smtp: SMTPTestServer, make_email_app: Any
-) -> None:
+def test_transient_refusal_backs_off_then_sends(smtp: SMTPTestServer, make_email_app: Any) -> None:
     app, _ = make_email_app(smtp.port)
     cid = approved_case(app)
     smtp.recorder.refuse_with = "451 4.3.0 try again later"
@@ -211,10 +242,20 @@ def test_no_address_no_approval(smtp: SMTPTestServer, make_email_app: Any) -> No
 
 
 def test_build_email_headers() -> None:
-    settings = EmailSettings(host="h", from_address="care@zephyrshoes.example",
-                             from_name="Zephyr", reply_to="help@zephyrshoes.example")
-    msg = Outbound(idempotency_key="reply:1:2", channel="email", text="Hello",
-                   in_reply_to="<abc@mail>", recipient="rae@example.org", subject="Sorry")
+    settings = EmailSettings(
+        host="h",
+        from_address="care@zephyrshoes.example",
+        from_name="Zephyr",
+        reply_to="help@zephyrshoes.example",
+    )
+    msg = Outbound(
+        idempotency_key="reply:1:2",
+        channel="email",
+        text="Hello",
+        in_reply_to="<abc@mail>",
+        recipient="rae@example.org",
+        subject="Sorry",
+    )
     mail = build_email(msg, settings)
     assert mail["Message-ID"] == message_id("reply:1:2", "care@zephyrshoes.example")
     assert mail["Message-ID"] == build_email(msg, settings)["Message-ID"]

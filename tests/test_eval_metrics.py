@@ -74,8 +74,18 @@ def test_eval_cli_json_lexicon(tmp_path: Path) -> None:
     data = _write_csv(tmp_path / "tiny.csv")
     res = CliRunner().invoke(
         cli,
-        ["eval", "--data", str(data), "--kind", "lexicon", "--category-column", "negativereason",
-         "--categories", str(AIRLINE), "--json"],
+        [
+            "eval",
+            "--data",
+            str(data),
+            "--kind",
+            "lexicon",
+            "--category-column",
+            "negativereason",
+            "--categories",
+            str(AIRLINE),
+            "--json",
+        ],
     )
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)

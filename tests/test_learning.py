@@ -46,8 +46,11 @@ def _setup(tmp_path: Path, db_url: str, classifier: dict[str, Any]) -> tuple[Pat
                 "brand": {"name": "Zephyr Shoes"},
                 "database": {"url": db_url},
                 "recovery": {"templates_dir": str(ROOT / "templates")},
-                "classifier": {"kind": "minilm", "models_dir": str(tmp_path / "models"),
-                               **classifier},
+                "classifier": {
+                    "kind": "minilm",
+                    "models_dir": str(tmp_path / "models"),
+                    **classifier,
+                },
             }
         )
     )
@@ -60,8 +63,12 @@ def _setup(tmp_path: Path, db_url: str, classifier: dict[str, Any]) -> tuple[Pat
         session.flush()
         for i, text in enumerate(COMPLAINTS + HAPPY):
             mention = m.Mention(
-                source_id=src.id, external_id=str(i), author_id=author.id, text=text,
-                published_at=datetime.now(UTC), content_hash=str(i),
+                source_id=src.id,
+                external_id=str(i),
+                author_id=author.id,
+                text=text,
+                published_at=datetime.now(UTC),
+                content_hash=str(i),
             )
             session.add(mention)
             session.flush()

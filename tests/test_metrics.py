@@ -60,8 +60,9 @@ def test_scheduler_round_records_metrics_and_database_gauges(make_app: Any) -> N
 
 
 def test_health_status_reports_lock_failing_sources_and_backlog(make_app: Any) -> None:
-    app = make_app({"sources": [SOCIAL, {"name": "gone", "type": "jsonl",
-                                          "path": "/nonexistent/posts.jsonl"}]})
+    app = make_app(
+        {"sources": [SOCIAL, {"name": "gone", "type": "jsonl", "path": "/nonexistent/posts.jsonl"}]}
+    )
     poll_sources(app)
     add_outbox_messages(app, 2)
     now = datetime.now(UTC)

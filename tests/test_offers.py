@@ -34,12 +34,18 @@ def catalogue() -> list[OfferSpec]:
     return RecoverySettings.model_validate(data["recovery"]).offers
 
 
-LIMITS = Limits(caps=CapsSettings(daily_budget=600, agent_daily_budget=250, customer_offers=2),
-                approval=ApprovalSettings(lead_above=50))
+LIMITS = Limits(
+    caps=CapsSettings(daily_budget=600, agent_daily_budget=250, customer_offers=2),
+    approval=ApprovalSettings(lead_above=50),
+)
 
 
-def facts(category: str = "lost_or_late_delivery", priority: int = 55, score: float = 0.9,
-          circ: tuple[str, ...] = ()) -> CaseFacts:
+def facts(
+    category: str = "lost_or_late_delivery",
+    priority: int = 55,
+    score: float = 0.9,
+    circ: tuple[str, ...] = (),
+) -> CaseFacts:
     return CaseFacts(category=category, priority=priority, unhappy_score=score, circumstances=circ)
 
 
@@ -64,15 +70,22 @@ def test_repeat_complaint_is_a_reason_and_bereavement_gets_flowers() -> None:
     assert "bereavement" in out[0].reasons
     assert out[0].requires_lead  # $55 > $50
     # without the circumstance, flowers are never suggested
-    assert "condolence_flowers" not in {s.key for s in suggest_offers(catalogue(), facts(),
-                                                                      history, LIMITS)}
+    assert "condolence_flowers" not in {
+        s.key for s in suggest_offers(catalogue(), facts(), history, LIMITS)
+    }
 
 
 def test_praise_gets_no_offer_and_severity_filters_apply() -> None:
-    assert suggest_offers(catalogue(), facts(category="praise", score=0.1), OfferHistory(),
-                          LIMITS) == []
-    low = suggest_offers(catalogue(), facts(category="damaged_or_defective", score=0.5,
-                                            priority=30), OfferHistory(), LIMITS)
+    assert (
+        suggest_offers(catalogue(), facts(category="praise", score=0.1), OfferHistory(), LIMITS)
+        == []
+    )
+    low = suggest_offers(
+        catalogue(),
+        facts(category="damaged_or_defective", score=0.5, priority=30),
+        OfferHistory(),
+        LIMITS,
+    )
     keys = {s.key for s in low}
     assert "free_replacement" not in keys  # min_unhappy 0.6
     assert "handwritten_card" not in keys  # min_priority 40
@@ -82,21 +95,23 @@ def test_caps_exclude_with_visible_reasons() -> None:
     spent = OfferHistory(team_spent_today=590)
     out = suggest_offers(catalogue(), facts(), spent, LIMITS)
     excluded = {s.key: s.excluded for s in out if not s.eligible}
-    assert "free_replacement" in excluded and "daily budget: $10 left" in excluded[
-        "free_replacement"]
+    assert (
+        "free_replacement" in excluded and "daily budget: $10 left" in excluded["free_replacement"]
+    )
     eligible = [s for s in out if s.eligible]
     assert all(s.cost <= 10 for s in eligible)
     assert out.index(eligible[-1]) < min(out.index(s) for s in out if not s.eligible)
 
     greedy = OfferHistory(offer_keys=("coupon_20", "overnight_upgrade"))
     assert all(not s.eligible for s in suggest_offers(catalogue(), facts(), greedy, LIMITS))
-    assert "customer already got 2 offer(s) in 30 days" in cap_violations(
-        catalogue()[0], greedy, LIMITS)[0]
+    assert (
+        "customer already got 2 offer(s) in 30 days"
+        in cap_violations(catalogue()[0], greedy, LIMITS)[0]
+    )
 
     agent = OfferHistory(agent="carla", agent_spent_today=240)
     spec = next(o for o in catalogue() if o.key == "overnight_upgrade")
-    assert cap_violations(spec, agent, LIMITS) == [
-        "carla's daily budget: $10 left, it costs $18"]
+    assert cap_violations(spec, agent, LIMITS) == ["carla's daily budget: $10 left, it costs $18"]
 
 
 def test_per_customer_cap_and_disabled_offers() -> None:
@@ -116,8 +131,12 @@ def test_offer_spec_validation() -> None:
     with pytest.raises(ValueError, match="unknown offer kind"):
         OfferSpec(key="x", kind="yacht", description="a yacht")
     with pytest.raises(ValueError, match="duplicate offer key"):
-        RecoverySettings(offers=[OfferSpec(key="a", kind="flowers", description="x"),
-                                 OfferSpec(key="a", kind="cookies", description="y")])
+        RecoverySettings(
+            offers=[
+                OfferSpec(key="a", kind="flowers", description="x"),
+                OfferSpec(key="a", kind="cookies", description="y"),
+            ]
+        )
 
 
 def test_coupon_codes_are_unique_and_unambiguous() -> None:
@@ -174,9 +193,11 @@ def test_extract_order(text: str, order: str | None) -> None:
 def test_extract_products() -> None:
     brand = ["Zephyr Shoes", "Zephyr", "@zephyrshoes"]
     assert brand_free_products("The sole came off my new Zephyr Shoes loafers", brand) == [
-        "loafers"]
+        "loafers"
+    ]
     assert brand_free_products("Ordered trail runners from Zephyr Shoes", brand) == [
-        "trail runners"]
+        "trail runners"
+    ]
     assert brand_free_products("@zephyrshoes where is my package", brand) == []
     assert extract_products("hiking-boots and socks") == ["hiking boots", "socks"]
 
@@ -188,13 +209,20 @@ def test_draft_context_personalises() -> None:
 
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     ctx = draft_context(
-        brand_name="Zephyr Shoes", brand_voice="warm", brand_handle="@zephyrshoes",
-        handle="priya.s", display_name="Priya Sharma", channel="x_reply",
-        category="damaged_or_defective", circumstances=[],
+        brand_name="Zephyr Shoes",
+        brand_voice="warm",
+        brand_handle="@zephyrshoes",
+        handle="priya.s",
+        display_name="Priya Sharma",
+        channel="x_reply",
+        category="damaged_or_defective",
+        circumstances=[],
         post_text="The sole came off my new Zephyr Shoes loafers. Order #ZS-1234",
-        published_at=now - timedelta(hours=3), now=now, agent_name="Carla Reyes",
-        signature="Carla", offer={"key": "k", "kind": "flowers", "description": "flowers",
-                                  "physical": True},
+        published_at=now - timedelta(hours=3),
+        now=now,
+        agent_name="Carla Reyes",
+        signature="Carla",
+        offer={"key": "k", "kind": "flowers", "description": "flowers", "physical": True},
     )
     assert ctx["name"] == "Priya" and ctx["handle"] == "@priya.s"
     assert ctx["product"] == "loafers" and ctx["order"] == "order #ZS-1234"
@@ -206,16 +234,28 @@ def test_draft_context_personalises() -> None:
 
 
 def test_guard() -> None:
-    ok = guard_violations("@ann Sorry! See https://zephyrshoes.example/help", "x_reply",
-                          limit=280, author_handle="ann", brand_handles=["@zephyrshoes"],
-                          allowed_domains=["zephyrshoes.example"])
+    ok = guard_violations(
+        "@ann Sorry! See https://zephyrshoes.example/help",
+        "x_reply",
+        limit=280,
+        author_handle="ann",
+        brand_handles=["@zephyrshoes"],
+        allowed_domains=["zephyrshoes.example"],
+    )
     assert ok == []
-    bad = guard_violations("@ann @bob see https://evil.example/x and bit.ly/abc " + "x" * 300,
-                           "x_reply", limit=280, author_handle="ann",
-                           brand_handles=["@zephyrshoes"],
-                           allowed_domains=["zephyrshoes.example"], already_replied=True)
+    bad = guard_violations(
+        "@ann @bob see https://evil.example/x and bit.ly/abc " + "x" * 300,
+        "x_reply",
+        limit=280,
+        author_handle="ann",
+        brand_handles=["@zephyrshoes"],
+        allowed_domains=["zephyrshoes.example"],
+        already_replied=True,
+    )
     text = " | ".join(bad)
     assert "weighted" in text and "@bob" in text and "evil.example" in text
     assert "already replied" in text
     assert links_in("go to www.example.com/a, or help.zephyrshoes.example.") == [
-        "www.example.com/a", "help.zephyrshoes.example"]
+        "www.example.com/a",
+        "help.zephyrshoes.example",
+    ]

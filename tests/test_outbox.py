@@ -31,21 +31,46 @@ TEXT = "Zephyr Shoes lost my order, tracking stuck for a week. Terrible, really 
 def make(db_url: str, tmp_path: Path, n: int, channel: str, port: int = 1) -> App:
     at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     path = tmp_path / "posts.jsonl"
-    path.write_text("".join(json.dumps({
-        "id": f"p{i}", "text": TEXT, "created_at": at, "platform": "email",
-        "author": {"handle": f"cust{i}", "name": f"Customer{i}", "email": f"c{i}@example.org"},
-    }) + "\n" for i in range(n)))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"p{i}",
+                    "text": TEXT,
+                    "created_at": at,
+                    "platform": "email",
+                    "author": {
+                        "handle": f"cust{i}",
+                        "name": f"Customer{i}",
+                        "email": f"c{i}@example.org",
+                    },
+                }
+            )
+            + "\n"
+            for i in range(n)
+        )
+    )
     recovery = {k: v for k, v in CONFIG["recovery"].items() if k != "templates_dir"}
-    recovery.update({"templates_dir": str(ROOT / "templates"),
-                     "caps": {"daily_budget": None, "agent_daily_budget": None,
-                              "customer_offers": None}})
+    recovery.update(
+        {
+            "templates_dir": str(ROOT / "templates"),
+            "caps": {"daily_budget": None, "agent_daily_budget": None, "customer_offers": None},
+        }
+    )
     data = {
-        "brand": CONFIG["brand"], "database": {"url": db_url},
-        "sources": [{"name": "s", "type": "jsonl", "path": str(path),
-                     "options": {"channel": channel}}],
-        "classifier": {"kind": "lexicon"}, "recovery": recovery,
-        "email": {"host": "127.0.0.1", "port": port, "security": "none",
-                  "from_address": "care@zephyrshoes.example"},
+        "brand": CONFIG["brand"],
+        "database": {"url": db_url},
+        "sources": [
+            {"name": "s", "type": "jsonl", "path": str(path), "options": {"channel": channel}}
+        ],
+        "classifier": {"kind": "lexicon"},
+        "recovery": recovery,
+        "email": {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "from_address": "care@zephyrshoes.example",
+        },
     }
     app = App.from_settings(settings_from_dict(data, base_dir=tmp_path, env={}))
     poll_sources(app)

@@ -228,8 +228,12 @@ def test_oversized_fields_fit_their_columns(make_app: Any, tmp_path: Path) -> No
             kind="k" * 50,
         )
         + json.dumps(
-            {"id": long_id, "text": "Zephyr Shoes is great", "author": "sam",
-             "created_at": "2026-11-20T10:05:00Z"}
+            {
+                "id": long_id,
+                "text": "Zephyr Shoes is great",
+                "author": "sam",
+                "created_at": "2026-11-20T10:05:00Z",
+            }
         )
         + "\n"
     )

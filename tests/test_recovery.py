@@ -48,14 +48,26 @@ def recovery_block(**changes: Any) -> dict[str, Any]:
     return block
 
 
-def post(i: int, handle: str, text: str, *, name: str | None = None, email: str | None = None,
-         at: datetime | None = None) -> dict[str, Any]:
+def post(
+    i: int,
+    handle: str,
+    text: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
     at = at or datetime.now(UTC) - timedelta(hours=1)
     author: dict[str, Any] = {"handle": handle, "name": name or handle.title()}
     if email:
         author["email"] = email
-    return {"id": str(1000 + i), "text": text, "author": author,
-            "created_at": at.isoformat().replace("+00:00", "Z"), "platform": "x"}
+    return {
+        "id": str(1000 + i),
+        "text": text,
+        "author": author,
+        "created_at": at.isoformat().replace("+00:00", "Z"),
+        "platform": "x",
+    }
 
 
 def write_jsonl(path: Path, posts: list[dict[str, Any]]) -> Path:
@@ -63,14 +75,28 @@ def write_jsonl(path: Path, posts: list[dict[str, Any]]) -> Path:
     return path
 
 
-def social_app(make_app: Callable[..., App], tmp_path: Path, posts: list[dict[str, Any]],
-               channel: str = "x_reply", **recovery: Any) -> App:
+def social_app(
+    make_app: Callable[..., App],
+    tmp_path: Path,
+    posts: list[dict[str, Any]],
+    channel: str = "x_reply",
+    **recovery: Any,
+) -> App:
     path = write_jsonl(tmp_path / "posts.jsonl", posts)
-    app = make_app({
-        "sources": [{"name": "social", "type": "jsonl", "path": str(path), "interval": "5m",
-                     "options": {"channel": channel}}],
-        "recovery": recovery_block(**recovery),
-    })
+    app = make_app(
+        {
+            "sources": [
+                {
+                    "name": "social",
+                    "type": "jsonl",
+                    "path": str(path),
+                    "interval": "5m",
+                    "options": {"channel": channel},
+                }
+            ],
+            "recovery": recovery_block(**recovery),
+        }
+    )
     poll_sources(app)
     return app
 
@@ -82,8 +108,9 @@ def case_ids(app: App) -> list[int]:
 
 def events(app: App, case_id: int) -> list[str]:
     with app.sessions() as s:
-        return list(s.scalars(select(m.Event.kind).where(m.Event.case_id == case_id)
-                              .order_by(m.Event.id)))
+        return list(
+            s.scalars(select(m.Event.kind).where(m.Event.case_id == case_id).order_by(m.Event.id))
+        )
 
 
 UNHAPPY = "My Zephyr Shoes loafers fell apart after two days, the sole came off. Terrible quality."
@@ -109,12 +136,17 @@ def test_every_unhappy_example_gets_a_draft_within_limits_and_ranked_offers(
             assert len(drafts) == 1, f"case {case.id} has no draft"
             draft = drafts[0]
             problems = guard_violations(
-                draft.text, draft.channel, limit=CHANNEL_LIMITS[draft.channel],
-                author_handle=case.author.handle, brand_handles=app.settings.brand.handles,
-                allowed_domains=domains)
+                draft.text,
+                draft.channel,
+                limit=CHANNEL_LIMITS[draft.channel],
+                author_handle=case.author.handle,
+                brand_handles=app.settings.brand.handles,
+                allowed_domains=domains,
+            )
             assert problems == [], (case.id, draft.text, problems)
-            suggested = sorted((o for o in case.offers if o.status == "suggested"),
-                               key=lambda o: o.rank)
+            suggested = sorted(
+                (o for o in case.offers if o.status == "suggested"), key=lambda o: o.rank
+            )
             if case.category != "praise":
                 assert suggested, f"case {case.id} ({case.category}) has no offer"
                 with_offer += 1
@@ -132,10 +164,15 @@ def test_every_unhappy_example_gets_a_draft_within_limits_and_ranked_offers(
 
 
 def test_claim_edit_offer_approve_and_the_event_trail(
-    make_app: Callable[..., App], tmp_path: Path,
+    make_app: Callable[..., App],
+    tmp_path: Path,
 ) -> None:
-    app = social_app(make_app, tmp_path, [post(1, "priya", "@zephyrshoes " + UNHAPPY,
-                                               name="Priya Sharma")], channel="x_reply")
+    app = social_app(
+        make_app,
+        tmp_path,
+        [post(1, "priya", "@zephyrshoes " + UNHAPPY, name="Priya Sharma")],
+        channel="x_reply",
+    )
     (cid,) = case_ids(app)
     assert claim_case(app, cid, "ann")["assignee"] == "ann"
     with pytest.raises(Conflict, match="claimed by ann"):
@@ -166,8 +203,14 @@ def test_claim_edit_offer_approve_and_the_event_trail(
     kinds = [e["kind"] for e in detail["events"]]
     assert kinds[:2] == ["case.opened", "draft.created"]
     assert detail["events"][1]["data"]["offers"][0]["rank"] == 0
-    for k in ("draft.created", "case.claimed", "case.released", "offer.selected",
-              "draft.edited", "case.approved"):
+    for k in (
+        "draft.created",
+        "case.claimed",
+        "case.released",
+        "offer.selected",
+        "draft.edited",
+        "case.approved",
+    ):
         assert k in kinds
     edit = [e for e in detail["events"] if e["kind"] == "draft.edited" and e["actor"] == "ann"]
     assert "-" in edit[0]["data"]["diff"] and "+" in edit[0]["data"]["diff"]
@@ -211,7 +254,8 @@ def test_marketing_is_read_only(make_app: Callable[..., App], tmp_path: Path) ->
 
 
 def test_policy_guard_blocks_approval_and_writes_nothing(
-    make_app: Callable[..., App], tmp_path: Path,
+    make_app: Callable[..., App],
+    tmp_path: Path,
 ) -> None:
     app = social_app(make_app, tmp_path, [post(1, "priya", UNHAPPY)])
     (cid,) = case_ids(app)
@@ -226,7 +270,9 @@ def test_policy_guard_blocks_approval_and_writes_nothing(
     with app.sessions() as s:
         assert s.scalar(select(func.count(m.OutboxMessage.id))) == 0
     assert "case.approved" not in events(app, cid)
-    edit_draft(app, cid, "ann", "@priya So sorry. Details at https://help.zephyrshoes.example/returns")
+    edit_draft(
+        app, cid, "ann", "@priya So sorry. Details at https://help.zephyrshoes.example/returns"
+    )
     assert approve_case(app, cid, "ann", role="agent")["status"] == "approved"
 
 
@@ -247,8 +293,9 @@ def test_lead_tier_and_no_self_approval(make_app: Callable[..., App], tmp_path: 
     assert "address" in detail["outbox"][0]["text"]
     set_fulfilment(app, offer["id"], "ann", "sent")
     detail = case_detail(app, cid)
-    assert next(o for o in detail["offers"] if o["id"] == offer["id"])[
-        "fulfilment_status"] == "sent"
+    assert (
+        next(o for o in detail["offers"] if o["id"] == offer["id"])["fulfilment_status"] == "sent"
+    )
     assert "offer.fulfilment" in events(app, cid)
 
 
@@ -294,23 +341,39 @@ def _race(workers: list[Callable[[], Any]]) -> list[Any]:
 
 
 def test_concurrent_approvals_never_overspend_the_budget(
-    make_app: Callable[..., App], tmp_path: Path,
+    make_app: Callable[..., App],
+    tmp_path: Path,
 ) -> None:
     n = 8
     posts = [post(i, f"cust{i}", UNHAPPY) for i in range(n)]
-    offers = [{"key": "gift", "kind": "amount_coupon", "value": 30, "cost": 30,
-               "description": "here is $30 off with code {code}"}]
-    app = social_app(make_app, tmp_path, posts, offers=offers,
-                     caps={"daily_budget": 100, "agent_daily_budget": None,
-                           "customer_offers": None},
-                     approval={"lead_above": 1000})
+    offers = [
+        {
+            "key": "gift",
+            "kind": "amount_coupon",
+            "value": 30,
+            "cost": 30,
+            "description": "here is $30 off with code {code}",
+        }
+    ]
+    app = social_app(
+        make_app,
+        tmp_path,
+        posts,
+        offers=offers,
+        caps={"daily_budget": 100, "agent_daily_budget": None, "customer_offers": None},
+        approval={"lead_above": 1000},
+    )
     ids = case_ids(app)
     assert len(ids) == n
     # every approver gets its own App (own engine and connections), like separate processes
     apps = [App.from_settings(app.settings, upgrade=False) for _ in ids]
     try:
-        results = _race([lambda a=a, c=c: approve_case(a, c, f"agent{c}", role="agent")
-                         for a, c in zip(apps, ids, strict=True)])
+        results = _race(
+            [
+                lambda a=a, c=c: approve_case(a, c, f"agent{c}", role="agent")
+                for a, c in zip(apps, ids, strict=True)
+            ]
+        )
     finally:
         for a in apps:
             a.close()
@@ -325,21 +388,30 @@ def test_concurrent_approvals_never_overspend_the_budget(
 
 
 def test_concurrent_approvals_of_one_case_and_high_value_tier(
-    make_app: Callable[..., App], tmp_path: Path,
+    make_app: Callable[..., App],
+    tmp_path: Path,
 ) -> None:
     app = social_app(make_app, tmp_path, [post(1, "a1", UNHAPPY), post(2, "a2", UNHAPPY)])
     c1, c2 = case_ids(app)
     apps = [App.from_settings(app.settings, upgrade=False) for _ in range(4)]
     try:
-        results = _race([lambda a=a, i=i: approve_case(a, c1, f"lead{i}", role="lead")
-                         for i, a in enumerate(apps)])
+        results = _race(
+            [
+                lambda a=a, i=i: approve_case(a, c1, f"lead{i}", role="lead")
+                for i, a in enumerate(apps)
+            ]
+        )
         ok = [r for r in results if isinstance(r, dict)]
         assert len(ok) == 1 and all(isinstance(r, Conflict) for r in results if r not in ok)
         # high value: two leads race; the one who selected it may never approve it
         select_offer(app, c2, "lee", "free_replacement")
-        results = _race([lambda a=apps[0]: approve_case(a, c2, "lee", role="lead"),
-                         lambda a=apps[1]: approve_case(a, c2, "lee", role="lead"),
-                         lambda a=apps[2]: approve_case(a, c2, "ann", role="agent")])
+        results = _race(
+            [
+                lambda a=apps[0]: approve_case(a, c2, "lee", role="lead"),
+                lambda a=apps[1]: approve_case(a, c2, "lee", role="lead"),
+                lambda a=apps[2]: approve_case(a, c2, "ann", role="agent"),
+            ]
+        )
         assert all(isinstance(r, PermissionDenied) for r in results), results
         assert approve_case(apps[3], c2, "max", role="lead")["status"] == "approved"
     finally:
@@ -353,12 +425,26 @@ def test_concurrent_approvals_of_one_case_and_high_value_tier(
 
 def test_customer_cap_across_cases(make_app: Callable[..., App], tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    posts = [post(1, "repeat", UNHAPPY, at=now - timedelta(days=45)),
-             post(2, "repeat", "Zephyr Shoes sent the wrong size AGAIN. Useless.",
-                  at=now - timedelta(hours=1))]
-    app = social_app(make_app, tmp_path, posts,
-                     caps={"daily_budget": None, "agent_daily_budget": None,
-                           "customer_offers": 1, "customer_period": "60d"})
+    posts = [
+        post(1, "repeat", UNHAPPY, at=now - timedelta(days=45)),
+        post(
+            2,
+            "repeat",
+            "Zephyr Shoes sent the wrong size AGAIN. Useless.",
+            at=now - timedelta(hours=1),
+        ),
+    ]
+    app = social_app(
+        make_app,
+        tmp_path,
+        posts,
+        caps={
+            "daily_budget": None,
+            "agent_daily_budget": None,
+            "customer_offers": 1,
+            "customer_period": "60d",
+        },
+    )
     c1, c2 = case_ids(app)
     select_offer(app, c1, "ann", "coupon_20")
     approve_case(app, c1, "ann", role="agent")
@@ -375,18 +461,30 @@ def test_customer_cap_across_cases(make_app: Callable[..., App], tmp_path: Path)
 
 
 def test_followup_records_recovery_and_the_report(
-    make_app: Callable[..., App], tmp_path: Path,
+    make_app: Callable[..., App],
+    tmp_path: Path,
 ) -> None:
     now = datetime.now(UTC)
     path = tmp_path / "posts.jsonl"
-    first = [post(1, "happyend", UNHAPPY, at=now - timedelta(hours=2)),
-             post(2, "stillmad", UNHAPPY, at=now - timedelta(hours=2))]
+    first = [
+        post(1, "happyend", UNHAPPY, at=now - timedelta(hours=2)),
+        post(2, "stillmad", UNHAPPY, at=now - timedelta(hours=2)),
+    ]
     write_jsonl(path, first)
-    app = make_app({
-        "sources": [{"name": "social", "type": "jsonl", "path": str(path), "interval": "5m",
-                     "options": {"channel": "dm"}}],
-        "recovery": recovery_block(),
-    })
+    app = make_app(
+        {
+            "sources": [
+                {
+                    "name": "social",
+                    "type": "jsonl",
+                    "path": str(path),
+                    "interval": "5m",
+                    "options": {"channel": "dm"},
+                }
+            ],
+            "recovery": recovery_block(),
+        }
+    )
     poll_sources(app)
     c1, c2 = case_ids(app)
     for cid in (c1, c2):
@@ -394,10 +492,14 @@ def test_followup_records_recovery_and_the_report(
         out = mark_sent_manually(app, cid, "ann", url="https://x.com/brand/status/1")
         assert out["status"] == "sent"
     later = now + timedelta(minutes=5)
-    write_jsonl(path, [*first,
-                       post(3, "happyend", "Thank you Zephyr Shoes, new pair arrived, love them!",
-                            at=later),
-                       post(4, "stillmad", "Still not fixed. " + UNHAPPY, at=later)])
+    write_jsonl(
+        path,
+        [
+            *first,
+            post(3, "happyend", "Thank you Zephyr Shoes, new pair arrived, love them!", at=later),
+            post(4, "stillmad", "Still not fixed. " + UNHAPPY, at=later),
+        ],
+    )
     poll_sources(app)
     d1, d2 = case_detail(app, c1), case_detail(app, c2)
     assert d1["recovered"] is True and d1["recovered_at"]

@@ -69,27 +69,50 @@ def test_run_polls_drafts_sends_and_stops_cleanly_on_sigterm(
         data = base_config(
             db_url,
             sources=[
-                {"name": "example-blogs", "type": "feed", "path": str(ROOT / "examples/blog.xml"),
-                 "interval": "15m"},
-                {"name": "example-social", "type": "jsonl",
-                 "path": str(ROOT / "examples/social.jsonl"), "interval": "5m",
-                 "options": {"channel": "x_reply"}},
-                {"name": "slow-blog", "type": "feed", "url": slow_url, "match_all": True,
-                 "interval": "2s"},
+                {
+                    "name": "example-blogs",
+                    "type": "feed",
+                    "path": str(ROOT / "examples/blog.xml"),
+                    "interval": "15m",
+                },
+                {
+                    "name": "example-social",
+                    "type": "jsonl",
+                    "path": str(ROOT / "examples/social.jsonl"),
+                    "interval": "5m",
+                    "options": {"channel": "x_reply"},
+                },
+                {
+                    "name": "slow-blog",
+                    "type": "feed",
+                    "url": slow_url,
+                    "match_all": True,
+                    "interval": "2s",
+                },
             ],
-            email={"host": "127.0.0.1", "port": sink.port, "security": "none",
-                   "from_address": "care@zephyrshoes.example"},
+            email={
+                "host": "127.0.0.1",
+                "port": sink.port,
+                "security": "none",
+                "from_address": "care@zephyrshoes.example",
+            },
         )
         config = write_config(tmp_path / "config.yaml", data)
         app = _app(config)
         try:
             [message_id] = add_outbox_messages(app, 1)
-            proc = start_listener(["run", "--max-sleep", "0.5", "--metrics-port", str(port)],
-                                  config, tmp_path / "run.log")
+            proc = start_listener(
+                ["run", "--max-sleep", "0.5", "--metrics-port", str(port)],
+                config,
+                tmp_path / "run.log",
+            )
             try:
                 wait_for(lambda: sink.message_ids(), 60, "the approved reply to be sent")
-                wait_for(lambda: len(feeds.requests_to("/slow.rss")) >= 2, 60,
-                         "a second poll of the slow feed (due every 2s)")
+                wait_for(
+                    lambda: len(feeds.requests_to("/slow.rss")) >= 2,
+                    60,
+                    "a second poll of the slow feed (due every 2s)",
+                )
                 metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10)
                 text = metrics.read().decode()
                 proc.send_signal(signal.SIGTERM)  # the slow poll is in hand
@@ -109,8 +132,14 @@ def test_run_polls_drafts_sends_and_stops_cleanly_on_sigterm(
             with app.sessions() as session:
                 msg = session.get_one(m.OutboxMessage, message_id)
                 assert msg.status == "sent" and msg.attempts == 1
-                assert session.scalar(select(func.count()).select_from(m.Source)
-                                      .where(m.Source.lease_owner.is_not(None))) == 0
+                assert (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(m.Source)
+                        .where(m.Source.lease_owner.is_not(None))
+                    )
+                    == 0
+                )
             assert len(sink.messages) == 1
             assert 'listener_polls_total{source="example-social",status="ok"} 1.0' in text
             assert "listener_open_cases" in text and "listener_poll_duration_seconds" in text
@@ -124,13 +153,18 @@ def test_second_scheduler_refused_and_crashed_holder_taken_over(
     config = write_config(tmp_path / "config.yaml", base_config(db_url))
     app = _app(config)
     try:
-        first = start_listener(["run", "--max-sleep", "0.5", "--lock-ttl", "3"], config,
-                               tmp_path / "first.log")
+        first = start_listener(
+            ["run", "--max-sleep", "0.5", "--lock-ttl", "3"], config, tmp_path / "first.log"
+        )
         try:
             holder = wait_for(lambda: lock_holder(app), 60, "the first scheduler's lock")
             second = subprocess.run(
                 [PYTHON, "-m", "listener", "--config", str(config), "run", "--once"],
-                cwd=ROOT, env=listener_env(config), capture_output=True, text=True, timeout=60,
+                cwd=ROOT,
+                env=listener_env(config),
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             assert second.returncode != 0
             assert f"another scheduler ({holder.owner}) holds the lock until" in second.stderr
@@ -144,7 +178,11 @@ def test_second_scheduler_refused_and_crashed_holder_taken_over(
         time.sleep(max(0.0, (stale.expires_at - datetime.now(UTC)).total_seconds()) + 0.2)
         third = subprocess.run(
             [PYTHON, "-m", "listener", "--config", str(config), "run", "--once"],
-            cwd=ROOT, env=listener_env(config), capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            env=listener_env(config),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert third.returncode == 0, third.stderr
         assert "round done" in third.stdout

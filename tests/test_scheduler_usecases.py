@@ -47,8 +47,11 @@ def test_poll_claimed_skips_a_source_claimed_elsewhere_or_not_due(make_app: Any)
     assert poll_claimed(app, "social", owner="me") is None
     assert source_lease(app, "social")[0] == "other"
     with app.sessions() as session, session.begin():
-        session.execute(update(m.Source).values(lease_owner=None, lease_until=None,
-                                                next_check_at=datetime.now(UTC) + timedelta(1)))
+        session.execute(
+            update(m.Source).values(
+                lease_owner=None, lease_until=None, next_check_at=datetime.now(UTC) + timedelta(1)
+            )
+        )
     assert poll_claimed(app, "social", owner="me") is None  # not due
     forced = poll_claimed(app, "social", owner="me", force=True)
     assert forced is not None and forced.status == "ok"
@@ -62,8 +65,9 @@ def test_classify_mentions_runs_once_per_model_version(make_app: Any) -> None:
         ids = list(session.scalars(select(m.Mention.id).order_by(m.Mention.id)))
         before = session.scalar(select(func.count()).select_from(m.Classification))
         # pretend half of them were classified by an older model
-        session.execute(update(m.Mention).where(m.Mention.id.in_(ids[::2]))
-                        .values(model_version="old-model"))
+        session.execute(
+            update(m.Mention).where(m.Mention.id.in_(ids[::2])).values(model_version="old-model")
+        )
     results: list[int] = []
     barrier = threading.Barrier(3)
 
@@ -87,8 +91,16 @@ def test_classify_mentions_runs_once_per_model_version(make_app: Any) -> None:
 
 def test_send_claimed_delivers_each_message_once(make_app: Any) -> None:
     with SmtpSink() as sink:
-        app = make_app({"email": {"host": "127.0.0.1", "port": sink.port, "security": "none",
-                                  "from_address": "care@zephyrshoes.example"}})
+        app = make_app(
+            {
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": sink.port,
+                    "security": "none",
+                    "from_address": "care@zephyrshoes.example",
+                }
+            }
+        )
         ids = add_outbox_messages(app, 3)
         results = [send_claimed(app, i, owner="w1") for i in ids]
         again = [send_claimed(app, i, owner="w2") for i in ids]  # a redelivered task
@@ -105,8 +117,10 @@ def test_scheduler_round_defers_a_rate_limited_source_and_counts_it(make_app: An
     with FeedServer() as srv:
         url = srv.route("/limited.rss", Reply(429, b"slow down", {"Retry-After": "120"}))
         app = make_app({"sources": [SOCIAL, {"name": "limited", "type": "feed", "url": url}]})
-        before = REGISTRY.get_sample_value("listener_rate_limit_deferrals_total",
-                                           {"source": "limited"}) or 0.0
+        before = (
+            REGISTRY.get_sample_value("listener_rate_limit_deferrals_total", {"source": "limited"})
+            or 0.0
+        )
         scheduler = Scheduler(app, max_sleep=30)
         report = scheduler.run_once()
         by_name = {o.source: o for o in report.outcomes}
@@ -115,8 +129,9 @@ def test_scheduler_round_defers_a_rate_limited_source_and_counts_it(make_app: An
         assert limited.status == "deferred" and limited.next_check_at is not None
         wait = (limited.next_check_at - datetime.now(UTC)).total_seconds()
         assert 100 < wait <= 121
-        after = REGISTRY.get_sample_value("listener_rate_limit_deferrals_total",
-                                          {"source": "limited"})
+        after = REGISTRY.get_sample_value(
+            "listener_rate_limit_deferrals_total", {"source": "limited"}
+        )
         assert after == before + 1
         # nothing is due now: the next round polls nothing and the scheduler sleeps max_sleep
         assert scheduler.run_once().outcomes == []

@@ -54,11 +54,13 @@ FEEDS, ITEMS, REPLIES = 50, 8, 20
 def mentions_and_polls(app: App) -> tuple[dict[str, int], dict[str, int]]:
     """Mentions stored per source name, and how often each source was polled."""
     with app.sessions() as session:
-        per_source = dict(session.execute(
-            select(m.Source.name, func.count(m.Mention.id))
-            .join(m.Mention, m.Mention.source_id == m.Source.id)
-            .group_by(m.Source.name)
-        ).all())
+        per_source = dict(
+            session.execute(
+                select(m.Source.name, func.count(m.Mention.id))
+                .join(m.Mention, m.Mention.source_id == m.Source.id)
+                .group_by(m.Source.name)
+            ).all()
+        )
         polls = dict(session.execute(select(m.Source.name, m.Source.polls_total)).all())
     return per_source, polls
 
@@ -91,7 +93,8 @@ def count(app: App, model: Any, *where: Any) -> int:
 def sources_done(app: App, names: list[str]) -> bool:
     with app.sessions() as session:
         done = session.scalar(
-            select(func.count()).select_from(m.Source)
+            select(func.count())
+            .select_from(m.Source)
             .where(m.Source.name.in_(names), m.Source.last_success_at.is_not(None))
         )
     return done == len(names)
@@ -117,43 +120,77 @@ def test_two_workers_store_every_mention_once_and_send_every_reply_once(
     workers = broker_config(broker, queue)
     paths = write_feeds(tmp_path / "feeds", FEEDS, ITEMS)
     procs = []
-    with FeedServer({"feeds": tmp_path / "feeds"}) as feeds, SmtpSink() as sink, \
-            XServer(shared_data / "x-api") as xsrv:
+    with (
+        FeedServer({"feeds": tmp_path / "feeds"}) as feeds,
+        SmtpSink() as sink,
+        XServer(shared_data / "x-api") as xsrv,
+    ):
         sources = [
-            {"name": f"blog{n:03d}", "type": "feed", "url": feeds.file_url("feeds", p.name),
-             "match_all": True, "interval": "1h"}
+            {
+                "name": f"blog{n:03d}",
+                "type": "feed",
+                "url": feeds.file_url("feeds", p.name),
+                "match_all": True,
+                "interval": "1h",
+            }
             for n, p in enumerate(paths)
         ]
-        sources.append({"name": "x-search", "type": "x_search", "query": "Tweepy",
-                        "match_all": True, "interval": "1h"})
+        sources.append(
+            {
+                "name": "x-search",
+                "type": "x_search",
+                "query": "Tweepy",
+                "match_all": True,
+                "interval": "1h",
+            }
+        )
         data = base_config(
-            pg_url, sources=sources, workers=workers,
+            pg_url,
+            sources=sources,
+            workers=workers,
             x={"api_base_url": xsrv.base_url, **X_BLOCK},
-            email={"host": "127.0.0.1", "port": sink.port, "security": "none",
-                   "from_address": "care@zephyrshoes.example"},
+            email={
+                "host": "127.0.0.1",
+                "port": sink.port,
+                "security": "none",
+                "from_address": "care@zephyrshoes.example",
+            },
         )
         config = write_config(tmp_path / "config.yaml", data)
         app = App.from_settings(load_settings(config, env=TEST_ENV))
         try:
             message_ids = add_outbox_messages(app, REPLIES)
             for i in (1, 2):
-                procs.append(start_listener(
-                    ["worker", "-c", "2", "-n", f"w{i}@%h", "--loglevel", "INFO"],
-                    config, tmp_path / f"worker{i}.log", **TEST_ENV))
-            procs.append(start_listener(["beat", "--interval", "1"], config,
-                                        tmp_path / "beat.log", **TEST_ENV))
+                procs.append(
+                    start_listener(
+                        ["worker", "-c", "2", "-n", f"w{i}@%h", "--loglevel", "INFO"],
+                        config,
+                        tmp_path / f"worker{i}.log",
+                        **TEST_ENV,
+                    )
+                )
+            procs.append(
+                start_listener(
+                    ["beat", "--interval", "1"], config, tmp_path / "beat.log", **TEST_ENV
+                )
+            )
             names = [s["name"] for s in sources]
             wait_for(lambda: "beat" in _lock_names(app), 60, "the beat's lock")
             again = subprocess.run(
                 [PYTHON, "-m", "listener", "--config", str(config), "beat"],
-                cwd=ROOT, env=listener_env(config, **TEST_ENV), capture_output=True,
-                text=True, timeout=60,
+                cwd=ROOT,
+                env=listener_env(config, **TEST_ENV),
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             assert again.returncode != 0 and "another beat (" in again.stderr, again.stderr
 
             def finished() -> bool:
-                return sources_done(app, names) and count(
-                    app, m.OutboxMessage, m.OutboxMessage.status == "sent") == REPLIES
+                return (
+                    sources_done(app, names)
+                    and count(app, m.OutboxMessage, m.OutboxMessage.status == "sent") == REPLIES
+                )
 
             try:
                 wait_for(finished, 120, "every source polled and every reply sent")
@@ -171,8 +208,11 @@ def test_two_workers_store_every_mention_once_and_send_every_reply_once(
             # every mention once: 8 per feed, each classified once, each source polled once
             per_source, polls = mentions_and_polls(app)
             with app.sessions() as session:
-                leases = session.scalar(select(func.count()).select_from(m.Source)
-                                        .where(m.Source.lease_owner.is_not(None)))
+                leases = session.scalar(
+                    select(func.count())
+                    .select_from(m.Source)
+                    .where(m.Source.lease_owner.is_not(None))
+                )
             assert all(per_source[f"blog{n:03d}"] == ITEMS for n in range(FEEDS))
             assert per_source.get("x-search", 0) > 0
             assert all(polls[name] == 1 for name in names), polls
@@ -184,8 +224,9 @@ def test_two_workers_store_every_mention_once_and_send_every_reply_once(
             ids = sink.message_ids()
             assert len(ids) == REPLIES and len(set(ids)) == REPLIES
             with app.sessions() as session:
-                rows = session.scalars(select(m.OutboxMessage)
-                                       .where(m.OutboxMessage.id.in_(message_ids))).all()
+                rows = session.scalars(
+                    select(m.OutboxMessage).where(m.OutboxMessage.id.in_(message_ids))
+                ).all()
             assert all(r.status == "sent" and r.attempts == 1 for r in rows)
             # the work really was shared between the two worker processes
             assert "succeeded" in logs["worker1.log"] and "succeeded" in logs["worker2.log"]
@@ -202,39 +243,56 @@ def test_killed_worker_task_is_redelivered_without_loss_or_duplicates(
     workers = broker_config(broker, queue)
     paths = write_feeds(tmp_path / "feeds", 4, ITEMS)
     with FeedServer({"feeds": tmp_path / "feeds"}) as feeds:
-        slow = feeds.route("/slow.rss", Reply(200, rss_feed(99, 10),
-                                              {"Content-Type": "application/rss+xml"}, delay=4))
-        sources = [{"name": "a-slow", "type": "feed", "url": slow, "match_all": True,
-                    "interval": "1h"}]
+        slow = feeds.route(
+            "/slow.rss",
+            Reply(200, rss_feed(99, 10), {"Content-Type": "application/rss+xml"}, delay=4),
+        )
+        sources = [
+            {"name": "a-slow", "type": "feed", "url": slow, "match_all": True, "interval": "1h"}
+        ]
         sources += [
-            {"name": f"blog{n}", "type": "feed", "url": feeds.file_url("feeds", p.name),
-             "match_all": True, "interval": "1h"}
+            {
+                "name": f"blog{n}",
+                "type": "feed",
+                "url": feeds.file_url("feeds", p.name),
+                "match_all": True,
+                "interval": "1h",
+            }
             for n, p in enumerate(paths)
         ]
         names = [s["name"] for s in sources]
-        config = write_config(tmp_path / "config.yaml",
-                              base_config(pg_url, sources=sources, workers=workers))
+        config = write_config(
+            tmp_path / "config.yaml", base_config(pg_url, sources=sources, workers=workers)
+        )
         settings = load_settings(config)
         app = App.from_settings(settings)
         first = second = None
         try:
-            first = start_listener(["worker", "-c", "1", "-n", "doomed@%h"], config,
-                                   tmp_path / "doomed.log")
+            first = start_listener(
+                ["worker", "-c", "1", "-n", "doomed@%h"], config, tmp_path / "doomed.log"
+            )
             from listener.tasks import configure_from, enqueue_due
 
             configure_from(settings)
             plan = enqueue_due(app, classify=False)
             assert plan["sources"][0] == "a-slow"
-            wait_for(lambda: feeds.requests_to("/slow.rss"), 60,
-                     "the first worker to start polling the slow feed")
+            wait_for(
+                lambda: feeds.requests_to("/slow.rss"),
+                60,
+                "the first worker to start polling the slow feed",
+            )
             kill_group(first)  # SIGKILL the worker and its pool in the middle of the poll
             first.wait(timeout=10)
             assert count(app, m.Mention, m.Mention.source.has(name="a-slow")) == 0
-            second = start_listener(["worker", "-c", "2", "-n", "survivor@%h"], config,
-                                    tmp_path / "survivor.log")
+            second = start_listener(
+                ["worker", "-c", "2", "-n", "survivor@%h"], config, tmp_path / "survivor.log"
+            )
             try:
-                wait_for(lambda: sources_done(app, names), 90,
-                         "the surviving worker to poll every source")
+                wait_for(
+                    lambda: sources_done(app, names),
+                    90,
+                    "the surviving worker to poll every source",
+                )
             except AssertionError:
                 for p in tmp_path.glob("*.log"):
                     print(p.name, p.read_text()[-3000:])

@@ -33,8 +33,9 @@ def test_every_channel_has_a_fallback_and_variants_for_main_categories() -> None
 
 
 def test_repo_templates_pass_the_check() -> None:
-    settings = settings_from_dict(yaml.safe_load((ROOT / "config.yaml").read_text()),
-                                  base_dir=ROOT, env={})
+    settings = settings_from_dict(
+        yaml.safe_load((ROOT / "config.yaml").read_text()), base_dir=ROOT, env={}
+    )
     renders, problems = check_templates(settings)
     assert problems == []
     assert renders > 1000
@@ -45,7 +46,8 @@ def test_cli_check_lists_problems_and_exits_1(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "templates", folder)
     (folder / "replies/x_reply/billing.7.j2").write_text("{{ handle }} Hi {{ nmae }}!\n")
     (folder / "replies/x_reply/billing.8.j2").write_text(
-        "{{ handle }} {{ name }}, " + "we are so very sorry. " * 12 + "\n")
+        "{{ handle }} {{ name }}, " + "we are so very sorry. " * 12 + "\n"
+    )
     data = yaml.safe_load((ROOT / "config.yaml").read_text())
     data["recovery"]["templates_dir"] = str(folder)
     data["database"] = {"url": f"sqlite:///{tmp_path / 'x.db'}"}
@@ -68,17 +70,29 @@ def test_variants_differ_between_cases_and_x_fits_with_long_names() -> None:
     texts = set()
     for i in range(12):
         ctx = draft_context(
-            brand_name="Zephyr Shoes", brand_voice="warm", brand_handle="@zephyrshoes",
-            handle="abcdefghijklmno", display_name="Bartholomew-Maximilian Featherstonehaugh",
-            channel="x_reply", category="lost_or_late_delivery", circumstances=["bereavement"],
-            post_text="My trail runners never came, order #ZS-48213999", published_at=now,
-            now=now, agent_name="Carla Reyes", signature="",
-            offer={"key": "r", "kind": "free_replacement", "physical": True,
-                   "description": "we're sending you a brand-new pair at no charge, shipped "
-                                  "overnight"},
+            brand_name="Zephyr Shoes",
+            brand_voice="warm",
+            brand_handle="@zephyrshoes",
+            handle="abcdefghijklmno",
+            display_name="Bartholomew-Maximilian Featherstonehaugh",
+            channel="x_reply",
+            category="lost_or_late_delivery",
+            circumstances=["bereavement"],
+            post_text="My trail runners never came, order #ZS-48213999",
+            published_at=now,
+            now=now,
+            agent_name="Carla Reyes",
+            signature="",
+            offer={
+                "key": "r",
+                "kind": "free_replacement",
+                "physical": True,
+                "description": "we're sending you a brand-new pair at no charge, shipped overnight",
+            },
         )
-        draft = render(ROOT / "templates", "x_reply", "lost_or_late_delivery", ctx,
-                       seed=f"case-{i}")
+        draft = render(
+            ROOT / "templates", "x_reply", "lost_or_late_delivery", ctx, seed=f"case-{i}"
+        )
         assert draft.text.startswith("@abcdefghijklmno ")
         assert x_weighted_length(draft.text) <= 280, draft.text
         assert "loss" in draft.text and "address" in draft.text

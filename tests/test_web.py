@@ -81,8 +81,16 @@ def test_login_redirect_is_same_site_only(app: App) -> None:
     c = TestClient(create_app(app))
     page = c.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    r = c.post("/login", data={"username": "ann", "password": wf.PASSWORD, "csrf_token": token,
-                               "next": "https://evil.example/"}, follow_redirects=False)
+    r = c.post(
+        "/login",
+        data={
+            "username": "ann",
+            "password": wf.PASSWORD,
+            "csrf_token": token,
+            "next": "https://evil.example/",
+        },
+        follow_redirects=False,
+    )
     assert r.headers["location"] == "/queue"
 
 
@@ -90,9 +98,15 @@ def test_security_headers_and_cookie_flags(app: App) -> None:
     c = TestClient(create_app(app))
     page = c.get("/login")
     assert page.headers["content-security-policy"] == CSP
-    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'",
-                      "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'",
-                      "form-action 'self'"):
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ):
         assert directive in CSP
     assert "unsafe-inline" not in CSP
     assert page.headers["x-content-type-options"] == "nosniff"
@@ -113,8 +127,13 @@ def test_logout_ends_the_session(client_for: Callable[[str], TestClient]) -> Non
 def test_queue_sorted_by_priority_with_reasons_and_sla(
     app: App, client_for: Callable[[str], TestClient]
 ) -> None:
-    low = wf.seed_case(app, "Zephyr Shoes size runs small", handle="@low", priority=20,
-                       category="wrong_size_or_fit")
+    low = wf.seed_case(
+        app,
+        "Zephyr Shoes size runs small",
+        handle="@low",
+        priority=20,
+        category="wrong_size_or_fit",
+    )
     high = wf.seed_case(app, "Lost package from Zephyr, furious", handle="@high", priority=90)
     html = client_for("ann").get("/queue").text
     rows = re.findall(r'<tr class="case-row" data-id="(\d+)"', html)
@@ -124,10 +143,12 @@ def test_queue_sorted_by_priority_with_reasons_and_sla(
 
 
 def test_queue_filters_and_search(app: App, client_for: Callable[[str], TestClient]) -> None:
-    a = wf.seed_case(app, "Zephyr lost my parcel", handle="@a", source="blogs",
-                     category="lost_or_late_delivery")
-    b = wf.seed_case(app, "Zephyr charged me twice 100%", handle="@b", source="social",
-                     category="billing")
+    a = wf.seed_case(
+        app, "Zephyr lost my parcel", handle="@a", source="blogs", category="lost_or_late_delivery"
+    )
+    b = wf.seed_case(
+        app, "Zephyr charged me twice 100%", handle="@b", source="social", category="billing"
+    )
     c = client_for("lee")
 
     def ids(qs: str) -> set[str]:
@@ -222,8 +243,9 @@ def test_label_correction_feeds_the_learning_loop(
     assert any("correction" in msg for _, msg in flashes(r.text))
     r = post(c, f"/mentions/{mid}/correct", category="billing", next=f"/cases/{cid}")
     with app.sessions() as s:
-        rows = s.scalars(select(m.Correction).where(m.Correction.mention_id == mid)
-                         .order_by(m.Correction.id)).all()
+        rows = s.scalars(
+            select(m.Correction).where(m.Correction.mention_id == mid).order_by(m.Correction.id)
+        ).all()
     assert next((x.unhappy, x.actor) for x in rows) == (False, "ann")
     assert rows[-1].category == "billing"
     assert "corrected by ann" in r.text
@@ -237,8 +259,11 @@ def test_marketing_is_read_only(app: App, client_for: Callable[[str], TestClient
     page = c.get(f"/cases/{cid}").text
     assert 'id="approve"' not in page and 'id="claim"' not in page
     for action in ("claim", "approve", "draft", "resolve"):
-        r = c.post(f"/cases/{cid}/{action}", data={"csrf_token": wf.csrf_of(c), "text": "x"},
-                   follow_redirects=False)
+        r = c.post(
+            f"/cases/{cid}/{action}",
+            data={"csrf_token": wf.csrf_of(c), "text": "x"},
+            follow_redirects=False,
+        )
         assert r.status_code == 303  # back with an error message, nothing done
     assert ("error", "the marketing role is read-only") in flashes(c.get("/dashboard").text)
     with app.sessions() as s:
@@ -270,11 +295,22 @@ def test_only_leads_assign_and_bulk_actions(
     r = post(ann, f"/cases/{ids[0]}/assign", assignee="bob")
     assert any("lead" in msg for _, msg in flashes(r.text))
     token = wf.csrf_of(lee)
-    r = lee.post("/queue/bulk", data={"csrf_token": token, "action": "assign", "assignee": "bob",
-                                      "ids": [str(ids[0]), str(ids[1])]}, follow_redirects=True)
+    r = lee.post(
+        "/queue/bulk",
+        data={
+            "csrf_token": token,
+            "action": "assign",
+            "assignee": "bob",
+            "ids": [str(ids[0]), str(ids[1])],
+        },
+        follow_redirects=True,
+    )
     assert ("ok", "2 cases assigned to bob") in flashes(r.text)
-    r = ann.post("/queue/bulk", data={"csrf_token": wf.csrf_of(ann), "action": "dismiss",
-                                      "ids": [str(ids[2])]}, follow_redirects=True)
+    r = ann.post(
+        "/queue/bulk",
+        data={"csrf_token": wf.csrf_of(ann), "action": "dismiss", "ids": [str(ids[2])]},
+        follow_redirects=True,
+    )
     assert ("ok", "1 case dismissed") in flashes(r.text), flashes(r.text)
     with app.sessions() as s:
         got = {c.id: (c.status, c.assignee) for c in s.scalars(select(m.Case))}
@@ -283,7 +319,7 @@ def test_only_leads_assign_and_bulk_actions(
 
 
 def test_dashboard_drilldown_and_csv(app: App, client_for: Callable[[str], TestClient]) -> None:
-    wf.seed_case(app, "=HYPERLINK(\"http://evil\") Zephyr broke", handle="@csv", source="blogs")
+    wf.seed_case(app, '=HYPERLINK("http://evil") Zephyr broke', handle="@csv", source="blogs")
     wf.seed_case(app, "Zephyr shoes are late", handle="@late", followers=90_000)
     c = client_for("mia")
     html = c.get("/dashboard?window=7d").text
@@ -298,7 +334,7 @@ def test_dashboard_drilldown_and_csv(app: App, client_for: Callable[[str], TestC
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert len(rows) == 2
     texts = {row["text"] for row in rows}
-    assert "'=HYPERLINK(\"http://evil\") Zephyr broke" in texts  # no formula injection
+    assert '\'=HYPERLINK("http://evil") Zephyr broke' in texts  # no formula injection
     assert c.get("/mentions?bucket=2026-99-99").status_code == 400
 
 
@@ -336,8 +372,11 @@ def test_secret_key_generated_once_mode_600(tmp_path: Any) -> None:
     assert session_secret(settings) == first and len(first) >= 40
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     configured = settings_from_dict(
-        {"brand": {"name": "Z"}, "web": {"secret_key": "${LISTENER_SECRET_KEY}"},
-         "database": {"url": f"sqlite:///{tmp_path}/x.db"}},
+        {
+            "brand": {"name": "Z"},
+            "web": {"secret_key": "${LISTENER_SECRET_KEY}"},
+            "database": {"url": f"sqlite:///{tmp_path}/x.db"},
+        },
         env={"LISTENER_SECRET_KEY": "from-the-environment"},
     )
     assert session_secret(configured) == "from-the-environment"

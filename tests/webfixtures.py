@@ -16,10 +16,19 @@ from listener.app import App
 
 PASSWORD = "correct horse battery"
 OFFERS: list[dict[str, Any]] = [
-    {"key": "overnight_upgrade", "kind": "shipping_upgrade", "cost": 18,
-     "description": "we've upgraded your shipping to overnight, on us"},
-    {"key": "free_replacement", "kind": "free_replacement", "value": 120, "cost": 65,
-     "description": "we're sending you a brand-new pair at no charge"},
+    {
+        "key": "overnight_upgrade",
+        "kind": "shipping_upgrade",
+        "cost": 18,
+        "description": "we've upgraded your shipping to overnight, on us",
+    },
+    {
+        "key": "free_replacement",
+        "kind": "free_replacement",
+        "value": 120,
+        "cost": 65,
+        "description": "we're sending you a brand-new pair at no charge",
+    },
 ]
 WEB_OVERRIDES: dict[str, Any] = {
     "brand": {"website": "https://zephyrshoes.example"},
@@ -81,16 +90,27 @@ def seed_case(
             s.flush()
         author = s.query(m.Author).filter_by(platform="x", handle=handle).one_or_none()
         if author is None:
-            author = m.Author(platform="x", handle=handle, display_name=handle.strip("@").title(),
-                              followers=followers)
+            author = m.Author(
+                platform="x",
+                handle=handle,
+                display_name=handle.strip("@").title(),
+                followers=followers,
+            )
             s.add(author)
             s.flush()
-        case = m.Case(author_id=author.id, source_id=src.id, status=status or (
-            "drafted" if draft else "new"), priority=priority,
+        case = m.Case(
+            author_id=author.id,
+            source_id=src.id,
+            status=status or ("drafted" if draft else "new"),
+            priority=priority,
             reasons=[f"{label} 0.97", "lost package", f"{followers // 1000}k followers"],
-            category=category, unhappy_score=0.97,
-            sla_due_at=published + timedelta(hours=1), last_mention_at=published,
-            mention_count=1 + extra_mentions, created_at=now)
+            category=category,
+            unhappy_score=0.97,
+            sla_due_at=published + timedelta(hours=1),
+            last_mention_at=published,
+            mention_count=1 + extra_mentions,
+            created_at=now,
+        )
         s.add(case)
         s.flush()
         first = None
@@ -98,20 +118,37 @@ def seed_case(
             body = text if i == 0 else f"{text} (again #{i})"
             digest = hashlib.sha256(body.encode()).hexdigest()
             mention = m.Mention(
-                source_id=src.id, external_id=f"{case.id}-{i}-{digest[:8]}",
-                author_id=author.id, case_id=case.id, url=url, text=body,
+                source_id=src.id,
+                external_id=f"{case.id}-{i}-{digest[:8]}",
+                author_id=author.id,
+                case_id=case.id,
+                url=url,
+                text=body,
                 published_at=published + timedelta(minutes=i),
-                content_hash=hashlib.sha256(body.encode()).hexdigest(), label=label,
-                unhappy=label == "negative", unhappy_score=0.97, category=category,
-                model_version="test")
+                content_hash=hashlib.sha256(body.encode()).hexdigest(),
+                label=label,
+                unhappy=label == "negative",
+                unhappy_score=0.97,
+                category=category,
+                model_version="test",
+            )
             s.add(mention)
             s.flush()
             first = first or mention
         if draft is not None:
-            s.add(m.Draft(case_id=case.id, channel=channel, text=draft,
-                          in_reply_to_mention_id=first.id if first else None))
-        s.add(m.Event(actor="listener", kind="case.opened", case_id=case.id,
-                      data={"priority": priority}))
+            s.add(
+                m.Draft(
+                    case_id=case.id,
+                    channel=channel,
+                    text=draft,
+                    in_reply_to_mention_id=first.id if first else None,
+                )
+            )
+        s.add(
+            m.Event(
+                actor="listener", kind="case.opened", case_id=case.id, data={"priority": priority}
+            )
+        )
         return case.id
 
 
@@ -129,8 +166,9 @@ def live_server(app: App) -> Iterator[str]:
     from listener.web import create_app
 
     port = free_port()
-    config = uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off")
+    config = uvicorn.Config(
+        create_app(app), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -153,8 +191,11 @@ def login(client: Any, username: str, password: str = PASSWORD) -> None:
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token, "no CSRF token on the login form"
-    r = client.post("/login", data={"username": username, "password": password,
-                                    "csrf_token": token.group(1)}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
 
 

@@ -699,7 +699,13 @@ class FeedCollector:
         """Parse ``body`` and decide which entries become posts (in a parse process)."""
         workers = parsing.worker_count(ctx.settings.polling.parse_workers)
         posts, problems, found = parsing.run(
-            workers, decode, body, dict(headers), source, ctx.settings.brand, fetched_at,
+            workers,
+            decode,
+            body,
+            dict(headers),
+            source,
+            ctx.settings.brand,
+            fetched_at,
             here=decode_here,
         )
         stats.update(found, bytes=len(body))

@@ -44,6 +44,7 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
+from listener.clock import utcnow
 from listener.collectors.base import Author, CollectContext, CollectResult, PollState, Post
 from listener.errors import RateLimited, SourceFailing, TransientError
 from listener.matching import match_brand
@@ -76,11 +77,6 @@ USER_FIELDS = ["username", "name", "public_metrics", "verified"]
 _X_HANDLE = re.compile(r"^@?([A-Za-z0-9_]{1,15})$")
 
 Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------------------

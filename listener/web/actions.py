@@ -145,14 +145,29 @@ def _store_correction(
     label = None if unhappy is None else ("negative" if unhappy else mention.label)
     if unhappy is False and mention.label == "negative":
         label = "neutral"
-    session.add(m.Correction(mention_id=mention.id, unhappy=unhappy, label=label,
-                             category=category, actor=actor, created_at=now))
+    session.add(
+        m.Correction(
+            mention_id=mention.id,
+            unhappy=unhappy,
+            label=label,
+            category=category,
+            actor=actor,
+            created_at=now,
+        )
+    )
     if unhappy is not None:
         mention.unhappy = unhappy
         mention.label = label
     if category:
         mention.category = category
-    session.add(m.Event(actor=actor, kind="mention.corrected", case_id=mention.case_id,
-                        mention_id=mention.id, at=now,
-                        data={"unhappy": unhappy, "category": category}))
+    session.add(
+        m.Event(
+            actor=actor,
+            kind="mention.corrected",
+            case_id=mention.case_id,
+            mention_id=mention.id,
+            at=now,
+            data={"unhappy": unhappy, "category": category},
+        )
+    )
     return {}

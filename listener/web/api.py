@@ -224,8 +224,13 @@ def _app(request: Request) -> Any:
 
 @router.get("/me", response_model=Me)
 def me(user: Annotated[Principal, Depends(api_user)]) -> Me:
-    return Me(id=user.id, username=user.username, role=user.role, can_write=user.can_write,
-              is_lead=user.is_lead)
+    return Me(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        can_write=user.can_write,
+        is_lead=user.is_lead,
+    )
 
 
 @router.get("/queue", response_model=QueuePage)
@@ -240,9 +245,15 @@ def queue(
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     """Open cases, most urgent first, with why and the SLA countdown."""
-    f = queries.QueueFilter(status=status or None, source=source or None,
-                            category=category or None, assignee=assignee or None, q=q or None,
-                            page=page, per_page=per_page)
+    f = queries.QueueFilter(
+        status=status or None,
+        source=source or None,
+        category=category or None,
+        assignee=assignee or None,
+        q=q or None,
+        page=page,
+        per_page=per_page,
+    )
     return queries.queue_page(_app(request), f)
 
 
@@ -265,97 +276,135 @@ def events(request: Request, case_id: CaseId) -> Any:
     app = _app(request)
     with app.sessions() as session:
         get_case(session, case_id)
-        return [EventOut(id=e.id, at=e.at, actor=e.actor, kind=e.kind, mention_id=e.mention_id,
-                         data=dict(e.data or {})) for e in case_events(session, case_id)]
+        return [
+            EventOut(
+                id=e.id,
+                at=e.at,
+                actor=e.actor,
+                kind=e.kind,
+                mention_id=e.mention_id,
+                data=dict(e.data or {}),
+            )
+            for e in case_events(session, case_id)
+        ]
 
 
 @router.post("/cases/{case_id}/claim", response_model=ActionResult)
-def claim(request: Request, case_id: CaseId, user: Annotated[Principal, Depends(api_user)],
-          body: ClaimIn | None = None) -> Any:
+def claim(
+    request: Request,
+    case_id: CaseId,
+    user: Annotated[Principal, Depends(api_user)],
+    body: ClaimIn | None = None,
+) -> Any:
     """Claim the case (409 when someone else has it)."""
     return actions.claim(_app(request), case_id, user, force=bool(body and body.force))
 
 
 @router.post("/cases/{case_id}/release", response_model=ActionResult)
-def release(request: Request, case_id: CaseId,
-            user: Annotated[Principal, Depends(api_user)]) -> Any:
+def release(
+    request: Request, case_id: CaseId, user: Annotated[Principal, Depends(api_user)]
+) -> Any:
     return actions.release(_app(request), case_id, user)
 
 
 @router.post("/cases/{case_id}/assign", response_model=ActionResult)
-def assign(request: Request, case_id: CaseId, body: AssignIn,
-           user: Annotated[Principal, Depends(api_user)]) -> Any:
+def assign(
+    request: Request, case_id: CaseId, body: AssignIn, user: Annotated[Principal, Depends(api_user)]
+) -> Any:
     """Assign the case to someone (leads and admins)."""
     return actions.assign(_app(request), case_id, user, body.assignee)
 
 
 @router.put("/cases/{case_id}/draft", response_model=ActionResult)
-def draft(request: Request, case_id: CaseId, body: DraftIn,
-          user: Annotated[Principal, Depends(api_user)]) -> Any:
+def draft(
+    request: Request, case_id: CaseId, body: DraftIn, user: Annotated[Principal, Depends(api_user)]
+) -> Any:
     return actions.edit_draft(_app(request), case_id, user, body.text, body.subject)
 
 
 @router.put("/cases/{case_id}/offer", response_model=ActionResult)
-def offer(request: Request, case_id: CaseId, body: OfferIn,
-          user: Annotated[Principal, Depends(api_user)]) -> Any:
+def offer(
+    request: Request, case_id: CaseId, body: OfferIn, user: Annotated[Principal, Depends(api_user)]
+) -> Any:
     return actions.select_offer(_app(request), case_id, user, body.offer_key)
 
 
 @router.post("/cases/{case_id}/approve", response_model=ActionResult)
-def approve(request: Request, case_id: CaseId,
-            user: Annotated[Principal, Depends(api_user)]) -> Any:
+def approve(
+    request: Request, case_id: CaseId, user: Annotated[Principal, Depends(api_user)]
+) -> Any:
     """Approve the draft and offer for sending (403 above your tier, 422 on a policy breach)."""
     return actions.approve(_app(request), case_id, user)
 
 
 @router.post("/cases/{case_id}/reject", response_model=ActionResult)
-def reject(request: Request, case_id: CaseId, body: RejectIn,
-           user: Annotated[Principal, Depends(api_user)]) -> Any:
+def reject(
+    request: Request, case_id: CaseId, body: RejectIn, user: Annotated[Principal, Depends(api_user)]
+) -> Any:
     return actions.reject(_app(request), case_id, user, body.reason or "rejected")
 
 
 @router.post("/cases/{case_id}/snooze", response_model=ActionResult)
-def snooze(request: Request, case_id: CaseId, body: SnoozeIn,
-           user: Annotated[Principal, Depends(api_user)]) -> Any:
+def snooze(
+    request: Request, case_id: CaseId, body: SnoozeIn, user: Annotated[Principal, Depends(api_user)]
+) -> Any:
     return actions.snooze(_app(request), case_id, user, body.until)
 
 
 @router.post("/cases/{case_id}/resolve", response_model=ActionResult)
-def resolve(request: Request, case_id: CaseId, body: ResolveIn,
-            user: Annotated[Principal, Depends(api_user)]) -> Any:
+def resolve(
+    request: Request,
+    case_id: CaseId,
+    body: ResolveIn,
+    user: Annotated[Principal, Depends(api_user)],
+) -> Any:
     return actions.resolve(_app(request), case_id, user, body.note)
 
 
 @router.post("/cases/{case_id}/sent", response_model=ActionResult)
-def mark_sent(request: Request, case_id: CaseId, body: SentIn,
-              user: Annotated[Principal, Depends(api_user)]) -> Any:
+def mark_sent(
+    request: Request, case_id: CaseId, body: SentIn, user: Annotated[Principal, Depends(api_user)]
+) -> Any:
     """Record that the approved reply was sent by hand (manual channels)."""
     return actions.mark_sent(_app(request), case_id, user, body.url)
 
 
 @router.post("/mentions/{mention_id}/correction", response_model=Correction)
-def correction(request: Request, mention_id: MentionId, body: CorrectionIn,
-               user: Annotated[Principal, Depends(api_user)]) -> Any:
+def correction(
+    request: Request,
+    mention_id: MentionId,
+    body: CorrectionIn,
+    user: Annotated[Principal, Depends(api_user)],
+) -> Any:
     """Correct a post's label; it feeds the learning loop."""
     if body.unhappy is None and not body.category:
         raise ListenerError("give unhappy, category, or both")
-    return actions.correct_label(_app(request), mention_id, user, unhappy=body.unhappy,
-                                 category=body.category)
+    return actions.correct_label(
+        _app(request), mention_id, user, unhappy=body.unhappy, category=body.category
+    )
 
 
 Window = Annotated[str, Query(pattern="^(1d|7d|30d|90d)$")]
 
 
-def _mfilter(window: str, source: str | None, category: str | None, label: str | None,
-             author: str | None, bucket: str | None, q: str | None) -> queries.MentionFilter:
+def _mfilter(
+    window: str,
+    source: str | None,
+    category: str | None,
+    label: str | None,
+    author: str | None,
+    bucket: str | None,
+    q: str | None,
+) -> queries.MentionFilter:
     from listener.web.pages import mention_filter
 
     return mention_filter(window, source, category, label, author, bucket, q)
 
 
 @router.get("/dashboard", response_model=Dashboard)
-def dashboard(request: Request, window: Window = "30d", source: QStr = None,
-              category: QStr = None) -> Any:
+def dashboard(
+    request: Request, window: Window = "30d", source: QStr = None, category: QStr = None
+) -> Any:
     """Mention volume and sentiment over time, by source and category, top authors."""
     f = _mfilter(window, source, category, None, None, None, None)
     data = queries.dashboard(_app(request), f)
@@ -370,8 +419,7 @@ def mentions(
     category: QStr = None,
     label: Annotated[str | None, Query(max_length=20)] = None,
     author: QStr = None,
-    bucket: Annotated[str | None,
-                      Query(pattern=r"^\d{4}-\d{2}-\d{2}( \d{2})?$")] = None,
+    bucket: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}( \d{2})?$")] = None,
     q: QStr = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Any:

@@ -62,9 +62,10 @@ def status_for(exc: Exception) -> int:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or ("application/json" in request.headers.get(
-        "accept", ""
-    ) and "text/html" not in request.headers.get("accept", ""))
+    return request.url.path.startswith("/api/") or (
+        "application/json" in request.headers.get("accept", "")
+        and "text/html" not in request.headers.get("accept", "")
+    )
 
 
 def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
@@ -98,8 +99,13 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
         start = time.perf_counter()
         response = await call_next(request)
         elapsed = (time.perf_counter() - start) * 1000
-        log.debug("web.request", method=request.method, path=request.url.path,
-                  status=response.status_code, ms=round(elapsed, 1))
+        log.debug(
+            "web.request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            ms=round(elapsed, 1),
+        )
         return response
 
     web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -111,8 +117,9 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
         code = status_for(exc)
         if _wants_json(request):
             headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-            return JSONResponse({"detail": str(exc), "error": type(exc).__name__},
-                                status_code=code, headers=headers)
+            return JSONResponse(
+                {"detail": str(exc), "error": type(exc).__name__}, status_code=code, headers=headers
+            )
         if isinstance(exc, NotAuthenticated):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         if request.method == "POST" and code < 500 and not isinstance(exc, CsrfError):
@@ -152,8 +159,9 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
             with app.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # the point is to report any DB failure
-            return JSONResponse({"status": "unhealthy", "database": str(exc)[:200]},
-                                status_code=503)
+            return JSONResponse(
+                {"status": "unhealthy", "database": str(exc)[:200]}, status_code=503
+            )
         return {"status": "ok", "database": "ok"}
 
     @web.get("/metrics", include_in_schema=False)

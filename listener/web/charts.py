@@ -90,12 +90,22 @@ def stacked_columns(
             label = f"{row['key']}: {count} {s}"
             if share:
                 label += f" ({count * 100 / total:.0f}%)"
-            rects.append(Rect(round(x, 1), round(y, 1), round(bar_w, 1), round(h, 1),
-                              f"s-{s}", _href(link, bucket=str(row["key"]), label=s), label))
+            rects.append(
+                Rect(
+                    round(x, 1),
+                    round(y, 1),
+                    round(bar_w, 1),
+                    round(h, 1),
+                    f"s-{s}",
+                    _href(link, bucket=str(row["key"]), label=s),
+                    label,
+                )
+            )
         if i % every == 0:
             key = str(row["key"])
-            xlabels.append(Tick(round(x + bar_w / 2, 1), height - 6,
-                                key[5:] if len(key) >= 10 else key))
+            xlabels.append(
+                Tick(round(x + bar_w / 2, 1), height - 6, key[5:] if len(key) >= 10 else key)
+            )
     ymax = "100%" if share else str(peak)
     ylabels = [Tick(left - 4, top + 10, ymax), Tick(left - 4, top + plot_h, "0")]
     return Chart(width, height, rects, xlabels, ylabels, empty=not rows)
@@ -124,9 +134,17 @@ def stacked_bars(
             if not count:
                 continue
             w = count / peak * plot_w
-            rects.append(Rect(round(x, 1), y, round(max(w, 1.0), 1), bar_h, f"s-{s}",
-                              _href(link, **{key_param: str(row["key"]), "label": s}),
-                              f"{row['key']}: {count} {s}"))
+            rects.append(
+                Rect(
+                    round(x, 1),
+                    y,
+                    round(max(w, 1.0), 1),
+                    bar_h,
+                    f"s-{s}",
+                    _href(link, **{key_param: str(row["key"]), "label": s}),
+                    f"{row['key']}: {count} {s}",
+                )
+            )
             x += w
         ylabels.append(Tick(left - 6, y + bar_h - 5, str(row["key"])[:20]))
     height = 8 + len(rows) * (bar_h + 6)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from listener import models as m
+from listener.clock import utcnow
 from listener.pipeline import OPEN_STATUSES
 
 if TYPE_CHECKING:
@@ -31,12 +32,7 @@ PRESENCE_TTL = timedelta(seconds=60)
 MAX_PER_PAGE = 200
 #: a search counts its matches up to this many (then the page says "1000+")
 SEARCH_COUNT_CAP = 1000
-ALL_STATUSES = ("new", "drafted", "claimed", "approved", "snoozed", "sent", "resolved",
-                "rejected")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+ALL_STATUSES = ("new", "drafted", "claimed", "approved", "snoozed", "sent", "resolved", "rejected")
 
 
 def like_pattern(q: str) -> str:
@@ -104,10 +100,19 @@ def queue_page(app: App, f: QueueFilter, now: datetime | None = None) -> dict[st
         where = _queue_where(f, session.get_bind().dialect.name)
         rows = session.execute(
             select(
-                m.Case.id, m.Case.status, m.Case.priority, m.Case.reasons, m.Case.category,
-                m.Case.assignee, m.Case.sla_due_at, m.Case.mention_count,
-                m.Case.unhappy_score, m.Case.created_at,
-                m.Author.handle, m.Author.display_name, m.Author.followers,
+                m.Case.id,
+                m.Case.status,
+                m.Case.priority,
+                m.Case.reasons,
+                m.Case.category,
+                m.Case.assignee,
+                m.Case.sla_due_at,
+                m.Case.mention_count,
+                m.Case.unhappy_score,
+                m.Case.created_at,
+                m.Author.handle,
+                m.Author.display_name,
+                m.Author.followers,
                 m.Source.name.label("source"),
             )
             .join(m.Author, m.Author.id == m.Case.author_id)
@@ -129,24 +134,26 @@ def queue_page(app: App, f: QueueFilter, now: datetime | None = None) -> dict[st
         watching = viewers_for(session, ids, now)
     items = []
     for r in rows:
-        items.append({
-            "id": r.id,
-            "status": r.status,
-            "priority": r.priority,
-            "reasons": list(r.reasons or []),
-            "category": r.category,
-            "assignee": r.assignee,
-            "sla_due_at": r.sla_due_at,
-            "sla_seconds": int((r.sla_due_at - now).total_seconds()) if r.sla_due_at else None,
-            "mentions": r.mention_count,
-            "unhappy_score": r.unhappy_score,
-            "author": r.handle,
-            "author_name": r.display_name,
-            "followers": r.followers,
-            "source": r.source,
-            "text": texts.get(r.id, ""),
-            "viewers": watching.get(r.id, []),
-        })
+        items.append(
+            {
+                "id": r.id,
+                "status": r.status,
+                "priority": r.priority,
+                "reasons": list(r.reasons or []),
+                "category": r.category,
+                "assignee": r.assignee,
+                "sla_due_at": r.sla_due_at,
+                "sla_seconds": int((r.sla_due_at - now).total_seconds()) if r.sla_due_at else None,
+                "mentions": r.mention_count,
+                "unhappy_score": r.unhappy_score,
+                "author": r.handle,
+                "author_name": r.display_name,
+                "followers": r.followers,
+                "source": r.source,
+                "text": texts.get(r.id, ""),
+                "viewers": watching.get(r.id, []),
+            }
+        )
     return {
         "items": items,
         "total": total,
@@ -198,18 +205,28 @@ def _queue_facets(app: App) -> dict[str, list[str]]:
     with app.sessions() as session:
         sources = list(session.scalars(select(m.Source.name).order_by(m.Source.name)))
         categories = [
-            c for c in session.scalars(
-                select(m.Case.category).where(m.Case.status.in_(OPEN_STATUSES))
-                .group_by(m.Case.category).order_by(m.Case.category)
-            ) if c
+            c
+            for c in session.scalars(
+                select(m.Case.category)
+                .where(m.Case.status.in_(OPEN_STATUSES))
+                .group_by(m.Case.category)
+                .order_by(m.Case.category)
+            )
+            if c
         ]
-        users = list(session.scalars(
-            select(m.User.username).where(m.User.active.is_(True),
-                                          m.User.role.in_(("agent", "lead", "admin")))
-            .order_by(m.User.username)
-        ))
-    return {"sources": sources, "categories": categories, "assignees": users,
-            "statuses": list(ALL_STATUSES)}
+        users = list(
+            session.scalars(
+                select(m.User.username)
+                .where(m.User.active.is_(True), m.User.role.in_(("agent", "lead", "admin")))
+                .order_by(m.User.username)
+            )
+        )
+    return {
+        "sources": sources,
+        "categories": categories,
+        "assignees": users,
+        "statuses": list(ALL_STATUSES),
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -222,8 +239,7 @@ def viewers_for(session: Session, case_ids: Sequence[int], now: datetime) -> dic
     out: dict[int, list[str]] = defaultdict(list)
     for cid, user in session.execute(
         select(m.CaseViewer.case_id, m.CaseViewer.username)
-        .where(m.CaseViewer.case_id.in_(list(case_ids)),
-               m.CaseViewer.seen_at >= now - PRESENCE_TTL)
+        .where(m.CaseViewer.case_id.in_(list(case_ids)), m.CaseViewer.seen_at >= now - PRESENCE_TTL)
         .order_by(m.CaseViewer.username)
     ):
         out[cid].append(user)
@@ -264,22 +280,34 @@ def author_history(app: App, case_id: int, limit: int = 20) -> dict[str, Any]:
         if author_id is None:
             return {"cases": [], "offers": [], "mentions": 0}
         cases = session.execute(
-            select(m.Case.id, m.Case.status, m.Case.category, m.Case.created_at,
-                   m.Case.recovered)
+            select(m.Case.id, m.Case.status, m.Case.category, m.Case.created_at, m.Case.recovered)
             .where(m.Case.author_id == author_id, m.Case.id != case_id)
-            .order_by(m.Case.id.desc()).limit(limit)
+            .order_by(m.Case.id.desc())
+            .limit(limit)
         ).all()
         offers = session.execute(
-            select(m.Offer.case_id, m.Offer.offer_key, m.Offer.kind, m.Offer.value,
-                   m.Offer.status, m.Offer.created_at)
+            select(
+                m.Offer.case_id,
+                m.Offer.offer_key,
+                m.Offer.kind,
+                m.Offer.value,
+                m.Offer.status,
+                m.Offer.created_at,
+            )
             .join(m.Case, m.Case.id == m.Offer.case_id)
-            .where(m.Case.author_id == author_id,
-                   m.Offer.status.not_in(("suggested", "declined", "cancelled")))
-            .order_by(m.Offer.id.desc()).limit(limit)
+            .where(
+                m.Case.author_id == author_id,
+                m.Offer.status.not_in(("suggested", "declined", "cancelled")),
+            )
+            .order_by(m.Offer.id.desc())
+            .limit(limit)
         ).all()
-        mentions = session.scalar(
-            select(func.count()).select_from(m.Mention).where(m.Mention.author_id == author_id)
-        ) or 0
+        mentions = (
+            session.scalar(
+                select(func.count()).select_from(m.Mention).where(m.Mention.author_id == author_id)
+            )
+            or 0
+        )
     return {
         "cases": [dict(r._mapping) for r in cases],
         "offers": [dict(r._mapping) for r in offers],
@@ -291,19 +319,25 @@ def conversation(app: App, case_id: int, limit: int = 50) -> list[dict[str, Any]
     """Posts in the same conversations as the case's posts that are not in the case."""
     with app.sessions() as session:
         conv_ids = [
-            c for c in session.scalars(
+            c
+            for c in session.scalars(
                 select(m.Mention.conversation_id).where(m.Mention.case_id == case_id).distinct()
-            ) if c
+            )
+            if c
         ]
         if not conv_ids:
             return []
         rows = session.execute(
-            select(m.Mention.id, m.Mention.text, m.Mention.url, m.Mention.published_at,
-                   m.Author.handle)
+            select(
+                m.Mention.id, m.Mention.text, m.Mention.url, m.Mention.published_at, m.Author.handle
+            )
             .join(m.Author, m.Author.id == m.Mention.author_id)
-            .where(m.Mention.conversation_id.in_(conv_ids),
-                   or_(m.Mention.case_id.is_(None), m.Mention.case_id != case_id))
-            .order_by(m.Mention.published_at).limit(limit)
+            .where(
+                m.Mention.conversation_id.in_(conv_ids),
+                or_(m.Mention.case_id.is_(None), m.Mention.case_id != case_id),
+            )
+            .order_by(m.Mention.published_at)
+            .limit(limit)
         ).all()
     return [dict(r._mapping) for r in rows]
 
@@ -344,8 +378,12 @@ def latest_corrections(app: App, mention_ids: Sequence[int]) -> dict[int, dict[s
         )
         rows = session.scalars(select(m.Correction).where(m.Correction.id.in_(newest)))
         return {
-            c.mention_id: {"unhappy": c.unhappy, "category": c.category, "actor": c.actor,
-                           "created_at": c.created_at}
+            c.mention_id: {
+                "unhappy": c.unhappy,
+                "category": c.category,
+                "actor": c.actor,
+                "created_at": c.created_at,
+            }
             for c in rows
         }
 
@@ -415,7 +453,8 @@ def _mention_where(f: MentionFilter, dialect: str) -> list[ColumnElement[bool]]:
         b0, b1 = bucket_range(f.bucket)
         since, until = max(since, b0), min(until, b1)
     conds: list[ColumnElement[bool]] = [
-        m.Mention.published_at >= since, m.Mention.published_at < until
+        m.Mention.published_at >= since,
+        m.Mention.published_at < until,
     ]
     if f.source:
         conds.append(m.Mention.source_id.in_(select(m.Source.id).where(m.Source.name == f.source)))
@@ -516,21 +555,37 @@ def _top_authors(
     """The ``limit`` authors with the most followers who posted in the window."""
     posted = select(m.Mention.id).where(m.Mention.author_id == m.Author.id, *where).exists()
     authors = session.execute(
-        select(m.Author.id, m.Author.handle, m.Author.display_name, m.Author.platform,
-               m.Author.followers)
+        select(
+            m.Author.id,
+            m.Author.handle,
+            m.Author.display_name,
+            m.Author.platform,
+            m.Author.followers,
+        )
         .where(m.Author.followers.is_not(None), posted)
         .order_by(m.Author.followers.desc(), m.Author.id)
         .limit(limit)
     ).all()
     if not authors:
         return []
-    counts = {aid: n for aid, n in session.execute(
-        select(m.Mention.author_id, func.count())
-        .where(m.Mention.author_id.in_([a.id for a in authors]), *where)
-        .group_by(m.Mention.author_id)
-    )}
-    return [{"handle": a.handle, "display_name": a.display_name, "platform": a.platform,
-             "followers": a.followers, "n": int(counts.get(a.id, 0))} for a in authors]
+    counts = {
+        aid: n
+        for aid, n in session.execute(
+            select(m.Mention.author_id, func.count())
+            .where(m.Mention.author_id.in_([a.id for a in authors]), *where)
+            .group_by(m.Mention.author_id)
+        )
+    }
+    return [
+        {
+            "handle": a.handle,
+            "display_name": a.display_name,
+            "platform": a.platform,
+            "followers": a.followers,
+            "n": int(counts.get(a.id, 0)),
+        }
+        for a in authors
+    ]
 
 
 def _rows(items: Any) -> list[dict[str, Any]]:
@@ -553,9 +608,16 @@ def mention_rows(
 def _mention_select(f: MentionFilter, dialect: str) -> Any:
     return (
         select(
-            m.Mention.id, m.Mention.published_at, m.Source.name.label("source"),
-            m.Author.handle.label("author"), m.Author.followers, m.Mention.label,
-            m.Mention.unhappy_score, m.Mention.category, m.Mention.case_id, m.Mention.url,
+            m.Mention.id,
+            m.Mention.published_at,
+            m.Source.name.label("source"),
+            m.Author.handle.label("author"),
+            m.Author.followers,
+            m.Mention.label,
+            m.Mention.unhappy_score,
+            m.Mention.category,
+            m.Mention.case_id,
+            m.Mention.url,
             m.Mention.text,
         )
         .join(m.Source, m.Source.id == m.Mention.source_id)
@@ -577,10 +639,14 @@ def iter_mention_rows(app: App, f: MentionFilter, batch: int = 1000) -> Iterator
 
 def count_mentions(app: App, f: MentionFilter) -> int:
     with app.sessions() as session:
-        return session.scalar(
-            select(func.count()).select_from(m.Mention)
-            .where(*_mention_where(f, app.engine.dialect.name))
-        ) or 0
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(m.Mention)
+                .where(*_mention_where(f, app.engine.dialect.name))
+            )
+            or 0
+        )
 
 
 __all__ = [

@@ -81,8 +81,11 @@ def session_secret(settings: Settings) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(new + "\n")
-    log.warning("web.secret_key.generated", path=str(path),
-                hint="set web.secret_key (${LISTENER_SECRET_KEY}) to manage it yourself")
+    log.warning(
+        "web.secret_key.generated",
+        path=str(path),
+        hint="set web.secret_key (${LISTENER_SECRET_KEY}) to manage it yourself",
+    )
     return new
 
 

@@ -28,10 +28,12 @@ depends_on: str | Sequence[str] | None = None
 
 def _trigram_schema(bind: sa.engine.Connection) -> str | None:
     """The schema holding pg_trgm, installing it in public if allowed; None if unavailable."""
-    found = bind.execute(sa.text(
-        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-        "WHERE e.extname = 'pg_trgm'"
-    )).scalar()
+    found = bind.execute(
+        sa.text(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'pg_trgm'"
+        )
+    ).scalar()
     if found:
         return str(found)
     try:
@@ -44,15 +46,16 @@ def _trigram_schema(bind: sa.engine.Connection) -> str | None:
 
 def upgrade() -> None:
     op.create_index("ix_cases_queue", "cases", [sa.text("priority DESC"), "sla_due_at", "id"])
-    op.create_index("ix_mentions_dashboard", "mentions",
-                    ["published_at", "label", "source_id", "category"])
+    op.create_index(
+        "ix_mentions_dashboard", "mentions", ["published_at", "label", "source_id", "category"]
+    )
     op.create_index("ix_authors_followers", "authors", ["followers"])
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         schema = _trigram_schema(bind)
         if schema is not None:
             op.execute(
-                f'CREATE INDEX ix_mentions_text_trgm ON mentions USING gin '
+                f"CREATE INDEX ix_mentions_text_trgm ON mentions USING gin "
                 f'(text "{schema}".gin_trgm_ops)'
             )
 
