@@ -6,30 +6,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from classifiers.data import load_csv
 from classifiers.metrics import evaluate
-from classifiers.settings import CategorySpec, ClassifierSettings
+from classifiers.settings import CategorySpec, ClassifierSettings, load_categories_yaml
 from listener.errors import ClassifierError
 
 
 def load_category_file(path: Path) -> tuple[list[CategorySpec], str, dict[str, str]]:
     """Read a categories YAML: ``categories``, ``fallback_category``, ``eval_mapping``."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ClassifierError(f"cannot read categories file {path}: {exc}") from exc
-    if not isinstance(data, dict) or "categories" not in data:
-        raise ClassifierError(f"{path}: expected a mapping with a 'categories' list")
-    specs = [CategorySpec.model_validate(c) for c in data["categories"]]
-    fallback = str(data.get("fallback_category", "other"))
-    mapping = {str(k): str(v) for k, v in (data.get("eval_mapping") or {}).items()}
-    names = {s.name for s in specs}
-    bad = sorted(v for v in mapping.values() if v not in names)
-    if bad:
-        raise ClassifierError(f"{path}: eval_mapping names unknown categories: {', '.join(bad)}")
-    return specs, fallback, mapping
+    return load_categories_yaml(path)
 
 
 def evaluate_csv(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +15,9 @@ class CategorySpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="Short identifier, e.g. 'lost_or_late_delivery'.")
+    name: str = Field(
+        min_length=1, max_length=100, description="Short identifier, e.g. 'delivery'."
+    )
     description: str = Field(default="", description="What posts in this category are about.")
     examples: list[str] = Field(default_factory=list, description="A few example posts.")
     keywords: list[str] = Field(
@@ -23,222 +27,59 @@ class CategorySpec(BaseModel):
     )
 
 
-def _c(name: str, description: str, keywords: list[str], examples: list[str]) -> CategorySpec:
-    return CategorySpec(name=name, description=description, keywords=keywords, examples=examples)
+#: The packaged default category set (descriptions, examples, keywords), written by us.
+DEFAULT_CATEGORIES_FILE = Path(__file__).resolve().parent / "default_categories.yaml"
 
 
-DEFAULT_CATEGORIES: list[CategorySpec] = [
-    _c(
-        "lost_or_late_delivery",
-        "The order or package has not arrived, is lost, late, delayed or stuck in transit.",
-        [
-            "lost",
-            "never arrived",
-            "hasn't arrived",
-            "has not arrived",
-            "not arrived",
-            "late",
-            "delayed",
-            "delay",
-            "tracking",
-            "where is my order",
-            "where's my order",
-            "package",
-            "parcel",
-            "shipping",
-            "delivery",
-            "delivered",
-            "courier",
-            "stuck in transit",
-            "still waiting",
-        ],
-        [
-            "My package was supposed to arrive Monday and tracking hasn't moved in a week.",
-            "Ordered two weeks ago and still nothing. Where is my order?",
-        ],
-    ),
-    _c(
-        "damaged_or_defective",
-        "The item arrived broken or damaged, or stopped working; poor quality.",
-        [
-            "broken",
-            "damaged",
-            "defective",
-            "fell apart",
-            "falling apart",
-            "ripped",
-            "torn",
-            "cracked",
-            "stopped working",
-            "doesn't work",
-            "does not work",
-            "faulty",
-            "sole came off",
-            "quality",
-            "stitching",
-            "scratched",
-            "dented",
-        ],
-        [
-            "The sole came off after two days of wearing them.",
-            "Box arrived crushed and the mug inside was shattered.",
-        ],
-    ),
-    _c(
-        "wrong_size_or_fit",
-        "Wrong size, fit, colour or item received; sizing runs small or large.",
-        [
-            "size",
-            "sizing",
-            "fit",
-            "too small",
-            "too big",
-            "too large",
-            "too tight",
-            "runs small",
-            "runs large",
-            "wrong item",
-            "wrong color",
-            "wrong colour",
-            "wrong size",
-        ],
-        [
-            "These run two sizes small, nothing like the size chart.",
-            "Ordered a medium in blue, got a large in green.",
-        ],
-    ),
-    _c(
-        "returns_and_refunds",
-        "Trouble returning an item or getting money back.",
-        [
-            "refund",
-            "return",
-            "returned",
-            "money back",
-            "reimburse",
-            "exchange",
-            "store credit",
-            "return label",
-            "rma",
-        ],
-        [
-            "Sent the return back a month ago and still no refund.",
-            "Why is it so hard to get a return label?",
-        ],
-    ),
-    _c(
-        "billing",
-        "Charged twice or wrongly, payment, price or promo code problems.",
-        [
-            "charged",
-            "charge",
-            "double charged",
-            "billing",
-            "bill",
-            "invoice",
-            "payment",
-            "card",
-            "overcharged",
-            "promo code",
-            "coupon",
-            "price",
-            "fee",
-        ],
-        [
-            "I was charged twice for the same order.",
-            "Your promo code didn't apply and I paid full price.",
-        ],
-    ),
-    _c(
-        "rude_or_slow_service",
-        "Rude, unhelpful or slow customer service; long hold times; no answer.",
-        [
-            "rude",
-            "unhelpful",
-            "customer service",
-            "support",
-            "on hold",
-            "hold for",
-            "no response",
-            "no reply",
-            "ignored",
-            "hung up",
-            "agent",
-            "representative",
-            "nobody answers",
-            "chat",
-        ],
-        [
-            "Forty minutes on hold and then the agent hung up on me.",
-            "Emailed support three times, no reply.",
-        ],
-    ),
-    _c(
-        "website_or_app",
-        "The website, app, checkout or account is broken or confusing.",
-        [
-            "website",
-            "site",
-            "app",
-            "checkout",
-            "login",
-            "log in",
-            "password",
-            "account",
-            "crash",
-            "crashes",
-            "error",
-            "bug",
-            "page",
-            "cart",
-        ],
-        ["Checkout keeps erroring out on the app.", "Can't log in to my account since the update."],
-    ),
-    _c(
-        "order_change",
-        "Wants to change, cancel or update an order or its address.",
-        [
-            "cancel",
-            "cancellation",
-            "change my order",
-            "change the address",
-            "update my order",
-            "modify",
-            "wrong address",
-            "address",
-        ],
-        [
-            "I need to change the shipping address on my order.",
-            "Tried to cancel within an hour and was told it's too late.",
-        ],
-    ),
-    _c(
-        "praise",
-        "A happy customer: thanks, compliments, love for the brand or a person.",
-        [
-            "love",
-            "thank you",
-            "thanks",
-            "amazing",
-            "awesome",
-            "great",
-            "best",
-            "wonderful",
-            "fantastic",
-            "delighted",
-            "recommend",
-            "impressed",
-            "kudos",
-            "shout out",
-            "shoutout",
-        ],
-        [
-            "Shout out to the loyalty team, they overnighted a replacement for my wedding!",
-            "Best customer service I've ever had.",
-        ],
-    ),
-    _c("other", "Anything else.", [], []),
-]
+def load_categories_yaml(path: Path) -> tuple[list[CategorySpec], str, dict[str, str]]:
+    """Read a categories YAML: ``categories``, ``fallback_category`` and ``eval_mapping``
+    (gold label of an evaluation set → category name; optional)."""
+    import yaml
+
+    from listener.errors import ClassifierError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ClassifierError(f"cannot read categories file {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("categories"), list):
+        raise ClassifierError(f"{path}: expected a mapping with a 'categories' list")
+    try:
+        specs = [CategorySpec.model_validate(c) for c in data["categories"]]
+    except ValueError as exc:
+        raise ClassifierError(f"{path}: {exc}") from exc
+    fallback = str(data.get("fallback_category", "other"))
+    mapping = {str(k): str(v) for k, v in (data.get("eval_mapping") or {}).items()}
+    names = {s.name for s in specs}
+    bad = sorted(v for v in mapping.values() if v not in names)
+    if bad:
+        raise ClassifierError(f"{path}: eval_mapping names unknown categories: {', '.join(bad)}")
+    return specs, fallback, mapping
+
+
+@lru_cache(maxsize=1)
+def _default_categories() -> tuple[CategorySpec, ...]:
+    return tuple(load_categories_yaml(DEFAULT_CATEGORIES_FILE)[0])
+
+
+def default_categories() -> list[CategorySpec]:
+    """A fresh copy of the packaged default categories."""
+    return [c.model_copy(deep=True) for c in _default_categories()]
+
+
+def merge_categories(
+    base: Sequence[CategorySpec], extra: Sequence[CategorySpec]
+) -> list[CategorySpec]:
+    """``base`` with ``extra`` added: a new name is appended, an existing name is replaced."""
+    out = list(base)
+    index = {c.name: i for i, c in enumerate(out)}
+    for c in extra:
+        if c.name in index:
+            out[index[c.name]] = c
+        else:
+            index[c.name] = len(out)
+            out.append(c)
+    return out
 
 
 class ClassifierSettings(BaseModel):
@@ -311,8 +152,18 @@ class ClassifierSettings(BaseModel):
     )
     batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per inference batch.")
     categories: list[CategorySpec] = Field(
-        default_factory=lambda: [c.model_copy(deep=True) for c in DEFAULT_CATEGORIES],
-        description="Problem categories (name, description, examples, keywords).",
+        default_factory=default_categories,
+        description="Problem categories (name, description, examples, keywords), matched by "
+        "meaning. Default: the packaged set for any consumer brand (delivery, "
+        "damaged_or_defective, wrong_item_or_size, returns_and_refunds, billing, "
+        "account_or_login, app_or_website, service_outage, rude_or_slow_service, "
+        "product_or_policy, travel_disruption, praise, other; "
+        "classifiers/default_categories.yaml). Setting it replaces the whole set.",
+    )
+    extra_categories: list[CategorySpec] = Field(
+        default_factory=list,
+        description="A brand's own categories, added to `categories` without retraining (an "
+        "entry whose name is already there replaces that definition).",
     )
     fallback_category: str = Field(
         default="other", description="Category used when nothing matches well."
@@ -332,6 +183,10 @@ class ClassifierSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check_categories(self) -> ClassifierSettings:
+        if self.extra_categories:
+            # one effective list for every consumer; extra_categories is folded in
+            self.categories = merge_categories(self.categories, self.extra_categories)
+            self.extra_categories = []
         names = [c.name for c in self.categories]
         if len(set(names)) != len(names):
             raise ValueError("category names must be unique")

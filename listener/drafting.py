@@ -195,14 +195,17 @@ def render(
 
 #: how replies name each problem ("I'm so sorry {{ problem }}")
 PROBLEM_PHRASES: dict[str, str] = {
-    "lost_or_late_delivery": "your order hasn't reached you",
+    "delivery": "your order hasn't reached you",
     "damaged_or_defective": "what you received isn't up to standard",
-    "wrong_size_or_fit": "the fit wasn't right",
+    "wrong_item_or_size": "what you received isn't what you ordered",
     "returns_and_refunds": "your return and refund have been such a hassle",
     "billing": "there's a problem with your bill",
+    "account_or_login": "your account has been giving you trouble",
+    "app_or_website": "our site got in your way",
+    "service_outage": "our service let you down",
     "rude_or_slow_service": "our team let you down",
-    "website_or_app": "our site got in your way",
-    "order_change": "changing your order has been a struggle",
+    "product_or_policy": "we haven't got this right for you",
+    "travel_disruption": "your trip has been disrupted",
     "praise": "",
     "other": "things haven't gone right",
 }

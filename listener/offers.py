@@ -5,7 +5,7 @@ unhappy score, special circumstances) and about the customer's and team's
 recent history (earlier cases and offers in the period, money spent today by
 the team and by the agent) and returns the catalogue's offers that fit,
 best first, each with the reasons a person reads before approving, e.g.
-``lost or late delivery · 2nd complaint in 30 days · budget left $340``.
+``delivery · 2nd complaint in 30 days · budget left $340``.
 
 Offers that fit but would break a cap are returned too, after the eligible
 ones, with ``excluded`` saying why; they are never suggested and never

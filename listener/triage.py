@@ -2,7 +2,7 @@
 
 ``score_case`` takes what is known about a post, its author and their recent
 history and returns a priority (0–100) with human-readable reasons, e.g.
-``negative 0.97 · lost or late delivery · 12k followers · 3rd post in 1h``.
+``negative 0.97 · delivery · 12k followers · 3rd post in 1h``.
 """
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ from datetime import datetime, timedelta
 
 #: How much each problem category weighs on its own (missing categories weigh 5).
 CATEGORY_SEVERITY: dict[str, int] = {
-    "lost_or_late_delivery": 12,
+    "delivery": 12,
     "damaged_or_defective": 12,
-    "billing": 12,
+    "wrong_item_or_size": 8,
     "returns_and_refunds": 10,
+    "billing": 12,
+    "account_or_login": 8,
+    "app_or_website": 6,
+    "service_outage": 10,
     "rude_or_slow_service": 10,
-    "wrong_size_or_fit": 6,
-    "order_change": 8,
-    "website_or_app": 6,
+    "product_or_policy": 4,
+    "travel_disruption": 12,
     "praise": 0,
     "other": 4,
 }

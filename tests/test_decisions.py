@@ -46,7 +46,7 @@ def test_triage_reasons_and_ordering() -> None:
     base = TriageInput(
         label="negative",
         unhappy_score=0.97,
-        category="lost_or_late_delivery",
+        category="delivery",
         circumstances=(),
         followers=12_000,
         verified=False,
@@ -56,7 +56,7 @@ def test_triage_reasons_and_ordering() -> None:
     t = score_case(base)
     assert t.reasons == [
         "negative 0.97",
-        "lost or late delivery",
+        "delivery",
         "12k followers",
         "3rd post in an hour",
     ]
@@ -131,7 +131,7 @@ def _ctx(**kw: object) -> dict:
         handle="mkowalski",
         display_name="Marta Kowalski",
         channel="x_reply",
-        category="lost_or_late_delivery",
+        category="delivery",
         circumstances=[],
         post_text="where is it",
         published_at=now - timedelta(hours=2),
@@ -145,7 +145,7 @@ def _ctx(**kw: object) -> dict:
 
 def test_render_reply_is_personal(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent / "templates"
-    d = render(root, "x_reply", "lost_or_late_delivery", _ctx(), seed="1")
+    d = render(root, "x_reply", "delivery", _ctx(), seed="1")
     assert d.text.startswith("@mkowalski ")
     assert "Marta" in d.text and "Carla" in d.text
     assert len(d.text) <= 280

@@ -98,7 +98,7 @@ def test_label_then_train_switches_the_model(tmp_path: Path, db_url: str) -> Non
         unhappy = text in COMPLAINTS
         args = ["label", str(mid), "--unhappy" if unhappy else "--not-unhappy", "--by", "ana"]
         if mid == ids[0]:
-            args += ["--category", "lost_or_late_delivery"]
+            args += ["--category", "delivery"]
         res = _invoke(cfg, *args)
         assert res.exit_code == 0, res.output
         assert f"mention {mid}" in res.output
@@ -128,7 +128,7 @@ def test_label_then_train_switches_the_model(tmp_path: Path, db_url: str) -> Non
     assert load_classifier(settings).version == in_use.version
     meta = json.loads((tmp_path / "models" / summary["version"] / "meta.json").read_text())
     assert meta["parent"] == "minilm-vader-v1" and meta["corrections"] == len(ids)
-    assert "lost_or_late_delivery" in meta["cat_labels"]
+    assert "delivery" in meta["cat_labels"]
 
 
 @pytest.mark.model

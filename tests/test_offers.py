@@ -41,7 +41,7 @@ LIMITS = Limits(
 
 
 def facts(
-    category: str = "lost_or_late_delivery",
+    category: str = "delivery",
     priority: int = 55,
     score: float = 0.9,
     circ: tuple[str, ...] = (),
@@ -57,7 +57,7 @@ def test_lost_package_ranks_shipping_upgrade_first_with_reasons() -> None:
     assert [s.rank for s in out] == list(range(len(out)))
     top = out[0]
     assert top.key == "overnight_upgrade" and top.eligible
-    assert "lost or late delivery" in top.reasons
+    assert "delivery" in top.reasons
     assert "budget left $340" in top.reasons
     assert len([s for s in out if s.eligible]) <= 3
 

@@ -17,7 +17,7 @@ from listener.personalize import check_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNELS = ("x_reply", "mastodon_reply", "email", "dm", "blog_comment")
-MAIN = ("lost_or_late_delivery", "damaged_or_defective")
+MAIN = ("delivery", "damaged_or_defective")
 
 
 def test_every_channel_has_a_fallback_and_variants_for_main_categories() -> None:
@@ -76,7 +76,7 @@ def test_variants_differ_between_cases_and_x_fits_with_long_names() -> None:
             handle="abcdefghijklmno",
             display_name="Bartholomew-Maximilian Featherstonehaugh",
             channel="x_reply",
-            category="lost_or_late_delivery",
+            category="delivery",
             circumstances=["bereavement"],
             post_text="My trail runners never came, order #ZS-48213999",
             published_at=now,
@@ -90,9 +90,7 @@ def test_variants_differ_between_cases_and_x_fits_with_long_names() -> None:
                 "description": "we're sending you a brand-new pair at no charge, shipped overnight",
             },
         )
-        draft = render(
-            ROOT / "templates", "x_reply", "lost_or_late_delivery", ctx, seed=f"case-{i}"
-        )
+        draft = render(ROOT / "templates", "x_reply", "delivery", ctx, seed=f"case-{i}")
         assert draft.text.startswith("@abcdefghijklmno ")
         assert x_weighted_length(draft.text) <= 280, draft.text
         assert "loss" in draft.text and "address" in draft.text

@@ -132,7 +132,7 @@ def test_queue_sorted_by_priority_with_reasons_and_sla(
         "Zephyr Shoes size runs small",
         handle="@low",
         priority=20,
-        category="wrong_size_or_fit",
+        category="wrong_item_or_size",
     )
     high = wf.seed_case(app, "Lost package from Zephyr, furious", handle="@high", priority=90)
     html = client_for("ann").get("/queue").text
@@ -143,9 +143,7 @@ def test_queue_sorted_by_priority_with_reasons_and_sla(
 
 
 def test_queue_filters_and_search(app: App, client_for: Callable[[str], TestClient]) -> None:
-    a = wf.seed_case(
-        app, "Zephyr lost my parcel", handle="@a", source="blogs", category="lost_or_late_delivery"
-    )
+    a = wf.seed_case(app, "Zephyr lost my parcel", handle="@a", source="blogs", category="delivery")
     b = wf.seed_case(
         app, "Zephyr charged me twice 100%", handle="@b", source="social", category="billing"
     )

@@ -72,7 +72,7 @@ def seed_case(
     channel: str = "x_reply",
     draft: str | None = "@maria So sorry about your order! We're on it. — Zephyr Shoes",
     priority: int = 80,
-    category: str = "lost_or_late_delivery",
+    category: str = "delivery",
     label: str = "negative",
     url: str | None = "https://x.example/status/1",
     status: str | None = None,
