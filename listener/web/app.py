@@ -25,8 +25,8 @@ from listener.errors import (
     NotFound,
     PermissionDenied,
     PolicyViolation,
+    StaleDraft,
 )
-from listener.web.actions import Unavailable
 from listener.web.security import (
     SESSION_COOKIE,
     CsrfError,
@@ -49,7 +49,6 @@ STATUS_FOR: list[tuple[type[Exception], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (PolicyViolation, 422),
-    (Unavailable, 503),
     (ListenerError, 400),
 ]
 
@@ -62,6 +61,8 @@ def status_for(exc: Exception) -> int:
 
 
 def _wants_json(request: Request) -> bool:
+    if request.url.path.endswith("/presence"):  # the case page's ping: never a form
+        return True
     return request.url.path.startswith("/api/") or (
         "application/json" in request.headers.get("accept", "")
         and "text/html" not in request.headers.get("accept", "")
@@ -70,14 +71,14 @@ def _wants_json(request: Request) -> bool:
 
 def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
     """The web app (pages + /api/v1 + /healthz + /metrics) around ``app``."""
-    from listener.web import api, pages
+    from listener.web import api, docs, pages
 
     web = FastAPI(
         title="Listener",
         version="1",
         description="Service recovery queue, case actions and brand dashboard.",
         dependencies=[Depends(csrf_guard)],
-        docs_url="/api/docs",
+        docs_url=None,  # served below from packaged assets: the CSP allows no CDN
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
@@ -109,6 +110,7 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
         return response
 
     web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    docs.mount(web)
     web.include_router(pages.router)
     web.include_router(api.router)
 
@@ -117,9 +119,10 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
         code = status_for(exc)
         if _wants_json(request):
             headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-            return JSONResponse(
-                {"detail": str(exc), "error": type(exc).__name__}, status_code=code, headers=headers
-            )
+            body: dict[str, Any] = {"detail": str(exc), "error": type(exc).__name__}
+            if isinstance(exc, StaleDraft):
+                body["current"] = exc.current()
+            return JSONResponse(body, status_code=code, headers=headers)
         if isinstance(exc, NotAuthenticated):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         if request.method == "POST" and code < 500 and not isinstance(exc, CsrfError):
