@@ -19,14 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 
-from listener.errors import (
-    Conflict,
-    ListenerError,
-    NotFound,
-    PermissionDenied,
-    PolicyViolation,
-    StaleDraft,
-)
+from listener.errors import ListenerError, StaleDraft
+from listener.web.errors import STATUS_FOR, status_for
 from listener.web.security import (
     SESSION_COOKIE,
     CsrfError,
@@ -36,28 +30,14 @@ from listener.web.security import (
     session_secret,
 )
 
+__all__ = ["STATUS_FOR", "create_app", "status_for"]
+
 if TYPE_CHECKING:
     from listener.app import App
 
 log = structlog.get_logger(__name__)
 
 HERE = Path(__file__).parent
-STATUS_FOR: list[tuple[type[Exception], int]] = [
-    (NotAuthenticated, 401),
-    (CsrfError, 403),
-    (PermissionDenied, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (PolicyViolation, 422),
-    (ListenerError, 400),
-]
-
-
-def status_for(exc: Exception) -> int:
-    for cls, code in STATUS_FOR:
-        if isinstance(exc, cls):
-            return code
-    return 500
 
 
 def _wants_json(request: Request) -> bool:

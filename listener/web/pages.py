@@ -31,6 +31,7 @@ from listener.cases.work import Actor
 from listener.clock import utcnow
 from listener.errors import ListenerError, StaleDraft
 from listener.web import charts, queries
+from listener.web.errors import status_for
 from listener.web.security import csrf_token, current_user, lead, writer
 
 if TYPE_CHECKING:
@@ -443,8 +444,6 @@ def _refused(
     request: Request, case_id: int, user: Principal, exc: ListenerError, mine: dict[str, Any]
 ) -> HTMLResponse:
     """The case page again, the actor's text kept in the editor, saying why."""
-    from listener.web.app import status_for
-
     current = exc.current() if isinstance(exc, StaleDraft) else None
     return case_page_response(
         request,
