@@ -281,15 +281,7 @@ def _rerender(work: CaseWork, settings: Any, offer: dict[str, Any] | None) -> No
     )
     if data:
         kind = data.pop("kind")
-        work.session.add(
-            m.Event(
-                actor=SYSTEM_ACTOR if kind == "draft.edited" else work.actor.username,
-                kind=kind,
-                case_id=work.case.id,
-                at=work.now,
-                data=data,
-            )
-        )
+        work.then(SYSTEM_ACTOR if kind == "draft.edited" else work.actor.username, kind, **data)
 
 
 # ---------------------------------------------------------------------------

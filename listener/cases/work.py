@@ -142,6 +142,8 @@ class CaseWork:
     kind: str = ""  #: the event this action records (the table's, unless the body names another)
     data: dict[str, Any] = field(default_factory=dict)
     silent: bool = False  #: nothing changed: no event, no status move
+    #: events that follow from the action, written after its own: (actor, kind, data)
+    consequences: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def record(self, event: str | None = None, /, **data: Any) -> None:
         """Data for the action's one event (and, optionally, which kind of event it is)."""
@@ -153,8 +155,13 @@ class CaseWork:
         self.silent = True
 
     def event(self, kind: str, /, **data: Any) -> None:
-        """A further fact the action established (a new draft version, a declined offer)."""
+        """A further fact the action established first (the edit an approval saved)."""
         add_event(self.session, self.case, self.actor.username, kind, self.now, **data)
+
+    def then(self, actor: str, kind: str, /, **data: Any) -> None:
+        """A fact that follows from the action (the reply rewritten for a new offer),
+        recorded after the action's own event."""
+        self.consequences.append((actor, kind, data))
 
     def draft(self) -> m.Draft | None:
         return current_draft(self.case)
@@ -237,6 +244,8 @@ def case_work(
             )
             case.updated_at = now
             add_event(session, case, actor.username, work.kind, now, **work.data)
+            for who, kind, data in work.consequences:
+                add_event(session, case, who, kind, now, **data)
             session.flush()
     except IntegrityError as exc:
         raise Conflict(
