@@ -29,6 +29,7 @@ from listener.cases.offering import (
     new_version,
     offer_context,
     offer_history,
+    offer_row,
     primary_mention,
     rerender_draft,
     spec_for,
@@ -47,6 +48,7 @@ from listener.cases.view import case_summary_of
 from listener.cases.work import CaseWork, case_work, current_draft, resolve_actor
 from listener.errors import Conflict, NotFound, PermissionDenied, PolicyViolation
 from listener.offers import CODE_PLACEHOLDER, cap_violations, judge, new_coupon_code
+from listener.outbox import already_replied, mark_row_sent
 from listener.permissions import WRITE_ROLES, may_approve_offer, require
 
 if TYPE_CHECKING:
@@ -247,17 +249,7 @@ def select_offer(
                 if o is not row and o.status == OfferStatus.SELECTED:
                     o.status = OfferStatus.SUGGESTED
             if row is None:
-                row = m.Offer(
-                    case_id=case.id,
-                    offer_key=spec.key,
-                    kind=spec.kind,
-                    value=spec.value,
-                    cost=spec.cost,
-                    rank=len(case.offers),
-                    reasons=judged.reasons,
-                    requires_lead=judged.requires_lead,
-                    created_at=now_,
-                )
+                row = offer_row(case.id, judged, len(case.offers), OfferStatus.SELECTED, me, now_)
                 work.session.add(row)
                 case.offers.append(row)
             row.status, row.created_by, row.updated_at = OfferStatus.SELECTED, me, now_
@@ -294,22 +286,6 @@ def _unique_code(session: Any, prefix: str) -> str:
         if session.scalars(select(m.Offer.id).where(m.Offer.code == code)).first() is None:
             return code
     raise Conflict("could not generate a unique coupon code")  # pragma: no cover
-
-
-def already_replied(
-    session: Any, channel: str, in_reply_to: str | None, *, exclude_id: int | None = None
-) -> bool:
-    """Whether another live outbox message answers the same post on the same channel."""
-    if not in_reply_to:
-        return False
-    stmt = select(m.OutboxMessage.id).where(
-        m.OutboxMessage.channel == channel,
-        m.OutboxMessage.in_reply_to == in_reply_to,
-        m.OutboxMessage.status != OutboxStatus.FAILED,
-    )
-    if exclude_id is not None:
-        stmt = stmt.where(m.OutboxMessage.id != exclude_id)
-    return session.scalars(stmt.limit(1)).first() is not None
 
 
 def approve(
@@ -586,7 +562,6 @@ def mark_sent(
     (X, e-mail) cannot be marked sent — nothing would have been posted.
     """
     from listener.channels.registry import is_manual
-    from listener.outbox import mark_row_sent
 
     with case_work(app, case_id, by, Action.MARK_SENT, role=role, now=now) as work:
         case, me = work.case, work.actor.username

@@ -182,26 +182,30 @@ def suggest_for_case(
         limit=settings.recovery.suggestions,
     )
     for s in suggestions:
-        if not s.eligible:
-            continue
-        session.add(
-            m.Offer(
-                case_id=case.id,
-                offer_key=s.key,
-                kind=s.kind,
-                value=s.value,
-                cost=s.cost,
-                rank=s.rank,
-                reasons=list(s.reasons),
-                status=OfferStatus.SUGGESTED,
-                requires_lead=s.requires_lead,
-                created_by=SYSTEM_ACTOR,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        if s.eligible:
+            session.add(offer_row(case.id, s, s.rank, OfferStatus.SUGGESTED, SYSTEM_ACTOR, now))
     session.flush()
     return suggestions
+
+
+def offer_row(
+    case_id: int, s: Suggestion, rank: int, status: OfferStatus, by: str, now: datetime
+) -> m.Offer:
+    """A judged catalogue offer as a row on the case."""
+    return m.Offer(
+        case_id=case_id,
+        offer_key=s.key,
+        kind=s.kind,
+        value=s.value,
+        cost=s.cost,
+        rank=rank,
+        reasons=list(s.reasons),
+        status=status,
+        requires_lead=s.requires_lead,
+        created_by=by,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def offers_event_data(suggestions: list[Suggestion]) -> list[dict[str, Any]]:

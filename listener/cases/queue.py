@@ -149,43 +149,6 @@ def shown_draft(drafts: Sequence[m.Draft]) -> m.Draft | None:
     return live[-1] if live else (drafts[-1] if drafts else None)
 
 
-def item_from_case(case: m.Case, now: datetime | None = None) -> QueueItem:
-    """A loaded case (posts, drafts, offers, source) as a queue item."""
-    now = now or utcnow()
-    mention = case.mentions[0] if case.mentions else None
-    draft = shown_draft(case.drafts)
-    author = case.author
-    return QueueItem(
-        id=case.id,
-        status=str(case.status),
-        priority=case.priority,
-        reasons=list(case.reasons or []),
-        category=case.category,
-        unhappy_score=round(float(case.unhappy_score or 0.0), 6),
-        source=case.source.name if case.source else None,
-        author=author.handle if author else None,
-        text=mention.text if mention else None,
-        url=mention.url if mention else None,
-        draft=draft.text if draft else None,
-        offer=offer_dict(shown_offer(case.offers)),
-        author_name=author.display_name if author else None,
-        followers=author.followers if author else None,
-        circumstances=list(case.circumstances or []),
-        assignee=case.assignee,
-        mention_id=mention.id if mention else None,
-        mentions=case.mention_count,
-        published_at=_iso(mention.published_at) if mention else None,
-        sla_due_at=_iso(case.sla_due_at),
-        created_at=_iso(case.created_at),
-        draft_version=draft.version if draft else None,
-        snoozed_until=_iso(case.snoozed_until),
-        snoozed_by=case.snoozed_by,
-        snooze_note=case.snooze_note,
-        back_from_snooze=case.snoozed_until is not None and case.snoozed_until <= now,
-        sla_seconds=int((case.sla_due_at - now).total_seconds()) if case.sla_due_at else None,
-    )
-
-
 # ---------------------------------------------------------------------------
 # the query
 
@@ -514,6 +477,13 @@ def list_queue(
     with app.sessions() as session:
         rows = _rows(session, _where(f, session.get_bind().dialect.name, now), limit, 0)
         return _items(session, rows, now, text_limit=None, presence=False)
+
+
+def summary(session: Session, case_id: int, now: datetime | None = None) -> QueueItem | None:
+    """One case as a queue item, whatever its status (what the case actions return)."""
+    rows = _rows(session, [m.Case.id == case_id], 1, 0)
+    items = _items(session, rows, now or utcnow(), text_limit=None, presence=False)
+    return items[0] if items else None
 
 
 # ---------------------------------------------------------------------------

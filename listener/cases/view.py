@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from listener import models as m
 from listener.cases.audit import mask, sentence
 from listener.cases.offering import facts, granted, limits, offer_history
-from listener.cases.queue import item_from_case, shown_draft
+from listener.cases.queue import shown_draft, summary
 from listener.cases.sending import CHANNEL_LIMITS, Reply, Rules, violations
 from listener.cases.status import (
     OUTBOX_WAITING,
@@ -36,6 +36,7 @@ from listener.cases.status import (
 )
 from listener.cases.work import Actor, current_draft, get_case
 from listener.clock import utcnow
+from listener.errors import NotFound
 from listener.offers import suggest_offers
 from listener.permissions import can
 from listener.policy import x_weighted_length
@@ -48,14 +49,18 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
 
 
-def case_summary(case: m.Case, now: datetime | None = None) -> dict[str, Any]:
-    """The stable queue JSON object (``listener queue --json``) for one loaded case."""
-    return item_from_case(case, now).contract()
+def case_summary(session: Session, case_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """The stable queue JSON object (``listener queue --json``) for one case, any status."""
+    item = summary(session, case_id, now)
+    if item is None:
+        raise NotFound(f"no case {case_id}")
+    return item.contract()
 
 
 def case_summary_of(app: App, case_id: int) -> dict[str, Any]:
+    """:func:`case_summary` in its own session (what every case action returns)."""
     with app.sessions() as session:
-        return case_summary(get_case(session, case_id))
+        return case_summary(session, case_id)
 
 
 def is_read_only(role: str) -> bool:
@@ -277,7 +282,7 @@ def case_view(
     settings = app.settings
     with app.sessions() as session:
         case = get_case(session, case_id)
-        out = case_summary(case, now)
+        out = case_summary(session, case_id, now)
         author = case.author
         out["author_detail"] = {
             "handle": author.handle,
