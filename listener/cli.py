@@ -65,7 +65,7 @@ SHORT_HELP: dict[str, str] = {
     "worker": "Start a Celery worker (several machines): polls, classifies, sends.",
     "beat": "Enqueue due sources and approved messages for the workers, every few seconds.",
     "health": "Check database, scheduler lock, failing sources and outbox backlog.",
-    "queue": "Show open cases, most urgent first (--json for scripts).",
+    "queue": "Show the cases to work, most urgent first (--json for scripts).",
     "show": "Show one case: posts, classification, drafts, offers, audit trail.",
     "sources": "Show each source's health: last success, items, errors, next check.",
     "classify": "Classify texts from a CSV, JSONL or text file (or stdin) to JSON lines.",

@@ -394,3 +394,5 @@ Index(
     Mention.category,
 )
 Index("ix_authors_followers", Author.followers)
+# The queue holds awake cases only: counting them is an index-only scan (migration 0003).
+Index("ix_cases_status_snoozed", Case.status, Case.snoozed_until)

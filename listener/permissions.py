@@ -36,7 +36,6 @@ ACTIONS: dict[str, frozenset[str]] = {
     "fulfil": frozenset({"agent", "lead", "admin"}),
     "send": frozenset({"agent", "lead", "admin"}),
     "label": frozenset({"agent", "lead", "admin"}),
-    "presence": frozenset({"agent", "lead", "admin"}),
 }
 #: roles that may act on cases (marketing is read-only)
 WRITE_ROLES: frozenset[str] = ACTIONS["edit_draft"]

@@ -207,14 +207,12 @@ def case_work(
     *,
     role: str | None = None,
     now: datetime | None = None,
-    permission: str | None = None,
     budget: bool = False,
 ) -> Iterator[CaseWork]:
     """Run one case action (see the module docs).
 
-    ``permission`` names a stricter permission than the action's own (taking
-    over a claim); ``budget`` serialises the transaction with every other one
-    that spends the offer budget.
+    ``role``: a role the caller claims (checked, never believed); ``budget``
+    serialises the transaction with every other one that spends the offer budget.
     """
     now = now or utcnow()
     move = TRANSITIONS[action]
@@ -223,7 +221,7 @@ def case_work(
             if budget:
                 _serialise_budget(session)
             actor = resolve_actor(session, by, role=role)
-            require(actor.role, permission or action.value, actor=actor.username)
+            require(actor.role, action.value, actor=actor.username)
             case = lock_case(session, case_id)
             if move.claim is Claim.HOLDER:
                 check_claim(case, actor)

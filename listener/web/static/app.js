@@ -110,7 +110,7 @@
       if (ev.key === "?") { toggle(); ev.preventDefault(); return; }
       if (ev.key === "/") {
         const search = document.getElementById("search");
-        if (search) { search.focus(); search.select(); } else { window.location.assign("/queue?q="); }
+        if (search) { search.focus(); search.select(); } else { window.location.assign("/queue#search"); }
         ev.preventDefault();
       }
     });
@@ -118,6 +118,10 @@
 
   // ---- queue ----
   function initQueue() {
+    if (window.location.hash === "#search") {
+      const search = document.getElementById("search");
+      if (search) search.focus();
+    }
     const rows = Array.from(document.querySelectorAll("tr.case-row"));
     let cur = rows.length ? 0 : -1;
     const select = (i) => {
