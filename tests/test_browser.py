@@ -219,8 +219,8 @@ INJECTED_JS = """() => {
     if (el.getAttribute('src') !== '/static/app.js') bad.push('script ' + el.outerHTML);
   }
   for (const sel of ['iframe', 'object', 'embed', 'base', 'meta[http-equiv]', 'link[href^="http"]',
-                     'style', 'img', 'video', 'audio', 'details:not(#reject-box)', 'marquee', 'math', 'x',
-                     'svg:not(.chart)', 'form[action^="javascript"]', 'noscript']) {
+                     'style', 'img', 'video', 'audio', 'details:not(#reject-box)', 'marquee',
+                     'math', 'x', 'svg:not(.chart)', 'form[action^="javascript"]', 'noscript']) {
     for (const el of document.querySelectorAll(sel)) bad.push(el.tagName);
   }
   return bad;
