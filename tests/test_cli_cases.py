@@ -4,7 +4,7 @@ table), approve --draft-version, snooze, and nothing hostile reaching the termin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,23 @@ from listener.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """`main()` configures logging onto this test's captured stderr: put it back after."""
+    import logging
+
+    import structlog
+
+    saved = structlog.get_config()
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    structlog.configure(**saved)
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
+
+
 @pytest.fixture
-def env(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[App, Path]:
+def env(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[App, Path]]:
     """An App with the web team (ann, bob: agents; lee: lead; mia: marketing) and a config."""
     cfg = tmp_path / "config.yaml"
     cfg.write_text(
