@@ -53,6 +53,7 @@ from listener.permissions import WRITE_ROLES, may_approve_offer, require
 
 if TYPE_CHECKING:
     from listener.app import App
+    from listener.config import Settings
 
 Summary = dict[str, Any]
 
@@ -267,7 +268,7 @@ def select_offer(
     return case_summary_of(app, case_id)
 
 
-def _rerender(work: CaseWork, settings: Any, offer: dict[str, Any] | None) -> None:
+def _rerender(work: CaseWork, settings: Settings, offer: dict[str, Any] | None) -> None:
     _, data = rerender_draft(
         work.session, settings, work.case, offer, work.actor.username, work.now
     )
