@@ -1,75 +1,135 @@
-"""CLI commands for working cases: claim, draft, offer, approve, reject, resolve, send,
-templates check, report.  Each is a thin wrapper over :mod:`listener.recovery`."""
+"""CLI commands for working cases — claim, release, assign, draft, offer, approve, reject,
+reopen, snooze, resolve, mark-sent — and send, templates check, report.
+
+Each case command is a thin wrapper over :mod:`listener.cases.actions`, and
+every one of them (and ``label``) names its actor the same way
+(:func:`actor_name`): ``--by NAME``, else ``$LISTENER_USER``, else the login.
+The actor must be a known, active user; their role comes from the ``users``
+table, and ``--role`` is only a claim that is checked (a mismatch exits 2).
+"""
 
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from listener.cli import CliState
+from listener.terminal import json_line, safe
 
 pass_state = click.make_pass_decorator(CliState)
 ROLE = click.Choice(["agent", "lead", "marketing", "admin"])
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _default_actor() -> str:
-    return os.environ.get("LISTENER_USER") or getpass.getuser()
+def actor_name(by: str | None) -> str:
+    """Who is acting: ``--by``, else ``$LISTENER_USER``, else the login (one rule for all)."""
+    return by or os.environ.get("LISTENER_USER") or getpass.getuser()
 
 
-def _echo_case(case: dict[str, Any], as_json: bool = False) -> None:
+def identity(fn: F) -> F:
+    """The ``--by`` and ``--role`` options every case command (and ``label``) takes."""
+    fn = click.option(
+        "--role",
+        type=ROLE,
+        default=None,
+        help="Your role, checked against the users table (refused when it differs).",
+    )(fn)
+    fn = click.option(
+        "--by",
+        "by",
+        default=None,
+        metavar="NAME",
+        help="Who is acting (default: $LISTENER_USER, else your login); a known user.",
+    )(fn)
+    return fn
+
+
+def as_json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print the case as JSON.")(fn)
+
+
+def echo_case(case: dict[str, Any], as_json: bool = False) -> None:
     if as_json:
-        click.echo(json.dumps(case, ensure_ascii=False, default=str))
+        click.echo(json_line(case))
         return
-    offer = case.get("offer") or {}
     line = f"case {case['id']}  {case['status']}"
     if case.get("assignee"):
-        line += f"  ({case['assignee']})"
+        line += f"  ({safe(case['assignee'])})"
+    if case.get("snoozed_until") and not case.get("back_from_snooze"):
+        line += f"  snoozed until {case['snoozed_until'][:16].replace('T', ' ')} UTC"
     click.echo(line)
+    offer = case.get("offer") or {}
     if offer:
-        code = f"  code {offer['code']}" if offer.get("code") else ""
-        click.echo(f"offer  {offer['key']} [{offer['status']}]{code}")
+        code = f"  code {safe(offer['code'])}" if offer.get("code") else ""
+        click.echo(f"offer  {safe(offer['key'])} [{offer['status']}]{code}")
     if case.get("draft"):
-        click.echo("")
-        click.echo(case["draft"])
-
-
-def _by_option(required: bool = False) -> Any:
-    if required:
-        return click.option("--by", "actor", required=True, help="Who is acting.")
-    return click.option(
-        "--by", "actor", default=None, help="Who is acting (default: $LISTENER_USER or your login)."
-    )
+        click.echo(f"\nreply (version {case.get('draft_version')}):")
+        click.echo(safe(case["draft"]))
 
 
 @click.command("claim")
 @click.argument("case_id", type=int)
-@_by_option(required=True)
-@click.option("--role", type=ROLE, default="agent", show_default=True)
+@identity
 @click.option("--force", is_flag=True, help="Take over someone else's claim (lead/admin).")
-@click.option("--json", "as_json", is_flag=True)
+@as_json_option
 @pass_state
 def claim_cmd(
-    state: CliState, case_id: int, actor: str, role: str, force: bool, as_json: bool
+    state: CliState, case_id: int, by: str | None, role: str | None, force: bool, as_json: bool
 ) -> None:
     """Claim a case so nobody else works it at the same time."""
-    from listener.recovery import claim_case
+    from listener.cases import actions
 
-    _echo_case(claim_case(state.app, case_id, actor, role=role, force=force), as_json)
+    echo_case(actions.claim(state.app, case_id, actor_name(by), role=role, force=force), as_json)
+
+
+@click.command("release")
+@click.argument("case_id", type=int)
+@identity
+@as_json_option
+@pass_state
+def release_cmd(
+    state: CliState, case_id: int, by: str | None, role: str | None, as_json: bool
+) -> None:
+    """Give a case you hold back to the queue."""
+    from listener.cases import actions
+
+    echo_case(actions.release(state.app, case_id, actor_name(by), role=role), as_json)
+
+
+@click.command("assign")
+@click.argument("case_id", type=int)
+@click.argument("assignee")
+@identity
+@as_json_option
+@pass_state
+def assign_cmd(
+    state: CliState, case_id: int, assignee: str, by: str | None, role: str | None, as_json: bool
+) -> None:
+    """Hand a case to an active agent or lead (leads and admins)."""
+    from listener.cases import actions
+
+    echo_case(actions.assign(state.app, case_id, actor_name(by), assignee, role=role), as_json)
 
 
 @click.command("draft")
 @click.argument("case_id", type=int)
 @click.option("--text", default=None, help="The new reply text.")
 @click.option("--subject", default=None, help="New subject (email).")
-@click.option("--edit", "edit", is_flag=True, help="Edit the current draft in $EDITOR.")
-@_by_option()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--edit", "edit", is_flag=True, help="Edit the current reply in $EDITOR.")
+@click.option(
+    "--draft-version",
+    type=int,
+    default=None,
+    help="The version you edited; refused if someone saved a newer one since.",
+)
+@identity
+@as_json_option
 @pass_state
 def draft_cmd(
     state: CliState,
@@ -77,132 +137,250 @@ def draft_cmd(
     text: str | None,
     subject: str | None,
     edit: bool,
-    actor: str | None,
+    draft_version: int | None,
+    by: str | None,
+    role: str | None,
     as_json: bool,
 ) -> None:
-    """Show the current draft, or save a new version (--text or --edit)."""
-    from listener.recovery import case_detail, edit_draft
+    """Show the current reply, or save a new version (--text or --edit)."""
+    from listener.cases import actions
+    from listener.cases.view import case_view
 
     app = state.app
     if text is not None and edit:
         raise click.UsageError("give --text or --edit, not both")
     if text is None and not edit:
-        detail = case_detail(app, case_id)
-        drafts = [d for d in detail["drafts"] if d["status"] in ("current", "approved", "sent")]
+        reply = case_view(app, case_id)["reply"]
         if as_json:
-            click.echo(json.dumps(drafts[-1] if drafts else None, default=str))
-        elif drafts:
-            d = drafts[-1]
+            click.echo(json_line(reply))
+        elif reply:
             click.echo(
-                f"draft v{d['version']}  {d['channel']}  {d['status']}  by {d['created_by']}"
+                f"reply v{reply['version']}  {reply['channel']}  {reply['status']}  "
+                f"by {safe(reply['created_by'])}"
             )
-            if d["subject"]:
-                click.echo(f"Subject: {d['subject']}")
+            if reply["subject"]:
+                click.echo(f"Subject: {safe(reply['subject'])}")
             click.echo("")
-            click.echo(d["text"])
+            click.echo(safe(reply["text"]))
+            for w in reply["warnings"]:
+                click.echo(f"! {safe(w)}")
         else:
             click.echo(f"case {case_id} has no draft")
         return
     if edit:
-        detail = case_detail(app, case_id)
-        current = detail.get("draft") or ""
+        reply = case_view(app, case_id)["reply"] or {}
+        current = reply.get("text") or ""
+        if draft_version is None:
+            draft_version = reply.get("version")
         text = click.edit(current)
         if text is None or text.strip() == current.strip():
             click.echo("no change")
             return
     assert text is not None
-    _echo_case(edit_draft(app, case_id, actor or _default_actor(), text, subject=subject), as_json)
+    echo_case(
+        actions.edit_draft(
+            app,
+            case_id,
+            actor_name(by),
+            text,
+            subject=subject,
+            draft_version=draft_version,
+            role=role,
+        ),
+        as_json,
+    )
 
 
 @click.command("offer")
 @click.argument("case_id", type=int)
 @click.argument("key", required=False)
 @click.option("--none", "none_", is_flag=True, help="Send the reply without an offer.")
-@_by_option()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--draft-version", type=int, default=None, help="The reply version you saw.")
+@identity
+@as_json_option
 @pass_state
 def offer_cmd(
-    state: CliState, case_id: int, key: str | None, none_: bool, actor: str | None, as_json: bool
+    state: CliState,
+    case_id: int,
+    key: str | None,
+    none_: bool,
+    draft_version: int | None,
+    by: str | None,
+    role: str | None,
+    as_json: bool,
 ) -> None:
     """List the suggested offers, or choose one (KEY) or none (--none)."""
-    from listener.recovery import case_detail, select_offer
+    from listener.cases import actions
+    from listener.cases.view import case_view
 
     app = state.app
     if key and none_:
         raise click.UsageError("give KEY or --none, not both")
     if key or none_:
-        _echo_case(
-            select_offer(app, case_id, actor or _default_actor(), None if none_ else key), as_json
+        echo_case(
+            actions.select_offer(
+                app,
+                case_id,
+                actor_name(by),
+                None if none_ else key,
+                draft_version=draft_version,
+                role=role,
+            ),
+            as_json,
         )
         return
-    detail = case_detail(app, case_id)
+    view = case_view(app, case_id)
     if as_json:
         click.echo(
-            json.dumps(
-                {
-                    "offers": detail["offers"],
-                    "catalogue": detail["catalogue"],
-                    "budget": detail["budget"],
-                },
-                default=str,
+            json_line(
+                {"offers": view["offers"], "catalogue": view["catalogue"], "budget": view["budget"]}
             )
         )
         return
-    budget = detail["budget"]
+    budget = view["budget"]
     cur = budget["currency"]
     if budget["team_left_today"] is not None:
         click.echo(f"team budget left today: {cur}{budget['team_left_today']:.2f}")
-    for s in detail["catalogue"]:
+    for s in view["catalogue"]:
         mark = "  " if s["excluded"] is None else "x "
         lead = "  [lead]" if s["requires_lead"] else ""
         click.echo(f"{mark}{s['key']:<22} {s['kind']:<18} {cur}{s['cost']:<7g}{lead}")
         click.echo(f"    {' · '.join(s['reasons'])}")
         if s["excluded"]:
             click.echo(f"    excluded: {s['excluded']}")
-    chosen = [o for o in detail["offers"] if o["status"] in ("selected", "approved")]
+    chosen = [o for o in view["offers"] if o["status"] in ("selected", "approved")]
     if chosen:
         click.echo(f"chosen: {chosen[-1]['key']} ({chosen[-1]['status']})")
 
 
 @click.command("approve")
 @click.argument("case_id", type=int)
-@_by_option(required=True)
-@click.option("--role", type=ROLE, default="agent", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--draft-version",
+    type=int,
+    default=None,
+    help="The reply version you read; refused (exit 2) if the reply changed since.",
+)
+@identity
+@as_json_option
 @pass_state
-def approve_cmd(state: CliState, case_id: int, actor: str, role: str, as_json: bool) -> None:
+def approve_cmd(
+    state: CliState,
+    case_id: int,
+    draft_version: int | None,
+    by: str | None,
+    role: str | None,
+    as_json: bool,
+) -> None:
     """Approve the case's reply and offer; it is queued for sending (`listener send`)."""
-    from listener.recovery import approve_case
+    from listener.cases import actions
 
-    _echo_case(approve_case(state.app, case_id, actor, role=role), as_json)
+    echo_case(
+        actions.approve(state.app, case_id, actor_name(by), draft_version=draft_version, role=role),
+        as_json,
+    )
 
 
 @click.command("reject")
 @click.argument("case_id", type=int)
-@_by_option(required=True)
 @click.option("--reason", required=True, help="Why no reply is sent.")
-@click.option("--json", "as_json", is_flag=True)
+@identity
+@as_json_option
 @pass_state
-def reject_cmd(state: CliState, case_id: int, actor: str, reason: str, as_json: bool) -> None:
-    """Close the case without replying."""
-    from listener.recovery import reject_case
+def reject_cmd(
+    state: CliState, case_id: int, reason: str, by: str | None, role: str | None, as_json: bool
+) -> None:
+    """Close the case without replying (`listener reopen` undoes it)."""
+    from listener.cases import actions
 
-    _echo_case(reject_case(state.app, case_id, actor, reason), as_json)
+    echo_case(actions.reject(state.app, case_id, actor_name(by), reason, role=role), as_json)
+
+
+@click.command("reopen")
+@click.argument("case_id", type=int)
+@identity
+@as_json_option
+@pass_state
+def reopen_cmd(
+    state: CliState, case_id: int, by: str | None, role: str | None, as_json: bool
+) -> None:
+    """Undo a rejection: the case, its reply and its offers come back."""
+    from listener.cases import actions
+
+    echo_case(actions.reopen(state.app, case_id, actor_name(by), role=role), as_json)
+
+
+@click.command("snooze")
+@click.argument("case_id", type=int)
+@click.option("--for", "for_", default=None, metavar="DURATION", help="e.g. 4h, 1d.")
+@click.option("--until", default=None, metavar="TIME", help="ISO time (UTC if no offset).")
+@click.option("--wake", is_flag=True, help="Bring a snoozed case back now.")
+@click.option("--note", default=None, help="Why: shown when the case comes back.")
+@identity
+@as_json_option
+@pass_state
+def snooze_cmd(
+    state: CliState,
+    case_id: int,
+    for_: str | None,
+    until: str | None,
+    wake: bool,
+    note: str | None,
+    by: str | None,
+    role: str | None,
+    as_json: bool,
+) -> None:
+    """Take a case out of the queue until a time; it comes back by itself."""
+    from listener.cases import actions
+    from listener.clock import utcnow
+    from listener.durations import parse_duration
+    from listener.errors import PolicyViolation
+
+    if sum(x is not None and x is not False for x in (for_, until, wake or None)) != 1:
+        raise click.UsageError("give one of --for, --until or --wake")
+    when: datetime | None = None
+    if for_ is not None:
+        when = utcnow() + parse_duration(for_)
+    elif until is not None:
+        try:
+            when = datetime.fromisoformat(until)
+        except ValueError:
+            raise PolicyViolation(f"--until: not an ISO time: {until!r}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+    echo_case(
+        actions.snooze(state.app, case_id, actor_name(by), when, note=note, role=role), as_json
+    )
 
 
 @click.command("resolve")
 @click.argument("case_id", type=int)
-@_by_option()
 @click.option("--note", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@identity
+@as_json_option
 @pass_state
 def resolve_cmd(
-    state: CliState, case_id: int, actor: str | None, note: str | None, as_json: bool
+    state: CliState, case_id: int, note: str | None, by: str | None, role: str | None, as_json: bool
 ) -> None:
-    """Mark the case resolved."""
-    from listener.recovery import resolve_case
+    """Mark the case resolved (the holder, or a lead)."""
+    from listener.cases import actions
 
-    _echo_case(resolve_case(state.app, case_id, actor or _default_actor(), note), as_json)
+    echo_case(actions.resolve(state.app, case_id, actor_name(by), note, role=role), as_json)
+
+
+@click.command("mark-sent")
+@click.argument("case_id", type=int)
+@click.option("--url", default=None, help="Where you posted the reply.")
+@identity
+@as_json_option
+@pass_state
+def mark_sent_cmd(
+    state: CliState, case_id: int, url: str | None, by: str | None, role: str | None, as_json: bool
+) -> None:
+    """Record that you posted an approved reply by hand (blog comments, DMs)."""
+    from listener.cases import actions
+
+    echo_case(actions.mark_sent(state.app, case_id, actor_name(by), url, role=role), as_json)
 
 
 @click.command("send")
@@ -239,7 +417,7 @@ def templates_cmd() -> None:
 @pass_state
 def templates_check_cmd(state: CliState) -> None:
     """Render every template against sample contexts; exit 1 on any problem."""
-    from listener.personalize import check_templates
+    from listener.template_check import check_templates
 
     renders, problems = check_templates(state.settings)
     for p in problems:
@@ -255,31 +433,63 @@ def templates_check_cmd(state: CliState) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def report_cmd(state: CliState, since: str, as_json: bool) -> None:
-    """Team report: first response, SLA, recovery rate, cost per recovered customer."""
-    from listener.recovery import report_window, team_report
+    """Team report: first response, SLA, recovery rate, cost — overall, per agent, per category."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from listener.cases.report import (
+        TABLE_COLUMNS,
+        duration_text,
+        money_text,
+        pct_text,
+        report_window,
+        table_rows,
+        team_report,
+    )
 
     start, end = report_window(since, datetime.now(UTC))
     r = team_report(state.app, start, end)
     if as_json:
-        click.echo(json.dumps(r, default=str))
+        click.echo(json_line(r))
         return
-
-    def dur(s: float | None) -> str:
-        if s is None:
-            return "–"
-        return f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
-
     cur = r["currency"]
-    click.echo(f"cases opened        {r['cases']}  ({since})")
-    click.echo(f"replied             {r['replied']}")
     frt = r["first_response_seconds"]
-    click.echo(f"first response      median {dur(frt['median'])}, p90 {dur(frt['p90'])}")
-    sla = "–" if r["sla_met_pct"] is None else f"{r['sla_met_pct']}%"
-    click.echo(f"SLA met             {sla} of {r['sla_cases']}")
-    rate = "–" if r["recovery_rate_pct"] is None else f"{r['recovery_rate_pct']}%"
-    click.echo(f"recovered           {r['recovered']} of {r['followed_up']} followed up ({rate})")
-    click.echo(f"offer cost          {cur}{r['offer_cost']:.2f}")
-    cpr = r["cost_per_recovered_customer"]
-    click.echo(f"cost per recovered  {'–' if cpr is None else f'{cur}{cpr:.2f}'}")
-    for kind, v in r["offers_by_kind"].items():
-        click.echo(f"  {kind:<18} {v['count']:>4}  {cur}{v['cost']:.2f}")
+    click.echo(
+        f"Cases opened {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC (last {since}): "
+        f"{r['cases']}"
+    )
+    click.echo(f"replied             {r['replied']}")
+    click.echo(
+        f"first response      median {duration_text(frt['median'])}, "
+        f"90% within {duration_text(frt['p90'])}"
+    )
+    click.echo(f"SLA met             {pct_text(r['sla_met_pct'])} of {r['sla_cases']}")
+    click.echo(
+        f"recovered           {r['recovered']} of {r['followed_up']} followed up "
+        f"({pct_text(r['recovery_rate_pct'])})"
+    )
+    click.echo(f"offer cost          {money_text(r['offer_cost'], cur)}")
+    click.echo(
+        f"cost per recovered  {money_text(r['cost_per_recovered_customer'], cur)} per customer"
+    )
+    console = Console(highlight=False)
+    for title, key, rows in (
+        ("Per agent", "agent", r["by_agent"]),
+        ("Per category", "category", r["by_category"]),
+    ):
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        table.add_column(key)
+        for heading, _, _ in TABLE_COLUMNS:
+            table.add_column(heading, justify="right")
+        for cells in table_rows(rows, key, cur):
+            table.add_row(*(safe(c) for c in cells))
+        console.print(table, markup=False)
+    if r["offers_by_kind"]:
+        kinds = Table(title="Offers granted by kind", title_justify="left")
+        for col in ("kind", "count", "cost"):
+            kinds.add_column(col, justify="left" if col == "kind" else "right")
+        for kind, v in r["offers_by_kind"].items():
+            kinds.add_row(kind, str(v["count"]), money_text(v["cost"], cur))
+        console.print(kinds, markup=False)

@@ -131,11 +131,15 @@ def _short(text: str | None, width: int) -> str:
 
 @click.command("queue")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per case (stable contract).")
-@click.option("--all", "show_all", is_flag=True, help="Include sent, resolved and rejected cases.")
-@click.option("--status", multiple=True, help="Only cases in this status (repeatable).")
+@click.option("--all", "show_all", is_flag=True, help="Every case, closed ones included.")
+@click.option(
+    "--status",
+    multiple=True,
+    help="Only cases in this status (repeatable), or a view: snoozed, waiting, sending.",
+)
 @click.option("--source", default=None, help="Only cases from this source.")
 @click.option("--category", default=None, help="Only cases in this category.")
-@click.option("--assignee", default=None, help="Only cases assigned to this person.")
+@click.option("--assignee", default=None, help="Only cases held by this person ('-': nobody).")
 @click.option("--limit", type=int, default=None, help="At most this many cases.")
 @pass_state
 def queue_cmd(
@@ -148,22 +152,28 @@ def queue_cmd(
     assignee: str | None,
     limit: int | None,
 ) -> None:
-    """Open cases, most urgent first, each with why it ranks there and its draft."""
-    from listener.cases import list_queue
-    from listener.pipeline import OPEN_STATUSES
+    """The cases to work, most urgent first, each with why it ranks there and its draft.
 
-    statuses = list(status) if status else (None if show_all else list(OPEN_STATUSES))
-    rows = list_queue(
-        state.app,
-        statuses=statuses,
+    Approved replies waiting to be sent (--status sending) and snoozed cases
+    (--status snoozed) are not in the default queue.
+    """
+    from listener.cases.queue import QueueFilter, View, list_queue
+    from listener.terminal import json_line, safe
+
+    views = [s for s in status if s in {v.value for v in View}]
+    if views and len(status) > 1:
+        raise click.UsageError("give one view (snoozed, waiting, sending) or statuses, not both")
+    f = QueueFilter(
+        status=View.ALL if show_all and not status else (views[0] if views else None),
+        statuses=() if views else tuple(status),
         source=source,
         category=category,
         assignee=assignee,
-        limit=limit,
     )
+    rows = list_queue(state.app, f, limit=limit)
     if as_json:
         for row in rows:
-            _echo_json(row)
+            click.echo(json_line(row.contract()))
         return
     if not rows:
         click.echo("the queue is empty")
@@ -176,22 +186,26 @@ def queue_cmd(
         table.add_column(col, overflow="fold")
     for r in rows:
         due = ""
-        if r["sla_due_at"]:
+        if r.sla_due_at:
             from listener.durations import format_duration
 
-            due = format_duration(datetime.fromisoformat(r["sla_due_at"]) - now)
+            due = format_duration(datetime.fromisoformat(r.sla_due_at) - now)
+        why = " · ".join(r.reasons)
+        if r.back_from_snooze:
+            why += f"\nback from snooze ({r.snoozed_by}): {r.snooze_note or 'no note'}"
         table.add_row(
-            str(r["id"]),
-            str(r["priority"]),
-            r["status"],
-            f"{r['author']}\n{r['source']}",
-            " · ".join(r["reasons"]),
-            _short(r["text"], 140) + ("\n→ " + _short(r["draft"], 140) if r["draft"] else ""),
+            str(r.id),
+            str(r.priority),
+            r.status + (f"\n{r.assignee}" if r.assignee else ""),
+            safe(f"{r.author}\n{r.source}"),
+            safe(why),
+            safe(_short(r.text, 140) + ("\n→ " + _short(r.draft, 140) if r.draft else "")),
             due,
         )
     console = _console()
     console.print(table, markup=False)
-    console.print(f"{len(rows)} open case(s)", markup=False)
+    default = f.status is None and not f.statuses
+    console.print(f"{len(rows)} {'open ' if default else ''}case(s)", markup=False)
 
 
 @click.command("show")
@@ -200,61 +214,40 @@ def queue_cmd(
 @pass_state
 def show_cmd(state: CliState, case_id: int, as_json: bool) -> None:
     """Show one case: its posts, classification, drafts, offers and audit trail."""
-    from listener.cases import case_events, case_summary, get_case
+    from listener.cases.view import case_view
+    from listener.terminal import json_line, safe
 
-    with state.app.sessions() as session:
-        case = get_case(session, case_id)
-        summary = case_summary(case)
-        summary["posts"] = [
-            {
-                "mention_id": m.id,
-                "published_at": m.published_at.isoformat(),
-                "label": m.label,
-                "unhappy_score": m.unhappy_score,
-                "category": m.category,
-                "text": m.text,
-                "url": m.url,
-            }
-            for m in case.mentions
-        ]
-        summary["drafts"] = [
-            {
-                "id": d.id,
-                "version": d.version,
-                "status": d.status,
-                "channel": d.channel,
-                "template": d.template,
-                "text": d.text,
-                "by": d.created_by,
-            }
-            for d in case.drafts
-        ]
-        summary["events"] = [
-            {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "data": e.data}
-            for e in case_events(session, case_id)
-        ]
+    view = case_view(state.app, case_id)
     if as_json:
-        _echo_json(summary)
+        click.echo(json_line(view))
         return
-    click.echo(f"case {summary['id']} · {summary['status']} · priority {summary['priority']}")
-    click.echo("why: " + " · ".join(summary["reasons"]))
-    click.echo(
-        f"author: {summary['author']} ({summary['author_name'] or '-'}) · "
-        f"followers {summary['followers'] or '-'} · source {summary['source']}"
-    )
-    for p in summary["posts"]:
-        click.echo(
-            f"\n[{p['published_at']}] {p['label']} {p['unhappy_score']:.2f} "
-            f"{p['category']}\n  {p['text']}\n  {p['url'] or ''}"
-        )
-    for d in summary["drafts"]:
-        click.echo(
-            f"\ndraft v{d['version']} ({d['status']}, {d['channel']}, {d['template']}):\n"
-            f"  {d['text']}"
-        )
-    click.echo("\naudit trail:")
-    for e in summary["events"]:
-        click.echo(f"  {e['at']}  {e['actor']:<12} {e['kind']}")
+    out = [
+        f"case {view['id']} · {view['status']} · priority {view['priority']}"
+        + (f" · held by {view['assignee']}" if view["assignee"] else ""),
+        "why: " + " · ".join(view["reasons"]),
+        f"author: {view['author']} ({view['author_name'] or '-'}) · "
+        f"followers {view['followers'] or '-'} · source {view['source']}",
+    ]
+    if view["snoozed"]:
+        out.append(f"snoozed until {view['snoozed_until']} by {view['snoozed_by']}")
+    for p in view["posts"]:
+        score = "-" if p["unhappy_score"] is None else f"{p['unhappy_score']:.2f}"
+        out += [
+            "",
+            f"[{p['published_at']}] {p['label']} {score} {p['category']}",
+            f"  {p['text']}",
+            f"  {p['url'] or ''}",
+        ]
+    for d in view["drafts"]:
+        out += ["", f"draft v{d['version']} ({d['status']}, {d['channel']}, by {d['created_by']}):"]
+        out.append(f"  {d['text']}")
+    reply = view["reply"]
+    if reply and reply["warnings"]:
+        out += ["", "the reply breaks sending rules:", *(f"  ! {w}" for w in reply["warnings"])]
+    out += ["", "audit trail:"]
+    out += [f"  {e['at'][:16].replace('T', ' ')}  {e['text']}" for e in view["events"]]
+    for line in out:
+        click.echo(safe(line))
 
 
 @click.command("sources")
@@ -262,7 +255,7 @@ def show_cmd(state: CliState, case_id: int, as_json: bool) -> None:
 @pass_state
 def sources_cmd(state: CliState, as_json: bool) -> None:
     """Each source's health: last success, items stored, errors and next check."""
-    from listener.cases import source_health
+    from listener.source_health import source_health
 
     rows = source_health(state.app, _now())
     if as_json:

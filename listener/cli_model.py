@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from listener.cli import CliState
+from listener.cli_cases import actor_name, identity
 
 if TYPE_CHECKING:
     from classifiers.settings import ClassifierSettings
@@ -36,16 +37,18 @@ def _classifier_settings(state: CliState) -> ClassifierSettings:
     help="Whether the customer is really unhappy.",
 )
 @click.option("--category", default=None, help="The right problem category (a configured name).")
-@click.option("--by", "actor", default=None, help="Who corrects (default: $USER).")
+@identity
 @pass_state
 def label_cmd(
-    state: CliState, mention_id: int, unhappy: bool, category: str | None, actor: str | None
+    state: CliState,
+    mention_id: int,
+    unhappy: bool,
+    category: str | None,
+    by: str | None,
+    role: str | None,
 ) -> None:
     """Correct a mention's label; `listener train` learns from corrections."""
-    import getpass
-
-    from listener.db import transaction
-    from listener.learning import record_correction
+    from listener.cases.labels import correct_label
 
     cs = state.settings.classifier
     names = [c.name for c in cs.categories]
@@ -54,15 +57,14 @@ def label_cmd(
             f"unknown category {category!r}; configured: {', '.join(names)}",
             param_hint="--category",
         )
-    who = actor or getpass.getuser()
-    with transaction(state.app.sessions) as session:
-        corr = record_correction(session, mention_id, unhappy, category, who)
-        corr_id = corr.id
+    done = correct_label(
+        state.app, mention_id, actor_name(by), unhappy=unhappy, category=category, role=role
+    )
     click.echo(
-        f"correction {corr_id}: mention {mention_id} is "
+        f"correction {done['id']}: mention {mention_id} is "
         f"{'unhappy' if unhappy else 'not unhappy'}"
         + (f", category {category}" if category else "")
-        + f" (by {who}); run `listener train` to learn from it"
+        + f" (by {done['by']}); run `listener train` to learn from it"
     )
 
 

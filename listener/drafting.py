@@ -19,22 +19,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from listener.cases.sending import CHANNEL_LIMITS, addressable
 from listener.errors import TemplateError
 
-#: channel → maximum length (X counts weighted characters; see listener.policy)
-CHANNEL_LIMITS: dict[str, int] = {
-    "x_reply": 280,
-    "mastodon_reply": 500,
-    "blog_comment": 4000,
-    "email": 20000,
-    "dm": 10000,
-}
+if TYPE_CHECKING:
+    from listener.config import SourceSettings
+
+__all__ = ["CHANNEL_LIMITS", "DEFAULT_CHANNEL", "channel_for", "draft_context", "render"]
+
 
 #: which channel a source type answers on by default (a source's options.channel overrides)
 DEFAULT_CHANNEL: dict[str, str] = {
@@ -45,6 +43,12 @@ DEFAULT_CHANNEL: dict[str, str] = {
     "mastodon": "mastodon_reply",
     "reddit": "dm",
 }
+
+
+def channel_for(cfg: SourceSettings) -> str:
+    """The channel a source's posts are answered on (``options.channel`` overrides the type)."""
+    return str(cfg.options.get("channel") or DEFAULT_CHANNEL.get(cfg.type, "dm"))
+
 
 _TEMPLATE_NAME = re.compile(r"^(?P<stem>[a-z0-9_\-]+?)(?:\.(?P<n>\d+))?\.j2$")
 
@@ -151,6 +155,12 @@ def first_name(display_name: str | None, handle: str) -> str:
     return handle
 
 
+def _plain_name(handle: str) -> str:
+    """A handle that cannot be @mentioned, as a name that mentions nobody (``joe @x`` → joe)."""
+    words = handle.replace("＠", "@").replace("@", " ").split()
+    return words[0] if words else ""
+
+
 def humanize_ago(then: datetime, now: datetime) -> str:
     delta = now - then
     if delta < timedelta(minutes=2):
@@ -243,7 +253,10 @@ def draft_context(
     from listener.personalize import brand_free_products, extract_order
 
     social = channel in {"x_reply", "mastodon_reply", "dm"}
-    at_handle = ("@" + handle.lstrip("@")) if social else handle
+    # address the author by @mention only where the channel can (listener.cases.sending):
+    # X reads "@priya.s" as the account "priya", someone else
+    mentionable = addressable(channel, handle) if social else None
+    at_handle = ("@" + mentionable) if mentionable else ("" if social else handle)
     if products is None:
         products = brand_free_products(post_text, [brand_name, *(brand_terms or [])])
     if order is None:
@@ -271,7 +284,7 @@ def draft_context(
         "brand_handle": brand_handle or "",
         "voice": brand_voice,
         "handle": at_handle,
-        "name": first_name(display_name, at_handle),
+        "name": first_name(display_name, at_handle or _plain_name(handle)),
         "channel": channel,
         "category": category or "other",
         "problem": PROBLEM_PHRASES.get(category or "other", PROBLEM_PHRASES["other"]),

@@ -17,6 +17,7 @@ original chained as ``__cause__``.
     ├── PolicyViolation          a reply breaks a sending rule (length, links, @mentions…)
     ├── PermissionDenied         the person's role or tier does not allow the action
     ├── Conflict                 someone else got there first (claimed case, spent budget…)
+    │   └── StaleDraft           the reply changed since the actor saw it (carries the current one)
     ├── DeliveryError            a channel could not send (SMTP down, X 5xx): retried later
     └── NotFound                 a named source, mention or case does not exist
 """
@@ -85,6 +86,30 @@ class PermissionDenied(ListenerError):
 class Conflict(ListenerError):
     """The action lost a race or breaks a cap: the case is claimed by someone else, the
     daily budget is spent, the state changed underneath."""
+
+
+class StaleDraft(Conflict):
+    """The reply changed since the actor saw it: nothing was overwritten or approved.
+
+    ``version``, ``text`` and ``subject`` are the current draft's (None when
+    there is none), so the interface can show it beside the actor's own.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        version: int | None,
+        text: str | None,
+        subject: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.version = version
+        self.text = text
+        self.subject = subject
+
+    def current(self) -> dict[str, object]:
+        return {"draft_version": self.version, "text": self.text, "subject": self.subject}
 
 
 class DeliveryError(ListenerError):

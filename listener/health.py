@@ -16,22 +16,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, text
 
 from listener import models as m
+from listener.cases.status import OPEN, OUTBOX_WAITING
 from listener.clock import utcnow
 
 if TYPE_CHECKING:
     from listener.app import App
 
-#: Outbox states still to send (approved, or an attempt in flight / backing off).
-OUTBOX_WAITING = ("pending", "sending")
-
 
 def database_gauges(app: App) -> dict[str, int]:
     """Counts the metrics endpoint and /healthz report (raises if the DB is down)."""
-    from listener.pipeline import OPEN_STATUSES
-
     with app.sessions() as session:
         open_cases = session.scalar(
-            select(func.count()).select_from(m.Case).where(m.Case.status.in_(OPEN_STATUSES))
+            select(func.count()).select_from(m.Case).where(m.Case.status.in_(OPEN))
         )
         backlog = session.scalar(
             select(func.count())

@@ -149,6 +149,9 @@ class Case(Base):
     sla_due_at: Mapped[datetime | None] = mapped_column(index=True)
     first_response_at: Mapped[datetime | None]
     snoozed_until: Mapped[datetime | None]
+    # who snoozed it and why: the queue shows the note when the case comes back
+    snoozed_by: Mapped[str | None] = mapped_column(String(200))
+    snooze_note: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None]
     mention_count: Mapped[int] = mapped_column(Integer, default=1)
     last_mention_at: Mapped[datetime | None]
@@ -391,3 +394,5 @@ Index(
     Mention.category,
 )
 Index("ix_authors_followers", Author.followers)
+# The queue holds awake cases only: counting them is an index-only scan (migration 0003).
+Index("ix_cases_status_snoozed", Case.status, Case.snoozed_until)

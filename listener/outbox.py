@@ -11,7 +11,8 @@ same transaction as the approval event.  A sender then, for each message:
 2. if the message was already ``sending`` (a previous sender crashed or
    timed out, so the outcome is unknown) asks the channel
    :meth:`~listener.channels.base.Channel.find_existing` first;
-3. runs the policy guard again, then **sends**;
+3. runs the sending rules again (:mod:`listener.cases.sending`: the very
+   guard approval ran, on the same inputs), then **sends**;
 4. **records** the result in one short transaction: ``sent`` with the
    external id, the case ``sent`` (first response time), the draft ``sent``,
    and a ``reply.sent`` event.
@@ -28,18 +29,18 @@ comments, DMs) are never sent here; a person posts them and marks them sent.
 from __future__ import annotations
 
 import os
-import re
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import structlog
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from listener import models as m
+from listener.cases.sending import Reply, Rules, violations
+from listener.cases.status import CaseStatus, DraftStatus, OutboxStatus
 from listener.channels.registry import MANUAL_CHANNELS, Outbound, get_channel
 from listener.clock import utcnow
 from listener.errors import (
@@ -66,97 +67,7 @@ def default_worker() -> str:
 
 
 # ---------------------------------------------------------------------------
-# the policy guard (pure)
-
-try:  # the X engineer's weighted count (twitter-text v3)
-    from listener.policy import mentioned_handles, x_weighted_length
-except ImportError:  # pragma: no cover - fallback while listener.policy is missing
-
-    def x_weighted_length(text: str) -> int:
-        """Fallback: code points, URLs as 23."""
-        return len(re.sub(r"https?://\S+", "x" * 23, text))
-
-    def mentioned_handles(text: str) -> list[str]:
-        return [h.lower() for h in re.findall(r"(?<![\w@])@(\w{1,15})", text)]
-
-
-_LINK = re.compile(
-    r"(?:https?://|www\.)[^\s<>\"')\]]+"
-    r"|(?<![@\w.\-/])(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+(?:com|net|org|io|co|shop|store|"
-    r"example|info|biz|app|uk|us|ca|de|fr|eu)(?![\w\-])(?:/[^\s<>\"]*)?",
-    re.IGNORECASE,
-)
-
-
-def links_in(text: str) -> list[str]:
-    """Every link (with or without scheme) in ``text``."""
-    return [m.group(0).rstrip(".,;:!?") for m in _LINK.finditer(text)]
-
-
-def _host(link: str) -> str:
-    if not re.match(r"^[a-z]+://", link, re.IGNORECASE):
-        link = "https://" + link
-    return (urlsplit(link).hostname or "").lower().removeprefix("www.")
-
-
-def _allowed_host(host: str, allowed: Sequence[str]) -> bool:
-    return any(host == a or host.endswith("." + a) for a in allowed)
-
-
-def guard_violations(
-    text: str,
-    channel: str,
-    *,
-    limit: int | None,
-    author_handle: str | None,
-    brand_handles: Sequence[str] = (),
-    allowed_domains: Sequence[str] = (),
-    already_replied: bool = False,
-) -> list[str]:
-    """Every sending rule the reply breaks (empty: it may go).
-
-    Length (X: weighted, the @handle included), links only to the brand's
-    site and the allowlist, no @mentions except the author's (and the brand's
-    own), never twice to the same post.
-    """
-    problems: list[str] = []
-    if not text.strip():
-        problems.append("the reply is empty")
-    length = x_weighted_length(text) if channel == "x_reply" else len(text)
-    if limit is not None and length > limit:
-        unit = "weighted characters (X)" if channel == "x_reply" else "characters"
-        problems.append(f"the reply is {length} {unit}; {channel} allows {limit}")
-    allowed = [d.lower().removeprefix("www.") for d in allowed_domains if d]
-    bad = sorted({link for link in links_in(text) if not _allowed_host(_host(link), allowed)})
-    if bad:
-        problems.append(f"links outside the brand's site and allowlist: {', '.join(bad)}")
-    if channel in ("x_reply", "mastodon_reply", "dm", "blog_comment"):
-        ok = {h.strip().lstrip("@").lower() for h in brand_handles}
-        if author_handle:
-            handle = author_handle.strip().lstrip("@")
-            ok.add(handle.lower())
-            ok.update(mentioned_handles("@" + handle))  # as X reads it ("priya.s" → "priya")
-        others = [h for h in mentioned_handles(text) if h not in ok]
-        if others:
-            names = ", ".join("@" + h for h in others)
-            problems.append(f"unsolicited @mentions (only the author may be mentioned): {names}")
-    if already_replied:
-        problems.append("we already replied to this post")
-    return problems
-
-
-def allowed_domains(settings: Settings) -> list[str]:
-    """The brand's website plus ``recovery.allowed_links``."""
-    domains = list(settings.recovery.allowed_links)
-    if settings.brand.website:
-        domains.append(_host(settings.brand.website))
-    return [_host(d) if "/" in d else d.lower().removeprefix("www.") for d in domains]
-
-
-def channel_limit(channel: str) -> int | None:
-    from listener.drafting import CHANNEL_LIMITS
-
-    return CHANNEL_LIMITS.get(channel)
+# the sending rules (listener.cases.sending: the same guard approval ran)
 
 
 def already_replied(
@@ -168,26 +79,36 @@ def already_replied(
     stmt = select(m.OutboxMessage.id).where(
         m.OutboxMessage.channel == channel,
         m.OutboxMessage.in_reply_to == in_reply_to,
-        m.OutboxMessage.status != "failed",
+        m.OutboxMessage.status != OutboxStatus.FAILED,
     )
     if exclude_id is not None:
         stmt = stmt.where(m.OutboxMessage.id != exclude_id)
     return session.scalars(stmt.limit(1)).first() is not None
 
 
-def check_message(
-    session: Session, settings: Settings, row: m.OutboxMessage, author_handle: str | None
-) -> list[str]:
-    """The guard for one outbox row (before sending)."""
-    return guard_violations(
-        row.text,
-        row.channel,
-        limit=channel_limit(row.channel),
-        author_handle=author_handle,
-        brand_handles=settings.brand.handles,
-        allowed_domains=allowed_domains(settings),
+def reply_of(session: Session, row: m.OutboxMessage) -> Reply:
+    """An outbox message as the sending rules see it (as approval saw it)."""
+    case = session.get_one(m.Case, row.case_id)
+    target_text = None
+    if row.draft_id is not None:
+        draft = session.get(m.Draft, row.draft_id)
+        if draft is not None and draft.in_reply_to_mention_id is not None:
+            mention = session.get(m.Mention, draft.in_reply_to_mention_id)
+            target_text = mention.text if mention is not None else None
+    return Reply(
+        text=row.text,
+        channel=row.channel,
+        author_handle=case.author.handle if case.author else None,
+        recipient=row.recipient,
+        in_reply_to=row.in_reply_to,
+        target_text=target_text,
         already_replied=already_replied(session, row.channel, row.in_reply_to, exclude_id=row.id),
     )
+
+
+def check_message(session: Session, settings: Settings, row: m.OutboxMessage) -> list[str]:
+    """The sending rules for one outbox row, right before it is sent."""
+    return violations(reply_of(session, row), Rules.from_settings(settings))
 
 
 # ---------------------------------------------------------------------------
@@ -198,7 +119,7 @@ def _claimable(now: datetime) -> Any:
     return (
         select(m.OutboxMessage)
         .where(
-            m.OutboxMessage.status.in_(("pending", "sending")),
+            m.OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
             m.OutboxMessage.channel.not_in(sorted(MANUAL_CHANNELS)),
             or_(m.OutboxMessage.lease_until.is_(None), m.OutboxMessage.lease_until < now),
             or_(m.OutboxMessage.next_attempt_at.is_(None), m.OutboxMessage.next_attempt_at <= now),
@@ -226,8 +147,8 @@ def claim(
         row = session.scalars(stmt.limit(1)).first()
         if row is None:
             return None
-        recovering = row.status == "sending"
-        row.status = "sending"
+        recovering = row.status == OutboxStatus.SENDING
+        row.status = OutboxStatus.SENDING
         row.attempts = (row.attempts or 0) + 1
         row.lease_owner, row.lease_until = worker, now + lease
         row.updated_at = now
@@ -252,28 +173,51 @@ def claim(
 # recording
 
 
-def _outbound(session: Session, settings: Settings, row: m.OutboxMessage) -> Outbound:
-    case = session.get_one(m.Case, row.case_id)
-    target_text = None
-    if row.draft_id is not None:
-        draft = session.get(m.Draft, row.draft_id)
-        if draft is not None and draft.in_reply_to_mention_id is not None:
-            mention = session.get(m.Mention, draft.in_reply_to_mention_id)
-            target_text = mention.text if mention is not None else None
+def _outbound(settings: Settings, row: m.OutboxMessage, reply: Reply) -> Outbound:
+    """The message for the channel, carrying what the sending rules were given."""
+    rules = Rules.from_settings(settings)
     return Outbound(
         idempotency_key=row.idempotency_key,
         channel=row.channel,
         text=row.text,
         in_reply_to=row.in_reply_to,
         recipient=row.recipient,
-        brand_handles=tuple(settings.brand.handles),
-        target_text=target_text,
-        brand_terms=tuple(settings.brand.match_terms),
-        already_replied=False,  # the outbox guard checked it (see check_message)
+        brand_handles=rules.brand_handles,
+        target_text=reply.target_text,
+        brand_terms=rules.brand_terms,
+        already_replied=reply.already_replied,
+        allowed_domains=rules.allowed_domains,
+        author_handle=reply.author_handle,
         subject=row.subject,
-        case_id=case.id,
+        case_id=row.case_id,
         outbox_id=row.id,
     )
+
+
+def mark_row_sent(
+    session: Session, row: m.OutboxMessage, external_id: str, now: datetime
+) -> m.Case:
+    """The message sent, its draft sent, the case answered (no event: the caller records it)."""
+    row.status, row.external_id, row.sent_at = OutboxStatus.SENT, external_id, now
+    row.lease_owner = row.lease_until = None
+    row.last_error = None
+    row.updated_at = now
+    case = session.get_one(m.Case, row.case_id)
+    if case.status in (
+        CaseStatus.APPROVED,
+        CaseStatus.CLAIMED,
+        CaseStatus.DRAFTED,
+        CaseStatus.NEW,
+    ):
+        case.status = CaseStatus.SENT
+    if case.first_response_at is None:
+        case.first_response_at = now
+    case.updated_at = now
+    if row.draft_id is not None:
+        draft = session.get(m.Draft, row.draft_id)
+        if draft is not None:
+            draft.status = DraftStatus.SENT
+    return case
 
 
 def record_sent(
@@ -284,31 +228,17 @@ def record_sent(
     worker: str,
     recovered: bool = False,
     now: datetime | None = None,
-    actor: str | None = None,
 ) -> None:
     """Mark the message sent and the case answered, in one transaction."""
     now = now or utcnow()
     with app.sessions() as session, session.begin():
         row = _locked(session, message_id)
-        if row.status == "sent":
+        if row.status == OutboxStatus.SENT:
             return
-        row.status, row.external_id, row.sent_at = "sent", external_id, now
-        row.lease_owner = row.lease_until = None
-        row.last_error = None
-        row.updated_at = now
-        case = session.get_one(m.Case, row.case_id)
-        if case.status in ("approved", "claimed", "drafted", "new"):
-            case.status = "sent"
-        if case.first_response_at is None:
-            case.first_response_at = now
-        case.updated_at = now
-        if row.draft_id is not None:
-            draft = session.get(m.Draft, row.draft_id)
-            if draft is not None:
-                draft.status = "sent"
+        case = mark_row_sent(session, row, external_id, now)
         session.add(
             m.Event(
-                actor=actor or worker,
+                actor=worker,
                 kind="reply.sent",
                 case_id=case.id,
                 at=now,
@@ -318,7 +248,7 @@ def record_sent(
                     "external_id": external_id,
                     "attempts": row.attempts,
                     "recovered": recovered,
-                    "manual": actor is not None,
+                    "manual": False,
                 },
             )
         )
@@ -348,7 +278,7 @@ def record_failure(
     rec = app.settings.recovery
     with app.sessions() as session, session.begin():
         row = _locked(session, message_id)
-        if row.status == "sent":
+        if row.status == OutboxStatus.SENT:
             return "sent"
         row.last_error = error[:2000]
         row.lease_owner = row.lease_until = None
@@ -358,7 +288,7 @@ def record_failure(
             error = f"gave up after {row.attempts} attempts: {error}"
             row.last_error = error[:2000]
         if permanent:
-            row.status = "failed"
+            row.status = OutboxStatus.FAILED
             row.next_attempt_at = None
             kind, data = (
                 "outbox.failed",
@@ -390,10 +320,9 @@ def _send_claimed(app: App, message_id: int, recovering: bool, worker: str) -> s
     bound = log.bind(outbox_id=message_id, worker=worker)
     with app.sessions() as session:
         row = session.get_one(m.OutboxMessage, message_id)
-        case = session.get_one(m.Case, row.case_id)
-        author_handle = case.author.handle if case.author else None
-        problems = check_message(session, settings, row, author_handle)
-        outbound = _outbound(session, settings, row)
+        reply = reply_of(session, row)
+        problems = violations(reply, Rules.from_settings(settings))
+        outbound = _outbound(settings, row, reply)
         channel_name = row.channel
     try:
         channel = get_channel(channel_name, settings)

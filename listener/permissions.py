@@ -29,12 +29,18 @@ ACTIONS: dict[str, frozenset[str]] = {
     "approve": frozenset({"agent", "lead", "admin"}),
     "approve_high_value": frozenset({"lead", "admin"}),
     "reject": frozenset({"agent", "lead", "admin"}),
+    "reopen": frozenset({"agent", "lead", "admin"}),
     "snooze": frozenset({"agent", "lead", "admin"}),
     "resolve": frozenset({"agent", "lead", "admin"}),
     "mark_sent": frozenset({"agent", "lead", "admin"}),
     "fulfil": frozenset({"agent", "lead", "admin"}),
     "send": frozenset({"agent", "lead", "admin"}),
+    "label": frozenset({"agent", "lead", "admin"}),
 }
+#: roles that may act on cases (marketing is read-only)
+WRITE_ROLES: frozenset[str] = ACTIONS["edit_draft"]
+#: roles that may take over claims, assign, and approve above the agent tier
+LEAD_ROLES: frozenset[str] = ACTIONS["force_claim"]
 
 
 def can(role: str, action: str, *, actor: str | None = None, owner: str | None = None) -> bool:

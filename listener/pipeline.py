@@ -25,10 +25,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from listener import models as m
+from listener.cases.followup import record_followup
+from listener.cases.offering import (
+    draft_context_for,
+    offers_event_data,
+    suggest_for_case,
+    top_offer_context,
+)
+from listener.cases.status import CLOSED, OPEN, CaseStatus
 from listener.clock import utcnow
 from listener.collectors import CollectContext, CollectResult, PollState, Post, get_collector
 from listener.config import Settings, SourceSettings
-from listener.drafting import DEFAULT_CHANNEL, render
+from listener.drafting import channel_for, render
 from listener.errors import (
     CollectorError,
     RateLimited,
@@ -47,8 +55,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("listener.pipeline")
 T = TypeVar("T")
 
-OPEN_STATUSES = ("new", "drafted", "claimed", "approved")
-CLOSED_STATUSES = ("sent", "resolved", "rejected")
+OPEN_STATUSES = OPEN  # kept for callers; the statuses live in listener.cases.status
+CLOSED_STATUSES = CLOSED
 PLATFORM_BY_TYPE = {"feed": "blog", "x_search": "x", "x_mentions": "x"}
 SYSTEM_ACTOR = "listener"
 
@@ -609,7 +617,7 @@ def _open_case_for(session: Session, author: m.Author, since: datetime) -> m.Cas
         select(m.Case)
         .where(
             m.Case.author_id == author.id,
-            m.Case.status.not_in(("resolved", "rejected")),
+            m.Case.status.not_in((CaseStatus.RESOLVED, CaseStatus.REJECTED)),
             m.Case.last_mention_at >= since,
         )
         .order_by(m.Case.id.desc())
@@ -654,8 +662,6 @@ def _triage_mention(
                 data=data,
             )
         )
-        from listener.recovery import record_followup
-
         record_followup(session, case, mention, pred.label, bool(pred.unhappy), now)
         if pred.unhappy:
             # re-score the whole case: its worst post, every circumstance, how many posts
@@ -688,7 +694,7 @@ def _triage_mention(
     case = m.Case(
         author_id=author.id,
         source_id=src.id,
-        status="new",
+        status=CaseStatus.NEW,
         priority=t.priority,
         reasons=t.reasons,
         category=pred.category,
@@ -758,10 +764,6 @@ def _score(
     )
 
 
-def channel_for(cfg: SourceSettings) -> str:
-    return str(cfg.options.get("channel") or DEFAULT_CHANNEL.get(cfg.type, "dm"))
-
-
 def write_draft(
     session: Session,
     settings: Settings,
@@ -775,18 +777,11 @@ def write_draft(
 ) -> bool:
     """Render and store the first draft for a new case; a template problem is logged, not fatal.
 
-    The offer catalogue is ranked for the case first (``listener.recovery``);
+    The offer catalogue is ranked for the case first (``listener.cases.offering``);
     the suggestions are stored and the draft is written with the best one.
     """
-    from listener.recovery import (
-        draft_context_for,
-        offers_event_data,
-        suggest_for_case,
-        top_offer_context,
-    )
-
     channel = channel_for(cfg)
-    suggestions = suggest_for_case(session, settings, case, now, record_event=False)
+    suggestions = suggest_for_case(session, settings, case, now)
     context = draft_context_for(
         session, settings, case, mention, channel, now, top_offer_context(suggestions, settings)
     )
@@ -823,7 +818,7 @@ def write_draft(
     )
     session.add(draft)
     session.flush()
-    case.status = "drafted"
+    case.status = CaseStatus.DRAFTED
     session.add(
         m.Event(
             actor=actor,

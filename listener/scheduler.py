@@ -32,6 +32,7 @@ import structlog
 from sqlalchemy import and_, func, or_, select
 
 from listener import models as m
+from listener.cases.status import OUTBOX_WAITING
 from listener.clock import utcnow
 from listener.locks import (
     SCHEDULER_LOCK,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("listener.scheduler")
 
 #: Outbox states a worker may still have to send.
-OUTBOX_TO_SEND = ("pending", "sending")
+OUTBOX_TO_SEND = OUTBOX_WAITING
 
 
 def _record(outcome: PollOutcome) -> None:
@@ -62,18 +63,10 @@ def _record(outcome: PollOutcome) -> None:
 
 
 def deliver_outbox(app: App, should_stop: Callable[[], bool] | None = None) -> int:
-    """Send approved messages (the outbox's own use-case); 0 before the outbox exists."""
-    try:
-        from listener.outbox import deliver_pending
-    except ImportError:  # pragma: no cover - the outbox arrives with the recovery module
-        return 0
-    result: Any = deliver_pending(app, should_stop=should_stop)
-    if isinstance(result, int):
-        return result
-    try:
-        return len(result)
-    except TypeError:  # pragma: no cover - an unknown report shape
-        return 0
+    """Send approved messages (the outbox's own use-case); returns how many went out."""
+    from listener.outbox import deliver_pending
+
+    return deliver_pending(app, should_stop=should_stop)
 
 
 @dataclass

@@ -3,6 +3,7 @@ OpenAPI description, and a bounded schemathesis fuzz run that must find no 500s.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -83,15 +84,15 @@ def test_queue_and_case_detail(app: App, api: Callable[[str | None], TestClient]
 
 
 def test_case_flow_and_conflicts(app: App, api: Callable[[str | None], TestClient]) -> None:
-    cid = wf.seed_case(app)
+    cid = wf.seed_case(app, channel="blog_comment")
     ann, bob = api("ann"), api("bob")
     assert ann.post(f"/api/v1/cases/{cid}/claim").json()["assignee"] == "ann"
     r = bob.post(f"/api/v1/cases/{cid}/claim")
     assert r.status_code == 409 and "claimed by ann" in r.json()["detail"]
     r = bob.post(f"/api/v1/cases/{cid}/claim", json={"force": True})
     assert r.status_code == 403  # agents cannot take over
-    r = ann.put(f"/api/v1/cases/{cid}/draft", json={"text": "@maria Sorry! A new pair ships."})
-    assert r.status_code == 200 and r.json()["draft"].startswith("@maria Sorry!")
+    r = ann.put(f"/api/v1/cases/{cid}/draft", json={"text": "Maria, sorry! A new pair ships."})
+    assert r.status_code == 200 and r.json()["draft"].startswith("Maria, sorry!")
     assert ann.put(f"/api/v1/cases/{cid}/draft", json={"text": "   "}).status_code == 422
     r = ann.post(f"/api/v1/cases/{cid}/approve")
     assert r.status_code == 200 and r.json()["status"] == "approved"
@@ -230,3 +231,129 @@ def test_two_agents_claiming_at_once_one_wins(
     assert sorted(codes.values()) == [200, 409], codes
     winner = next(n for n, c in codes.items() if c == 200)
     assert api("lee").get(f"/api/v1/cases/{cid}").json()["assignee"] == winner
+
+
+def test_approve_with_an_old_draft_version_is_409_with_the_current_text(
+    app: App, api: Callable[[str | None], TestClient]
+) -> None:
+    cid = wf.seed_case(app)
+    ann, bob = api("ann"), api("bob")
+    seen = ann.get(f"/api/v1/cases/{cid}").json()
+    assert seen["draft_version"] == 1
+    newer = "@maria So sorry! Overnight shipping is on us."
+    r = bob.put(f"/api/v1/cases/{cid}/draft", json={"text": newer, "draft_version": 1})
+    assert r.status_code == 200 and r.json()["draft_version"] == 2
+    r = ann.put(f"/api/v1/cases/{cid}/offer", json={"offer_key": None, "draft_version": 1})
+    assert r.status_code == 409
+    r = ann.post(f"/api/v1/cases/{cid}/approve", json={"draft_version": 1})
+    assert r.status_code == 409 and r.json()["error"] == "StaleDraft"
+    assert r.json()["current"] == {"draft_version": 2, "text": newer, "subject": None}
+    assert ann.get(f"/api/v1/cases/{cid}").json()["status"] == "drafted"
+    r = ann.post(f"/api/v1/cases/{cid}/approve", json={"draft_version": 2})
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    r = ann.post(f"/api/v1/cases/{cid}/approve", json={"draft_vresion": 2})
+    assert r.status_code == 422  # unknown fields are refused, never ignored
+
+
+def test_writes_on_another_agents_claim_are_refused(
+    app: App, api: Callable[[str | None], TestClient]
+) -> None:
+    cid = wf.seed_case(app, channel="blog_comment")
+    ann, bob, lee = api("ann"), api("bob"), api("lee")
+    assert ann.post(f"/api/v1/cases/{cid}/claim").status_code == 200
+    for path, body in (
+        ("resolve", {"note": "mine"}),
+        ("snooze", {"until": "2099-01-01T00:00:00Z"}),
+        ("reject", {"reason": "spam"}),
+        ("release", None),
+    ):
+        r = bob.post(f"/api/v1/cases/{cid}/{path}", json=body)
+        assert r.status_code == 409 and "claimed by ann" in r.json()["detail"], (path, r.text)
+    assert ann.put(f"/api/v1/cases/{cid}/offer", json={"offer_key": None}).status_code == 200
+    assert ann.post(f"/api/v1/cases/{cid}/approve").status_code == 200
+    r = bob.post(f"/api/v1/cases/{cid}/sent", json={"url": "https://made.up/1"})
+    assert r.status_code == 409 and "claimed by ann" in r.json()["detail"]
+    assert lee.post(f"/api/v1/cases/{cid}/sent", json={}).json()["status"] == "sent"
+    # assign only to active agents and leads
+    other = wf.seed_case(app, "Zephyr again", handle="@other")
+    assert lee.post(f"/api/v1/cases/{other}/assign", json={"assignee": "mia"}).status_code == 403
+    assert lee.post(f"/api/v1/cases/{other}/assign", json={"assignee": "nope"}).status_code == 404
+
+
+def test_an_x_reply_cannot_be_marked_sent_by_hand(
+    app: App, api: Callable[[str | None], TestClient]
+) -> None:
+    cid = wf.seed_case(app)  # an X reply: the outbox posts it
+    ann = api("ann")
+    ann.put(f"/api/v1/cases/{cid}/offer", json={"offer_key": None})
+    assert ann.post(f"/api/v1/cases/{cid}/approve").status_code == 200
+    r = ann.post(f"/api/v1/cases/{cid}/sent", json={"url": "https://x.com/i/made-up"})
+    assert r.status_code == 409 and "outbox" in r.json()["detail"]
+    assert ann.get(f"/api/v1/cases/{cid}").json()["outbox"][0]["status"] == "pending"
+
+
+def test_snooze_hides_the_case_until_its_time(
+    app: App, api: Callable[[str | None], TestClient]
+) -> None:
+    cid = wf.seed_case(app)
+    ann = api("ann")
+    r = ann.post(
+        f"/api/v1/cases/{cid}/snooze", json={"until": "2099-01-01T09:00:00", "note": "on leave"}
+    )
+    assert r.status_code == 200 and r.json()["snoozed_until"].startswith("2099-01-01T09:00")
+    assert ann.get("/api/v1/queue").json()["total"] == 0
+    (item,) = ann.get("/api/v1/queue?status=snoozed").json()["items"]
+    assert item["id"] == cid and item["snooze_note"] == "on leave"
+    assert ann.post(f"/api/v1/cases/{cid}/snooze", json={"until": None}).status_code == 200
+    assert [i["id"] for i in ann.get("/api/v1/queue").json()["items"]] == [cid]
+
+
+def test_marketing_sees_contact_details_and_codes_masked(
+    app: App, api: Callable[[str | None], TestClient]
+) -> None:
+    from sqlalchemy import select
+
+    from listener import models as m
+
+    cid = wf.seed_case(
+        app, "Zephyr lost my order, write me at jane.doe@example.com", channel="blog_comment"
+    )
+    with app.sessions.begin() as s:
+        s.scalars(select(m.Author)).one().email = "jane.doe@example.com"
+    lee = api("lee")
+    lee.post(f"/api/v1/cases/{cid}/claim")
+    assert lee.put(f"/api/v1/cases/{cid}/offer", json={"offer_key": None}).status_code == 200
+    assert lee.post(f"/api/v1/cases/{cid}/approve").status_code == 200
+    with app.sessions.begin() as s:  # a coupon granted on this case
+        offer = m.Offer(
+            case_id=cid,
+            offer_key="c",
+            kind="percent_coupon",
+            status="approved",
+            code="ZS-AB12-CD34",
+        )
+        s.add(offer)
+    agent_view = lee.get(f"/api/v1/cases/{cid}").json()
+    assert agent_view["author_detail"]["email"] == "jane.doe@example.com"
+    mia = api("mia")
+    seen = mia.get(f"/api/v1/cases/{cid}").text + mia.get("/api/v1/queue?status=all").text
+    seen += mia.get(f"/api/v1/cases/{cid}/events").text
+    assert "jane.doe@example.com" not in seen and "ZS-AB12-CD34" not in seen
+    assert "j***@***.com" in seen and "ZS-****" in seen
+    assert mia.get(f"/api/v1/cases/{cid}").json()["can"]["approve"] is False
+
+
+def test_api_docs_are_served_offline_under_the_csp(app: App) -> None:
+    from listener.web.security import CSP
+
+    c = TestClient(create_app(app))
+    page = c.get("/api/docs")
+    assert page.status_code == 200 and page.headers["content-security-policy"] == CSP
+    assert "<script>" not in page.text and "cdn" not in page.text.lower()
+    scripts = re.findall(r'<script src="([^"]+)"', page.text)
+    styles = re.findall(r'<link rel="stylesheet" href="([^"]+)"', page.text)
+    assert scripts and styles and all(u.startswith("/") for u in scripts + styles)
+    for url in scripts + styles:
+        r = c.get(url)
+        assert r.status_code == 200 and len(r.content) > 400, url
+    assert c.get("/docs").status_code != 200 or "swagger" not in c.get("/docs").text.lower()

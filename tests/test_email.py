@@ -15,19 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import webfixtures as wf
 import yaml
 from smtpserver import SMTPTestServer
 from sqlalchemy import select
 
 from listener import models as m
 from listener.app import App
+from listener.cases.actions import approve, select_offer
+from listener.cases.view import case_view as case_detail
 from listener.channels.email import build_email, message_id
 from listener.channels.registry import Outbound
 from listener.config import EmailSettings, settings_from_dict
 from listener.errors import PolicyViolation
 from listener.outbox import deliver_one, deliver_pending
 from listener.pipeline import poll_sources
-from listener.recovery import approve_case, case_detail, select_offer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -95,6 +97,7 @@ def make_email_app(db_url: str, tmp_path: Path) -> Iterator[Any]:
         cfg.write_text(yaml.safe_dump(data))
         app = App.from_settings(settings_from_dict(data, base_dir=tmp_path, env={}))
         apps.append(app)
+        wf.add_users(app, ("ann", "agent"), ("lee", "lead"))
         poll_sources(app)
         return app, cfg
 
@@ -107,7 +110,7 @@ def approved_case(app: App) -> int:
     with app.sessions() as s:
         (cid,) = s.scalars(select(m.Case.id)).all()
     select_offer(app, cid, "ann", "coupon_20")
-    approve_case(app, cid, "ann", role="agent")
+    approve(app, cid, "ann")
     return cid
 
 
@@ -238,7 +241,7 @@ def test_no_address_no_approval(smtp: SMTPTestServer, make_email_app: Any) -> No
     with app.sessions() as s:
         (cid,) = s.scalars(select(m.Case.id)).all()
     with pytest.raises(PolicyViolation, match="no email address"):
-        approve_case(app, cid, "lee", role="lead")
+        approve(app, cid, "lee")
 
 
 def test_build_email_headers() -> None:

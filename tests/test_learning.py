@@ -59,7 +59,9 @@ def _setup(tmp_path: Path, db_url: str, classifier: dict[str, Any]) -> tuple[Pat
     with app.sessions.begin() as session:
         src = m.Source(name="test", type="jsonl")
         author = m.Author(platform="x", handle="@someone")
-        session.add_all([src, author])
+        # `listener label` acts as a known user (--by, $LISTENER_USER or the login)
+        people = [m.User(username=n, role="agent", password_hash="x") for n in ("ana", "mallory")]
+        session.add_all([src, author, *people])
         session.flush()
         for i, text in enumerate(COMPLAINTS + HAPPY):
             mention = m.Mention(

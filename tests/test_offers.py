@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from listener.cases.sending import Reply, Rules, addressable, links_in, violations
 from listener.config import ApprovalSettings, CapsSettings, OfferSpec, RecoverySettings
 from listener.errors import PermissionDenied
 from listener.offers import (
@@ -22,7 +23,6 @@ from listener.offers import (
     new_coupon_code,
     suggest_offers,
 )
-from listener.outbox import guard_violations, links_in
 from listener.permissions import can, may_approve_offer, require
 from listener.personalize import brand_free_products, extract_order, extract_products
 
@@ -224,7 +224,8 @@ def test_draft_context_personalises() -> None:
         signature="Carla",
         offer={"key": "k", "kind": "flowers", "description": "flowers", "physical": True},
     )
-    assert ctx["name"] == "Priya" and ctx["handle"] == "@priya.s"
+    # X reads "@priya.s" as the account @priya: the reply does not @mention her at all
+    assert ctx["name"] == "Priya" and ctx["handle"] == ""
     assert ctx["product"] == "loafers" and ctx["order"] == "order #ZS-1234"
     assert ctx["posted_ago"] == "3 hours ago" and ctx["agent_first"] == "Carla"
     assert ctx["address_request"] is True and ctx["offer"]["description"] == "flowers"
@@ -233,24 +234,26 @@ def test_draft_context_personalises() -> None:
 # -- the send guard ----------------------------------------------------------------------
 
 
+RULES = Rules(brand_handles=("@zephyrshoes",), allowed_domains=("zephyrshoes.example",))
+
+
 def test_guard() -> None:
-    ok = guard_violations(
-        "@ann Sorry! See https://zephyrshoes.example/help",
-        "x_reply",
-        limit=280,
-        author_handle="ann",
-        brand_handles=["@zephyrshoes"],
-        allowed_domains=["zephyrshoes.example"],
+    ok = violations(
+        Reply(
+            "@ann Sorry! See https://zephyrshoes.example/help", "x_reply", "ann", in_reply_to="1"
+        ),
+        RULES,
     )
     assert ok == []
-    bad = guard_violations(
-        "@ann @bob see https://evil.example/x and bit.ly/abc " + "x" * 300,
-        "x_reply",
-        limit=280,
-        author_handle="ann",
-        brand_handles=["@zephyrshoes"],
-        allowed_domains=["zephyrshoes.example"],
-        already_replied=True,
+    bad = violations(
+        Reply(
+            "@ann @bob see https://evil.example/x and bit.ly/abc " + "x" * 300,
+            "x_reply",
+            "ann",
+            in_reply_to="1",
+            already_replied=True,
+        ),
+        RULES,
     )
     text = " | ".join(bad)
     assert "weighted" in text and "@bob" in text and "evil.example" in text
@@ -259,3 +262,18 @@ def test_guard() -> None:
         "www.example.com/a",
         "help.zephyrshoes.example",
     ]
+
+
+def test_addressee_rules_are_the_channels() -> None:
+    """An author whose stored handle X cannot @mention is never addressed by @mention."""
+    assert addressable("x_reply", "@sam_flyer") == "sam_flyer"
+    assert addressable("x_reply", "priya.s") is None  # X reads "@priya.s" as @priya
+    assert addressable("x_reply", "joe @elonmusk") is None
+    assert addressable("x_reply", "a" * 16) is None
+    for handle, text in (("priya.s", "@priya.s Hi Priya"), ("joe @elonmusk", "@joe @elonmusk hi")):
+        (problem,) = violations(Reply(text, "x_reply", handle, in_reply_to="1"), RULES)
+        assert "cannot be @mentioned" in problem and "unsolicited @mentions" in problem
+    # without the @mention the same reply may go
+    assert (
+        violations(Reply("Hi Priya, so sorry!", "x_reply", "priya.s", in_reply_to="1"), RULES) == []
+    )

@@ -11,17 +11,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import webfixtures as wf
 import yaml
 from smtpserver import SMTPTestServer
 from sqlalchemy import select
 
 from listener import models as m
 from listener.app import App
+from listener.cases.actions import approve, mark_sent, select_offer
+from listener.cases.view import case_view as case_detail
 from listener.config import settings_from_dict
 from listener.errors import Conflict
 from listener.outbox import deliver_pending
 from listener.pipeline import poll_sources
-from listener.recovery import approve_case, case_detail, mark_sent_manually, select_offer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -73,13 +75,14 @@ def make(db_url: str, tmp_path: Path, n: int, channel: str, port: int = 1) -> Ap
         },
     }
     app = App.from_settings(settings_from_dict(data, base_dir=tmp_path, env={}))
+    wf.add_users(app, ("ann", "agent"), ("lee", "lead"))
     poll_sources(app)
     with app.sessions() as s:
         ids = list(s.scalars(select(m.Case.id).order_by(m.Case.id)))
     assert len(ids) == n
     for cid in ids:
         select_offer(app, cid, "ann", "coupon_20")
-        approve_case(app, cid, "ann", role="agent")
+        approve(app, cid, "ann")
     return app
 
 
@@ -130,13 +133,13 @@ def test_manual_channel_waits_for_a_person_and_never_twice(db_url: str, tmp_path
         (row,) = s.scalars(select(m.OutboxMessage)).all()
         (cid,) = s.scalars(select(m.Case.id)).all()
     assert row.status == "pending" and row.attempts == 0
-    out = mark_sent_manually(app, cid, "ann", url="https://blog.example/post#comment-9")
+    out = mark_sent(app, cid, "ann", url="https://blog.example/post#comment-9")
     assert out["status"] == "sent"
     detail = case_detail(app, cid)
     assert detail["outbox"][0]["external_id"] == "https://blog.example/post#comment-9"
     assert [e["actor"] for e in detail["events"] if e["kind"] == "reply.sent"] == ["ann"]
     with pytest.raises(Conflict):
-        mark_sent_manually(app, cid, "ann")
+        mark_sent(app, cid, "ann")
     app.close()
 
 

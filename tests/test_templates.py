@@ -13,7 +13,7 @@ from listener.app import App
 from listener.cli import cli
 from listener.config import settings_from_dict
 from listener.drafting import draft_context, make_environment, render
-from listener.personalize import check_templates
+from listener.template_check import check_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNELS = ("x_reply", "mastodon_reply", "email", "dm", "blog_comment")

@@ -53,6 +53,21 @@ def post(c: TestClient, path: str, **data: Any) -> Any:
     return c.post(path, data={"csrf_token": token, **data}, follow_redirects=True)
 
 
+def reply_form(c: TestClient, cid: int) -> dict[str, str]:
+    """The reply as the case page shows it: editor text and the version it was loaded at."""
+    import html
+
+    page = c.get(f"/cases/{cid}").text
+    version = re.search(r'name="draft_version" value="(\d+)"', page)
+    text = re.search(r'<textarea name="text" id="draft-text"[^>]*>(.*?)</textarea>', page, re.S)
+    assert version and text, "no reply editor on the case page"
+    return {"draft_version": version.group(1), "text": html.unescape(text.group(1))}
+
+
+def approve_as_shown(c: TestClient, cid: int, **changes: str) -> Any:
+    return post(c, f"/cases/{cid}/approve", **{**reply_form(c, cid), **changes})
+
+
 def test_pages_need_sign_in(app: App) -> None:
     c = TestClient(create_app(app))
     for path in ("/", "/queue", "/dashboard", "/cases/1", "/report", "/mentions.csv"):
@@ -202,20 +217,23 @@ def test_presence_needs_csrf(app: App, client_for: Callable[[str], TestClient]) 
 def test_work_a_case_claim_edit_offer_approve_sent(
     app: App, client_for: Callable[[str], TestClient]
 ) -> None:
-    cid = wf.seed_case(app)
+    cid = wf.seed_case(app, channel="blog_comment")
     c = client_for("ann")
     post(c, f"/cases/{cid}/claim")
-    r = post(c, f"/cases/{cid}/draft", text="@maria So sorry! A new pair ships tonight.")
-    assert ("ok", "draft saved") in flashes(r.text)
-    r = post(c, f"/cases/{cid}/offer", offer_key="overnight_upgrade")
+    r = post(
+        c, f"/cases/{cid}/draft", text="So sorry, Maria! A new pair ships tonight.", draft_version=1
+    )
+    assert ("ok", "draft saved (version 2)") in flashes(r.text)
+    r = post(c, f"/cases/{cid}/offer", offer_key="overnight_upgrade", draft_version=2)
     assert ("ok", "offer: overnight_upgrade") in flashes(r.text), flashes(r.text)
-    r = post(c, f"/cases/{cid}/approve")
-    assert ("ok", f"case #{cid} approved") in flashes(r.text), flashes(r.text)
-    r = post(c, f"/cases/{cid}/sent", url="https://x.example/status/99")
+    r = approve_as_shown(c, cid)
+    assert ("ok", f"case #{cid} approved · the queue is empty") in flashes(r.text), flashes(r.text)
+    r = post(c, f"/cases/{cid}/sent", url="https://blog.example/post#c-99")
     assert ("ok", f"case #{cid} marked as sent") in flashes(r.text), flashes(r.text)
     assert 'id="case-status">sent<' in r.text
-    kinds = re.findall(r"<strong>([a-z_.]+)</strong> by ann", r.text)
-    assert {"case.claimed", "offer.selected", "case.approved"} <= set(kinds), kinds
+    kinds = re.findall(r'<li data-kind="([a-z_.]+)">', r.text)
+    assert {"case.claimed", "offer.selected", "case.approved", "reply.sent"} <= set(kinds), kinds
+    assert "ann approved version 2 of the reply with overnight_upgrade" in r.text
 
 
 def test_policy_warnings_and_length(app: App, client_for: Callable[[str], TestClient]) -> None:
@@ -256,10 +274,12 @@ def test_marketing_is_read_only(app: App, client_for: Callable[[str], TestClient
     assert c.get("/dashboard").status_code == 200
     page = c.get(f"/cases/{cid}").text
     assert 'id="approve"' not in page and 'id="claim"' not in page
-    for action in ("claim", "approve", "draft", "resolve"):
+    r = c.post(f"/cases/{cid}/presence", headers={"X-CSRF-Token": wf.csrf_of(c)})
+    assert r.status_code == 403 and r.json()["error"] == "PermissionDenied"
+    for action in ("claim", "approve", "draft", "resolve", "snooze", "reject", "sent"):
         r = c.post(
             f"/cases/{cid}/{action}",
-            data={"csrf_token": wf.csrf_of(c), "text": "x"},
+            data={"csrf_token": wf.csrf_of(c), "text": "x", "draft_version": "1"},
             follow_redirects=False,
         )
         assert r.status_code == 303  # back with an error message, nothing done
@@ -277,12 +297,13 @@ def test_agent_cannot_approve_above_their_tier(
     ann, lee = client_for("ann"), client_for("lee")
     post(ann, f"/cases/{cid}/claim")
     post(ann, f"/cases/{cid}/offer", offer_key="free_replacement")  # cost 65 > lead_above 50
-    r = post(ann, f"/cases/{cid}/approve")
-    assert any("lead" in msg for kind, msg in flashes(r.text) if kind == "error"), flashes(r.text)
+    r = approve_as_shown(ann, cid)
+    assert r.status_code == 403
+    assert "need a lead" in re.search(r'id="problem"[^>]*>([^<]*)<', r.text).group(1)  # type: ignore[union-attr]
     with app.sessions() as s:
         assert s.get(m.Case, cid).status == "claimed"  # type: ignore[union-attr]
-    r = post(lee, f"/cases/{cid}/approve")
-    assert ("ok", f"case #{cid} approved") in flashes(r.text), flashes(r.text)
+    r = approve_as_shown(lee, cid)
+    assert ("ok", f"case #{cid} approved · the queue is empty") in flashes(r.text), flashes(r.text)
 
 
 def test_only_leads_assign_and_bulk_actions(
@@ -337,9 +358,19 @@ def test_dashboard_drilldown_and_csv(app: App, client_for: Callable[[str], TestC
 
 
 def test_team_report_page(app: App, client_for: Callable[[str], TestClient]) -> None:
-    wf.seed_case(app)
+    cid = wf.seed_case(app)
+    wf.seed_case(app, "Zephyr charged me twice", handle="@b", category="billing")
+    lee = client_for("lee")
+    post(lee, f"/cases/{cid}/claim")
     html = client_for("mia").get("/report?window=30d").text
-    assert "sla met pct" in html and "recovery rate pct" in html and "offer cost" in html
+    assert "SLA met" in html and "Recovery rate" in html and "Offer cost" in html
+    agents = re.search(r'<table class="report" id="report-agent">(.*?)</table>', html, re.S)
+    categories = re.search(r'<table class="report" id="report-category">(.*?)</table>', html, re.S)
+    assert agents and categories
+    assert "<th>lee</th>" in agents.group(1) and "<th>(nobody)</th>" in agents.group(1)
+    assert "<th>billing</th>" in categories.group(1)
+    for raw in ("None", "{", "_pct", "+00:00"):  # readable, not Python's reprs
+        assert raw not in re.sub(r"<[^>]+>", " ", html.split("<main>", 1)[1]), raw
 
 
 def test_health_and_metrics(app: App) -> None:

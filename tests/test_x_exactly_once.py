@@ -14,16 +14,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import webfixtures as wf
 import yaml
 from sqlalchemy import select
 from xserver import TEST_ENV, XServer, settings_dict, snowflake
 
 from listener import models as m
 from listener.app import App
+from listener.cases.actions import approve, select_offer
+from listener.cases.view import case_view as case_detail
 from listener.config import settings_from_dict
 from listener.outbox import deliver_pending
 from listener.pipeline import poll_sources
-from listener.recovery import approve_case, case_detail, select_offer
 
 ROOT = Path(__file__).resolve().parent.parent
 MENTIONS = "/2/users/783214/mentions"
@@ -91,11 +93,12 @@ def test_killed_right_after_the_api_call_posts_once(
     cfg.write_text(yaml.safe_dump(data))
     app = App.from_settings(settings_from_dict(data, base_dir=tmp_path, env=TEST_ENV))
     try:
+        wf.add_users(app, ("ann", "agent"), ("lee", "lead"))
         poll_sources(app)
         with app.sessions() as s:
             (cid,) = s.scalars(select(m.Case.id)).all()
-        select_offer(app, cid, "lee", None, role="lead")
-        approve_case(app, cid, "lee", role="lead")
+        select_offer(app, cid, "lee", None)
+        approve(app, cid, "lee")
 
         # X creates the post, then takes 30 s to answer: the sender dies in that window
         server.delay("/2/tweets", 30, method="POST", after=True)

@@ -31,6 +31,10 @@ class OutboundMessage:
     target_text: str | None = None  #: the answered post's text, for the policy check
     brand_terms: tuple[str, ...] = field(default=())  #: brand match terms (name, keywords…)
     already_replied: bool = False  #: the brand already answered this post (outbox knows)
+    #: the brand's site and allowlist for the links rule (None: the caller checked links)
+    allowed_domains: tuple[str, ...] | None = None
+    #: the answered post's author as stored (None: ``recipient``)
+    author_handle: str | None = None
 
 
 @runtime_checkable

@@ -4,9 +4,10 @@
 using the user-context (OAuth 1.0a) credentials ``x.consumer_key``,
 ``x.consumer_secret``, ``x.access_token``, ``x.access_token_secret``.
 
-Before posting it applies :func:`listener.policy.check_x_reply` (length,
-@mentions, a target that mentions the brand, not twice to the same post); any
-violation raises :class:`PolicyViolation` and nothing is sent.
+Before posting it applies the sending rules (:mod:`listener.cases.sending`,
+the guard approval ran: length, @mentions, a target that mentions the brand,
+not twice to the same post); any violation raises :class:`PolicyViolation`
+and nothing is sent.
 
 :meth:`XReplyChannel.find_existing` is the crash-recovery half: it reads the
 brand account's recent posts (newer than the answered post) and returns the
@@ -24,10 +25,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import requests
 import tweepy
 
+from listener.cases.sending import Reply, Rules, violations
 from listener.channels.base import OutboundMessage
 from listener.collectors.x import api_detail, make_client, translate_error, utcnow
 from listener.errors import PolicyViolation, SourceFailing
-from listener.policy import check_x_reply, x_text_violations
 
 if TYPE_CHECKING:
     from listener.config import Settings, XSettings
@@ -58,27 +59,23 @@ def is_same_reply(tweet: dict[str, Any], message: OutboundMessage) -> bool:
 
 
 def policy_violations(message: OutboundMessage) -> list[str]:
-    """Every sending rule ``message`` breaks (pure).
-
-    With ``target_text`` this is :func:`check_x_reply`; without it the outbox
-    has checked the target, and only the reply's own text is checked here.
-    """
-    problems: list[str] = []
-    if not message.in_reply_to:
-        problems.append("only replies are sent automatically on X (in_reply_to is missing)")
-    brand_terms = [*message.brand_terms, *("@" + h.lstrip("@") for h in message.brand_handles)]
-    if message.target_text is None:
-        problems += x_text_violations(message.text, brand_terms, author=message.recipient)
-        if message.already_replied:
-            problems.append("the brand already replied to this post")
-        return problems
-    return problems + check_x_reply(
-        message.text,
-        message.target_text,
-        brand_terms,
-        message.already_replied,
-        author=message.recipient,
+    """Every sending rule ``message`` breaks (pure): :func:`listener.cases.sending.violations`,
+    the guard approval and the outbox ran, on the inputs the message carries."""
+    reply = Reply(
+        text=message.text,
+        channel="x_reply",
+        author_handle=message.author_handle or message.recipient,
+        recipient=message.recipient,
+        in_reply_to=message.in_reply_to,
+        target_text=message.target_text,
+        already_replied=message.already_replied,
     )
+    rules = Rules(
+        brand_handles=tuple(message.brand_handles),
+        brand_terms=tuple(message.brand_terms),
+        allowed_domains=message.allowed_domains,
+    )
+    return violations(reply, rules)
 
 
 class XReplyChannel:

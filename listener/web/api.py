@@ -3,13 +3,15 @@
 Authenticate with ``Authorization: Bearer <token>`` (``listener users token NAME``);
 a browser session works too (unsafe methods then need the ``X-CSRF-Token``
 header).  Errors are ``{"detail": "...", "error": "<ListenerError class>"}`` with
-401, 403, 404, 409, 422 or 503.  The OpenAPI description is at
-``/api/v1/openapi.json``.
+401, 403, 404, 409 or 422; a 409 ``StaleDraft`` also carries ``current``, the
+reply as it is now (``draft_version``, ``text``, ``subject``).  The OpenAPI
+description is at ``/api/v1/openapi.json``, browsable at ``/api/docs``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -17,8 +19,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from listener.auth import Principal
+from listener.cases import actions
+from listener.cases.labels import correct_label
+from listener.cases.queue import QueueFilter, queue_page
+from listener.cases.report import team_report
+from listener.cases.view import case_view
+from listener.cases.work import Actor
+from listener.clock import utcnow
 from listener.errors import ListenerError
-from listener.web import actions, queries
+from listener.web import queries
 from listener.web.security import current_user
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `listener users token`.")
@@ -80,11 +89,18 @@ class QueueItem(BaseModel):
     sla_seconds: int | None = Field(description="Seconds to the first-response target.")
     mentions: int
     unhappy_score: float | None
-    author: str
+    author: str | None
     author_name: str | None
     followers: int | None
-    source: str
-    text: str
+    source: str | None
+    text: str | None = Field(description="The first post (its first 300 characters).")
+    url: str | None
+    draft: str | None
+    draft_version: int | None = Field(description="The reply's current version.")
+    offer: dict[str, Any] | None
+    snoozed_until: datetime | None
+    snooze_note: str | None
+    back_from_snooze: bool = Field(description="Snoozed, and back in the queue now.")
     viewers: list[str] = Field(description="Who else has the case open.")
 
 
@@ -111,6 +127,7 @@ class EventOut(BaseModel):
     kind: str
     mention_id: int | None
     data: dict[str, Any]
+    text: str = Field(description="The event as a sentence.")
 
 
 class SeriesPoint(BaseModel):
@@ -184,13 +201,23 @@ class AssignIn(_Body):
     assignee: Short
 
 
+Version = Annotated[int | None, Field(default=None, ge=0, le=1_000_000)]
+SEEN = "The reply version you saw (0: none); 409 with the current reply when it is newer."
+
+
 class DraftIn(_Body):
     text: Long
     subject: OptLong = None
+    draft_version: Version = Field(default=None, description=SEEN)
 
 
 class OfferIn(_Body):
     offer_key: OptShort = Field(default=None, description="None: no offer.")
+    draft_version: Version = Field(default=None, description=SEEN)
+
+
+class ApproveIn(_Body):
+    draft_version: Version = Field(default=None, description=SEEN)
 
 
 class RejectIn(_Body):
@@ -198,7 +225,10 @@ class RejectIn(_Body):
 
 
 class SnoozeIn(_Body):
-    until: datetime = Field(description="Wake the case at this time (UTC if no offset).")
+    until: datetime | None = Field(
+        description="Wake the case at this time (UTC if no offset); null or a past time: now."
+    )
+    note: OptLong = Field(default=None, description="Why; shown when the case comes back.")
 
 
 class ResolveIn(_Body):
@@ -233,9 +263,17 @@ def me(user: Annotated[Principal, Depends(api_user)]) -> Me:
     )
 
 
+User = Annotated[Principal, Depends(api_user)]
+
+
+def _actor(user: Principal) -> Actor:
+    return Actor(user.username, user.role)
+
+
 @router.get("/queue", response_model=QueuePage)
 def queue(
     request: Request,
+    user: User,
     status: Annotated[str | None, Query(max_length=20)] = None,
     source: QStr = None,
     category: QStr = None,
@@ -244,143 +282,132 @@ def queue(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
-    """Open cases, most urgent first, with why and the SLA countdown."""
-    f = queries.QueueFilter(
+    """The cases to work, most urgent first, with why and the SLA countdown.
+
+    ``status``: one status, or a view — ``snoozed``, ``waiting`` (needs your
+    approval as a lead), ``sending`` (approved, not sent yet), ``all``.
+    """
+    f = QueueFilter(
         status=status or None,
         source=source or None,
         category=category or None,
         assignee=assignee or None,
         q=q or None,
+        viewer=user.username,
         page=page,
         per_page=per_page,
     )
-    return queries.queue_page(_app(request), f)
+    app = _app(request)
+    data = queue_page(
+        app, f, masked=user.role == "marketing", prefix=app.settings.recovery.coupon_prefix
+    )
+    return {**asdict(data), "items": [asdict(i) for i in data.items]}
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
-def case(request: Request, case_id: CaseId) -> Any:
-    app = _app(request)
-    try:
-        return actions.case_detail(app, case_id)
-    except actions.Unavailable:
-        from listener.cases import case_summary, get_case
-
-        with app.sessions() as session:
-            return case_summary(get_case(session, case_id))
+def case(request: Request, case_id: CaseId, user: User) -> Any:
+    """Everything about one case; ``draft_version`` is the reply's current version (send it
+    back with approve and edits), ``can`` what you may do now."""
+    return case_view(_app(request), case_id, viewer=_actor(user))
 
 
 @router.get("/cases/{case_id}/events", response_model=list[EventOut])
-def events(request: Request, case_id: CaseId) -> Any:
-    from listener.cases import case_events, get_case
-
-    app = _app(request)
-    with app.sessions() as session:
-        get_case(session, case_id)
-        return [
-            EventOut(
-                id=e.id,
-                at=e.at,
-                actor=e.actor,
-                kind=e.kind,
-                mention_id=e.mention_id,
-                data=dict(e.data or {}),
-            )
-            for e in case_events(session, case_id)
-        ]
+def events(request: Request, case_id: CaseId, user: User) -> Any:
+    """The audit trail, oldest first, each event also as a sentence."""
+    return case_view(_app(request), case_id, viewer=_actor(user))["events"]
 
 
 @router.post("/cases/{case_id}/claim", response_model=ActionResult)
-def claim(
-    request: Request,
-    case_id: CaseId,
-    user: Annotated[Principal, Depends(api_user)],
-    body: ClaimIn | None = None,
-) -> Any:
+def claim(request: Request, case_id: CaseId, user: User, body: ClaimIn | None = None) -> Any:
     """Claim the case (409 when someone else has it)."""
-    return actions.claim(_app(request), case_id, user, force=bool(body and body.force))
+    return actions.claim(_app(request), case_id, user.username, force=bool(body and body.force))
 
 
 @router.post("/cases/{case_id}/release", response_model=ActionResult)
-def release(
-    request: Request, case_id: CaseId, user: Annotated[Principal, Depends(api_user)]
-) -> Any:
-    return actions.release(_app(request), case_id, user)
+def release(request: Request, case_id: CaseId, user: User) -> Any:
+    """Give the case back (its holder, or a lead)."""
+    return actions.release(_app(request), case_id, user.username)
 
 
 @router.post("/cases/{case_id}/assign", response_model=ActionResult)
-def assign(
-    request: Request, case_id: CaseId, body: AssignIn, user: Annotated[Principal, Depends(api_user)]
-) -> Any:
-    """Assign the case to someone (leads and admins)."""
-    return actions.assign(_app(request), case_id, user, body.assignee)
+def assign(request: Request, case_id: CaseId, body: AssignIn, user: User) -> Any:
+    """Assign the case to an active agent or lead (leads and admins)."""
+    return actions.assign(_app(request), case_id, user.username, body.assignee)
 
 
 @router.put("/cases/{case_id}/draft", response_model=ActionResult)
-def draft(
-    request: Request, case_id: CaseId, body: DraftIn, user: Annotated[Principal, Depends(api_user)]
-) -> Any:
-    return actions.edit_draft(_app(request), case_id, user, body.text, body.subject)
+def draft(request: Request, case_id: CaseId, body: DraftIn, user: User) -> Any:
+    """Save a new version of the reply (409 when ``draft_version`` is not the current one)."""
+    return actions.edit_draft(
+        _app(request),
+        case_id,
+        user.username,
+        body.text,
+        subject=body.subject,
+        draft_version=body.draft_version,
+    )
 
 
 @router.put("/cases/{case_id}/offer", response_model=ActionResult)
-def offer(
-    request: Request, case_id: CaseId, body: OfferIn, user: Annotated[Principal, Depends(api_user)]
-) -> Any:
-    return actions.select_offer(_app(request), case_id, user, body.offer_key)
+def offer(request: Request, case_id: CaseId, body: OfferIn, user: User) -> Any:
+    """Choose the offer (or none); a machine-written reply is rewritten with it."""
+    return actions.select_offer(
+        _app(request), case_id, user.username, body.offer_key, draft_version=body.draft_version
+    )
 
 
 @router.post("/cases/{case_id}/approve", response_model=ActionResult)
-def approve(
-    request: Request, case_id: CaseId, user: Annotated[Principal, Depends(api_user)]
-) -> Any:
-    """Approve the draft and offer for sending (403 above your tier, 422 on a policy breach)."""
-    return actions.approve(_app(request), case_id, user)
+def approve(request: Request, case_id: CaseId, user: User, body: ApproveIn | None = None) -> Any:
+    """Approve the reply and offer for sending: 409 when ``draft_version`` is given and the
+    reply is newer (``current`` holds it), 403 above your tier, 422 on a sending rule."""
+    return actions.approve(
+        _app(request), case_id, user.username, draft_version=body.draft_version if body else None
+    )
 
 
 @router.post("/cases/{case_id}/reject", response_model=ActionResult)
-def reject(
-    request: Request, case_id: CaseId, body: RejectIn, user: Annotated[Principal, Depends(api_user)]
-) -> Any:
-    return actions.reject(_app(request), case_id, user, body.reason or "rejected")
+def reject(request: Request, case_id: CaseId, body: RejectIn, user: User) -> Any:
+    """Close the case without a reply (reopen undoes it)."""
+    return actions.reject(_app(request), case_id, user.username, body.reason or "rejected")
+
+
+@router.post("/cases/{case_id}/reopen", response_model=ActionResult)
+def reopen(request: Request, case_id: CaseId, user: User) -> Any:
+    """Undo a rejection."""
+    return actions.reopen(_app(request), case_id, user.username)
 
 
 @router.post("/cases/{case_id}/snooze", response_model=ActionResult)
-def snooze(
-    request: Request, case_id: CaseId, body: SnoozeIn, user: Annotated[Principal, Depends(api_user)]
-) -> Any:
-    return actions.snooze(_app(request), case_id, user, body.until)
+def snooze(request: Request, case_id: CaseId, body: SnoozeIn, user: User) -> Any:
+    """Take the case out of the queue until ``until`` (its holder, or a lead)."""
+    until = body.until
+    if until is not None and until.tzinfo is None:
+        from datetime import UTC
+
+        until = until.replace(tzinfo=UTC)
+    return actions.snooze(_app(request), case_id, user.username, until, note=body.note)
 
 
 @router.post("/cases/{case_id}/resolve", response_model=ActionResult)
-def resolve(
-    request: Request,
-    case_id: CaseId,
-    body: ResolveIn,
-    user: Annotated[Principal, Depends(api_user)],
-) -> Any:
-    return actions.resolve(_app(request), case_id, user, body.note)
+def resolve(request: Request, case_id: CaseId, body: ResolveIn, user: User) -> Any:
+    """Close the case (its holder, or a lead)."""
+    return actions.resolve(_app(request), case_id, user.username, body.note)
 
 
 @router.post("/cases/{case_id}/sent", response_model=ActionResult)
-def mark_sent(
-    request: Request, case_id: CaseId, body: SentIn, user: Annotated[Principal, Depends(api_user)]
-) -> Any:
-    """Record that the approved reply was sent by hand (manual channels)."""
-    return actions.mark_sent(_app(request), case_id, user, body.url)
+def mark_sent(request: Request, case_id: CaseId, body: SentIn, user: User) -> Any:
+    """Record that the approved reply was posted by hand (manual channels only; its holder
+    or a lead)."""
+    return actions.mark_sent(_app(request), case_id, user.username, body.url)
 
 
 @router.post("/mentions/{mention_id}/correction", response_model=Correction)
-def correction(
-    request: Request,
-    mention_id: MentionId,
-    body: CorrectionIn,
-    user: Annotated[Principal, Depends(api_user)],
-) -> Any:
+def correction(request: Request, mention_id: MentionId, body: CorrectionIn, user: User) -> Any:
     """Correct a post's label; it feeds the learning loop."""
     if body.unhappy is None and not body.category:
         raise ListenerError("give unhappy, category, or both")
-    return actions.correct_label(
-        _app(request), mention_id, user, unhappy=body.unhappy, category=body.category
+    return correct_label(
+        _app(request), mention_id, user.username, unhappy=body.unhappy, category=body.category
     )
 
 
@@ -432,7 +459,8 @@ def mentions(
 
 @router.get("/report", response_model=Report)
 def report(request: Request, window: Window = "7d") -> Any:
-    """First-response time, SLA met %, recovery rate and cost over the window."""
+    """First-response time, SLA met %, recovery rate and cost over the window, overall,
+    per agent and per category."""
     days = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}[window]
-    until = datetime.now(UTC)
-    return actions.team_report(_app(request), until - timedelta(days=days), until)
+    until = utcnow()
+    return team_report(_app(request), until - timedelta(days=days), until)

@@ -19,14 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 
-from listener.errors import (
-    Conflict,
-    ListenerError,
-    NotFound,
-    PermissionDenied,
-    PolicyViolation,
-)
-from listener.web.actions import Unavailable
+from listener.errors import ListenerError, StaleDraft
+from listener.web.errors import STATUS_FOR, status_for
 from listener.web.security import (
     SESSION_COOKIE,
     CsrfError,
@@ -36,32 +30,19 @@ from listener.web.security import (
     session_secret,
 )
 
+__all__ = ["STATUS_FOR", "create_app", "status_for"]
+
 if TYPE_CHECKING:
     from listener.app import App
 
 log = structlog.get_logger(__name__)
 
 HERE = Path(__file__).parent
-STATUS_FOR: list[tuple[type[Exception], int]] = [
-    (NotAuthenticated, 401),
-    (CsrfError, 403),
-    (PermissionDenied, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (PolicyViolation, 422),
-    (Unavailable, 503),
-    (ListenerError, 400),
-]
-
-
-def status_for(exc: Exception) -> int:
-    for cls, code in STATUS_FOR:
-        if isinstance(exc, cls):
-            return code
-    return 500
 
 
 def _wants_json(request: Request) -> bool:
+    if request.url.path.endswith("/presence"):  # the case page's ping: never a form
+        return True
     return request.url.path.startswith("/api/") or (
         "application/json" in request.headers.get("accept", "")
         and "text/html" not in request.headers.get("accept", "")
@@ -70,14 +51,14 @@ def _wants_json(request: Request) -> bool:
 
 def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
     """The web app (pages + /api/v1 + /healthz + /metrics) around ``app``."""
-    from listener.web import api, pages
+    from listener.web import api, docs, pages
 
     web = FastAPI(
         title="Listener",
         version="1",
         description="Service recovery queue, case actions and brand dashboard.",
         dependencies=[Depends(csrf_guard)],
-        docs_url="/api/docs",
+        docs_url=None,  # served below from packaged assets: the CSP allows no CDN
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
@@ -109,6 +90,7 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
         return response
 
     web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    docs.mount(web)
     web.include_router(pages.router)
     web.include_router(api.router)
 
@@ -117,9 +99,10 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
         code = status_for(exc)
         if _wants_json(request):
             headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-            return JSONResponse(
-                {"detail": str(exc), "error": type(exc).__name__}, status_code=code, headers=headers
-            )
+            body: dict[str, Any] = {"detail": str(exc), "error": type(exc).__name__}
+            if isinstance(exc, StaleDraft):
+                body["current"] = exc.current()
+            return JSONResponse(body, status_code=code, headers=headers)
         if isinstance(exc, NotAuthenticated):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         if request.method == "POST" and code < 500 and not isinstance(exc, CsrfError):

@@ -21,8 +21,17 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from listener import auth
 from listener.auth import Principal
-from listener.errors import ListenerError
-from listener.web import actions, charts, queries
+from listener.cases import actions
+from listener.cases.labels import correct_label
+from listener.cases.presence import others_viewing, touch_viewer
+from listener.cases.queue import QueueFilter, neighbours, next_case, queue_page
+from listener.cases.report import TABLE_COLUMNS, table_rows, team_report
+from listener.cases.view import case_view
+from listener.cases.work import Actor
+from listener.clock import utcnow
+from listener.errors import ListenerError, StaleDraft
+from listener.web import charts, queries
+from listener.web.errors import status_for
 from listener.web.security import csrf_token, current_user, lead, writer
 
 if TYPE_CHECKING:
@@ -135,9 +144,10 @@ def _app(request: Request) -> App:
     return request.app.state.listener  # type: ignore[no-any-return]
 
 
-def flash(request: Request, kind: str, message: str) -> None:
+def flash(request: Request, kind: str, message: str, *, undo: str | None = None) -> None:
+    """A message for the next page; ``undo``: a same-site path that undoes the action (POST)."""
     messages = list(request.session.get("flash", []))[-4:]
-    messages.append([kind, message[:500]])
+    messages.append([kind, message[:500], undo] if undo else [kind, message[:500]])
     request.session["flash"] = messages
 
 
@@ -172,10 +182,6 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
 
 def error_page(request: Request, code: int, message: str) -> HTMLResponse:
     return render(request, "error.html", status_code=code, code=code, message=message)
-
-
-def back_to_case(case_id: int) -> RedirectResponse:
-    return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
 def _int_or_none(v: str | None) -> int | None:
@@ -233,45 +239,57 @@ def logout(request: Request) -> RedirectResponse:
 # ---------------------------------------------------------------------------
 # queue
 
+QUEUE_PARAMS = ("status", "source", "category", "assignee", "q")
+
+
+def _queue_filter(
+    user: Principal, params: dict[str, str], page: int = 1, per_page: int = 50
+) -> QueueFilter:
+    return QueueFilter(
+        status=params.get("status") or None,
+        source=params.get("source") or None,
+        category=params.get("category") or None,
+        assignee=params.get("assignee") or None,
+        q=params.get("q") or None,
+        viewer=user.username,
+        page=page,
+        per_page=per_page,
+    )
+
+
+def _queue_params(request: Request) -> dict[str, str]:
+    """The queue filter in a request's query string (kept in links to and between cases)."""
+    return {k: v[:200] for k in QUEUE_PARAMS if (v := request.query_params.get(k) or "").strip()}
+
+
+def _actor(user: Principal) -> Actor:
+    return Actor(user.username, user.role)
+
 
 @router.get("/queue")
 def queue(
     request: Request,
     user: User,
-    status: str | None = None,
-    source: str | None = None,
-    category: str | None = None,
-    assignee: str | None = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    source: Annotated[str | None, Query(max_length=200)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    assignee: Annotated[str | None, Query(max_length=200)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> HTMLResponse:
-    f = queries.QueueFilter(
-        status=status or None,
-        source=source or None,
-        category=category or None,
-        assignee=assignee or None,
-        q=q or None,
-        page=page,
-        per_page=per_page,
-    )
+    params = _queue_params(request)
+    f = _queue_filter(user, params, page, per_page)
     app = _app(request)
-    data = queries.queue_page(app, f)
+    data = queue_page(app, f, masked=_masked(user), prefix=app.settings.recovery.coupon_prefix)
     facets = queries.queue_facets(app, request.app.state.cache)
-    params = {
-        k: v
-        for k, v in {
-            "status": status,
-            "source": source,
-            "category": category,
-            "assignee": assignee,
-            "q": q,
-        }.items()
-        if v
-    }
     return render(
         request, "queue.html", data=data, facets=facets, f=f, qs=urlencode(params), params=params
     )
+
+
+def _masked(user: Principal) -> bool:
+    return user.role == "marketing"
 
 
 @router.post("/queue/bulk")
@@ -290,14 +308,14 @@ async def bulk(request: Request, user: Writer) -> RedirectResponse:
             _bulk(
                 request,
                 ids,
-                lambda cid: actions.assign(app, cid, user, assignee),
+                lambda cid: actions.assign(app, cid, user.username, assignee),
                 f"assigned to {assignee}",
             )
     elif action == "dismiss":
         _bulk(
             request,
             ids,
-            lambda cid: actions.reject(app, cid, user, "dismissed from queue"),
+            lambda cid: actions.reject(app, cid, user.username, "dismissed from queue"),
             "dismissed",
         )
     else:
@@ -324,88 +342,69 @@ def _bulk(request: Request, ids: list[int], fn: Any, done: str) -> None:
 # case page
 
 
-def case_context(app: App, case_id: CaseId, viewer: str) -> dict[str, Any]:
-    """Everything the case page shows."""
-    from listener.cases import case_events, get_case
-    from listener.policy import x_weighted_length
-
-    with app.sessions() as session:
-        case = get_case(session, case_id)
-        events = case_events(session, case_id)
-    mentions = list(case.mentions)
-    drafts = list(case.drafts)
-    current = next(
-        (d for d in reversed(drafts) if d.status in ("current", "approved", "sent")),
-        drafts[-1] if drafts else None,
-    )
-    classifications = queries.latest_classifications(app, [mt.id for mt in mentions])
-    corrections = queries.latest_corrections(app, [mt.id for mt in mentions])
-    others = queries.touch_viewer(app, case_id, viewer)
-    warnings: list[str] = []
-    length = None
-    limit = None
-    if current is not None:
-        from listener.outbox import allowed_domains, channel_limit, guard_violations
-
-        limit = channel_limit(current.channel)
-        weighted = current.channel == "x_reply"
-        length = x_weighted_length(current.text) if weighted else len(current.text)
-        if current.status == "current":
-            warnings = guard_violations(
-                current.text,
-                current.channel,
-                limit=limit,
-                author_handle=case.author.handle if case.author else None,
-                brand_handles=app.settings.brand.handles,
-                allowed_domains=allowed_domains(app.settings),
-            )
-    try:
-        detail = actions.case_detail(app, case_id)
-    except actions.Unavailable:
-        detail = {}
-    return {
-        "case": case,
-        "mentions": mentions,
-        "classifications": classifications,
-        "corrections": corrections,
-        "drafts": drafts,
-        "draft": current,
-        "draft_length": length,
-        "limit": limit,
-        "warnings": warnings,
-        "offers": list(case.offers),
-        "catalogue": detail.get("catalogue") or [],
-        "budget": detail.get("budget"),
-        "detail": detail,
-        "events": events,
-        "history": queries.author_history(app, case_id),
-        "conversation": queries.conversation(app, case_id),
-        "viewers": others,
-        "sla_seconds": int((case.sla_due_at - datetime.now(UTC)).total_seconds())
-        if case.sla_due_at
-        else None,
-        "categories": _categories(app),
-    }
-
-
 def _categories(app: App) -> list[str]:
-    try:
-        from listener.triage import CATEGORY_SEVERITY
+    return [c.name for c in app.settings.classifier.categories]
 
-        return sorted(CATEGORY_SEVERITY)
-    except ImportError:  # pragma: no cover
-        return []
+
+def case_page_response(
+    request: Request,
+    case_id: int,
+    user: Principal,
+    *,
+    status_code: int = 200,
+    unsaved: dict[str, Any] | None = None,
+    problem: str | None = None,
+    current: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    """The case page; ``unsaved`` is the actor's own reply text, kept when an action on it
+    was refused (with ``problem`` and, for a newer version, the ``current`` one beside it)."""
+    app = _app(request)
+    view = case_view(app, case_id, viewer=_actor(user))
+    params = _queue_params(request)
+    prev_id, next_id = neighbours(app, case_id, _queue_filter(user, params))
+    if user.can_write:
+        viewers = touch_viewer(app, case_id, user.username)
+    else:
+        viewers = others_viewing(app, case_id, user.username)
+    return render(
+        request,
+        "case.html",
+        status_code=status_code,
+        v=view,
+        viewers=viewers,
+        prev_id=prev_id,
+        next_id=next_id,
+        qs=urlencode(params),
+        unsaved=unsaved,
+        problem=problem,
+        current=current,
+        categories=_categories(app),
+        snooze_choices=list(SNOOZE_CHOICES),
+    )
 
 
 @router.get("/cases/{case_id}")
 def case_page(case_id: CaseId, request: Request, user: User) -> HTMLResponse:
-    ctx = case_context(_app(request), case_id, user.username)
-    return render(request, "case.html", **ctx)
+    return case_page_response(request, case_id, user)
 
 
 @router.post("/cases/{case_id}/presence")
-def presence(case_id: CaseId, request: Request, user: User) -> dict[str, Any]:
-    return {"viewers": queries.touch_viewer(_app(request), case_id, user.username)}
+def presence(case_id: CaseId, request: Request, user: Writer) -> dict[str, Any]:
+    return {"viewers": touch_viewer(_app(request), case_id, user.username)}
+
+
+def _to_case(case_id: int, qs: str = "") -> RedirectResponse:
+    return RedirectResponse(f"/cases/{case_id}" + (f"?{qs}" if qs else ""), status_code=303)
+
+
+def _onward(request: Request, user: Principal, case_id: int, done: str) -> RedirectResponse:
+    """After approve, reject, resolve or snooze: the next case to work, or the queue."""
+    following = next_case(_app(request), user.username, after=case_id)
+    if following is None:
+        flash(request, "ok", f"{done} · the queue is empty")
+        return RedirectResponse("/queue", status_code=303)
+    flash(request, "ok", f"{done} · next: case #{following}")
+    return RedirectResponse(f"/cases/{following}", status_code=303)
 
 
 @router.post("/cases/{case_id}/claim")
@@ -416,25 +415,45 @@ def claim(
     force: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Any:
-    actions.claim(_app(request), case_id, user, force=bool(force) and user.is_lead)
+    actions.claim(_app(request), case_id, user.username, force=bool(force) and user.is_lead)
     flash(request, "ok", f"you claimed case #{case_id}")
     return RedirectResponse(safe_next(next, request, default=f"/cases/{case_id}"), status_code=303)
 
 
 @router.post("/cases/{case_id}/release")
 def release(case_id: CaseId, request: Request, user: Writer) -> Any:
-    actions.release(_app(request), case_id, user)
+    actions.release(_app(request), case_id, user.username)
     flash(request, "ok", f"case #{case_id} released")
-    return back_to_case(case_id)
+    return _to_case(case_id)
 
 
 @router.post("/cases/{case_id}/assign")
 def assign(
     case_id: CaseId, request: Request, user: Lead, assignee: Annotated[str, Form(max_length=200)]
 ) -> Any:
-    actions.assign(_app(request), case_id, user, assignee)
-    flash(request, "ok", f"case #{case_id} assigned to {assignee}")
-    return back_to_case(case_id)
+    actions.assign(_app(request), case_id, user.username, assignee.strip())
+    flash(request, "ok", f"case #{case_id} assigned to {assignee.strip()}")
+    return _to_case(case_id)
+
+
+def _reply_form(text: str, subject: str) -> dict[str, Any]:
+    return {"text": text.replace("\r\n", "\n"), "subject": subject or None}
+
+
+def _refused(
+    request: Request, case_id: int, user: Principal, exc: ListenerError, mine: dict[str, Any]
+) -> HTMLResponse:
+    """The case page again, the actor's text kept in the editor, saying why."""
+    current = exc.current() if isinstance(exc, StaleDraft) else None
+    return case_page_response(
+        request,
+        case_id,
+        user,
+        status_code=status_for(exc),
+        unsaved=mine,
+        problem=str(exc),
+        current=current,
+    )
 
 
 @router.post("/cases/{case_id}/draft")
@@ -444,12 +463,22 @@ def draft(
     user: Writer,
     text: Annotated[str, Form(max_length=20000)],
     subject: Annotated[str, Form(max_length=500)] = "",
+    draft_version: Annotated[int | None, Form(ge=0, le=1_000_000)] = None,
 ) -> Any:
-    actions.edit_draft(
-        _app(request), case_id, user, text.replace("\r\n", "\n"), subject=subject or None
-    )
-    flash(request, "ok", "draft saved")
-    return back_to_case(case_id)
+    mine = _reply_form(text, subject)
+    try:
+        done = actions.edit_draft(
+            _app(request),
+            case_id,
+            user.username,
+            mine["text"],
+            subject=mine["subject"],
+            draft_version=draft_version,
+        )
+    except ListenerError as exc:
+        return _refused(request, case_id, user, exc, mine)
+    flash(request, "ok", f"draft saved (version {done['draft_version']})")
+    return _to_case(case_id)
 
 
 @router.post("/cases/{case_id}/offer")
@@ -458,17 +487,43 @@ def offer(
     request: Request,
     user: Writer,
     offer_key: Annotated[str, Form(max_length=100)] = "",
+    draft_version: Annotated[int | None, Form(ge=0, le=1_000_000)] = None,
 ) -> Any:
-    actions.select_offer(_app(request), case_id, user, offer_key or None)
+    actions.select_offer(
+        _app(request), case_id, user.username, offer_key or None, draft_version=draft_version
+    )
     flash(request, "ok", f"offer: {offer_key}" if offer_key else "no offer")
-    return back_to_case(case_id)
+    return _to_case(case_id)
 
 
 @router.post("/cases/{case_id}/approve")
-def approve(case_id: CaseId, request: Request, user: Writer) -> Any:
-    actions.approve(_app(request), case_id, user)
-    flash(request, "ok", f"case #{case_id} approved")
-    return back_to_case(case_id)
+def approve(
+    case_id: CaseId,
+    request: Request,
+    user: Writer,
+    text: Annotated[str | None, Form(max_length=20000)] = None,
+    subject: Annotated[str, Form(max_length=500)] = "",
+    draft_version: Annotated[int | None, Form(ge=0, le=1_000_000)] = None,
+) -> Any:
+    """Approve the reply as the page shows it: the editor's text (saved first if edited)
+    at the version the page was loaded with; a case is approved from its page only."""
+    if draft_version is None or text is None:
+        raise ListenerError(
+            f"open case #{case_id} to approve it: the reply you approve must be the one you read"
+        )
+    mine = _reply_form(text, subject)
+    try:
+        actions.approve(
+            _app(request),
+            case_id,
+            user.username,
+            draft_version=draft_version,
+            text=mine["text"],
+            subject=mine["subject"],
+        )
+    except ListenerError as exc:
+        return _refused(request, case_id, user, exc, mine)
+    return _onward(request, user, case_id, f"case #{case_id} approved")
 
 
 @router.post("/cases/{case_id}/reject")
@@ -478,9 +533,19 @@ def reject(
     user: Writer,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Any:
-    actions.reject(_app(request), case_id, user, reason or "rejected")
-    flash(request, "ok", f"case #{case_id} rejected")
-    return back_to_case(case_id)
+    actions.reject(_app(request), case_id, user.username, reason.strip() or "rejected")
+    flash(request, "ok", f"case #{case_id} rejected", undo=f"/cases/{case_id}/reopen")
+    following = next_case(_app(request), user.username, after=case_id)
+    return RedirectResponse(
+        f"/cases/{following}" if following is not None else "/queue", status_code=303
+    )
+
+
+@router.post("/cases/{case_id}/reopen")
+def reopen(case_id: CaseId, request: Request, user: Writer) -> Any:
+    actions.reopen(_app(request), case_id, user.username)
+    flash(request, "ok", f"case #{case_id} reopened")
+    return _to_case(case_id)
 
 
 SNOOZE_CHOICES = {
@@ -493,14 +558,25 @@ SNOOZE_CHOICES = {
 
 @router.post("/cases/{case_id}/snooze")
 def snooze(
-    case_id: CaseId, request: Request, user: Writer, for_: Annotated[str, Form(alias="for")] = "4h"
+    case_id: CaseId,
+    request: Request,
+    user: Writer,
+    for_: Annotated[str, Form(alias="for", max_length=10)] = "4h",
+    note: Annotated[str, Form(max_length=500)] = "",
 ) -> Any:
     delta = SNOOZE_CHOICES.get(for_)
     if delta is None:
         raise ListenerError(f"snooze for one of: {', '.join(SNOOZE_CHOICES)}")
-    actions.snooze(_app(request), case_id, user, datetime.now(UTC) + delta)
-    flash(request, "ok", f"case #{case_id} snoozed for {for_}")
-    return back_to_case(case_id)
+    until = utcnow() + delta
+    actions.snooze(_app(request), case_id, user.username, until, note=note)
+    return _onward(request, user, case_id, f"case #{case_id} snoozed until {fmt_ts(until)}")
+
+
+@router.post("/cases/{case_id}/wake")
+def wake(case_id: CaseId, request: Request, user: Writer) -> Any:
+    actions.snooze(_app(request), case_id, user.username, None)
+    flash(request, "ok", f"case #{case_id} is back in the queue")
+    return _to_case(case_id)
 
 
 @router.post("/cases/{case_id}/resolve")
@@ -510,18 +586,17 @@ def resolve(
     user: Writer,
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Any:
-    actions.resolve(_app(request), case_id, user, note or None)
-    flash(request, "ok", f"case #{case_id} resolved")
-    return back_to_case(case_id)
+    actions.resolve(_app(request), case_id, user.username, note.strip() or None)
+    return _onward(request, user, case_id, f"case #{case_id} resolved")
 
 
 @router.post("/cases/{case_id}/sent")
 def mark_sent(
     case_id: CaseId, request: Request, user: Writer, url: Annotated[str, Form(max_length=2000)] = ""
 ) -> Any:
-    actions.mark_sent(_app(request), case_id, user, url or None)
+    actions.mark_sent(_app(request), case_id, user.username, url or None)
     flash(request, "ok", f"case #{case_id} marked as sent")
-    return back_to_case(case_id)
+    return _to_case(case_id)
 
 
 @router.post("/mentions/{mention_id}/correct")
@@ -536,7 +611,7 @@ def correct(
     flag = {"yes": True, "no": False}.get(unhappy)
     if flag is None and not category:
         raise ListenerError("say whether the post is unhappy, or pick a category")
-    actions.correct_label(_app(request), mention_id, user, unhappy=flag, category=category or None)
+    correct_label(_app(request), mention_id, user.username, unhappy=flag, category=category or None)
     flash(request, "ok", "thanks — the correction feeds the next training run")
     return RedirectResponse(safe_next(next, request, default="/queue"), status_code=303)
 
@@ -715,13 +790,11 @@ def report(
     request: Request, user: User, window: Annotated[str, Query(max_length=4)] = "7d"
 ) -> HTMLResponse:
     days = WINDOWS.get(window, 7)
-    until = datetime.now(UTC)
+    until = utcnow()
     since = until - timedelta(days=days)
-    try:
-        data = actions.team_report(_app(request), since, until)
-        missing = None
-    except actions.Unavailable as exc:
-        data, missing = {}, str(exc)
+    app = _app(request)
+    data = team_report(app, since, until)
+    currency = data["currency"]
     return render(
         request,
         "report.html",
@@ -730,5 +803,7 @@ def report(
         windows=list(WINDOWS),
         since=since,
         until=until,
-        missing=missing,
+        columns=[heading for heading, _, _ in TABLE_COLUMNS],
+        by_agent=table_rows(data["by_agent"], "agent", currency),
+        by_category=table_rows(data["by_category"], "category", currency),
     )

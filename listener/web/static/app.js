@@ -1,4 +1,5 @@
-// Listener web UI: keyboard use, live draft length, SLA countdowns, presence.
+// Listener web UI: keyboard use (? lists the keys), live draft length, unsaved-edit guard,
+// SLA countdowns, presence.
 // No inline script anywhere (CSP: script-src 'self'); all text goes in via textContent.
 "use strict";
 
@@ -84,9 +85,43 @@
     const t = ev.target;
     return t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
   }
+  const plainKey = (ev) => !(ev.ctrlKey || ev.metaKey || ev.altKey);
+
+  // ---- everywhere: "?" lists the keys, "/" searches the queue ----
+  function initKeys() {
+    const overlay = document.getElementById("keys");
+    const toggle = (show) => {
+      if (!overlay) return;
+      overlay.hidden = show === undefined ? !overlay.hidden : !show;
+      if (!overlay.hidden) { const close = document.getElementById("keys-close"); if (close) close.focus(); }
+    };
+    const help = document.getElementById("keys-help");
+    if (help) help.addEventListener("click", () => toggle());
+    const close = document.getElementById("keys-close");
+    if (close) close.addEventListener("click", () => toggle(false));
+    if (overlay) overlay.addEventListener("click", (ev) => { if (ev.target === overlay) toggle(false); });
+    document.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") {
+        if (overlay && !overlay.hidden) { toggle(false); ev.preventDefault(); return; }
+        if (typing(ev)) { ev.target.blur(); ev.preventDefault(); }
+        return;
+      }
+      if (typing(ev) || !plainKey(ev)) return;
+      if (ev.key === "?") { toggle(); ev.preventDefault(); return; }
+      if (ev.key === "/") {
+        const search = document.getElementById("search");
+        if (search) { search.focus(); search.select(); } else { window.location.assign("/queue#search"); }
+        ev.preventDefault();
+      }
+    });
+  }
 
   // ---- queue ----
   function initQueue() {
+    if (window.location.hash === "#search") {
+      const search = document.getElementById("search");
+      if (search) search.focus();
+    }
     const rows = Array.from(document.querySelectorAll("tr.case-row"));
     let cur = rows.length ? 0 : -1;
     const select = (i) => {
@@ -105,15 +140,15 @@
       rows.forEach((r) => { const cb = r.querySelector('input[type="checkbox"]'); if (cb) cb.checked = all.checked; });
     });
     document.addEventListener("keydown", (ev) => {
-      if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey || cur < 0) return;
+      if (typing(ev) || !plainKey(ev) || cur < 0) return;
+      const overlay = document.getElementById("keys");
+      if (overlay && !overlay.hidden) return;
       const row = rows[cur];
-      const submit = (sel) => { const f = row.querySelector(sel); if (f) f.requestSubmit(); };
       switch (ev.key) {
         case "j": select(cur + 1); break;
         case "k": select(cur - 1); break;
         case "x": { const cb = row.querySelector('input[type="checkbox"]'); if (cb) cb.checked = !cb.checked; break; }
-        case "c": submit("form.claim-form"); break;
-        case "a": submit("form.approve-form"); break;
+        case "c": { const f = row.querySelector("form.claim-form"); if (f) f.requestSubmit(); else return; break; }
         case "e": case "Enter": window.location.assign(row.dataset.href); break;
         default: return;
       }
@@ -129,6 +164,9 @@
     const counter = document.getElementById("draft-length");
     const form = document.getElementById("draft-form");
     const warnings = document.getElementById("warnings");
+    const dirtyNote = document.getElementById("dirty-note");
+    const original = text ? text.defaultValue : "";
+    const dirty = () => Boolean(text && !text.readOnly && text.value !== original);
     if (text && counter) {
       const max = form && form.dataset.max ? parseInt(form.dataset.max, 10) : null;
       const weighted = !form || form.dataset.weighted !== "";
@@ -149,19 +187,42 @@
       text.addEventListener("input", update);
       update();
     }
+    // unsaved edits are never dropped: other forms wait until they are saved or discarded
+    document.querySelectorAll("form").forEach((f) => {
+      if (f === form || f.closest("header")) return;
+      f.addEventListener("submit", (ev) => {
+        if (!dirty()) return;
+        ev.preventDefault();
+        if (dirtyNote) { dirtyNote.hidden = false; dirtyNote.scrollIntoView({ block: "center" }); }
+      });
+    });
+    const discard = document.getElementById("discard");
+    if (discard && text) discard.addEventListener("click", () => {
+      text.value = original;
+      text.dispatchEvent(new Event("input"));
+      if (dirtyNote) dirtyNote.hidden = true;
+    });
+    const go = (href) => {
+      if (!href) return;
+      if (dirty()) { if (dirtyNote) { dirtyNote.hidden = false; } return; }
+      window.location.assign(href);
+    };
     document.addEventListener("keydown", (ev) => {
-      if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
-      const submit = (fid) => { const f = document.getElementById(fid); if (f) f.requestSubmit(); };
+      if (typing(ev) || !plainKey(ev)) return;
+      const overlay = document.getElementById("keys");
+      if (overlay && !overlay.hidden) return;
+      const click = (elId) => { const el = document.getElementById(elId); if (el) el.click(); return Boolean(el); };
       switch (ev.key) {
-        case "c": submit("claim-form"); break;
-        case "a": submit("approve-form"); break;
-        case "e": if (text) text.focus(); break;
-        case "j": case "k": window.location.assign("/queue"); break;
+        case "c": if (!click("claim")) return; break;
+        case "a": if (!click("approve")) return; break;
+        case "e": if (text && !text.readOnly) text.focus(); else return; break;
+        case "j": go(caseEl && caseEl.dataset.next); break;
+        case "k": go(caseEl && caseEl.dataset.prev); break;
         default: return;
       }
       ev.preventDefault();
     });
-    if (id) {
+    if (id && document.querySelector('meta[name="csrf-token"]')) {
       const viewers = document.getElementById("viewers");
       const ping = () => {
         fetch("/cases/" + encodeURIComponent(id) + "/presence", {
@@ -172,12 +233,13 @@
           viewers.textContent = data.viewers.length ? "· also looking: " + data.viewers.join(", ") : "";
         }).catch(() => {});
       };
-      window.setInterval(ping, 15000);
+      if (document.getElementById("actions") || form) window.setInterval(ping, 15000);
     }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     const page = document.body.dataset.page;
+    initKeys();
     if (page === "queue") initQueue();
     if (page === "case") initCase();
     tickSla();

@@ -1,5 +1,6 @@
-"""Recovery end to end: drafts and offers from the pipeline, the case workflow, caps and
-approval tiers under concurrency, follow-ups and the team report."""
+"""Case work end to end: drafts and offers from the pipeline, the case actions (one unit of
+work: actor and role from the users table, claim, state, one event), caps and approval
+tiers under concurrency, follow-ups and the team report."""
 
 from __future__ import annotations
 
@@ -16,26 +17,25 @@ from sqlalchemy import func, select
 
 from listener import models as m
 from listener.app import App
-from listener.cases import list_queue
-from listener.drafting import CHANNEL_LIMITS
-from listener.errors import Conflict, NotFound, PermissionDenied, PolicyViolation
-from listener.outbox import allowed_domains, guard_violations
-from listener.pipeline import poll_sources
-from listener.recovery import (
-    approve_case,
-    assign_case,
-    case_detail,
-    claim_case,
+from listener.cases.actions import (
+    approve,
+    assign,
+    claim,
     edit_draft,
-    mark_sent_manually,
-    reject_case,
-    release_case,
-    resolve_case,
+    mark_sent,
+    reject,
+    release,
+    resolve,
     select_offer,
     set_fulfilment,
-    snooze_case,
-    team_report,
+    snooze,
 )
+from listener.cases.queue import list_queue
+from listener.cases.report import team_report
+from listener.cases.sending import Reply, Rules, violations
+from listener.cases.view import case_view as case_detail
+from listener.errors import Conflict, NotFound, PermissionDenied, PolicyViolation
+from listener.pipeline import poll_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -75,6 +75,22 @@ def write_jsonl(path: Path, posts: list[dict[str, Any]]) -> Path:
     return path
 
 
+#: the people these tests act as (the unit of work takes roles from the users table)
+PEOPLE = (
+    ("ann", "agent"),
+    ("bob", "agent"),
+    ("lee", "lead"),
+    ("max", "lead"),
+    ("mo", "marketing"),
+)
+
+
+def add_people(app: App, *people: tuple[str, str]) -> None:
+    with app.sessions.begin() as s:
+        for name, role in people or PEOPLE:
+            s.add(m.User(username=name, role=role, password_hash="x"))
+
+
 def social_app(
     make_app: Callable[..., App],
     tmp_path: Path,
@@ -97,6 +113,7 @@ def social_app(
             "recovery": recovery_block(**recovery),
         }
     )
+    add_people(app)
     poll_sources(app)
     return app
 
@@ -129,20 +146,23 @@ def test_every_unhappy_example_gets_a_draft_within_limits_and_ranked_offers(
         assert len(unhappy) >= 10
         assert all(x.case_id is not None for x in unhappy)
         cases = s.scalars(select(m.Case)).unique().all()
-        domains = allowed_domains(app.settings)
+        rules = Rules.from_settings(app.settings)
         with_offer = 0
         for case in cases:
             drafts = [d for d in case.drafts if d.status == "current"]
             assert len(drafts) == 1, f"case {case.id} has no draft"
             draft = drafts[0]
-            problems = guard_violations(
+            mention = next(x for x in case.mentions if x.id == draft.in_reply_to_mention_id)
+            reply = Reply(
                 draft.text,
                 draft.channel,
-                limit=CHANNEL_LIMITS[draft.channel],
                 author_handle=case.author.handle,
-                brand_handles=app.settings.brand.handles,
-                allowed_domains=domains,
+                recipient=case.author.email or case.author.handle,
+                in_reply_to=mention.external_id,
+                target_text=mention.text,
             )
+            # the very rules approval and the outbox apply: every draft may be approved as is
+            problems = violations(reply, rules)
             assert problems == [], (case.id, draft.text, problems)
             suggested = sorted(
                 (o for o in case.offers if o.status == "suggested"), key=lambda o: o.rank
@@ -153,7 +173,7 @@ def test_every_unhappy_example_gets_a_draft_within_limits_and_ranked_offers(
                 assert suggested[0].rank == 0 and all(o.reasons for o in suggested)
                 assert len(suggested) <= app.settings.recovery.suggestions
         assert with_offer >= 10
-    queue = list_queue(app)
+    queue = [c.contract() for c in list_queue(app)]
     assert all(c["offer"] and c["offer"]["reasons"] for c in queue if c["category"] != "praise")
     # the X drafts carry the top offer's words (coupon codes appear only at approval)
     x_drafts = [c for c in queue if c["source"] == "example-social" and c["offer"]]
@@ -174,16 +194,16 @@ def test_claim_edit_offer_approve_and_the_event_trail(
         channel="x_reply",
     )
     (cid,) = case_ids(app)
-    assert claim_case(app, cid, "ann")["assignee"] == "ann"
+    assert claim(app, cid, "ann")["assignee"] == "ann"
     with pytest.raises(Conflict, match="claimed by ann"):
-        claim_case(app, cid, "bob")
+        claim(app, cid, "bob")
     with pytest.raises(PermissionDenied):
-        claim_case(app, cid, "bob", force=True)
+        claim(app, cid, "bob", force=True)
     with pytest.raises(Conflict):
         edit_draft(app, cid, "bob", "hi")
-    assert claim_case(app, cid, "lee", role="lead", force=True)["assignee"] == "lee"
-    release_case(app, cid, "lee")
-    claim_case(app, cid, "ann")
+    assert claim(app, cid, "lee", role="lead", force=True)["assignee"] == "lee"
+    release(app, cid, "lee")
+    claim(app, cid, "ann")
 
     summary = select_offer(app, cid, "ann", "coupon_20")
     assert summary["offer"]["key"] == "coupon_20" and summary["offer"]["status"] == "selected"
@@ -192,7 +212,7 @@ def test_claim_edit_offer_approve_and_the_event_trail(
     summary = edit_draft(app, cid, "ann", text)
     assert summary["draft"] == text
 
-    approved = approve_case(app, cid, "ann", role="agent")
+    approved = approve(app, cid, "ann")
     assert approved["status"] == "approved"
     code = approved["offer"]["code"]
     assert code and code.startswith("ZS-")
@@ -220,7 +240,7 @@ def test_claim_edit_offer_approve_and_the_event_trail(
     with pytest.raises(Conflict):
         edit_draft(app, cid, "ann", "changed")
     with pytest.raises(Conflict):
-        approve_case(app, cid, "ann", role="agent")
+        approve(app, cid, "ann")
     assert detail["budget"]["team_spent_today"] == 15
 
 
@@ -229,26 +249,26 @@ def test_marketing_is_read_only(make_app: Callable[..., App], tmp_path: Path) ->
     (cid,) = case_ids(app)
     mk = {"role": "marketing"}
     calls: list[Callable[[], Any]] = [
-        lambda: claim_case(app, cid, "mo", **mk),
-        lambda: release_case(app, cid, "mo", **mk),
-        lambda: assign_case(app, cid, "mo", "ann", **mk),
+        lambda: claim(app, cid, "mo", **mk),
+        lambda: release(app, cid, "mo", **mk),
+        lambda: assign(app, cid, "mo", "ann", **mk),
         lambda: edit_draft(app, cid, "mo", "text", **mk),
         lambda: select_offer(app, cid, "mo", None, **mk),
-        lambda: approve_case(app, cid, "mo", **mk),
-        lambda: reject_case(app, cid, "mo", "no", **mk),
-        lambda: snooze_case(app, cid, "mo", None, **mk),
-        lambda: resolve_case(app, cid, "mo", **mk),
-        lambda: mark_sent_manually(app, cid, "mo", **mk),
+        lambda: approve(app, cid, "mo", **mk),
+        lambda: reject(app, cid, "mo", "no", **mk),
+        lambda: snooze(app, cid, "mo", None, **mk),
+        lambda: resolve(app, cid, "mo", **mk),
+        lambda: mark_sent(app, cid, "mo", **mk),
         lambda: set_fulfilment(app, 1, "mo", "sent", **mk),
     ]
     for call in calls:
         with pytest.raises(PermissionDenied):
             call()
-    # the users table is consulted when no role is given
-    with app.sessions() as s, s.begin():
-        s.add(m.User(username="mo", role="marketing", password_hash="x"))
-    with pytest.raises(PermissionDenied):
+    # the role comes from the users table: no role given, or a false one, changes nothing
+    with pytest.raises(PermissionDenied, match=r"read-only|may not"):
         edit_draft(app, cid, "mo", "text")
+    with pytest.raises(PermissionDenied, match="mo is a marketing, not a lead"):
+        edit_draft(app, cid, "mo", "text", role="lead")
     assert events(app, cid).count("draft.edited") == 0
     assert case_detail(app, cid)["id"] == cid  # reading is fine
 
@@ -262,18 +282,18 @@ def test_policy_guard_blocks_approval_and_writes_nothing(
     select_offer(app, cid, "ann", None)
     edit_draft(app, cid, "ann", "@priya sorry! see https://evil.example/x and ask @someoneelse")
     with pytest.raises(PolicyViolation) as err:
-        approve_case(app, cid, "ann", role="agent")
+        approve(app, cid, "ann")
     assert "evil.example" in str(err.value) and "@someoneelse" in str(err.value)
     edit_draft(app, cid, "ann", "@priya " + "so sorry " * 40)
     with pytest.raises(PolicyViolation, match="weighted"):
-        approve_case(app, cid, "ann", role="agent")
+        approve(app, cid, "ann")
     with app.sessions() as s:
         assert s.scalar(select(func.count(m.OutboxMessage.id))) == 0
     assert "case.approved" not in events(app, cid)
     edit_draft(
         app, cid, "ann", "@priya So sorry. Details at https://help.zephyrshoes.example/returns"
     )
-    assert approve_case(app, cid, "ann", role="agent")["status"] == "approved"
+    assert approve(app, cid, "ann")["status"] == "approved"
 
 
 def test_lead_tier_and_no_self_approval(make_app: Callable[..., App], tmp_path: Path) -> None:
@@ -281,10 +301,10 @@ def test_lead_tier_and_no_self_approval(make_app: Callable[..., App], tmp_path: 
     (cid,) = case_ids(app)
     select_offer(app, cid, "lee", "free_replacement")  # $65 > lead_above $50
     with pytest.raises(PermissionDenied, match="lead"):
-        approve_case(app, cid, "ann", role="agent")
+        approve(app, cid, "ann")
     with pytest.raises(PermissionDenied, match="themselves"):
-        approve_case(app, cid, "lee", role="lead")
-    out = approve_case(app, cid, "max", role="lead")
+        approve(app, cid, "lee", role="lead")
+    out = approve(app, cid, "max", role="lead")
     assert out["status"] == "approved"
     detail = case_detail(app, cid)
     (offer,) = [o for o in detail["offers"] if o["status"] == "approved"]
@@ -303,18 +323,18 @@ def test_snooze_reject_resolve_assign(make_app: Callable[..., App], tmp_path: Pa
     app = social_app(make_app, tmp_path, [post(1, "a1", UNHAPPY), post(2, "a2", UNHAPPY)])
     c1, c2 = case_ids(app)
     until = datetime.now(UTC) + timedelta(hours=2)
-    assert snooze_case(app, c1, "ann", until)["id"] == c1
+    assert snooze(app, c1, "ann", until)["id"] == c1
     assert case_detail(app, c1)["snoozed_until"] is not None
     with pytest.raises(PermissionDenied):
-        assign_case(app, c1, "ann", "bob", role="agent")
-    assert assign_case(app, c1, "lee", "bob")["assignee"] == "bob"
-    rejected = reject_case(app, c2, "ann", "not a customer")
+        assign(app, c1, "ann", "bob", role="agent")
+    assert assign(app, c1, "lee", "bob")["assignee"] == "bob"
+    rejected = reject(app, c2, "ann", "not a customer")
     assert rejected["status"] == "rejected"
     with pytest.raises(Conflict):
-        approve_case(app, c2, "ann", role="agent")
+        approve(app, c2, "ann", role="agent")
     with pytest.raises(NotFound):
         select_offer(app, c1, "bob", "yacht")
-    assert resolve_case(app, c1, "bob", "sorted by phone")["status"] == "resolved"
+    assert resolve(app, c1, "bob", "sorted by phone")["status"] == "resolved"
     assert events(app, c1)[-1] == "case.resolved"
 
 
@@ -365,12 +385,13 @@ def test_concurrent_approvals_never_overspend_the_budget(
     )
     ids = case_ids(app)
     assert len(ids) == n
+    add_people(app, *((f"agent{c}", "agent") for c in ids))
     # every approver gets its own App (own engine and connections), like separate processes
     apps = [App.from_settings(app.settings, upgrade=False) for _ in ids]
     try:
         results = _race(
             [
-                lambda a=a, c=c: approve_case(a, c, f"agent{c}", role="agent")
+                lambda a=a, c=c: approve(a, c, f"agent{c}", role="agent")
                 for a, c in zip(apps, ids, strict=True)
             ]
         )
@@ -393,13 +414,11 @@ def test_concurrent_approvals_of_one_case_and_high_value_tier(
 ) -> None:
     app = social_app(make_app, tmp_path, [post(1, "a1", UNHAPPY), post(2, "a2", UNHAPPY)])
     c1, c2 = case_ids(app)
+    add_people(app, *((f"lead{i}", "lead") for i in range(4)))
     apps = [App.from_settings(app.settings, upgrade=False) for _ in range(4)]
     try:
         results = _race(
-            [
-                lambda a=a, i=i: approve_case(a, c1, f"lead{i}", role="lead")
-                for i, a in enumerate(apps)
-            ]
+            [lambda a=a, i=i: approve(a, c1, f"lead{i}", role="lead") for i, a in enumerate(apps)]
         )
         ok = [r for r in results if isinstance(r, dict)]
         assert len(ok) == 1 and all(isinstance(r, Conflict) for r in results if r not in ok)
@@ -407,13 +426,13 @@ def test_concurrent_approvals_of_one_case_and_high_value_tier(
         select_offer(app, c2, "lee", "free_replacement")
         results = _race(
             [
-                lambda a=apps[0]: approve_case(a, c2, "lee", role="lead"),
-                lambda a=apps[1]: approve_case(a, c2, "lee", role="lead"),
-                lambda a=apps[2]: approve_case(a, c2, "ann", role="agent"),
+                lambda a=apps[0]: approve(a, c2, "lee", role="lead"),
+                lambda a=apps[1]: approve(a, c2, "lee", role="lead"),
+                lambda a=apps[2]: approve(a, c2, "ann", role="agent"),
             ]
         )
         assert all(isinstance(r, PermissionDenied) for r in results), results
-        assert approve_case(apps[3], c2, "max", role="lead")["status"] == "approved"
+        assert approve(apps[3], c2, "max", role="lead")["status"] == "approved"
     finally:
         for a in apps:
             a.close()
@@ -447,14 +466,14 @@ def test_customer_cap_across_cases(make_app: Callable[..., App], tmp_path: Path)
     )
     c1, c2 = case_ids(app)
     select_offer(app, c1, "ann", "coupon_20")
-    approve_case(app, c1, "ann", role="agent")
+    approve(app, c1, "ann", role="agent")
     detail = case_detail(app, c2)
     assert detail["history"]["offers_received"], detail["history"]
     assert all(s["excluded"] for s in detail["catalogue"])
     with pytest.raises(Conflict, match="customer already got 1 offer"):
-        approve_case(app, c2, "ann", role="agent")
+        approve(app, c2, "ann", role="agent")
     select_offer(app, c2, "ann", None)
-    assert approve_case(app, c2, "ann", role="agent")["status"] == "approved"
+    assert approve(app, c2, "ann", role="agent")["status"] == "approved"
 
 
 # -- did it work? --------------------------------------------------------------------------
@@ -485,11 +504,14 @@ def test_followup_records_recovery_and_the_report(
             "recovery": recovery_block(),
         }
     )
+    add_people(app)
     poll_sources(app)
     c1, c2 = case_ids(app)
     for cid in (c1, c2):
-        approve_case(app, cid, "lee", role="lead")
-        out = mark_sent_manually(app, cid, "ann", url="https://x.com/brand/status/1")
+        approve(app, cid, "lee", role="lead")
+        with pytest.raises(Conflict, match="claimed by lee"):  # lee approved it: lee holds it
+            mark_sent(app, cid, "ann", url="https://x.com/brand/status/1")
+        out = mark_sent(app, cid, "lee", url="https://x.com/brand/status/1")
         assert out["status"] == "sent"
     later = now + timedelta(minutes=5)
     write_jsonl(
@@ -517,3 +539,235 @@ def test_followup_records_recovery_and_the_report(
     assert cost > 0 and report["cost_per_recovered_customer"] == cost
     assert sum(v["count"] for v in report["offers_by_kind"].values()) == 2
     json.dumps(report)
+
+
+# -- issue 12: approve what you saw, claims, snooze, identity, the state table ------------
+
+
+def test_approve_what_you_saw(make_app: Callable[..., App], tmp_path: Path) -> None:
+    from listener.errors import StaleDraft
+
+    app = social_app(make_app, tmp_path, [post(1, "priya", UNHAPPY)])
+    (cid,) = case_ids(app)
+    seen = case_detail(app, cid)["draft_version"]
+    assert seen == 1
+    # bob saves a newer version while ann still reads version 1
+    edit_draft(app, cid, "bob", "@priya So sorry! A new pair ships tonight.", draft_version=1)
+    with pytest.raises(StaleDraft) as err:
+        approve(app, cid, "ann", draft_version=1)
+    assert err.value.version == 2 and err.value.text == "@priya So sorry! A new pair ships tonight."
+    with pytest.raises(StaleDraft):  # nor may ann overwrite it silently
+        edit_draft(app, cid, "ann", "@priya my version", draft_version=1)
+    assert "case.approved" not in events(app, cid)
+    # approving with the text shown saves it as a version first, in the same transaction
+    select_offer(app, cid, "ann", None, draft_version=2)
+    out = approve(app, cid, "ann", draft_version=2, text="@priya Sorry! Replacing them today.")
+    assert out["status"] == "approved" and out["draft_version"] == 3
+    with app.sessions() as s:
+        (msg,) = s.scalars(select(m.OutboxMessage)).all()
+        assert msg.text == "@priya Sorry! Replacing them today."
+    assert events(app, cid)[-2:] == ["draft.edited", "case.approved"]
+
+
+def test_a_refused_approval_keeps_nothing_half_done(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    app = social_app(make_app, tmp_path, [post(1, "priya", UNHAPPY)])
+    (cid,) = case_ids(app)
+    select_offer(app, cid, "ann", None)
+    with pytest.raises(PolicyViolation, match=r"evil\.example"):
+        approve(app, cid, "ann", draft_version=2, text="@priya see https://evil.example")
+    assert case_detail(app, cid)["draft_version"] == 2  # the edit rolled back with it
+
+
+def test_claims_mean_something(make_app: Callable[..., App], tmp_path: Path) -> None:
+    app = social_app(
+        make_app,
+        tmp_path,
+        [post(1, "a1", UNHAPPY), post(2, "a2", UNHAPPY), post(3, "a3", UNHAPPY)],
+        channel="dm",
+    )
+    c1, c2, c3 = case_ids(app)
+    claim(app, c1, "ann")
+    until = datetime.now(UTC) + timedelta(hours=1)
+    for call in (
+        lambda: resolve(app, c1, "bob", "mine now"),
+        lambda: snooze(app, c1, "bob", until),
+        lambda: reject(app, c1, "bob", "spam"),
+        lambda: release(app, c1, "bob"),
+    ):
+        with pytest.raises(Conflict, match="claimed by ann"):
+            call()
+    select_offer(app, c1, "ann", None)
+    approve(app, c1, "ann")
+    with pytest.raises(Conflict, match="claimed by ann"):
+        mark_sent(app, c1, "bob", url="https://made.up/1")
+    assert mark_sent(app, c1, "lee")["status"] == "sent"  # a lead may
+    # assign only to active agents and leads
+    with pytest.raises(PermissionDenied, match="read-only"):
+        assign(app, c2, "lee", "mo")
+    with pytest.raises(NotFound, match="unknown user"):
+        assign(app, c2, "lee", "ghost")
+    assert assign(app, c2, "lee", "bob")["assignee"] == "bob"
+    with pytest.raises(PermissionDenied):
+        assign(app, c3, "ann", "bob")
+
+
+def test_x_replies_are_not_marked_sent_by_hand(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    """An X reply goes out through the outbox: nobody marks it sent with a made-up URL."""
+    app = social_app(make_app, tmp_path, [post(9, "xer", UNHAPPY)], channel="x_reply")
+    (cid,) = case_ids(app)
+    select_offer(app, cid, "ann", None)
+    approve(app, cid, "ann")
+    with pytest.raises(Conflict, match="outbox sends"):
+        mark_sent(app, cid, "ann", url="https://x.com/made-up")
+    with app.sessions() as s:
+        assert s.scalars(select(m.OutboxMessage.status)).one() == "pending"
+    assert "reply.sent" not in events(app, cid)
+
+
+def test_the_actor_is_a_known_user_and_the_role_is_theirs(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    app = social_app(make_app, tmp_path, [post(1, "a1", UNHAPPY)])
+    (cid,) = case_ids(app)
+    with pytest.raises(PermissionDenied, match="unknown user 'zed'"):
+        claim(app, cid, "zed")
+    with pytest.raises(PermissionDenied, match="ann is an agent, not a lead"):
+        approve(app, cid, "ann", role="lead")
+    with app.sessions.begin() as s:
+        s.scalars(select(m.User).where(m.User.username == "bob")).one().active = False
+    with pytest.raises(PermissionDenied, match="disabled"):
+        claim(app, cid, "bob")
+    assert events(app, cid) == ["case.opened", "draft.created"]
+
+
+def test_snooze_leaves_the_queue_and_comes_back_with_its_note(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    from listener.cases.queue import QueueFilter
+
+    app = social_app(make_app, tmp_path, [post(1, "a1", UNHAPPY), post(2, "a2", UNHAPPY)])
+    c1, c2 = case_ids(app)
+
+    def ids(status: str | None = None) -> list[int]:
+        return [c.id for c in list_queue(app, QueueFilter(status=status))]
+
+    assert set(ids()) == {c1, c2}
+    snooze(app, c1, "ann", datetime.now(UTC) + timedelta(hours=2), note="waiting for order #")
+    assert ids() == [c2] and ids("snoozed") == [c1]
+    # snoozed earlier until a moment ago: back in its place, with the note
+    earlier = datetime.now(UTC) - timedelta(hours=3)
+    snooze(app, c2, "bob", datetime.now(UTC) - timedelta(seconds=1), note="call back", now=earlier)
+    (back,) = [c for c in list_queue(app) if c.id == c2]
+    assert back.back_from_snooze and back.snooze_note == "call back" and back.snoozed_by == "bob"
+    assert ids("snoozed") == [c1]
+    # waking, or working the case, brings it back at once
+    claim(app, c1, "ann")
+    assert set(ids()) == {c1, c2} and ids("snoozed") == []
+    detail = case_detail(app, c1)
+    assert [e["data"].get("woke") for e in detail["events"] if e["kind"] == "case.claimed"] == [
+        True
+    ]
+
+
+def test_reject_is_undone_by_reopen(make_app: Callable[..., App], tmp_path: Path) -> None:
+    app = social_app(make_app, tmp_path, [post(1, "a1", UNHAPPY)])
+    (cid,) = case_ids(app)
+    claim(app, cid, "ann")
+    select_offer(app, cid, "ann", "coupon_20")
+    before = case_detail(app, cid)
+    reject(app, cid, "ann", "not a customer")
+    assert case_detail(app, cid)["reply"]["status"] == "rejected"
+    from listener.cases.actions import reopen
+
+    out = reopen(app, cid, "ann")
+    assert out["status"] == "claimed" and out["assignee"] == "ann"
+    after = case_detail(app, cid)
+    assert (
+        after["reply"]["status"] == "current" and after["draft_version"] == before["draft_version"]
+    )
+    assert [(o["key"], o["status"]) for o in after["offers"]] == [
+        (o["key"], o["status"]) for o in before["offers"]
+    ]
+    assert events(app, cid)[-2:] == ["case.rejected", "case.reopened"]
+    assert approve(app, cid, "ann")["status"] == "approved"
+
+
+def test_waiting_for_a_lead_and_sending_views(make_app: Callable[..., App], tmp_path: Path) -> None:
+    from listener.cases.queue import QueueFilter
+
+    app = social_app(make_app, tmp_path, [post(1, "a1", UNHAPPY), post(2, "a2", UNHAPPY)])
+    c1, c2 = case_ids(app)
+    select_offer(app, c1, "ann", "free_replacement")  # above lead_above: a lead approves
+    select_offer(app, c2, "ann", "coupon_20")  # an agent may approve this one
+
+    def ids(status: str, viewer: str | None = None) -> list[int]:
+        return [c.id for c in list_queue(app, QueueFilter(status=status, viewer=viewer))]
+
+    assert ids("waiting", "lee") == [c1]
+    select_offer(app, c1, "lee", "free_replacement")  # lee chose it: not lee's to approve
+    assert ids("waiting", "lee") == [] and ids("waiting", "max") == [c1]
+    approve(app, c2, "ann")
+    assert ids("sending") == [c2] and c2 not in [c.id for c in list_queue(app)]
+
+
+def test_the_transitions_table() -> None:
+    from listener.cases.status import (
+        TRANSITIONS,
+        WORKABLE,
+        Action,
+        CaseStatus,
+        can_start,
+        check_start,
+        next_status,
+    )
+
+    assert set(TRANSITIONS) == set(Action)
+    for status in CaseStatus:
+        assert can_start(Action.APPROVE, status) == (status in WORKABLE)
+    assert next_status(Action.RELEASE, "claimed", has_draft=True, assignee=None) == "drafted"
+    assert next_status(Action.RELEASE, "claimed", has_draft=False, assignee=None) == "new"
+    assert next_status(Action.EDIT_DRAFT, "new", has_draft=True, assignee=None) == "drafted"
+    assert next_status(Action.EDIT_DRAFT, "claimed", has_draft=True, assignee="a") == "claimed"
+    assert next_status(Action.REOPEN, "rejected", has_draft=True, assignee="a") == "claimed"
+    assert next_status(Action.SNOOZE, "drafted", has_draft=True, assignee=None) == "drafted"
+    with pytest.raises(Conflict, match="case 7 is sent: it cannot be approved"):
+        check_start(Action.APPROVE, 7, "sent")
+    with pytest.raises(Conflict, match="waiting to be sent"):
+        check_start(Action.CLAIM, 7, "approved")
+
+
+def test_one_guard_at_approval_and_at_send(make_app: Callable[..., App], tmp_path: Path) -> None:
+    """#14 item 7: the demo's priya.s and a JSONL handle 'joe @elonmusk'."""
+    from listener.outbox import check_message
+
+    posts = [
+        post(1, "priya.s", "@zephyrshoes " + UNHAPPY, name="Priya Sharma"),
+        post(2, "joe @elonmusk", "@zephyrshoes " + UNHAPPY, name=""),
+    ]
+    app = social_app(make_app, tmp_path, posts, channel="x_reply")
+    priya, joe = case_ids(app)
+    rules = Rules.from_settings(app.settings)
+    # an agent who types the @mention back in is refused at approval, for the reason send gives
+    for cid, text, who in (
+        (priya, "@priya.s So sorry, a new pair ships today!", "priya.s"),
+        (joe, "@joe @elonmusk So sorry, a new pair ships today!", "joe @elonmusk"),
+    ):
+        select_offer(app, cid, "ann", None)
+        with pytest.raises(PolicyViolation, match="cannot be @mentioned") as refused:
+            approve(app, cid, "ann", text=text)
+        at_send = violations(Reply(text, "x_reply", who, in_reply_to="1"), rules)
+        assert str(refused.value) == "; ".join(at_send)
+    for cid in (priya, joe):
+        draft = case_detail(app, cid)["reply"]
+        assert draft["warnings"] == [], draft  # drafted without an @mention X would misread
+        assert "@priya" not in draft["text"] and "@elonmusk" not in draft["text"]
+        approve(app, cid, "ann")
+    with app.sessions() as s:
+        rows = s.scalars(select(m.OutboxMessage)).all()
+        assert len(rows) == 2
+        for row in rows:
+            assert check_message(s, app.settings, row) == []  # what passed approval can be sent
