@@ -41,7 +41,9 @@ def stored_ids(app: Any) -> list[str]:
 
 
 def jsonl_app(make_app: Any, path: Path, **limits: Any) -> Any:
-    overrides: dict[str, Any] = {"sources": [{"name": "social", "type": "jsonl", "path": str(path)}]}
+    overrides: dict[str, Any] = {
+        "sources": [{"name": "social", "type": "jsonl", "path": str(path)}]
+    }
     if limits:
         overrides["limits"] = limits
     return make_app(overrides)
@@ -60,7 +62,8 @@ def test_surrogate_huge_date_and_deep_nesting_are_quarantined_and_the_poll_goes_
         # a lone surrogate, exactly as the probe wrote it (json.dumps would escape it too)
         + '{"id": "bad-surrogate", "text": "Zephyr Shoes \\ud800 \\u2026", "author": "al",'
         ' "created_at": "2026-11-20T10:00:00Z"}\n'
-        + '{"id": "bad-date", "text": "Zephyr Shoes are fine", "author": "bo", "created_at": 1e20}\n'
+        + '{"id": "bad-date", "text": "Zephyr Shoes are fine", "author": "bo",'
+        ' "created_at": 1e20}\n'
         + "[" * 200_000
         + "\n"
         + line("ok-2", "Zephyr Shoes boots are great, love them", author="sam")
@@ -260,7 +263,9 @@ def test_dates_are_clamped_or_refused(make_app: Any, tmp_path: Path) -> None:
     posts = tmp_path / "posts.jsonl"
     posts.write_text(
         line("future", "Zephyr Shoes order late", created_at=future)
-        + line("ancient", "Zephyr Shoes order late", author="old", created_at="1969-12-31T00:00:00Z")
+        + line(
+            "ancient", "Zephyr Shoes order late", author="old", created_at="1969-12-31T00:00:00Z"
+        )
         + line("negative", "Zephyr Shoes order late", author="neg", created_at=-1e12)
         + line("nan", "Zephyr Shoes order late", author="nan", created_at="NaN")
     )
