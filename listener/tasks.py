@@ -132,6 +132,11 @@ def celery_config(s: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
+        # No remote control (celery inspect/control; Listener uses neither): on Redis its
+        # fan-out (pub/sub) connection noticed a lost broker while BRPOP was in flight, and
+        # kombu 5.7's cleanup then crashed the worker ("Unrecoverable error: AttributeError
+        # 'NoneType' object has no attribute 'hostname'") instead of reconnecting.
+        "worker_enable_remote_control": False,
         "beat_schedule": {
             "listener-dispatch-due": {
                 "task": "listener.dispatch_due",
