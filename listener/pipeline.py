@@ -431,13 +431,14 @@ def _store(
     """One transaction: the posts, the quarantined items and the source's new state.
 
     ``per_row``: each post in its own savepoint; one that fails is quarantined
-    (unless every post fails: then the failure is not the posts' and it propagates).
+    (unless every post of a batch of two or more fails: then the failure is not
+    the posts' and it propagates).
     """
     settings = app.settings
     outcome = PollOutcome(
         cfg.name,
         "not_modified" if result.not_modified else "ok",
-        fetched=len(result.posts) + len(result.rejected),
+        fetched=len(result.posts),
         problems=list(result.problems),
     )
     bound = log.bind(source=cfg.name)

@@ -121,8 +121,8 @@ def x_server(shared_data: Path) -> Iterator[Any]:
 def test_vv_logs_contain_no_token(x_server: Any, db_url: str, tmp_path: Path) -> None:
     """The probe: `listener -vv send` logged the X consumer key and access token through
     oauthlib's debug lines.  Now it logs at debug level and prints none of them."""
-    from datetime import UTC, datetime
-
+    from opsfixtures import add_outbox_messages
+    from sqlalchemy import update
     from xserver import TEST_ENV, settings_dict, snowflake
 
     from listener import models as m
@@ -147,32 +147,15 @@ def test_vv_logs_contain_no_token(x_server: Any, db_url: str, tmp_path: Path) ->
     config.write_text(yaml.safe_dump(data))
     app = App.from_settings(settings_from_dict(data, base_dir=tmp_path, env=TEST_ENV))
     try:
-        now = datetime.now(UTC)
+        (mid,) = add_outbox_messages(app, 1, channel="x_reply")  # approved, waiting to send
         with app.sessions.begin() as s:
-            source = m.Source(name="x-file", type="jsonl", config_location="-", cursor={})
-            author = m.Author(platform="x", handle="sam_flyer", display_name="Sam Flyer")
-            s.add_all([source, author])
-            s.flush()
-            case = m.Case(
-                author_id=author.id,
-                source_id=source.id,
-                status="approved",
-                reasons=[],
-                circumstances=[],
-                last_mention_at=now,
-            )
-            s.add(case)
-            s.flush()
-            s.add(
-                m.OutboxMessage(
-                    idempotency_key=f"vv-{case.id}",
-                    case_id=case.id,
-                    channel="x_reply",
+            s.execute(
+                update(m.OutboxMessage)
+                .where(m.OutboxMessage.id == mid)
+                .values(
                     recipient="sam_flyer",
                     in_reply_to=tid,
                     text="So sorry, Sam. DM us your order number and we'll fix it today.",
-                    status="pending",
-                    created_by="lee",
                 )
             )
     finally:

@@ -323,7 +323,7 @@ class JsonlCollector:
                 "offset": end,
                 "inode": st.st_ino,
                 "tail_sha256": tail,
-                "lines": start_line + (line_no - start_line),
+                "lines": line_no,
                 # only a file read to its end is "unchanged" next time
                 "fingerprint": fingerprint if end == st.st_size else None,
             },
