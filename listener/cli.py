@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "worker": "listener.cli_ops:worker_cmd",
     "beat": "listener.cli_ops:beat_cmd",
     "health": "listener.cli_ops:health_cmd",
+    "quarantine": "listener.cli_ops:quarantine_cmd",
     "queue": "listener.cli_core:queue_cmd",
     "show": "listener.cli_core:show_cmd",
     "sources": "listener.cli_core:sources_cmd",
@@ -65,6 +66,7 @@ SHORT_HELP: dict[str, str] = {
     "worker": "Start a Celery worker (several machines): polls, classifies, sends.",
     "beat": "Enqueue due sources and approved messages for the workers, every few seconds.",
     "health": "Check database, scheduler lock, failing sources and outbox backlog.",
+    "quarantine": "List posts that could not be parsed, cleaned or stored (--json).",
     "queue": "Show the cases to work, most urgent first (--json for scripts).",
     "show": "Show one case: posts, classification, drafts, offers, audit trail.",
     "sources": "Show each source's health: last success, items, errors, next check.",
@@ -88,7 +90,7 @@ SHORT_HELP: dict[str, str] = {
     "templates": "Reply templates: `templates check` renders each against samples.",
     "report": "Team report: first response, SLA, recovery rate, cost (--since 7d).",
     "serve": "Serve the web app: triage queue, case pages, dashboard, JSON API.",
-    "users": "Manage web users (add, list, password) and mint API tokens.",
+    "users": "Manage web users (add, list, password, disable) and their API tokens.",
 }
 
 
@@ -192,10 +194,23 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except ListenerError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from listener.redact import mask_text
+
+        click.echo(f"error: {mask_text(str(exc))}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        from listener.outage import is_outage
+
+        if not is_outage(exc):
+            raise
+        from listener.redact import mask_text
+
+        # the database or broker is unreachable: one line, no traceback (and no password)
+        first = (mask_text(str(exc)).splitlines() or [type(exc).__name__])[0]
+        click.echo(f"error: cannot reach a service: {first}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

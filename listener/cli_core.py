@@ -37,6 +37,7 @@ def init_cmd(state: CliState) -> None:
     """Check config.yaml, create or upgrade the database, and register the sources."""
     from listener.db import redact_url
     from listener.pipeline import sync_sources
+    from listener.redact import mask_text
 
     settings = state.settings
     app = state.app
@@ -47,7 +48,7 @@ def init_cmd(state: CliState) -> None:
     click.echo(f"sources   {len(settings.sources)} configured, {len(enabled)} enabled")
     for s in settings.sources:
         flag = "" if s.enabled else "  (disabled)"
-        click.echo(f"  - {s.name:<24} {s.type:<11} {s.location}{flag}")
+        click.echo(f"  - {s.name:<24} {s.type:<11} {mask_text(s.location)}{flag}")
 
 
 def _outcome_line(o: PollOutcome) -> str:
@@ -55,6 +56,8 @@ def _outcome_line(o: PollOutcome) -> str:
         detail = f"{o.new} new, {o.updated} updated, {o.cases_opened} cases opened"
         if o.status == "not_modified":
             detail = "not modified"
+        if o.quarantined:
+            detail += f", {o.quarantined} quarantined"
         if o.problems:
             detail += f" ({len(o.problems)} problem{'s' if len(o.problems) > 1 else ''})"
         return f"{o.source:<24} {o.status:<13} {detail}"
@@ -254,10 +257,18 @@ def show_cmd(state: CliState, case_id: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
 @pass_state
 def sources_cmd(state: CliState, as_json: bool) -> None:
-    """Each source's health: last success, items stored, errors and next check."""
+    """Each source's health: last success, items stored, errors, quarantined posts and next
+    check."""
+    from listener.quarantine import counts_by_source
+    from listener.redact import mask_text
     from listener.source_health import source_health
 
     rows = source_health(state.app, _now())
+    quarantined = counts_by_source(state.app)
+    for r in rows:
+        r["quarantined"] = quarantined.get(r["name"], 0)
+        if isinstance(r.get("location"), str):
+            r["location"] = mask_text(r["location"])
     if as_json:
         for r in rows:
             _echo_json(r)
@@ -272,6 +283,7 @@ def sources_cmd(state: CliState, as_json: bool) -> None:
         "last success",
         "items",
         "errors",
+        "quarantined",
         "next check",
         "last error / warning",
     ):
@@ -284,6 +296,7 @@ def sources_cmd(state: CliState, as_json: bool) -> None:
             (r["last_success_at"] or "never")[:19],
             str(r["items"]),
             str(r["error_count"]),
+            str(r["quarantined"]),
             (r["next_check_at"] or "-")[:19],
             _short(
                 r["last_error"]
@@ -364,14 +377,18 @@ def _write_predictions(out: Any, predictions: list[Any]) -> None:
 )
 @pass_state
 def config_cmd(state: CliState, as_json: bool, reference: bool) -> None:
-    """Validate config.yaml; print the effective settings (secrets shown as ***)."""
+    """Validate config.yaml; print the effective settings (secrets and passwords in URLs
+    shown as ***)."""
     if reference:
         from listener.docsgen import config_reference
 
         click.echo(config_reference(), nl=False)
         return
+    from listener.redact import mask_data
+
     settings = state.settings
-    data = settings.model_dump(mode="json", by_alias=True)
+    # SecretStr fields dump as "**********"; passwords inside URLs are masked too
+    data = mask_data(settings.model_dump(mode="json", by_alias=True))
     if as_json:
         _echo_json(data)
         return

@@ -7,10 +7,15 @@ import os
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from listener.cli import CliState
+
+if TYPE_CHECKING:
+    from listener.app import App
+    from listener.outage import Outage
 
 pass_state = click.make_pass_decorator(CliState)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # = listener.metrics.MULTIPROC_ENV
@@ -70,16 +75,43 @@ def run_cmd(
     from listener.scheduler import Scheduler
 
     _configure_logs(state)
-    scheduler = Scheduler(state.app, max_sleep=max_sleep, lock_ttl=lock_ttl)
     if once:
+        scheduler = Scheduler(state.app, max_sleep=max_sleep, lock_ttl=lock_ttl)
         report = scheduler.run_once()
         for o in report.outcomes:
             click.echo(_outcome_line(o))
         click.echo(f"round done: {len(report.outcomes)} source(s) polled, {report.sent} sent")
         return
+    app, outage = _app_riding_outages(state)
+    if app is None:
+        return
+    scheduler = Scheduler(app, max_sleep=max_sleep, lock_ttl=lock_ttl, outage=outage)
     _serve_metrics(state, metrics_port, metrics_host)
     scheduler.install_signal_handlers()
     scheduler.run_forever()
+
+
+def _app_riding_outages(state: CliState) -> tuple[App | None, Outage]:
+    """The App of a long-running command, waiting (with backoff) while the database is
+    unreachable at start; None when SIGTERM/Ctrl-C came first."""
+    import structlog
+
+    from listener.outage import Outage, ride_out
+
+    outage = Outage("database", cap=10.0, logger=structlog.get_logger("listener.startup"))
+    stopping = threading.Event()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return ride_out(lambda: state.app, outage, stopping=stopping), outage
+    except InterruptedError:
+        return None, outage
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @click.command("worker")
@@ -167,28 +199,30 @@ def beat_cmd(state: CliState, interval: float | None, once: bool, no_classify: b
     ``listener run`` holds ``scheduler``); enqueuing twice would be harmless
     anyway, as every task claims its row.
     """
+    import structlog
+
     from listener.locks import Heartbeat, acquire_lock, default_owner, release_lock, renew_lock
+    from listener.outage import Outage, is_outage, ride_out
     from listener.tasks import configure_from, enqueue_due
 
     _configure_logs(state)
-    app = state.app
+    if once:
+        configure_from(state.settings)
+        click.echo(json.dumps(enqueue_due(state.app, classify=not no_classify)))
+        return
+    app, database = _app_riding_outages(state)
+    if app is None:
+        return
     configure_from(state.settings)
     every = interval or state.settings.workers.dispatch_interval.total_seconds()
-    if once:
-        click.echo(json.dumps(enqueue_due(app, classify=not no_classify)))
-        return
     from datetime import timedelta
 
+    from listener.locks import LockHeld, held_message
+
+    log = structlog.get_logger("listener.beat")
+    broker = Outage("broker", cap=30.0, logger=log)
     owner = default_owner()
     ttl = timedelta(seconds=max(30.0, 3 * every))
-    try:
-        acquire_lock(app, owner, ttl, "beat")
-    except Exception as exc:
-        from listener.locks import LockHeld, held_message
-
-        if isinstance(exc, LockHeld) and exc.holder is not None:
-            raise LockHeld(held_message(exc.holder, "beat"), exc.holder) from None
-        raise
     stopping = threading.Event()
 
     def handler(signum: int, _frame: FrameType | None) -> None:
@@ -196,30 +230,65 @@ def beat_cmd(state: CliState, interval: float | None, once: bool, no_classify: b
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    try:
+        ride_out(lambda: acquire_lock(app, owner, ttl, "beat"), database, stopping=stopping)
+    except InterruptedError:
+        return
+    except LockHeld as exc:
+        if exc.holder is not None:
+            raise LockHeld(held_message(exc.holder, "beat"), exc.holder) from None
+        raise
     beat = Heartbeat(
         lambda: renew_lock(app, owner, ttl, "beat"),
         every=ttl.total_seconds() / 3,
         on_lost=lambda _e: stopping.set(),
         name="beat-lock",
+        outage=database,
     )
     ticks: dict[str, object] = {}
     try:
         with beat:
             while not stopping.is_set():
+                wait = every
                 try:
+                    if database.down:
+                        renew_lock(app, owner, ttl, "beat")  # the lease before any work
                     enqueue_due(app, classify=not no_classify, state=ticks)
-                except Exception as exc:  # broker or DB hiccup: log, try again next tick
-                    import structlog
+                except Exception as exc:
+                    from listener.locks import LockLost
 
-                    structlog.get_logger("listener.beat").error(
-                        "beat.dispatch_failed", error=str(exc)
-                    )
-                stopping.wait(every)
+                    if isinstance(exc, LockLost):
+                        beat.lost = exc
+                        break
+                    if not is_outage(exc):  # a bug: log it, try again next tick
+                        log.error("beat.dispatch_failed", error=str(exc), exc_info=exc)
+                    else:  # broker or database unreachable: once per outage, with backoff
+                        which = broker if _is_broker_error(exc) else database
+                        wait = max(every, which.failed(exc))
+                else:
+                    database.recovered()
+                    broker.recovered()
+                stopping.wait(wait)
     finally:
         if beat.lost is None:
-            release_lock(app, owner, "beat")
+            try:
+                release_lock(app, owner, "beat")
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
     if beat.lost is not None:
         raise beat.lost
+
+
+def _is_broker_error(exc: BaseException) -> bool:
+    """Whether an outage error came from the broker (kombu, redis, amqp) rather than the
+    database."""
+    node: BaseException | None = exc
+    while node is not None:
+        if type(node).__module__.split(".", 1)[0] in ("kombu", "redis", "amqp", "celery"):
+            return True
+        node = node.__cause__ or node.__context__
+    return False
 
 
 @click.command("health")
@@ -228,7 +297,8 @@ def beat_cmd(state: CliState, interval: float | None, once: bool, no_classify: b
 def health_cmd(state: CliState, as_json: bool) -> None:
     """Check the deployment: database, scheduler lock, failing sources, outbox backlog.
 
-    Exits 1 when the database cannot be reached (for monitoring scripts).
+    Exits 1 while the database cannot be reached, or the broker when workers are in use
+    (for monitoring scripts).
     """
     from listener.app import App
     from listener.health import health_status
@@ -259,9 +329,46 @@ def health_cmd(state: CliState, as_json: bool) -> None:
                 f"failing   {len(failing)} source(s)"
                 + (": " + ", ".join(f["name"] for f in failing) if failing else "")
             )
+            broker = status.get("broker")
+            if broker is not None:
+                click.echo(
+                    f"broker    {broker['url']} "
+                    + ("ok" if broker["ok"] else f"UNREACHABLE: {broker['error']}")
+                )
             click.echo(f"outbox    {status.get('outbox_backlog', 0)} waiting to send")
             click.echo(f"queue     {status.get('open_cases', 0)} open case(s)")
         else:
             click.echo(f"database  {status['database'].get('error')}")
     if not status["ok"]:
         raise SystemExit(1)
+
+
+@click.command("quarantine")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per quarantined post.")
+@click.option("--source", default=None, metavar="NAME", help="Only this source's posts.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@pass_state
+def quarantine_cmd(state: CliState, as_json: bool, source: str | None, limit: int | None) -> None:
+    """Posts that could not be parsed, cleaned, classified or stored, newest first.
+
+    Each was skipped (its source went on) and kept here with its source,
+    external id, stage, reason and the start of its text (escaped).
+    """
+    from listener.quarantine import list_quarantined
+
+    rows = list_quarantined(state.app, source=source, limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("the quarantine is empty")
+        return
+    for r in rows:
+        times = f" (seen {r['times']} times)" if r["times"] > 1 else ""
+        click.echo(
+            f"{r['last_seen_at'][:19]}  {r['source']}  {r['external_id'] or '-'}  "
+            f"[{r['stage']}] {r['reason']}{times}"
+        )
+        click.echo(f"    {r['excerpt'][:160]}")
+    click.echo(f"{len(rows)} quarantined post(s)")

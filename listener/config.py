@@ -376,6 +376,47 @@ class EmailSettings(_Model):
         return None if v == "" else v
 
 
+class LimitsSettings(_Model):
+    """Bounds on what enters from sources (see docs/security.md)."""
+
+    max_post_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest single post read from a source, in bytes (a JSONL line); a "
+        "longer one is quarantined without being read into memory.",
+    )
+    max_text_chars: int = Field(
+        default=20_000,
+        ge=280,
+        le=1_000_000,
+        description="Longest post text kept, in characters; longer text is cut and the "
+        "mention flagged truncated (or the post quarantined, see oversize).",
+    )
+    oversize: Literal["truncate", "quarantine"] = Field(
+        default="truncate",
+        description="What happens to a post whose text is longer than max_text_chars.",
+    )
+    max_json_depth: int = Field(
+        default=32,
+        ge=4,
+        le=500,
+        description="Deepest nesting of JSON arrays and objects accepted in a post; a "
+        "deeper one is quarantined.",
+    )
+    future_slack: Duration = Field(
+        default=timedelta(days=1),
+        description="A post dated later than now plus this is stored as published when it "
+        "was collected (posts dated before 1970 are quarantined).",
+    )
+    read_per_poll: int = Field(
+        default=32 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Most bytes a file source (jsonl) reads in one poll; the rest is read "
+        "by the next poll, which is due at once.",
+    )
+
+
 class WebSettings(_Model):
     """The web app (`listener serve`)."""
 
@@ -383,6 +424,33 @@ class WebSettings(_Model):
     port: int = Field(default=8080, ge=1, le=65535, description="Port `listener serve` binds.")
     secret_key: SecretStr | None = Field(
         default=None, description="Signs session cookies; use ${LISTENER_SECRET_KEY}."
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark the session cookie Secure (sent over HTTPS only): turn it on "
+        "whenever Listener is served behind HTTPS.",
+    )
+    public_health: bool = Field(
+        default=True,
+        description="Answer /healthz and /metrics without signing in (load balancers, "
+        "Prometheus); false: they need a session or an API token, 401 otherwise.",
+    )
+    login_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Failed sign-ins allowed per account within login_window; further "
+        "attempts are refused (429) until the window has passed, right password or not.",
+    )
+    login_attempts_per_address: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="Failed sign-ins allowed per client address within login_window, "
+        "whatever the account.",
+    )
+    login_window: Duration = Field(
+        default=timedelta(minutes=1), description="The window login throttling counts in."
     )
 
 
@@ -499,6 +567,10 @@ class Settings(_Model):
     logging: LoggingSettings = Field(
         default_factory=LoggingSettings, description="Log level and format."
     )
+    limits: LimitsSettings = Field(
+        default_factory=LimitsSettings,
+        description="Bounds on posts from sources: size, nesting, dates, bytes per poll.",
+    )
 
     #: Directory relative paths are resolved against (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -599,6 +671,9 @@ def settings_from_dict(
     override = env.get(DATABASE_URL_ENV)
     if override:
         settings.database.url = override
+    from listener.redact import register_settings
+
+    register_settings(settings)  # logs and errors mask these values from now on
     return settings
 
 

@@ -2,10 +2,11 @@
 
 :func:`health_status` answers with a JSON-able dict: the database answers,
 who holds the scheduler lock (and whether it is current), sources whose
-last poll failed, and the outbox backlog.  ``ok`` is False only when the
-database cannot be reached: failing sources and a backlog are reported, not
-fatal (a load balancer should not restart the web app because a blog is
-down).  :func:`health_verdict` is the pure part.
+last poll failed, and the outbox backlog; when a beat holds its lock
+(workers are in use), whether the broker answers.  ``ok`` is False only when
+the database (or that broker) cannot be reached: failing sources and a
+backlog are reported, not fatal (a load balancer should not restart the web
+app because a blog is down).  :func:`health_verdict` is the pure part.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import func, select, text
 from listener import models as m
 from listener.cases.status import OPEN, OUTBOX_WAITING
 from listener.clock import utcnow
+from listener.redact import mask_text, mask_url
 
 if TYPE_CHECKING:
     from listener.app import App
@@ -49,9 +51,13 @@ def database_gauges(app: App) -> dict[str, int]:
     }
 
 
-def health_verdict(database_ok: bool) -> tuple[bool, str]:
+def health_verdict(database_ok: bool, broker_ok: bool = True) -> tuple[bool, str]:
     """(ok, status word) from what was checked."""
-    return (True, "ok") if database_ok else (False, "database unreachable")
+    if not database_ok:
+        return False, "database unreachable"
+    if not broker_ok:
+        return False, "broker unreachable"
+    return True, "ok"
 
 
 def health_status(app: App, now: datetime | None = None) -> dict[str, Any]:
@@ -65,7 +71,10 @@ def health_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         out["database"] = {"ok": True, "backend": app.engine.dialect.name}
     except Exception as exc:
         database_ok = False
-        out["database"] = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300]}
+        out["database"] = {
+            "ok": False,
+            "error": mask_text(f"{exc.__class__.__name__}: {exc}")[:300],
+        }
     ok, status = health_verdict(database_ok)
     out["ok"], out["status"] = ok, status
     if not database_ok:
@@ -77,6 +86,14 @@ def health_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         out[name] = (
             None if holder is None else {**holder.as_dict(), "current": holder.expires_at > now}
         )
+    if out["beat"] and out["beat"]["current"]:
+        # workers are in use (a beat holds its lock): their broker must answer too
+        from listener.outage import broker_reachable
+
+        url = app.settings.workers.broker_url
+        broker_ok, error = broker_reachable(url)
+        out["broker"] = {"ok": broker_ok, "url": mask_url(url), "error": error}
+        out["ok"], out["status"] = health_verdict(database_ok, broker_ok)
     with app.sessions() as session:
         failing = session.execute(
             select(

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from listener import models as m
 from listener.clock import utcnow
 from listener.errors import Conflict
+from listener.outage import Outage, is_outage
 
 if TYPE_CHECKING:
     from listener.app import App
@@ -214,6 +215,11 @@ class Heartbeat:
     have failed for ``give_up_after`` seconds (the lease has expired by then).
     ``on_lost`` is called with the error when it ends that way: the holder
     must stop working, its lease may be someone else's now.
+
+    With an ``outage`` tracker (long-running holders: the scheduler, the beat)
+    an unreachable database never ends it: the outage is logged once through
+    the tracker and renewal goes on; when the database is back, renewal either
+    succeeds (the lease row is still ours) or raises :class:`LockLost`.
     """
 
     def __init__(
@@ -223,11 +229,13 @@ class Heartbeat:
         on_lost: Callable[[BaseException], None] | None = None,
         name: str = "heartbeat",
         give_up_after: float | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.renew = renew
         self.every = every
         self.on_lost = on_lost
         self.give_up_after = give_up_after if give_up_after is not None else 3 * every
+        self.outage = outage
         self.lost: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -238,10 +246,15 @@ class Heartbeat:
             try:
                 self.renew()
                 last_ok = time.monotonic()
+                if self.outage is not None:
+                    self.outage.recovered()
                 continue
             except LockLost as exc:
                 error: BaseException = exc
             except Exception as exc:  # a DB hiccup: retry until the lease must have expired
+                if self.outage is not None and is_outage(exc):
+                    self.outage.failed(exc)
+                    continue
                 if time.monotonic() - last_ok < self.give_up_after:
                     log.warning("lease.renew_failed", error=str(exc), retrying=True)
                     continue

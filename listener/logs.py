@@ -1,4 +1,13 @@
-"""Structured logging (structlog) to stderr, with bound context such as source and mention id."""
+"""Structured logging (structlog) to stderr, with bound context such as source and mention id.
+
+Secrets never reach the output: values under secret-looking keys become
+``***``, and every string of every log line — Listener's own events and the
+standard-library records of third-party libraries alike, tracebacks included
+— goes through :func:`listener.redact.mask_text` (configured secrets, URL
+passwords, bearer tokens, OAuth parameters).  Libraries whose debug output is
+mostly credentials (oauthlib, requests_oauthlib) stay at WARNING even at
+``-vv``; HTTP clients (httpx, httpcore, urllib3, tweepy) too, as before.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,8 @@ from typing import Any
 
 import structlog
 
+from listener.redact import mask_data, mask_text
+
 _SECRET_KEYS = {
     "password",
     "token",
@@ -18,9 +29,21 @@ _SECRET_KEYS = {
     "api_key",
     "access_token",
     "access_token_secret",
+    "consumer_key",
     "consumer_secret",
     "authorization",
 }
+#: Loggers never shown below WARNING: their debug lines print request headers,
+#: OAuth signing material or URLs with credentials.
+QUIET_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "urllib3",
+    "alembic",
+    "tweepy",
+    "requests_oauthlib",
+    "oauthlib",
+)
 
 
 def _drop_secrets(
@@ -32,11 +55,43 @@ def _drop_secrets(
     return event
 
 
+def _mask_values(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = mask_text(value)
+        elif isinstance(value, dict | list | tuple):
+            event[key] = mask_data(value)
+    return event
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in standard-library log records (message, arguments, traceback)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: keep the raw parts
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = mask_text(message), None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = mask_text(text), None
+        elif record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
+        return True
+
+
 def configure(level: str = "WARNING", json_logs: bool = False) -> None:
     """Configure structlog and stdlib logging once per process."""
     lvl = getattr(logging, level.upper(), logging.WARNING)
     logging.basicConfig(stream=sys.stderr, level=lvl, format="%(message)s", force=True)
-    for noisy in ("httpx", "httpcore", "urllib3", "alembic", "tweepy", "requests_oauthlib"):
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(max(lvl, logging.WARNING))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
@@ -50,6 +105,7 @@ def configure(level: str = "WARNING", json_logs: bool = False) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _drop_secrets,
             structlog.processors.format_exc_info,
+            _mask_values,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

@@ -26,7 +26,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -199,6 +201,8 @@ class Mention(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     edit_count: Mapped[int] = mapped_column(Integer, default=0)
     raw: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: the text was longer than ``limits.max_text_chars`` and was cut
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # the current classification, denormalised for fast queue and dashboard queries
     label: Mapped[str | None] = mapped_column(String(10), index=True)
     unhappy: Mapped[bool | None] = mapped_column(Boolean)
@@ -346,12 +350,26 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    #: signed into every session cookie; raised by sign-out, password change and
+    #: disabling, so every cookie issued before stops working at once
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):
     """A token for the JSON API; only its hash is stored."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        # a name is unique among a user's tokens that are not revoked
+        Index(
+            "ix_api_tokens_live_name",
+            "user_id",
+            "name",
+            unique=True,
+            sqlite_where=sql_text("revoked_at IS NULL"),
+            postgresql_where=sql_text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -360,6 +378,45 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    #: why it was revoked: by hand, password changed, user disabled
+    revoked_reason: Mapped[str | None] = mapped_column(String(200))
+    #: none: the token never expires
+    expires_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """A failed sign-in (for throttling per account and per address; old rows are pruned)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), index=True)
+    address: Mapped[str] = mapped_column(String(100), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class QuarantinedPost(Base):
+    """A post that could not be parsed, cleaned, classified or stored.
+
+    Kept (bounded) instead of stopping its source; one row per source and
+    fingerprint (the external id, else the excerpt), counted when it comes again.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("source_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(500))
+    stage: Mapped[str] = mapped_column(String(20))  # parse | clean | classify | store
+    reason: Mapped[str] = mapped_column(Text)
+    excerpt: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    times: Mapped[int] = mapped_column(Integer, default=1)
+
+    source: Mapped[Source] = relationship(lazy="joined")
 
 
 class CaseViewer(Base):

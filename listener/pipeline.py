@@ -10,14 +10,13 @@ state (ETag, since_id, file offset) only advances together with the data.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import select
@@ -33,19 +32,30 @@ from listener.cases.offering import (
     top_offer_context,
 )
 from listener.cases.status import CLOSED, OPEN, CaseStatus
+from listener.cleaning import clean_posts, reject
 from listener.clock import utcnow
-from listener.collectors import CollectContext, CollectResult, PollState, Post, get_collector
+from listener.collectors import (
+    CollectContext,
+    CollectResult,
+    PollState,
+    Post,
+    Rejected,
+    get_collector,
+)
 from listener.config import Settings, SourceSettings
 from listener.drafting import channel_for, render
 from listener.errors import (
+    ClassifierError,
     CollectorError,
     RateLimited,
     SourceFailing,
     SourceGone,
     TemplateError,
 )
+from listener.outage import is_outage
+from listener.quarantine import record as record_quarantine
+from listener.redact import mask_text
 from listener.scheduling import jittered, next_check_after_error
-from listener.text import scrub_json
 from listener.triage import Triage, TriageInput, score_case, sla_due
 
 if TYPE_CHECKING:
@@ -53,7 +63,6 @@ if TYPE_CHECKING:
     from listener.app import App
 
 log = structlog.get_logger("listener.pipeline")
-T = TypeVar("T")
 
 OPEN_STATUSES = OPEN  # kept for callers; the statuses live in listener.cases.status
 CLOSED_STATUSES = CLOSED
@@ -72,6 +81,7 @@ class PollOutcome:
     updated: int = 0
     cases_opened: int = 0
     drafts: int = 0
+    quarantined: int = 0
     error: str | None = None
     problems: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
@@ -265,7 +275,7 @@ def record_failure(
         row = session.scalars(select(m.Source).where(m.Source.name == cfg.name)).one()
         row.last_polled_at = now
         row.polls_total = (row.polls_total or 0) + 1
-        message = str(exc) or exc.__class__.__name__
+        message = mask_text(str(exc) or exc.__class__.__name__)
         if isinstance(exc, RateLimited):
             retry_at = exc.retry_at or (now + polling.backoff_base)
             row.next_check_at = max(retry_at, now + timedelta(seconds=1))
@@ -290,7 +300,7 @@ def record_failure(
             bound.warning("poll.source_gone", reason=message)
         else:
             if not isinstance(exc, CollectorError):
-                message = f"internal error: {exc.__class__.__name__}: {exc}"
+                message = mask_text(f"internal error: {exc.__class__.__name__}: {exc}")
                 bound.error("poll.crashed", exc_info=exc)
             else:
                 bound.warning("poll.failed", error=message, kind=exc.__class__.__name__)
@@ -315,78 +325,6 @@ def _platform(cfg: SourceSettings, post: Post) -> str:
     return str(platform or PLATFORM_BY_TYPE.get(cfg.type, cfg.type))
 
 
-def _dedupe(posts: Sequence[Post]) -> list[Post]:
-    by_id: dict[str, Post] = {}
-    for p in posts:
-        p = _fitted(_scrubbed(p))
-        by_id[p.external_id] = p  # the last copy of a repeated id wins
-    return list(by_id.values())
-
-
-def _column_length(table: Any, name: str) -> int:
-    return int(table.c[name].type.length)
-
-
-#: Post and Author fields stored in length-limited columns (PostgreSQL enforces the limits).
-_POST_LIMITS = {
-    name: _column_length(m.Mention.__table__, name)
-    for name in ("lang", "conversation_id", "in_reply_to_id", "kind")
-}
-_AUTHOR_LIMITS = {
-    name: _column_length(m.Author.__table__, name)
-    for name in ("handle", "display_name", "external_id", "email")
-}
-_ID_LIMIT = _column_length(m.Mention.__table__, "external_id")
-_INT_MAX = 2**31 - 1  # followers is an INTEGER column
-
-
-def _fitted(post: Post) -> Post:
-    """The post with every string cut to its column; an id too long is hashed instead
-    (the same way the feed collector does it, so the id stays stable and unique)."""
-    changes: dict[str, Any] = {
-        name: value[:limit]
-        for name, limit in _POST_LIMITS.items()
-        if isinstance(value := getattr(post, name), str) and len(value) > limit
-    }
-    if len(post.external_id) > _ID_LIMIT:
-        digest = hashlib.sha256(post.external_id.encode("utf-8", "replace")).hexdigest()
-        changes["external_id"] = f"sha256:{digest}"
-    author: dict[str, Any] = {}
-    for name in ("handle", "display_name", "external_id", "url", "email"):
-        value = getattr(post.author, name)
-        if value is not None and not isinstance(value, str):  # e.g. a number in JSON
-            value = author[name] = str(value)
-        limit = _AUTHOR_LIMITS.get(name)
-        if limit is not None and value is not None and len(value) > limit:
-            author[name] = value[:limit]
-    followers = post.author.followers
-    if followers is not None and not 0 <= followers <= _INT_MAX:
-        author["followers"] = min(max(followers, 0), _INT_MAX)
-    if author:
-        changes["author"] = replace(post.author, **author)
-    return replace(post, **changes) if changes else post
-
-
-def _scrubbed(obj: T) -> T:
-    """A post (or its author) with control characters removed from every string it carries.
-
-    Every collector's output passes here before it is stored: mention text is
-    hostile input, and a NUL would make PostgreSQL refuse the whole source.
-    """
-    changes: dict[str, Any] = {}
-    for f in fields(obj):  # type: ignore[arg-type]
-        value = getattr(obj, f.name)
-        if is_dataclass(value):
-            new = _scrubbed(value)
-        elif isinstance(value, str | list | dict):
-            new = scrub_json(value)
-        else:
-            continue
-        if new is not value and new != value:
-            changes[f.name] = new
-    return replace(obj, **changes) if changes else obj  # type: ignore[type-var]
-
-
 def _existing(session: Session, source_id: int, ids: list[str]) -> dict[str, tuple[int, str]]:
     found: dict[str, tuple[int, str]] = {}
     for i in range(0, len(ids), 500):
@@ -407,30 +345,84 @@ def ingest(
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> PollOutcome:
-    """Store one collect result: mentions, classifications, cases, drafts and poll state."""
+    """Store one collect result: mentions, classifications, cases, drafts and poll state.
+
+    The quarantine seam: every post is cleaned first (:mod:`listener.cleaning`)
+    and a post that cannot be cleaned, classified or stored is quarantined
+    (:mod:`listener.quarantine`) with the collector's own rejects, in the same
+    transaction that stores the others and advances the source's state.  A
+    batch that fails to store is stored again one post per savepoint, so only
+    the posts that fail alone are quarantined.  An outage (the database is
+    unreachable) is not the posts' fault: it propagates and nothing advances.
+    """
     now = now or utcnow()
     rng = rng or random.Random()
-    posts = _dedupe(result.posts)
+    posts, rejected = clean_posts(result.posts, app.settings.limits, now)
+    rejected = [*result.rejected, *rejected]
     with app.sessions() as session:
         source_id = session.scalars(select(m.Source.id).where(m.Source.name == cfg.name)).one()
         known = _existing(session, source_id, [p.external_id for p in posts])
     fresh = [p for p in posts if known.get(p.external_id, (0, ""))[1] != p.content_hash]
-    predictions: dict[str, Prediction] = {}
-    if fresh:
-        preds = app.classifier.predict([p.text for p in fresh])
-        predictions = {p.external_id: pred for p, pred in zip(fresh, preds, strict=True)}
+    predictions = _classify(app, fresh, rejected)
+    fresh = [p for p in fresh if p.external_id in predictions]
 
-    for attempt in range(2):
+    per_row = False
+    for attempt in range(3):
         try:
-            return _store(app, cfg, result, fresh, predictions, now, rng)
-        except IntegrityError:
-            # someone else stored some of these mentions in between: re-read and retry once
-            if attempt:
+            return _store(app, cfg, result, fresh, predictions, rejected, now, rng, per_row)
+        except IntegrityError as exc:
+            if per_row:
                 raise
-            with app.sessions() as session:
-                known = _existing(session, source_id, [p.external_id for p in fresh])
-            fresh = [p for p in fresh if known.get(p.external_id, (0, ""))[1] != p.content_hash]
+            if attempt == 0:
+                # someone else stored some of these mentions in between: re-read, retry once
+                with app.sessions() as session:
+                    known = _existing(session, source_id, [p.external_id for p in fresh])
+                fresh = [p for p in fresh if known.get(p.external_id, (0, ""))[1] != p.content_hash]
+                continue
+            error: Exception = exc
+        except Exception as exc:
+            if per_row or is_outage(exc) or not fresh:
+                raise
+            error = exc
+        log.warning(
+            "poll.batch_failed",
+            source=cfg.name,
+            error=f"{type(error).__name__}: {error}"[:300],
+            action="storing one post at a time",
+        )
+        per_row = True
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _classify(app: App, posts: list[Post], rejected: list[Rejected]) -> dict[str, Prediction]:
+    """Predictions by external id; a post the model fails on alone is quarantined.
+
+    The model failing on a whole batch (and on every post alone) is the
+    model's problem, not the posts': that error propagates.
+    """
+    if not posts:
+        return {}
+    try:
+        preds = app.classifier.predict([p.text for p in posts])
+        return {p.external_id: pred for p, pred in zip(posts, preds, strict=True)}
+    except ClassifierError:
+        raise
+    except Exception as batch_error:
+        if is_outage(batch_error):
+            raise
+        out: dict[str, Prediction] = {}
+        failed: list[Rejected] = []
+        for post in posts:
+            try:
+                out[post.external_id] = app.classifier.predict([post.text])[0]
+            except Exception as exc:
+                failed.append(
+                    reject(post, f"cannot be classified: {type(exc).__name__}", "classify")
+                )
+        if not out and len(posts) > 1:
+            raise
+        rejected.extend(failed)
+        return out
 
 
 def _store(
@@ -439,9 +431,17 @@ def _store(
     result: CollectResult,
     fresh: list[Post],
     predictions: dict[str, Prediction],
+    rejected: list[Rejected],
     now: datetime,
     rng: random.Random,
+    per_row: bool = False,
 ) -> PollOutcome:
+    """One transaction: the posts, the quarantined items and the source's new state.
+
+    ``per_row``: each post in its own savepoint; one that fails is quarantined
+    (unless every post of a batch of two or more fails: then the failure is not
+    the posts' and it propagates).
+    """
     settings = app.settings
     outcome = PollOutcome(
         cfg.name,
@@ -450,44 +450,36 @@ def _store(
         problems=list(result.problems),
     )
     bound = log.bind(source=cfg.name)
+    failed: list[Rejected] = []
     with app.sessions() as session, session.begin():
         src = session.scalars(select(m.Source).where(m.Source.name == cfg.name)).one()
         known = _existing(session, src.id, [p.external_id for p in fresh])
         authors: dict[tuple[str, str], m.Author] = {}
+        first_error: Exception | None = None
         for post in sorted(fresh, key=lambda p: p.published_at):
-            pred = predictions[post.external_id]
-            author = _upsert_author(session, authors, _platform(cfg, post), post, now)
-            existing = known.get(post.external_id)
-            if existing is None:
-                mention = _new_mention(src, author, post, now)
-                session.add(mention)
-                session.flush()
-                outcome.new += 1
-            else:
-                mention = session.get_one(m.Mention, existing[0])
-                if mention.content_hash == post.content_hash:
-                    continue
-                _update_mention(mention, post, now)
-                outcome.updated += 1
-                session.add(
-                    m.Event(
-                        actor=SYSTEM_ACTOR,
-                        kind="mention.edited",
-                        at=now,
-                        mention_id=mention.id,
-                        case_id=mention.case_id,
-                        data={"edit_count": mention.edit_count},
-                    )
+            if not per_row:
+                _store_post(
+                    session, settings, cfg, src, post, predictions, known, authors, outcome, now
                 )
-            apply_prediction(session, mention, pred, now)
-            bound.debug(
-                "mention.stored", mention_id=mention.id, label=pred.label, unhappy=pred.unhappy
-            )
-            opened, drafted = _triage_mention(
-                session, settings, cfg, src, mention, author, pred, now
-            )
-            outcome.cases_opened += opened
-            outcome.drafts += drafted
+                continue
+            cached = dict(authors)
+            try:
+                with session.begin_nested():
+                    _store_post(
+                        session, settings, cfg, src, post, predictions, known, authors, outcome, now
+                    )
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                authors.clear()
+                authors.update(cached)
+                first_error = first_error or exc
+                failed.append(
+                    reject(post, f"cannot be stored: {type(exc).__name__}: {exc}", "store")
+                )
+        if per_row and failed and len(failed) == len(fresh) > 1 and first_error is not None:
+            raise first_error
+        outcome.quarantined = record_quarantine(session, src, [*rejected, *failed], now)
         _advance_state(src, cfg, result, settings, outcome, now, rng)
         outcome.next_check_at = src.next_check_at
     bound.info(
@@ -496,8 +488,67 @@ def _store(
         new=outcome.new,
         updated=outcome.updated,
         cases=outcome.cases_opened,
+        quarantined=outcome.quarantined,
     )
     return outcome
+
+
+def _store_post(
+    session: Session,
+    settings: Settings,
+    cfg: SourceSettings,
+    src: m.Source,
+    post: Post,
+    predictions: dict[str, Prediction],
+    known: dict[str, tuple[int, str]],
+    authors: dict[tuple[str, str], m.Author],
+    outcome: PollOutcome,
+    now: datetime,
+) -> None:
+    """Store one post: its author, mention, classification, case and draft.
+
+    ``outcome`` is counted only once everything is written (a savepoint that
+    fails leaves it as it was).
+    """
+    pred = predictions[post.external_id]
+    author = _upsert_author(session, authors, _platform(cfg, post), post, now)
+    existing = known.get(post.external_id)
+    new = updated = 0
+    if existing is None:
+        mention = _new_mention(src, author, post, now)
+        session.add(mention)
+        session.flush()
+        new = 1
+    else:
+        mention = session.get_one(m.Mention, existing[0])
+        if mention.content_hash == post.content_hash:
+            return
+        _update_mention(mention, post, now)
+        updated = 1
+        session.add(
+            m.Event(
+                actor=SYSTEM_ACTOR,
+                kind="mention.edited",
+                at=now,
+                mention_id=mention.id,
+                case_id=mention.case_id,
+                data={"edit_count": mention.edit_count},
+            )
+        )
+    apply_prediction(session, mention, pred, now)
+    log.debug(
+        "mention.stored",
+        source=cfg.name,
+        mention_id=mention.id,
+        label=pred.label,
+        unhappy=pred.unhappy,
+    )
+    opened, drafted = _triage_mention(session, settings, cfg, src, mention, author, pred, now)
+    session.flush()
+    outcome.new += new
+    outcome.updated += updated
+    outcome.cases_opened += opened
+    outcome.drafts += drafted
 
 
 def _advance_state(
@@ -574,6 +625,7 @@ def _new_mention(src: m.Source, author: m.Author, post: Post, now: datetime) -> 
         collected_at=now,
         content_hash=post.content_hash,
         raw=post.raw,
+        truncated=post.truncated,
     )
 
 
@@ -585,6 +637,7 @@ def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
     mention.matched_keywords = list(post.matched_keywords)
     mention.content_hash = post.content_hash
     mention.raw = post.raw
+    mention.truncated = post.truncated
     mention.edit_count = (mention.edit_count or 0) + 1
     mention.updated_at = now
 

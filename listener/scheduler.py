@@ -10,6 +10,13 @@ sleeps until the next source is due (at most ``max_sleep``).  SIGTERM or
 Ctrl-C stops it cleanly: the source being stored is committed, no new work
 starts, the lock is released, it exits 0.
 
+It rides out database outages: a round, a renewal or the start that cannot
+reach the database is retried with exponential backoff (1 s doubling to
+30 s), logged once as ``database.unavailable`` and once as
+``database.restored``, and never ends the process.  After an outage the lease
+is renewed before any work: if another scheduler took it meanwhile, this one
+stops (:class:`~listener.locks.LockLost`).
+
 **Many machines** (used by :mod:`listener.tasks`): :func:`plan_dispatch`
 lists what is due, :func:`poll_claimed` claims a source (short transaction)
 then polls it with no transaction open, :func:`classify_mentions`
@@ -45,6 +52,7 @@ from listener.locks import (
     release_lock,
     renew_lock,
 )
+from listener.outage import Outage, is_outage, ride_out
 from listener.pipeline import PollOutcome, poll_sources, sync_sources
 
 if TYPE_CHECKING:
@@ -85,6 +93,7 @@ class Scheduler:
         max_sleep: float = 30.0,
         lock_ttl: float | None = None,
         owner: str | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.app = app
         self.max_sleep = max_sleep
@@ -94,6 +103,7 @@ class Scheduler:
         self.stopping = threading.Event()
         self.lock: LockInfo | None = None
         self.lost: BaseException | None = None
+        self.database = outage or Outage("database", cap=10.0, logger=log)
 
     # -- control -------------------------------------------------------------
     def stop(self, *_args: object) -> None:
@@ -120,7 +130,16 @@ class Scheduler:
 
     def release(self) -> None:
         if self.lock is not None:
-            release_lock(self.app, self.owner, SCHEDULER_LOCK)
+            try:
+                release_lock(self.app, self.owner, SCHEDULER_LOCK)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning(
+                    "scheduler.release_failed",
+                    error="the database is unreachable",
+                    lock_expires_at=self.lock.expires_at.isoformat(),
+                )
             self.lock = None
 
     def _lost(self, exc: BaseException) -> None:
@@ -170,8 +189,13 @@ class Scheduler:
 
     def run_forever(self) -> None:
         """Run rounds until stopped.  Raises LockHeld if another scheduler runs, LockLost if
-        the lock was taken over while this one ran (both end the command non-zero)."""
-        self.acquire()
+        the lock was taken over while this one ran (both end the command non-zero).
+        Database outages are ridden out (see the module docs)."""
+        try:
+            ride_out(self.acquire, self.database, stopping=self.stopping)
+        except InterruptedError:
+            log.info("scheduler.stopped", reason="stopped before the database came back")
+            return
         log.info(
             "scheduler.started",
             sources=len(self.app.settings.sources),
@@ -183,36 +207,56 @@ class Scheduler:
             every=max(1.0, self.lock_ttl.total_seconds() / 3),
             on_lost=self._lost,
             name="scheduler-lock",
+            outage=self.database,
         )
         try:
             with beat:
-                sync_sources(self.app)
-                while not self.stopping.is_set():
-                    report = self._round()
-                    polled = [o for o in report.outcomes if o.status not in ("skipped", "disabled")]
-                    if polled or report.sent:
-                        log.info(
-                            "scheduler.round",
-                            polled=len(polled),
-                            sent=report.sent,
-                            new=sum(o.new for o in polled),
-                        )
-                    if self.stopping.is_set():
-                        break
-                    try:
-                        self.renew()
-                    except LockLost as exc:
-                        self._lost(exc)
-                        break
-                    except Exception as exc:  # the heartbeat keeps trying meanwhile
-                        log.warning("scheduler.renew_failed", error=str(exc))
-                    self.stopping.wait(max(0.2, self.seconds_until_next_due()))
+                self._loop()
         finally:
             if self.lost is None:
                 self.release()
         if self.lost is not None:
             raise self.lost
         log.info("scheduler.stopped")
+
+    def _loop(self) -> None:
+        synced = False
+        while not self.stopping.is_set():
+            try:
+                if self.database.down:
+                    self.renew()  # the lease first: another scheduler may hold it now
+                if not synced:
+                    sync_sources(self.app)
+                    synced = True
+                report = self._round()
+                self.renew()
+            except LockLost as exc:
+                self._lost(exc)
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self.stopping.wait(self.database.failed(exc))
+                continue
+            self.database.recovered()
+            polled = [o for o in report.outcomes if o.status not in ("skipped", "disabled")]
+            if polled or report.sent:
+                log.info(
+                    "scheduler.round",
+                    polled=len(polled),
+                    sent=report.sent,
+                    new=sum(o.new for o in polled),
+                    quarantined=sum(o.quarantined for o in polled),
+                )
+            if self.stopping.is_set():
+                return
+            try:
+                pause = self.seconds_until_next_due()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                pause = self.database.failed(exc)
+            self.stopping.wait(max(0.2, pause))
 
 
 # ---------------------------------------------------------------------------

@@ -20,6 +20,12 @@ idempotent:
   the current model.
 * ``send_message`` goes through the outbox, whose idempotency key and
   ``sending`` state make a second run a no-op or a checked retry.
+
+Outages: a worker reconnects to a lost broker for ever (``broker_connection_*``
+settings), and a task that finds the database (or the broker) unreachable is
+retried with exponential backoff (2 s doubling to 60 s) instead of failing;
+each worker process logs ``database.unavailable`` once per outage and
+``database.restored`` when a task gets through again.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from celery import Celery, Task
+from celery.exceptions import Retry
 
 if TYPE_CHECKING:
     from listener.app import App
@@ -112,7 +119,11 @@ def celery_config(s: Settings) -> dict[str, Any]:
             "unacked_restore_interval": max(1, min(10, int(visibility / 4))),
             "unacked_restore_throttle": 1,
         },
+        # ride out broker outages: reconnect for ever (with Celery's backoff), never exit
         "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        "broker_channel_error_retry": True,
         "task_default_queue": w.queue,
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -121,6 +132,11 @@ def celery_config(s: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
+        # No remote control (celery inspect/control; Listener uses neither): on Redis its
+        # fan-out (pub/sub) connection noticed a lost broker while BRPOP was in flight, and
+        # kombu 5.7's cleanup then crashed the worker ("Unrecoverable error: AttributeError
+        # 'NoneType' object has no attribute 'hostname'") instead of reconnecting.
+        "worker_enable_remote_control": False,
         "beat_schedule": {
             "listener-dispatch-due": {
                 "task": "listener.dispatch_due",
@@ -162,6 +178,35 @@ def configure_from(s: Settings) -> Celery:
     return celery_app
 
 
+#: This process's view of the database (one log line per outage, not per task).
+_DATABASE = None
+
+
+def _database_outage() -> Any:
+    global _DATABASE
+    if _DATABASE is None:
+        from listener.outage import Outage
+
+        _DATABASE = Outage("database", base=2.0, cap=60.0, logger=log)
+    return _DATABASE
+
+
+def riding_outages(task: Task, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; an outage error becomes a retry of ``task`` with backoff
+    (no retry limit: the outage ends some time), any other error propagates."""
+    from listener.outage import is_outage
+
+    outage = _database_outage()
+    try:
+        result = fn(*args, **kwargs)
+    except Exception as exc:
+        if not is_outage(exc) or isinstance(exc, Retry):
+            raise
+        raise task.retry(exc=exc, countdown=outage.failed(exc), max_retries=None) from None
+    outage.recovered()
+    return result
+
+
 def _owner(task: Task) -> str:
     from listener.locks import default_owner
 
@@ -187,11 +232,15 @@ def _seconds_left(until: datetime | None) -> float:
 )
 def poll_source(self: Task, name: str, force: bool = False) -> dict[str, Any] | None:
     """Poll one source under a claim; a duplicate or late copy does nothing."""
+    return riding_outages(self, _poll_source, self, name, force)  # type: ignore[no-any-return]
+
+
+def _poll_source(task: Task, name: str, force: bool) -> dict[str, Any] | None:
     from listener.locks import source_is_due, source_lease
     from listener.scheduler import poll_claimed
 
     a = get_app()
-    outcome = poll_claimed(a, name, owner=_owner(self), force=force)
+    outcome = poll_claimed(a, name, owner=_owner(task), force=force)
     if outcome is not None:
         return outcome.as_dict()
     if not force and not source_is_due(a, name):
@@ -199,7 +248,7 @@ def poll_source(self: Task, name: str, force: bool = False) -> dict[str, Any] | 
     # still due but claimed by another worker (maybe a dead one whose task this is):
     # try again once its lease has run out
     _holder, until = source_lease(a, name)
-    raise self.retry(countdown=_seconds_left(until) + 0.5)
+    raise task.retry(countdown=_seconds_left(until) + 0.5)
 
 
 @celery_app.task(
@@ -209,7 +258,8 @@ def classify_batch(self: Task, mention_ids: list[int]) -> int:
     """(Re-)classify mentions that lack the current model's classification."""
     from listener.scheduler import classify_mentions
 
-    return classify_mentions(get_app(), [int(i) for i in mention_ids])
+    ids = [int(i) for i in mention_ids]
+    return riding_outages(self, lambda: classify_mentions(get_app(), ids))  # type: ignore[no-any-return]
 
 
 @celery_app.task(
@@ -219,13 +269,16 @@ def send_message(self: Task, message_id: int) -> str:
     """Send one approved outbox message (exactly once, by its idempotency key)."""
     from listener.scheduler import send_claimed
 
-    return send_claimed(get_app(), int(message_id), owner=_owner(self))
+    owner = _owner(self)
+    return riding_outages(  # type: ignore[no-any-return]
+        self, lambda: send_claimed(get_app(), int(message_id), owner=owner)
+    )
 
 
 @celery_app.task(name="listener.dispatch_due", bind=True, acks_late=True)
 def dispatch_due(self: Task, classify: bool = True) -> dict[str, Any]:
     """Enqueue due sources, messages to send and mentions to re-classify."""
-    return enqueue_due(get_app(), classify=classify)
+    return riding_outages(self, lambda: enqueue_due(get_app(), classify=classify))  # type: ignore[no-any-return]
 
 
 def enqueue_due(

@@ -204,3 +204,131 @@ def scrub_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {scrub(str(k)) if isinstance(k, str) else k: scrub_json(v) for k, v in value.items()}
     return value
+
+
+# ---------------------------------------------------------------------------
+# characters that cannot be stored, bounded excerpts, JSON nesting
+
+#: A code point in the surrogate range.  In a Python ``str`` every valid pair
+#: has already been combined (``json.loads('"\\ud83d\\ude00"')`` is one emoji),
+#: so any such code point left is a *lone* surrogate: UTF-8 cannot encode it,
+#: and SQLite and PostgreSQL refuse it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+#: Stands for a numeric character reference that names no character
+#: (``&#xD800;``, ``&#1114112;``) in a feed, see :func:`mark_bad_charrefs`.
+#: U+FDD0 is a Unicode noncharacter, reserved for exactly this internal use.
+BAD_CHARREF = "\ufdd0"
+_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def lone_surrogate(value: str) -> int | None:
+    """The index of the first lone surrogate in ``value``, or None."""
+    found = _SURROGATE.search(value)
+    return found.start() if found else None
+
+
+def unstorable_char(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (a lone surrogate or a character reference
+    that names no character), or None when it can."""
+    at = lone_surrogate(value)
+    if at is not None:
+        return f"a lone surrogate U+{ord(value[at]):04X} at character {at}"
+    if BAD_CHARREF in value:
+        at = value.index(BAD_CHARREF)
+        return f"a character reference to no character (e.g. &#xD800;) at character {at}"
+    return None
+
+
+def mark_bad_charrefs(body: bytes) -> bytes:
+    """``body`` (XML bytes) with every numeric character reference that names no
+    character (a surrogate, zero, or beyond U+10FFFF) replaced by :data:`BAD_CHARREF`.
+
+    XML parsers refuse such a reference and feedparser's fallback parser then
+    crashes on it (``chr(0xD800).encode()``), which lost the whole feed.  The
+    marker is a character every parser accepts; the pipeline quarantines the
+    one entry that carries it.
+    """
+    if b"&#" not in body:
+        return body
+
+    def repl(m: re.Match[bytes]) -> bytes:
+        hexa, dec = m.group(1), m.group(2)
+        code = int(hexa, 16) if hexa is not None else int(dec)
+        if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+            return b"&#xFDD0;"  # a reference, so any document encoding carries it
+        return m.group(0)
+
+    return _CHARREF.sub(repl, body)
+
+
+def excerpt(value: Any, limit: int = 300) -> str:
+    """A short, always storable and printable rendering of ``value`` (hostile input).
+
+    Lone surrogates, control characters and the bad-reference marker are
+    written as ``\\uXXXX`` escapes; the result has at most ``limit`` characters
+    (plus an ellipsis).
+    """
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value[: limit * 4]).decode("utf-8", "backslashreplace")
+    elif isinstance(value, str):
+        text = value[: limit * 2]
+    else:
+        text = repr(value)[: limit * 2]
+
+    def esc(m: re.Match[str]) -> str:
+        return f"\\u{ord(m.group(0)):04x}"
+
+    text = _UNPRINTABLE.sub(esc, text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0]")
+
+
+def json_too_deep(data: bytes | str, limit: int) -> bool:
+    """Whether the JSON text ``data`` nests arrays/objects deeper than ``limit``.
+
+    Checked before ``json.loads`` (whose recursion a line of 200,000 ``[``
+    exhausts).  A line with fewer brackets than the limit is answered at once;
+    otherwise one scan that skips strings.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """The nesting depth of a JSON-like value, counting at most to ``limit + 1``
+    (iterative: never a RecursionError)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list | tuple):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth) for child in children)
+    return deepest

@@ -83,3 +83,59 @@ def test_hostile_markup_is_linear(hostile: str) -> None:
     started = time.perf_counter()
     html_to_text(hostile)
     assert time.perf_counter() - started < 2.0
+
+
+# ---------------------------------------------------------------------------
+# characters that cannot be stored, excerpts, JSON nesting (issue #14)
+
+
+def test_unstorable_characters() -> None:
+    import json
+
+    from listener.text import BAD_CHARREF, lone_surrogate, unstorable_char
+
+    assert lone_surrogate("fine \U0001f600 emoji") is None
+    assert lone_surrogate(json.loads('"a\\ud83d\\ude00b"')) is None  # a pair is one character
+    broken = json.loads('"still waiting \\ud83d"')
+    assert lone_surrogate(broken) == 14
+    assert unstorable_char(broken) == "a lone surrogate U+D83D at character 14"
+    assert "character reference to no character" in (unstorable_char(f"x{BAD_CHARREF}") or "")
+    assert unstorable_char("plain text") is None
+
+
+def test_mark_bad_charrefs() -> None:
+    from listener.text import mark_bad_charrefs
+
+    body = b"<t>&#xD800; &#55296; &#0; &#x110000; &#x1F600; &#39; &amp;#xD800;</t>"
+    assert mark_bad_charrefs(body) == (
+        b"<t>&#xFDD0; &#xFDD0; &#xFDD0; &#xFDD0; &#x1F600; &#39; &amp;#xD800;</t>"
+    )
+    assert mark_bad_charrefs(b"<t>no references</t>") == b"<t>no references</t>"
+
+
+def test_excerpt_is_bounded_escaped_and_storable() -> None:
+    from listener.text import excerpt
+
+    assert excerpt("a\ud800b\x00c\x9bd") == "a\\ud800b\\u0000c\\u009bd"
+    long = excerpt("x" * 10_000, 300)
+    assert len(long) == 300 and long.endswith("…")
+    assert excerpt(b"bytes \xff here") == "bytes \\xff here"
+    assert excerpt(None) == "None"
+    excerpt("a\ud800" * 500).encode("utf-8")  # never raises
+
+
+def test_json_nesting_limits() -> None:
+    from listener.text import json_too_deep, nesting_depth
+
+    assert not json_too_deep(b'{"a": [1, {"b": [2]}]}', 4)  # four levels
+    assert json_too_deep(b'{"a": [1, {"b": [2]}]}', 3)
+    assert json_too_deep(b"[" * 200_000, 32)
+    assert not json_too_deep(b'{"text": "' + b"[" * 1000 + b'"}', 32)  # inside a string
+    assert not json_too_deep(b'{"t": "\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\""}', 4)
+    deep: list = []
+    node = deep
+    for _ in range(5000):  # deeper than Python's recursion limit
+        node.append([])
+        node = node[0]
+    assert nesting_depth(deep, 32) == 33
+    assert nesting_depth({"a": [1, {"b": 2}]}, 32) == 3

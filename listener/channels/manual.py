@@ -2,7 +2,7 @@
 
 Listener cannot post a comment on someone else's blog, so an approved blog
 reply waits in the outbox until an agent posts it and records that with
-``listener.recovery.mark_sent_manually`` (optionally with the comment's URL).
+``listener.cases.actions.mark_sent`` (optionally with the comment's URL).
 The outbox never sends on this channel by itself; :meth:`send` refuses, as a
 safety net.
 """

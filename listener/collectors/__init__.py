@@ -17,6 +17,7 @@ from listener.collectors.base import (
     CollectResult,
     PollState,
     Post,
+    Rejected,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Collector",
     "PollState",
     "Post",
+    "Rejected",
     "get_collector",
 ]
 

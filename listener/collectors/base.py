@@ -8,7 +8,10 @@ crash mid-poll loses nothing and duplicates nothing.
 
 Errors are raised as :class:`listener.errors.CollectorError` subclasses
 (``TransientError``, ``RateLimited``, ``SourceFailing``, ``SourceGone``); the
-pipeline records them on the source and schedules the next check.
+pipeline records them on the source and schedules the next check.  One bad
+*item* is not an error: a collector returns it as a :class:`Rejected` (the
+pipeline quarantines it) and goes on with the rest.  Collectors need not clean
+text: every post passes through :mod:`listener.cleaning` before it is stored.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class Post:
     kind: str = "post"  #: post, reply, quote, entry, comment
     matched_keywords: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)  #: JSON-serialisable original payload
+    truncated: bool = False  #: text cut at ``limits.max_text_chars`` (set by the pipeline)
 
     @property
     def content_hash(self) -> str:
@@ -70,6 +74,19 @@ class Post:
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")
         return h.hexdigest()[:32]
+
+
+@dataclass
+class Rejected:
+    """An item a collector could not turn into a :class:`Post` (unparsable JSON, a
+    date out of range, nesting too deep…).  The pipeline keeps it in quarantine
+    with the source's new state, so nothing is dropped silently and the rest of
+    the batch goes on."""
+
+    reason: str  #: one line, for an operator
+    external_id: str | None = None  #: the item's id, when it could be read
+    excerpt: str = ""  #: the start of the item (the pipeline bounds and escapes it)
+    stage: str = "parse"  #: parse | clean | classify | store
 
 
 @dataclass
@@ -83,6 +100,7 @@ class CollectResult:
     next_check_at: datetime | None = None  #: override the normal interval (e.g. rate limits)
     warning: str | None = None  #: health warning to show (e.g. request budget nearly spent)
     stats: dict[str, Any] = field(default_factory=dict)  #: entries seen, bytes, requests…
+    rejected: list[Rejected] = field(default_factory=list)  #: items for the quarantine
 
 
 @dataclass

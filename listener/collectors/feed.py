@@ -55,7 +55,14 @@ import feedparser
 import httpx
 
 from listener.collectors import parsing
-from listener.collectors.base import Author, CollectContext, CollectResult, PollState, Post
+from listener.collectors.base import (
+    Author,
+    CollectContext,
+    CollectResult,
+    PollState,
+    Post,
+    Rejected,
+)
 from listener.errors import (
     CollectorError,
     RateLimited,
@@ -65,7 +72,7 @@ from listener.errors import (
 )
 from listener.matching import MAX_PASSAGE_CHARS, match_brand
 from listener.scheduling import parse_retry_after
-from listener.text import INVISIBLE, html_to_text, plain_to_text
+from listener.text import INVISIBLE, excerpt, html_to_text, mark_bad_charrefs, plain_to_text
 
 if TYPE_CHECKING:
     from listener.config import BrandSettings, PollingSettings, SourceSettings
@@ -593,11 +600,16 @@ def entry_to_post(
 
 
 def entries_to_posts(
-    parsed: Mapping[str, Any], source: SourceSettings, brand: BrandSettings, fetched_at: datetime
+    parsed: Mapping[str, Any],
+    source: SourceSettings,
+    brand: BrandSettings,
+    fetched_at: datetime,
+    rejected: list[Rejected] | None = None,
 ) -> tuple[list[Post], list[str]]:
     """Posts for the matching entries, and problems with entries that could not be read.
 
-    One unreadable entry never loses the others; duplicate ids keep the first.
+    One unreadable entry never loses the others (it is added to ``rejected``,
+    for the quarantine, when a list is given); duplicate ids keep the first.
     """
     posts: list[Post] = []
     problems: list[str] = []
@@ -608,6 +620,8 @@ def entries_to_posts(
             post = entry_to_post(entry, feed, source, brand, fetched_at)
         except Exception as exc:  # one odd entry must not lose the rest
             problems.append(f"entry {index + 1}: skipped: {describe_exception(exc)}")
+            if rejected is not None:
+                rejected.append(_rejected_entry(entry, index, exc))
             continue
         if post is None:
             continue
@@ -617,6 +631,18 @@ def entries_to_posts(
         seen.add(post.external_id)
         posts.append(post)
     return posts, problems
+
+
+def _rejected_entry(entry: Any, index: int, exc: BaseException) -> Rejected:
+    ident = entry.get("id") or entry.get("link") if isinstance(entry, Mapping) else None
+    text = ""
+    if isinstance(entry, Mapping):
+        text = str(entry.get("title") or entry.get("summary") or "")
+    return Rejected(
+        reason=f"entry {index + 1}: {describe_exception(exc)}",
+        external_id=excerpt(str(ident), 500) if ident else None,
+        excerpt=excerpt(text),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -698,6 +724,9 @@ class FeedCollector:
     ) -> CollectResult:
         """Parse ``body`` and decide which entries become posts (in a parse process)."""
         workers = parsing.worker_count(ctx.settings.polling.parse_workers)
+        # a character reference to no character (&#xD800;) made the parser fail on the
+        # whole feed; marked, it parses and only its entry is quarantined (listener.cleaning)
+        body = mark_bad_charrefs(body)
         posts, problems, found = parsing.run(
             workers,
             decode,
@@ -708,8 +737,11 @@ class FeedCollector:
             fetched_at,
             here=decode_here,
         )
+        rejected = found.pop("rejected", [])
         stats.update(found, bytes=len(body))
-        return CollectResult(posts=posts, state=state, problems=problems, stats=stats)
+        return CollectResult(
+            posts=posts, state=state, problems=problems, stats=stats, rejected=rejected
+        )
 
 
 def decode(
@@ -751,8 +783,10 @@ def _decide(
     stats: dict[str, Any] = {"parsed": True, "parse_s": round(seconds, 4)}
     problems = document_problems(parsed, source.name)
     started = time.monotonic()
-    posts, entry_problems = entries_to_posts(parsed, source, brand, fetched_at)
+    rejected: list[Rejected] = []
+    posts, entry_problems = entries_to_posts(parsed, source, brand, fetched_at, rejected)
     stats["decide_s"] = round(time.monotonic() - started, 4)
+    stats["rejected"] = rejected  # taken out by FeedCollector._parse (crosses the process pool)
     stats.update(entries=len(parsed.get("entries") or []), posts=len(posts))
     stats["version"] = parsed.get("version") or None
     return posts, problems + entry_problems, stats

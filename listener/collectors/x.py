@@ -45,9 +45,17 @@ import tweepy
 from requests.adapters import HTTPAdapter
 
 from listener.clock import utcnow
-from listener.collectors.base import Author, CollectContext, CollectResult, PollState, Post
+from listener.collectors.base import (
+    Author,
+    CollectContext,
+    CollectResult,
+    PollState,
+    Post,
+    Rejected,
+)
 from listener.errors import RateLimited, SourceFailing, TransientError
 from listener.matching import match_brand
+from listener.text import excerpt
 
 if TYPE_CHECKING:
     from listener.config import Settings, SourceSettings, XSettings
@@ -429,6 +437,7 @@ class PageResult:
     seen: int = 0
     skipped_retweets: int = 0
     skipped_own: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 def parse_page(
@@ -440,20 +449,35 @@ def parse_page(
     """Turn one X API v2 tweets page (``data`` + ``includes``) into posts.
 
     Retweets and posts by ``skip_authors`` (user ids or lower-cased usernames:
-    the brand's own accounts) are left out; replies and quotes are kept.
+    the brand's own accounts) are left out; replies and quotes are kept.  A
+    tweet that cannot be read (no numeric id, odd fields) is rejected (the
+    pipeline quarantines it) and the page goes on.
     """
     includes = payload.get("includes") or {}
-    users = {u["id"]: u for u in includes.get("users") or [] if "id" in u}
+    users = {u["id"]: u for u in includes.get("users") or [] if isinstance(u, dict) and "id" in u}
     out = PageResult()
     for tweet in payload.get("data") or []:
-        tid = str(tweet["id"])
         out.seen += 1
-        out.newest_id = newer_id(out.newest_id, tid)
-        out.oldest_id = older_id(out.oldest_id, tid)
-        if is_retweet(tweet):
-            out.skipped_retweets += 1
+        try:
+            tid = str(tweet["id"])
+            int(tid)  # ids are numbers: since_id/until_id arithmetic relies on it
+            out.newest_id = newer_id(out.newest_id, tid)
+            out.oldest_id = older_id(out.oldest_id, tid)
+            if is_retweet(tweet):
+                out.skipped_retweets += 1
+                continue
+            post = tweet_to_post(tweet, users, settings)
+        except Exception as exc:  # one odd tweet must not lose the page
+            ident = tweet.get("id") if isinstance(tweet, dict) else None
+            text = tweet.get("text") if isinstance(tweet, dict) else tweet
+            out.rejected.append(
+                Rejected(
+                    reason=f"unreadable tweet: {type(exc).__name__}: {exc}"[:300],
+                    external_id=str(ident) if ident is not None else None,
+                    excerpt=excerpt(text if isinstance(text, str) else repr(text)),
+                )
+            )
             continue
-        post = tweet_to_post(tweet, users, settings)
         if post.author.external_id in skip_authors or post.author.handle.lower() in skip_authors:
             out.skipped_own += 1
             continue
@@ -627,6 +651,7 @@ class _XCollector:
             result.problems.append("first poll stopped early: older posts were not read")
         cursor["budget"] = poll.budget.to_cursor()
         result.posts = pages.posts
+        result.rejected = pages.rejected
         result.state = replace(state, since_id=new_since, cursor=cursor)
         result.next_check_at = stop or (self.clock() if "gap" in cursor else None)
         result.warning = poll.budget.warning(self.clock(), poll.limits)
@@ -646,6 +671,7 @@ class _Pages:
     """Accumulates page results."""
 
     posts: list[Post] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
     count: int = 0
     seen: int = 0
     skipped_retweets: int = 0
@@ -656,6 +682,7 @@ class _Pages:
     def add(self, page: PageResult) -> None:
         self.count += 1
         self.posts.extend(page.posts)
+        self.rejected.extend(page.rejected)
         self.seen += page.seen
         self.skipped_retweets += page.skipped_retweets
         self.skipped_own += page.skipped_own

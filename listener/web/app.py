@@ -20,6 +20,7 @@ from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 
 from listener.errors import ListenerError, StaleDraft
+from listener.redact import mask_text
 from listener.web.errors import STATUS_FOR, status_for
 from listener.web.security import (
     SESSION_COOKIE,
@@ -27,6 +28,7 @@ from listener.web.security import (
     NotAuthenticated,
     SecurityHeadersMiddleware,
     csrf_guard,
+    current_user,
     session_secret,
 )
 
@@ -70,7 +72,7 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
         session_cookie=SESSION_COOKIE,
         max_age=session_max_age,
         same_site="lax",
-        https_only=False,
+        https_only=app.settings.web.secure_cookies,
     )
     web.add_middleware(SecurityHeadersMiddleware)
 
@@ -97,19 +99,20 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
     @web.exception_handler(ListenerError)
     async def listener_error(request: Request, exc: ListenerError) -> Any:
         code = status_for(exc)
+        message = mask_text(str(exc))
         if _wants_json(request):
             headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-            body: dict[str, Any] = {"detail": str(exc), "error": type(exc).__name__}
+            body: dict[str, Any] = {"detail": message, "error": type(exc).__name__}
             if isinstance(exc, StaleDraft):
                 body["current"] = exc.current()
             return JSONResponse(body, status_code=code, headers=headers)
         if isinstance(exc, NotAuthenticated):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         if request.method == "POST" and code < 500 and not isinstance(exc, CsrfError):
-            pages.flash(request, "error", str(exc))
+            pages.flash(request, "error", message)
             back = request.headers.get("referer") or "/queue"
             return RedirectResponse(pages.safe_next(back, request), status_code=303)
-        return pages.error_page(request, code, str(exc))
+        return pages.error_page(request, code, message)
 
     @web.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> Any:
@@ -126,9 +129,27 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
         back = request.headers.get("referer") or "/queue"
         return RedirectResponse(pages.safe_next(back, request), status_code=303)
 
+    def restricted(request: Request) -> JSONResponse | None:
+        """401 unless ``web.public_health`` or the request is signed in (session or token)."""
+        if app.settings.web.public_health:
+            return None
+        try:
+            current_user(request)
+        except NotAuthenticated:
+            return JSONResponse(
+                {"detail": "sign in or send an API token (web.public_health is off)"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return None
+
     @web.get("/healthz", include_in_schema=False)
-    def healthz() -> Any:
+    def healthz(request: Request) -> Any:
         import importlib
+
+        refused = restricted(request)
+        if refused is not None:
+            return refused
 
         try:
             health = importlib.import_module("listener.health")
@@ -143,12 +164,15 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # the point is to report any DB failure
             return JSONResponse(
-                {"status": "unhealthy", "database": str(exc)[:200]}, status_code=503
+                {"status": "unhealthy", "database": mask_text(str(exc))[:200]}, status_code=503
             )
         return {"status": "ok", "database": "ok"}
 
     @web.get("/metrics", include_in_schema=False)
-    def metrics() -> Any:
+    def metrics(request: Request) -> Any:
+        refused = restricted(request)
+        if refused is not None:
+            return refused
         try:
             from listener import metrics as lm
         except ImportError:

@@ -32,7 +32,15 @@ from listener.clock import utcnow
 from listener.errors import ListenerError, StaleDraft
 from listener.web import charts, queries
 from listener.web.errors import status_for
-from listener.web.security import csrf_token, current_user, lead, writer
+from listener.web.security import (
+    client_address,
+    csrf_token,
+    current_user,
+    end_session,
+    lead,
+    start_session,
+    writer,
+)
 
 if TYPE_CHECKING:
     from listener.app import App
@@ -213,26 +221,27 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Any:
     try:
-        principal = auth.authenticate(_app(request), username, password)
+        principal = auth.authenticate(
+            _app(request), username, password, address=client_address(request)
+        )
     except auth.InvalidCredentials as exc:
+        throttled = isinstance(exc, auth.LoginThrottled)
         return render(
             request,
             "login.html",
-            status_code=401,
+            status_code=429 if throttled else 401,
             next=safe_next(next, default=""),
             error=str(exc),
             username=username,
         )
-    request.session.clear()  # new session on sign-in (no fixation)
-    request.session["uid"] = principal.id
-    csrf_token(request)
+    start_session(request, principal)  # a new session on sign-in (no fixation)
     default = "/dashboard" if principal.role == "marketing" else "/queue"
     return RedirectResponse(safe_next(next, default=default), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request) -> RedirectResponse:
-    request.session.clear()
+    end_session(request)
     return RedirectResponse("/login", status_code=303)
 
 

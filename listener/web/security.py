@@ -1,6 +1,9 @@
 """Web security plumbing: the session secret, security headers, CSRF, who is signed in.
 
-* Sessions are Starlette's signed cookies (itsdangerous), HttpOnly, SameSite=Lax.
+* Sessions are Starlette's signed cookies (itsdangerous), HttpOnly, SameSite=Lax,
+  Secure when ``web.secure_cookies`` is on.  A cookie holds the user id and the
+  user's *session version*; signing out, a password change or disabling the
+  user raises the version, so a copied cookie stops working at once.
 * Every unsafe request (POST, PUT, PATCH, DELETE) made with the session cookie
   must carry the session's CSRF token, as the ``csrf_token`` form field or the
   ``X-CSRF-Token`` header.  Requests authenticated with an API bearer token are
@@ -19,7 +22,13 @@ import structlog
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from listener.auth import InvalidCredentials, Principal, get_principal, principal_for_token
+from listener.auth import (
+    InvalidCredentials,
+    Principal,
+    get_principal,
+    principal_for_token,
+    sign_out,
+)
 from listener.errors import ListenerError, PermissionDenied
 
 if TYPE_CHECKING:
@@ -161,8 +170,12 @@ def current_user(request: Request) -> Principal:
         except InvalidCredentials as exc:
             raise NotAuthenticated(str(exc)) from None
     else:
-        uid = request.session.get("uid")
-        principal_or_none = get_principal(app, uid) if isinstance(uid, int) else None
+        uid, version = request.session.get("uid"), request.session.get("sv")
+        principal_or_none = (
+            get_principal(app, uid, version)
+            if isinstance(uid, int) and isinstance(version, int)
+            else None
+        )
         if principal_or_none is None:
             raise NotAuthenticated("please sign in")
         principal = principal_or_none
@@ -184,3 +197,27 @@ def lead(request: Request) -> Principal:
     if not p.is_lead:
         raise PermissionDenied("only a lead or an admin may do this")
     return p
+
+
+def client_address(request: Request) -> str:
+    """The peer address login throttling counts by (the proxy's, behind a proxy)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def start_session(request: Request, principal: Principal) -> None:
+    """A fresh session for ``principal`` (no fixation), bound to their session version."""
+    request.session.clear()
+    request.session["uid"] = principal.id
+    request.session["sv"] = principal.session_version
+    csrf_token(request)
+
+
+def end_session(request: Request) -> None:
+    """Sign out: every session of this user ends (a copied cookie included), then this
+    browser's cookie is cleared."""
+    uid, version = request.session.get("uid"), request.session.get("sv")
+    if isinstance(uid, int) and isinstance(version, int):
+        app = _app(request)
+        if get_principal(app, uid, version) is not None:  # a stale cookie signs out nobody
+            sign_out(app, uid)
+    request.session.clear()
