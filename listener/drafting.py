@@ -25,26 +25,23 @@ from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from listener.collectors import COLLECTOR_TYPES
 from listener.errors import TemplateError
+from listener.policy import CHANNEL_RULES, address_handle
 
-#: channel → maximum length (X counts weighted characters; see listener.policy)
+#: channel → maximum length (X counts weighted characters, Bluesky graphemes; see
+#: listener.policy, which holds each social channel's counting and addressee rules)
 CHANNEL_LIMITS: dict[str, int] = {
     "x_reply": 280,
-    "mastodon_reply": 500,
     "blog_comment": 4000,
     "email": 20000,
     "dm": 10000,
+    **{name: rules.limit for name, rules in CHANNEL_RULES.items()},
 }
 
-#: which channel a source type answers on by default (a source's options.channel overrides)
-DEFAULT_CHANNEL: dict[str, str] = {
-    "feed": "blog_comment",
-    "jsonl": "x_reply",
-    "x_search": "x_reply",
-    "x_mentions": "x_reply",
-    "mastodon": "mastodon_reply",
-    "reddit": "dm",
-}
+#: which channel a source type answers on by default (a source's options.channel overrides;
+#: the facts live with the source types in listener.collectors.COLLECTOR_TYPES)
+DEFAULT_CHANNEL: dict[str, str] = {name: t.channel for name, t in COLLECTOR_TYPES.items()}
 
 _TEMPLATE_NAME = re.compile(r"^(?P<stem>[a-z0-9_\-]+?)(?:\.(?P<n>\d+))?\.j2$")
 
@@ -239,8 +236,7 @@ def draft_context(
     """
     from listener.personalize import brand_free_products, extract_order
 
-    social = channel in {"x_reply", "mastodon_reply", "dm"}
-    at_handle = ("@" + handle.lstrip("@")) if social else handle
+    at_handle = address_handle(channel, handle)
     if products is None:
         products = brand_free_products(post_text, [brand_name, *(brand_terms or [])])
     if order is None:

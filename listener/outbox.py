@@ -50,6 +50,7 @@ from listener.errors import (
     SourceFailing,
     TransientError,
 )
+from listener.policy import CHANNEL_RULES, channel_violations
 
 if TYPE_CHECKING:
     from listener.app import App
@@ -122,15 +123,20 @@ def guard_violations(
     problems: list[str] = []
     if not text.strip():
         problems.append("the reply is empty")
+    own_rules = channel in CHANNEL_RULES  # length and @mentions as that platform counts them
+    if own_rules:
+        problems += channel_violations(
+            channel, text, author=author_handle, brand_handles=brand_handles, limit=limit
+        )
     length = x_weighted_length(text) if channel == "x_reply" else len(text)
-    if limit is not None and length > limit:
+    if not own_rules and limit is not None and length > limit:
         unit = "weighted characters (X)" if channel == "x_reply" else "characters"
         problems.append(f"the reply is {length} {unit}; {channel} allows {limit}")
     allowed = [d.lower().removeprefix("www.") for d in allowed_domains if d]
     bad = sorted({link for link in links_in(text) if not _allowed_host(_host(link), allowed)})
     if bad:
         problems.append(f"links outside the brand's site and allowlist: {', '.join(bad)}")
-    if channel in ("x_reply", "mastodon_reply", "dm", "blog_comment"):
+    if channel in ("x_reply", "dm", "blog_comment"):
         ok = {h.strip().lstrip("@").lower() for h in brand_handles}
         if author_handle:
             handle = author_handle.strip().lstrip("@")
