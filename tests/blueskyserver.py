@@ -66,6 +66,7 @@ class BlueskyServer(ApiServer):
             self.profiles[follow["did"]] = copy.deepcopy(follow)
         assert brand["handle"] == did_doc["handle"]
         self.posts: dict[str, dict[str, Any]] = {}
+        self.index: dict[str, tuple[str, datetime]] = {}
         self.records: dict[str, dict[str, Any]] = {}
         quoted = thread["post"]["embed"]["record"]["record"]
         self._store_view(
@@ -114,6 +115,10 @@ class BlueskyServer(ApiServer):
         view.setdefault("likeCount", 0)
         view.setdefault("labels", [])
         self.posts[view["uri"]] = view
+        self.index[view["uri"]] = (  # the search index: text and sortAt when stored
+            view["record"].get("text", ""),
+            min(_parse(view["record"]["createdAt"]), _parse(view["indexedAt"])),
+        )
         self.records[view["uri"]] = {
             "uri": view["uri"],
             "cid": view["cid"],
@@ -281,10 +286,14 @@ class BlueskyServer(ApiServer):
 
     def _search(self, request: Request) -> dict[str, Any]:
         q = (request.q("q") or "").lower()
-        found = [p for p in self.posts.values() if q and q in p["record"].get("text", "").lower()]
+        found = [
+            p
+            for uri, p in self.posts.items()
+            if q and q in self.index.get(uri, ("", None))[0].lower()
+        ]
 
         def sort_at(p: dict[str, Any]) -> datetime:
-            return min(_parse(p["record"]["createdAt"]), _parse(p["indexedAt"]))
+            return self.index[p["uri"]][1] if p.get("uri") in self.index else datetime.now(UTC)
 
         since, until = request.q("since"), request.q("until")
         if since:

@@ -133,7 +133,7 @@ COLLECTOR_TYPES: dict[str, CollectorType] = {
     ),
     "reddit": CollectorType(
         "listener.collectors.reddit:RedditCollector",
-        ("username", "query"),
+        ("username", "query", "subreddits"),
         True,
         "reddit",
         "reddit_reply",

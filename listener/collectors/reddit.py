@@ -262,7 +262,7 @@ class _Stream:
 class RedditCollector:
     """Reads Reddit (see the module docs)."""
 
-    needs: ClassVar[tuple[str, ...]] = ("username", "query")
+    needs: ClassVar[tuple[str, ...]] = ("username", "query", "subreddits")
 
     def __init__(self, clock: Clock = utcnow) -> None:
         self.clock = clock
