@@ -260,12 +260,13 @@ def claim(
 
 def _outbound(session: Session, settings: Settings, row: m.OutboxMessage) -> Outbound:
     case = session.get_one(m.Case, row.case_id)
-    target_text = None
+    target_text = target_url = None
     if row.draft_id is not None:
         draft = session.get(m.Draft, row.draft_id)
         if draft is not None and draft.in_reply_to_mention_id is not None:
             mention = session.get(m.Mention, draft.in_reply_to_mention_id)
             target_text = mention.text if mention is not None else None
+            target_url = mention.url if mention is not None else None
     return Outbound(
         idempotency_key=row.idempotency_key,
         channel=row.channel,
@@ -279,6 +280,8 @@ def _outbound(session: Session, settings: Settings, row: m.OutboxMessage) -> Out
         subject=row.subject,
         case_id=case.id,
         outbox_id=row.id,
+        target_url=target_url,
+        created_at=row.created_at,
     )
 
 

@@ -26,9 +26,17 @@ from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.clock import utcnow
-from listener.collectors import CollectContext, CollectResult, PollState, Post, get_collector
+from listener.collectors import (
+    CollectContext,
+    CollectResult,
+    PollState,
+    Post,
+    default_channel,
+    get_collector,
+    platform_of,
+)
 from listener.config import Settings, SourceSettings
-from listener.drafting import DEFAULT_CHANNEL, render
+from listener.drafting import render
 from listener.errors import (
     CollectorError,
     RateLimited,
@@ -49,7 +57,6 @@ T = TypeVar("T")
 
 OPEN_STATUSES = ("new", "drafted", "claimed", "approved")
 CLOSED_STATUSES = ("sent", "resolved", "rejected")
-PLATFORM_BY_TYPE = {"feed": "blog", "x_search": "x", "x_mentions": "x"}
 SYSTEM_ACTOR = "listener"
 
 
@@ -304,7 +311,7 @@ def record_failure(
 
 def _platform(cfg: SourceSettings, post: Post) -> str:
     platform = post.raw.get("platform") if isinstance(post.raw, dict) else None
-    return str(platform or PLATFORM_BY_TYPE.get(cfg.type, cfg.type))
+    return str(platform or platform_of(cfg.type))
 
 
 def _dedupe(posts: Sequence[Post]) -> list[Post]:
@@ -758,8 +765,11 @@ def _score(
     )
 
 
-def channel_for(cfg: SourceSettings) -> str:
-    return str(cfg.options.get("channel") or DEFAULT_CHANNEL.get(cfg.type, "dm"))
+def channel_for(cfg: SourceSettings, platform: str | None = None) -> str:
+    """The reply channel for a post of ``platform`` from source ``cfg``: the source's
+    ``options.channel``, else the platform's own channel (a JSONL file of Mastodon posts
+    answers on Mastodon), else the source type's."""
+    return str(cfg.options.get("channel") or default_channel(cfg.type, platform))
 
 
 def write_draft(
@@ -785,7 +795,7 @@ def write_draft(
         top_offer_context,
     )
 
-    channel = channel_for(cfg)
+    channel = channel_for(cfg, author.platform)
     suggestions = suggest_for_case(session, settings, case, now, record_event=False)
     context = draft_context_for(
         session, settings, case, mention, channel, now, top_offer_context(suggestions, settings)

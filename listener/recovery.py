@@ -565,7 +565,8 @@ def edit_draft(
                 (s for s in app.settings.sources if case.source and s.name == case.source.name),
                 None,
             )
-            channel = channel_for(cfg) if cfg else "dm"
+            platform = case.author.platform if case.author else None
+            channel = channel_for(cfg, platform) if cfg else "dm"
             draft = m.Draft(
                 case_id=case.id,
                 channel=channel,
