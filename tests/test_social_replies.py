@@ -234,7 +234,7 @@ def test_a_reply_naming_someone_else_is_refused_before_sending(
     with platform("reddit", shared_data) as p:
         app, _ = make(p, db_url, tmp_path)
         try:
-            (outcome,) = poll_sources(app)
+            poll_sources(app)
             with app.sessions() as s:
                 (cid,) = s.scalars(select(m.Case.id)).all()
             edit_draft(app, cid, "lee", "Sorry! u/someone_else will help you.", role="lead")
