@@ -59,7 +59,8 @@ class BrandSettings(_Model):
     )
     keywords: list[str] = Field(
         default_factory=list,
-        description="Words and phrases that mean the brand (case-insensitive, whole words).",
+        description="Words and phrases that mean the brand (case-insensitive, whole words; "
+        "in Japanese, Chinese, Korean or Thai text they match without spaces around them).",
     )
     aliases: list[str] = Field(
         default_factory=list, description="Other names customers use (nicknames, misspellings)."
@@ -67,6 +68,11 @@ class BrandSettings(_Model):
     exclusions: list[str] = Field(
         default_factory=list,
         description="Phrases that look like the brand but are not (e.g. 'acme corporation').",
+    )
+    tag_terms: list[str] = Field(
+        default_factory=list,
+        description="Words that also count inside hashtags and handles: 'amazon' matches "
+        "#amazonprimebrasil and @amazonuk (exclusions then match inside them too).",
     )
     voice: str = Field(
         default="warm, personal, plain-spoken; we own mistakes and fix them",

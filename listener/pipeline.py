@@ -44,6 +44,7 @@ from listener.errors import (
     SourceGone,
     TemplateError,
 )
+from listener.language import detect_language
 from listener.scheduling import jittered, next_check_after_error
 from listener.text import scrub_json
 from listener.triage import Triage, TriageInput, score_case, sla_due
@@ -414,6 +415,7 @@ def ingest(
         source_id = session.scalars(select(m.Source.id).where(m.Source.name == cfg.name)).one()
         known = _existing(session, source_id, [p.external_id for p in posts])
     fresh = [p for p in posts if known.get(p.external_id, (0, ""))[1] != p.content_hash]
+    fresh = [replace(p, detected_lang=detect_language(p.full_text or p.text)) for p in fresh]
     predictions: dict[str, Prediction] = {}
     if fresh:
         preds = app.classifier.predict([p.text for p in fresh])
@@ -566,6 +568,7 @@ def _new_mention(src: m.Source, author: m.Author, post: Post, now: datetime) -> 
         text=post.text,
         full_text=post.full_text if post.full_text != post.text else None,
         lang=post.lang,
+        detected_lang=post.detected_lang,
         conversation_id=post.conversation_id,
         in_reply_to_id=post.in_reply_to_id,
         matched_keywords=list(post.matched_keywords),
@@ -584,6 +587,7 @@ def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
     mention.matched_keywords = list(post.matched_keywords)
     mention.content_hash = post.content_hash
     mention.raw = post.raw
+    mention.detected_lang = post.detected_lang or mention.detected_lang
     mention.edit_count = (mention.edit_count or 0) + 1
     mention.updated_at = now
 

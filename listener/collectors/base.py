@@ -61,6 +61,7 @@ class Post:
     kind: str = "post"  #: post, reply, quote, entry, comment
     matched_keywords: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)  #: JSON-serialisable original payload
+    detected_lang: str | None = None  #: set by the pipeline (listener.language), not collectors
 
     @property
     def content_hash(self) -> str:

@@ -71,7 +71,11 @@ def parse_author(value: object, platform: str) -> Author:
 
 
 def parse_line(
-    obj: Any, source: SourceSettings, terms: list[str], exclusions: list[str]
+    obj: Any,
+    source: SourceSettings,
+    terms: list[str],
+    exclusions: list[str],
+    tag_terms: list[str] | None = None,
 ) -> Post | None:
     """One JSON object → a Post, or None when it does not mention the brand."""
     if not isinstance(obj, dict):
@@ -84,7 +88,7 @@ def parse_line(
     author = parse_author(obj["author"], platform)
     matched: tuple[str, ...] = ()
     if not source.match_all:
-        m = match_brand(text, terms, exclusions)
+        m = match_brand(text, terms, exclusions, tag_terms=tag_terms or ())
         if not m:
             return None
         matched = m.matched
@@ -151,7 +155,7 @@ class JsonlCollector:
                 continue
             try:
                 obj = json.loads(raw_line)
-                post = parse_line(obj, source, terms, exclusions)
+                post = parse_line(obj, source, terms, exclusions, brand.tag_terms)
             except (ValueError, TypeError) as exc:
                 if len(problems) < MAX_PROBLEMS:
                     problems.append(f"line {line_no}: {exc}")

@@ -32,7 +32,7 @@ def brand_match(
     (``"@zephyrshoes"``); ``source.match_all`` keeps everything.
     """
     brand = settings.brand
-    match = match_brand(text, brand.match_terms, brand.exclusions)
+    match = match_brand(text, brand.match_terms, brand.exclusions, tag_terms=brand.tag_terms)
     if match:
         return match
     if addressed_to or source.match_all:
