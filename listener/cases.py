@@ -67,6 +67,9 @@ def case_summary(case: m.Case) -> dict[str, Any]:
         "draft": draft.text if draft else None,
         "offer": offer_dict(_top_offer(case)),
         # extras (not part of the minimal contract, handy for people and scripts)
+        "platform": author.platform if author else None,
+        "channel": draft.channel if draft else None,
+        "lang": mention.detected_lang if mention else None,
         "author_name": author.display_name if author else None,
         "followers": author.followers if author else None,
         "circumstances": list(case.circumstances or []),

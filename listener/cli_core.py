@@ -184,7 +184,8 @@ def queue_cmd(
             str(r["id"]),
             str(r["priority"]),
             r["status"],
-            f"{r['author']}\n{r['source']}",
+            f"{r['author']} ({r['platform']})\n{r['source']}"
+            + (f"\nreply: {r['channel']}" if r.get("channel") else ""),
             " · ".join(r["reasons"]),
             _short(r["text"], 140) + ("\n→ " + _short(r["draft"], 140) if r["draft"] else ""),
             due,

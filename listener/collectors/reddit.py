@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from listener.config import RedditSettings, Settings, SourceSettings
 
 PLATFORM = "Reddit"
-DEFAULT_MAX_PAGES = 3
+DEFAULT_MAX_PAGES = 5
 SITE = "https://www.reddit.com"
 CREDENTIALS = (
     "check reddit.client_id, reddit.client_secret and reddit.password or reddit.refresh_token "
