@@ -103,7 +103,8 @@ class BlueskyReplyChannel:
                 raise PolicyViolation("; ".join(problems))
             parent = {"uri": target["uri"], "cid": target["cid"]}
             reply = (target.get("record") or {}).get("reply") or {}
-            root = reply.get("root") if isinstance(reply.get("root"), dict) else parent
+            found = reply.get("root")
+            root: dict[str, Any] = found if isinstance(found, dict) else parent
             author = target.get("author") or {}
             record: dict[str, Any] = {
                 "$type": POST,

@@ -204,8 +204,8 @@ def view_to_post(
     reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
     parent = (reply.get("parent") or {}).get("uri") if reply else None
     root = (reply.get("root") or {}).get("uri") if reply else None
-    embed = record.get("embed") if isinstance(record.get("embed"), dict) else {}
-    quoted = "app.bsky.embed.record" in str(embed.get("$type", ""))
+    embed = record.get("embed")
+    quoted = isinstance(embed, dict) and "app.bsky.embed.record" in str(embed.get("$type", ""))
     kind = "reply" if parent else ("quote" if quoted or reason == "quote" else "post")
     langs = [x for x in record.get("langs") or [] if isinstance(x, str)]
     links = [

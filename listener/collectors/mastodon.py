@@ -371,8 +371,8 @@ class MastodonCollector:
         if status.get("reblog"):
             poll.tally.skip("boosts")
             return None
-        account = status.get("account") if isinstance(status.get("account"), dict) else {}
-        if str(account.get("id")) in own:
+        account = status.get("account")
+        if isinstance(account, dict) and str(account.get("id")) in own:
             poll.tally.skip("own")
             return None
         try:

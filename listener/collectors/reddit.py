@@ -117,7 +117,8 @@ def access_token(
             raise SourceFailing(
                 f"Reddit gave no access token ({detail or 'no reason'}): {CREDENTIALS}"
             )
-        lifetime = body.get("expires_in") if isinstance(body.get("expires_in"), int) else 3600
+        expires = body.get("expires_in")
+        lifetime = expires if isinstance(expires, int) else 3600
         _TOKENS[key] = (str(body["access_token"]), time.time() + max(60, lifetime - 60))
         return _TOKENS[key][0]
 
@@ -356,7 +357,7 @@ class RedditCollector:
                             reached = True
                             continue
                         fresh.append(thing)
-                    after = data.get("after")
+                    after = data.get("after") if isinstance(data, dict) else None
                     if reached or not children or not after:
                         break
                 else:
