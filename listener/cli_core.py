@@ -200,7 +200,10 @@ def queue_cmd(
             str(r.id),
             str(r.priority),
             r.status + (f"\n{r.assignee}" if r.assignee else ""),
-            safe(f"{r.author}\n{r.source}"),
+            safe(
+                f"{r.author} ({r.platform})\n{r.source}"
+                + (f"\nreply: {r.channel}" if r.channel else "")
+            ),
             safe(why),
             safe(_short(r.text, 140) + ("\n→ " + _short(r.draft, 140) if r.draft else "")),
             due,

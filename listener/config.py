@@ -59,7 +59,8 @@ class BrandSettings(_Model):
     )
     keywords: list[str] = Field(
         default_factory=list,
-        description="Words and phrases that mean the brand (case-insensitive, whole words).",
+        description="Words and phrases that mean the brand (case-insensitive, whole words; "
+        "in Japanese, Chinese, Korean or Thai text they match without spaces around them).",
     )
     aliases: list[str] = Field(
         default_factory=list, description="Other names customers use (nicknames, misspellings)."
@@ -67,6 +68,11 @@ class BrandSettings(_Model):
     exclusions: list[str] = Field(
         default_factory=list,
         description="Phrases that look like the brand but are not (e.g. 'acme corporation').",
+    )
+    tag_terms: list[str] = Field(
+        default_factory=list,
+        description="Words that also count inside hashtags and handles: 'amazon' matches "
+        "#amazonprimebrasil and @amazonuk (exclusions then match inside them too).",
     )
     voice: str = Field(
         default="warm, personal, plain-spoken; we own mistakes and fix them",
@@ -87,6 +93,18 @@ class BrandSettings(_Model):
 
 
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+SUBREDDIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$")
+
+
+def http_url(value: str) -> str:
+    """``value`` if it is an absolute http(s) URL (without a trailing slash), else ValueError."""
+    from urllib.parse import urlsplit
+
+    v = value.strip().rstrip("/")
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return v
 
 
 class SourceSettings(_Model):
@@ -96,8 +114,35 @@ class SourceSettings(_Model):
     type: str = Field(description="Collector type: feed, jsonl, x_search, x_mentions, …")
     url: str | None = Field(default=None, description="http(s) URL (feed).")
     path: str | None = Field(default=None, description="Local file (feed, jsonl).")
-    query: str | None = Field(default=None, description="Search query (x_search, …).")
-    username: str | None = Field(default=None, description="Account whose mentions to read.")
+    query: str | None = Field(
+        default=None,
+        description="Search query (x_search, hackernews; mastodon: a #hashtag or keywords; "
+        "bluesky, reddit).",
+    )
+    username: str | None = Field(
+        default=None, description="Account whose mentions to read (x_mentions, reddit)."
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="API root of a mastodon, bluesky, reddit or hackernews source (a local "
+        "server in tests). Empty: mastodon.base_url, bluesky.base_url, reddit.base_url, or "
+        "https://hn.algolia.com/api/v1.",
+    )
+    account: str | None = Field(
+        default=None,
+        description="mastodon: the brand's account on that instance, whose mentions to read "
+        "('zephyrshoes').",
+    )
+    handle: str | None = Field(
+        default=None,
+        description="bluesky: the brand's handle, whose mentions, replies and quotes to read "
+        "('zephyrshoes.bsky.social').",
+    )
+    subreddits: list[str] = Field(
+        default_factory=list,
+        description="reddit: subreddits to watch for posts and comments about the brand "
+        "(empty: search all of Reddit for query).",
+    )
     interval: Duration = Field(default=timedelta(minutes=15), description="How often to poll.")
     enabled: bool = Field(default=True, description="Disabled sources are never polled.")
     match_all: bool = Field(
@@ -122,23 +167,67 @@ class SourceSettings(_Model):
             raise ValueError("interval must be at least 1s")
         return v
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        return None if v in (None, "") else http_url(v)
+
+    @field_validator("account", "handle", "username")
+    @classmethod
+    def _account(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip().removeprefix("@")
+        if not v or any(ch.isspace() for ch in v):
+            raise ValueError(f"invalid account name {v!r}")
+        return v
+
+    @field_validator("subreddits")
+    @classmethod
+    def _subreddits(cls, v: list[str]) -> list[str]:
+        out = []
+        for name in v:
+            name = name.strip().removeprefix("/").removeprefix("r/")
+            if not SUBREDDIT.match(name):
+                raise ValueError(f"invalid subreddit name {name!r}")
+            out.append(name)
+        return out
+
     @model_validator(mode="after")
     def _type_fields(self) -> SourceSettings:
-        from listener.collectors import COLLECTOR_TYPES
+        from listener.collectors import COLLECTOR_TYPES, SOURCE_KEYS
 
         if self.type not in COLLECTOR_TYPES:
             raise ValueError(
                 f"unknown source type {self.type!r} (one of: {', '.join(sorted(COLLECTOR_TYPES))})"
             )
-        needs = COLLECTOR_TYPES[self.type].needs
-        if needs and not any(getattr(self, f) for f in needs):
-            raise ValueError(f"source type {self.type!r} needs {' or '.join(needs)}")
+        spec = COLLECTOR_TYPES[self.type]
+        if spec.needs and not any(getattr(self, f) for f in spec.needs):
+            raise ValueError(f"source type {self.type!r} needs {' or '.join(spec.needs)}")
+        unused = [k for k in SOURCE_KEYS if k not in spec.keys and getattr(self, k)]
+        if unused:
+            raise ValueError(
+                f"{', '.join(unused)}: not used by {self.type!r} sources "
+                f"(they take {', '.join(spec.keys)})"
+            )
+        if spec.options:
+            known = {name for name, _ in spec.options} | {"channel"}
+            unknown = sorted(set(self.options) - known)
+            if unknown:
+                raise ValueError(
+                    f"options: unknown option(s) {', '.join(unknown)} for {self.type!r} "
+                    f"sources (known: {', '.join(sorted(known))})"
+                )
         return self
 
     @property
     def location(self) -> str:
         """What the source reads, for display."""
-        return self.url or self.path or self.query or self.username or ""
+        where = self.url or self.path or self.base_url or ""
+        what = self.account or self.handle or self.username or ""
+        subs = "+".join(self.subreddits)
+        parts = [p for p in (where, what, f"r/{subs}" if subs else "", self.query or "") if p]
+        return " ".join(parts)
 
 
 class DatabaseSettings(_Model):
@@ -493,6 +582,100 @@ class XSettings(_Model):
     access_token_secret: SecretStr | None = Field(default=None, description="User context.")
 
 
+class MastodonSettings(_Model):
+    """Mastodon: the brand account's instance and token (replies are posted there)."""
+
+    base_url: str | None = Field(
+        default=None,
+        description="The brand account's instance, e.g. https://mastodon.social: replies are "
+        "posted there, and mastodon sources without a base_url read it.",
+    )
+    access_token: SecretStr | None = Field(
+        default=None,
+        description="The brand account's access token (scopes read:notifications, "
+        "read:search, read:statuses, write:statuses); use ${MASTODON_ACCESS_TOKEN}. Sent only "
+        "to base_url: sources on other instances read public timelines without it.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v in (None, "") else http_url(v)
+
+
+class BlueskySettings(_Model):
+    """Bluesky: the brand account's sign-in (an app password from the environment)."""
+
+    base_url: str = Field(
+        default="https://bsky.social",
+        description="The brand account's PDS (or bsky.social): sign-in, replies, and every "
+        "bluesky source without a base_url go through it.",
+    )
+    handle: str | None = Field(
+        default=None,
+        description="The brand account's handle, e.g. zephyrshoes.bsky.social (empty: the "
+        "first bluesky source's handle).",
+    )
+    app_password: SecretStr | None = Field(
+        default=None,
+        description="An app password of that account (Settings → Privacy and security → App "
+        "passwords); use ${BLUESKY_APP_PASSWORD}.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return http_url(v)
+
+
+class RedditSettings(_Model):
+    """Reddit: OAuth for the brand account (a "script" app, or a refresh token)."""
+
+    base_url: str = Field(
+        default="https://oauth.reddit.com",
+        description="The OAuth API root; reddit sources without a base_url and replies use it.",
+    )
+    auth_url: str = Field(
+        default="https://www.reddit.com",
+        description="Where access tokens come from (POST /api/v1/access_token).",
+    )
+    username: str | None = Field(
+        default=None,
+        description="The brand's Reddit account, without u/ (empty: the first reddit "
+        "source's username).",
+    )
+    client_id: SecretStr | None = Field(
+        default=None, description="The app's client id; use ${REDDIT_CLIENT_ID}."
+    )
+    client_secret: SecretStr | None = Field(
+        default=None, description="The app's secret; use ${REDDIT_CLIENT_SECRET}."
+    )
+    password: SecretStr | None = Field(
+        default=None,
+        description="The account's password (script apps); use ${REDDIT_PASSWORD}.",
+    )
+    refresh_token: SecretStr | None = Field(
+        default=None,
+        description="A refresh token (installed or web apps) instead of the password; use "
+        "${REDDIT_REFRESH_TOKEN}.",
+    )
+    user_agent: str | None = Field(
+        default=None,
+        description="Reddit asks for 'platform:app-id:version (by /u/name)'; empty: "
+        "polling.user_agent with the account name.",
+    )
+
+    @field_validator("base_url", "auth_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return http_url(v)
+
+    @field_validator("username")
+    @classmethod
+    def _user(cls, v: str | None) -> str | None:
+        return v.strip().removeprefix("/").removeprefix("u/") or None if v else None
+
+
 class WorkersSettings(_Model):
     """Celery workers for several machines (``listener worker`` / ``listener beat``)."""
 
@@ -561,6 +744,15 @@ class Settings(_Model):
         default_factory=PollingSettings, description="How collectors reach the network."
     )
     x: XSettings = Field(default_factory=XSettings, description="X (Twitter) API access.")
+    mastodon: MastodonSettings = Field(
+        default_factory=MastodonSettings, description="Mastodon: the brand account's instance."
+    )
+    bluesky: BlueskySettings = Field(
+        default_factory=BlueskySettings, description="Bluesky: the brand account's sign-in."
+    )
+    reddit: RedditSettings = Field(
+        default_factory=RedditSettings, description="Reddit: OAuth for the brand account."
+    )
     workers: WorkersSettings = Field(
         default_factory=WorkersSettings, description="Celery workers (scale-out mode)."
     )
@@ -582,6 +774,12 @@ class Settings(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate source name(s): {', '.join(dupes)}")
+        for i, src in enumerate(self.sources):
+            if src.type == "mastodon" and not (src.base_url or self.mastodon.base_url):
+                raise ValueError(
+                    f"sources[{i}].base_url: a mastodon source needs its instance "
+                    "(base_url, or mastodon.base_url)"
+                )
         return self
 
     def resolve_path(self, path: str | Path) -> Path:

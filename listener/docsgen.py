@@ -120,9 +120,33 @@ def _section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
         _section(sub_model, sub_prefix, out)
 
 
+def _source_types(out: list[str]) -> None:
+    """One row per source type: what it reads, its keys, and where replies go."""
+    from listener.collectors import COLLECTOR_TYPES
+
+    out.append("\n## Source types\n")
+    out.append(
+        "`sources[].type` is one of these. *Needs* is at least one of the keys listed; a "
+        "key another type uses is refused. Replies take the channel shown (a source's "
+        "`options.channel` overrides it; a JSONL post's `platform` picks that platform's).\n"
+    )
+    out.append("| type | reads | needs | keys | replies on |\n|---|---|---|---|---|")
+    for name, spec in COLLECTOR_TYPES.items():
+        summary = spec.summary.replace("|", "\\|")
+        needs = " or ".join(f"`{k}`" for k in spec.needs)
+        keys = ", ".join(f"`{k}`" for k in spec.keys)
+        out.append(f"| `{name}` | {summary} | {needs} | {keys} | `{spec.channel}` |")
+    for name, spec in COLLECTOR_TYPES.items():
+        if not spec.options:
+            continue
+        out.append(f"\n`{name}` options (`sources[].options`):\n")
+        out.extend(f"* `{opt}`: {help_}" for opt, help_ in spec.options)
+
+
 def config_reference() -> str:
     from listener.config import Settings
 
     out = [HEADER.rstrip()]
     _section(Settings, "", out)
+    _source_types(out)
     return "\n".join(out) + "\n"

@@ -25,7 +25,8 @@ from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from listener.cases.sending import CHANNEL_LIMITS, addressable
+from listener.cases.sending import CHANNEL_LIMITS, address
+from listener.collectors import COLLECTOR_TYPES, default_channel
 from listener.errors import TemplateError
 
 if TYPE_CHECKING:
@@ -34,20 +35,16 @@ if TYPE_CHECKING:
 __all__ = ["CHANNEL_LIMITS", "DEFAULT_CHANNEL", "channel_for", "draft_context", "render"]
 
 
-#: which channel a source type answers on by default (a source's options.channel overrides)
-DEFAULT_CHANNEL: dict[str, str] = {
-    "feed": "blog_comment",
-    "jsonl": "x_reply",
-    "x_search": "x_reply",
-    "x_mentions": "x_reply",
-    "mastodon": "mastodon_reply",
-    "reddit": "dm",
-}
+#: which channel a source type answers on by default (a source's options.channel overrides;
+#: the facts live with the source types in listener.collectors.COLLECTOR_TYPES)
+DEFAULT_CHANNEL: dict[str, str] = {name: t.channel for name, t in COLLECTOR_TYPES.items()}
 
 
-def channel_for(cfg: SourceSettings) -> str:
-    """The channel a source's posts are answered on (``options.channel`` overrides the type)."""
-    return str(cfg.options.get("channel") or DEFAULT_CHANNEL.get(cfg.type, "dm"))
+def channel_for(cfg: SourceSettings, platform: str | None = None) -> str:
+    """The reply channel for a post of ``platform`` from source ``cfg``: the source's
+    ``options.channel``, else the platform's own channel (a JSONL file of Mastodon posts
+    answers on Mastodon), else the source type's."""
+    return str(cfg.options.get("channel") or default_channel(cfg.type, platform))
 
 
 _TEMPLATE_NAME = re.compile(r"^(?P<stem>[a-z0-9_\-]+?)(?:\.(?P<n>\d+))?\.j2$")
@@ -252,11 +249,9 @@ def draft_context(
     """
     from listener.personalize import brand_free_products, extract_order
 
-    social = channel in {"x_reply", "mastodon_reply", "dm"}
-    # address the author by @mention only where the channel can (listener.cases.sending):
-    # X reads "@priya.s" as the account "priya", someone else
-    mentionable = addressable(channel, handle) if social else None
-    at_handle = ("@" + mentionable) if mentionable else ("" if social else handle)
+    # address the author the way the channel can (listener.cases.sending): X reads
+    # "@priya.s" as the account "priya", someone else, so such a handle gets no @mention
+    at_handle = address(channel, handle)
     if products is None:
         products = brand_free_products(post_text, [brand_name, *(brand_terms or [])])
     if order is None:

@@ -191,7 +191,8 @@ class Mention(Base):
     title: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     full_text: Mapped[str | None] = mapped_column(Text)
-    lang: Mapped[str | None] = mapped_column(String(20))
+    lang: Mapped[str | None] = mapped_column(String(20))  #: as the platform declared it
+    detected_lang: Mapped[str | None] = mapped_column(String(20))  #: ours (listener.language)
     conversation_id: Mapped[str | None] = mapped_column(String(100), index=True)
     in_reply_to_id: Mapped[str | None] = mapped_column(String(100))
     matched_keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)

@@ -89,12 +89,13 @@ def already_replied(
 def reply_of(session: Session, row: m.OutboxMessage) -> Reply:
     """An outbox message as the sending rules see it (as approval saw it)."""
     case = session.get_one(m.Case, row.case_id)
-    target_text = None
+    target_text = target_url = None
     if row.draft_id is not None:
         draft = session.get(m.Draft, row.draft_id)
         if draft is not None and draft.in_reply_to_mention_id is not None:
             mention = session.get(m.Mention, draft.in_reply_to_mention_id)
             target_text = mention.text if mention is not None else None
+            target_url = mention.url if mention is not None else None
     return Reply(
         text=row.text,
         channel=row.channel,
@@ -102,6 +103,7 @@ def reply_of(session: Session, row: m.OutboxMessage) -> Reply:
         recipient=row.recipient,
         in_reply_to=row.in_reply_to,
         target_text=target_text,
+        target_url=target_url,
         already_replied=already_replied(session, row.channel, row.in_reply_to, exclude_id=row.id),
     )
 
@@ -191,6 +193,8 @@ def _outbound(settings: Settings, row: m.OutboxMessage, reply: Reply) -> Outboun
         subject=row.subject,
         case_id=row.case_id,
         outbox_id=row.id,
+        target_url=reply.target_url,
+        created_at=row.created_at,
     )
 
 

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ from listener.collectors import (
     Post,
     Rejected,
     get_collector,
+    platform_of,
 )
 from listener.config import Settings, SourceSettings
 from listener.drafting import channel_for, render
@@ -52,6 +53,7 @@ from listener.errors import (
     SourceGone,
     TemplateError,
 )
+from listener.language import detect_language
 from listener.outage import is_outage
 from listener.quarantine import record as record_quarantine
 from listener.redact import mask_text
@@ -66,7 +68,6 @@ log = structlog.get_logger("listener.pipeline")
 
 OPEN_STATUSES = OPEN  # kept for callers; the statuses live in listener.cases.status
 CLOSED_STATUSES = CLOSED
-PLATFORM_BY_TYPE = {"feed": "blog", "x_search": "x", "x_mentions": "x"}
 SYSTEM_ACTOR = "listener"
 
 
@@ -322,7 +323,7 @@ def record_failure(
 
 def _platform(cfg: SourceSettings, post: Post) -> str:
     platform = post.raw.get("platform") if isinstance(post.raw, dict) else None
-    return str(platform or PLATFORM_BY_TYPE.get(cfg.type, cfg.type))
+    return str(platform or platform_of(cfg.type))
 
 
 def _existing(session: Session, source_id: int, ids: list[str]) -> dict[str, tuple[int, str]]:
@@ -363,6 +364,7 @@ def ingest(
         source_id = session.scalars(select(m.Source.id).where(m.Source.name == cfg.name)).one()
         known = _existing(session, source_id, [p.external_id for p in posts])
     fresh = [p for p in posts if known.get(p.external_id, (0, ""))[1] != p.content_hash]
+    fresh = [replace(p, detected_lang=detect_language(p.full_text or p.text)) for p in fresh]
     predictions = _classify(app, fresh, rejected)
     fresh = [p for p in fresh if p.external_id in predictions]
 
@@ -618,6 +620,7 @@ def _new_mention(src: m.Source, author: m.Author, post: Post, now: datetime) -> 
         text=post.text,
         full_text=post.full_text if post.full_text != post.text else None,
         lang=post.lang,
+        detected_lang=post.detected_lang,
         conversation_id=post.conversation_id,
         in_reply_to_id=post.in_reply_to_id,
         matched_keywords=list(post.matched_keywords),
@@ -638,6 +641,7 @@ def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
     mention.content_hash = post.content_hash
     mention.raw = post.raw
     mention.truncated = post.truncated
+    mention.detected_lang = post.detected_lang or mention.detected_lang
     mention.edit_count = (mention.edit_count or 0) + 1
     mention.updated_at = now
 
@@ -833,7 +837,7 @@ def write_draft(
     The offer catalogue is ranked for the case first (``listener.cases.offering``);
     the suggestions are stored and the draft is written with the best one.
     """
-    channel = channel_for(cfg)
+    channel = channel_for(cfg, author.platform)
     suggestions = suggest_for_case(session, settings, case, now)
     context = draft_context_for(
         session, settings, case, mention, channel, now, top_offer_context(suggestions, settings)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from listener.matching import match_brand
 
@@ -155,4 +156,135 @@ def check_x_reply(
         )
     if already_replied:
         problems.append("the brand already replied to this post")
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# the social channels' own rules, keyed by channel (used by the outbox guard)
+
+
+def graphemes(text: str) -> int:
+    """User-perceived characters (Unicode extended grapheme clusters): how Mastodon and
+    Bluesky count a post's length ("👩‍👩‍👧" or "é" written as e + accent is one)."""
+    import regex  # lazily: only the guard needs it
+
+    return len(regex.findall(r"\X", unicodedata.normalize("NFC", text)))
+
+
+_MASTODON_MENTION = re.compile(
+    r"(?<![\w@/.])@([A-Za-z0-9_]+(?:[.\-]+[A-Za-z0-9_]+)*)(?:@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+))?",
+)
+_BLUESKY_MENTION = re.compile(
+    r"(?<![\w@/.])@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]"
+    r"(?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)"
+)
+_REDDIT_MENTION = re.compile(r"(?<![\w/])/?u/([A-Za-z0-9_\-]{3,20})(?![A-Za-z0-9_\-])")
+MASTODON_URL_LENGTH = 23  #: Mastodon counts every URL as 23 characters
+
+
+def mastodon_mentions(text: str) -> list[str]:
+    """Accounts a Mastodon post notifies: ``user`` or ``user@domain``, lower-cased."""
+    seen: dict[str, None] = {}
+    for m in _MASTODON_MENTION.finditer(text):
+        acct = m.group(1) + (f"@{m.group(2)}" if m.group(2) else "")
+        seen.setdefault(acct.lower(), None)
+    return list(seen)
+
+
+def mastodon_length(text: str) -> int:
+    """Mastodon's count: graphemes, every URL 23, ``@user@domain`` only as ``@user``."""
+    text = _URL.sub("x" * MASTODON_URL_LENGTH, text)
+    text = _MASTODON_MENTION.sub(lambda m: "@" + m.group(1), text)
+    return graphemes(text)
+
+
+def bluesky_mentions(text: str) -> list[str]:
+    """Handles a Bluesky post names (``@alice.bsky.social``), lower-cased."""
+    seen: dict[str, None] = {}
+    for m in _BLUESKY_MENTION.finditer(text):
+        seen.setdefault(m.group(1).lower().rstrip("."), None)
+    return list(seen)
+
+
+def reddit_mentions(text: str) -> list[str]:
+    """Users a Reddit comment notifies (``u/name`` or ``/u/name``), lower-cased."""
+    seen: dict[str, None] = {}
+    for m in _REDDIT_MENTION.finditer(text):
+        seen.setdefault(m.group(1).lower(), None)
+    return list(seen)
+
+
+def _same_mastodon_account(mention: str, handle: str) -> bool:
+    """``user`` names ``user@any.host``; with both domains given they must agree."""
+    m_user, _, m_host = mention.lower().lstrip("@").partition("@")
+    a_user, _, a_host = handle.lower().lstrip("@").partition("@")
+    return m_user == a_user and (not m_host or not a_host or m_host == a_host)
+
+
+def _same_plain(mention: str, handle: str) -> bool:
+    return mention.lower().lstrip("@") == handle.lower().lstrip("@")
+
+
+@dataclass(frozen=True)
+class ChannelRules:
+    """One reply channel's sending rules (pure): how long a reply may be as the platform
+    counts it, which accounts a text notifies, and how a reply addresses the author."""
+
+    limit: int
+    unit: str
+    length: Callable[[str], int]
+    mentions: Callable[[str], list[str]]
+    same_account: Callable[[str, str], bool]
+    address: Callable[[str], str]  #: the author's handle as the reply names them
+
+
+def _at(handle: str) -> str:
+    return "@" + handle.strip().lstrip("@") if handle.strip() else ""
+
+
+CHANNEL_RULES: dict[str, ChannelRules] = {
+    "mastodon_reply": ChannelRules(
+        500, "characters", mastodon_length, mastodon_mentions, _same_mastodon_account, _at
+    ),
+    "bluesky_reply": ChannelRules(300, "graphemes", graphemes, bluesky_mentions, _same_plain, _at),
+    "reddit_reply": ChannelRules(
+        10_000, "characters", len, reddit_mentions, _same_plain, lambda h: f"u/{h.lstrip('@')}"
+    ),
+    "hn_comment": ChannelRules(
+        4000, "characters", len, lambda _text: [], _same_plain, lambda h: h.lstrip("@")
+    ),
+}
+BLUESKY_MAX_BYTES = 3000  #: app.bsky.feed.post text maxLength (UTF-8 bytes)
+
+
+def channel_violations(
+    channel: str,
+    text: str,
+    *,
+    author: str | None,
+    brand_handles: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[str]:
+    """The length and addressee rules of a social ``channel`` that ``text`` breaks.
+
+    Empty for a channel without rules of its own here (X and the rest are checked by
+    the generic guard).  ``limit`` overrides the channel's (an instance that allows
+    longer posts); ``author`` is the handle of the post's author, the one account a
+    reply may name besides the brand's own.
+    """
+    rules = CHANNEL_RULES.get(channel)
+    if rules is None:
+        return []
+    problems: list[str] = []
+    cap = limit if limit is not None else rules.limit
+    length = rules.length(text)
+    if length > cap:
+        problems.append(f"the reply is {length} {rules.unit}; {channel} allows {cap}")
+    if channel == "bluesky_reply" and len(text.encode("utf-8", "replace")) > BLUESKY_MAX_BYTES:
+        problems.append(f"the reply is over {BLUESKY_MAX_BYTES} bytes (Bluesky's limit)")
+    allowed = [h for h in (author, *brand_handles) if h]
+    others = [h for h in rules.mentions(text) if not any(rules.same_account(h, a) for a in allowed)]
+    if others:
+        names = ", ".join(rules.address(h) for h in others)
+        problems.append(f"unsolicited mentions (only the author may be named): {names}")
     return problems

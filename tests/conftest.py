@@ -77,6 +77,7 @@ def base_config(db_url: str) -> dict[str, Any]:
             "keywords": ["Zephyr Shoes", "ZephyrShoes", "zephyrshoes.com"],
             "aliases": ["Zephyr"],
             "exclusions": ["zephyr wind", "Zephyr RTOS", "zephyr project"],
+            "tag_terms": ["zephyrshoes"],
         },
         "database": {"url": db_url},
         "sources": [],
@@ -150,7 +151,6 @@ EXAMPLE_SOURCES = [
         "type": "jsonl",
         "path": "examples/social.jsonl",
         "interval": "5m",
-        "options": {"channel": "x_reply"},
     },
 ]
 

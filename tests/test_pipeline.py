@@ -27,19 +27,22 @@ def count(app: Any, model: Any) -> int:
 def test_examples_fill_the_queue_with_drafted_cases(example_app: Any) -> None:
     outcomes = poll_sources(example_app)
     assert {o.source: o.status for o in outcomes} == {"example-blogs": "ok", "example-social": "ok"}
-    # 30 social posts minus 2 look-alikes (a wind forecast, an RTOS release);
-    # 18 blog posts minus 4 that never mention the brand
-    assert count(example_app, m.Mention) == 28 + 14
+    # 30 X posts minus 2 look-alikes (a wind forecast, an RTOS release), 7 from
+    # Mastodon, Bluesky, Reddit and Hacker News; 18 blog posts minus 4 that never
+    # mention the brand
+    assert count(example_app, m.Mention) == 28 + 7 + 14
     queue = [item.contract() for item in list_queue(example_app)]
     assert queue, "the lexicon model finds unhappy posts in the examples"
     for row in queue:
         assert set(row) >= QUEUE_KEYS
         assert row["status"] == "drafted"
         assert row["draft"]
-        if row["source"] == "example-social":
+        if row["channel"] in ("x_reply", "dm"):
             # X replies address the author by @handle, unless X would misread it (priya.s)
-            handle = addressable("x_reply", row["author"])
+            handle = addressable(row["channel"], row["author"])
             assert f"@{handle}" in row["draft"] if handle else "@" not in row["draft"][:1]
+        elif row["channel"] not in ("blog_comment", "reddit_reply", "hn_comment"):
+            assert row["author"] in row["draft"]
         assert row["reasons"][0].startswith(("negative", "neutral", "positive"))
     # most urgent first
     assert [r["priority"] for r in queue] == sorted((r["priority"] for r in queue), reverse=True)

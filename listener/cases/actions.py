@@ -130,7 +130,8 @@ def _channel_for_case(app: App, case: m.Case) -> str:
     cfg = next(
         (s for s in app.settings.sources if case.source and s.name == case.source.name), None
     )
-    return channel_for(cfg) if cfg else "dm"
+    platform = case.author.platform if case.author else None
+    return channel_for(cfg, platform) if cfg else "dm"
 
 
 def _write_text(

@@ -99,6 +99,9 @@ class QueueItem:
     draft: str | None
     offer: dict[str, Any] | None
     # extras (not part of the minimal contract, handy for people and scripts)
+    platform: str | None = None
+    channel: str | None = None  #: the reply's channel
+    lang: str | None = None  #: the first post's detected language
     author_name: str | None = None
     followers: int | None = None
     circumstances: list[str] = field(default_factory=list)
@@ -281,6 +284,7 @@ def _rows(
             m.Case.snoozed_by,
             m.Case.snooze_note,
             m.Author.handle,
+            m.Author.platform,
             m.Author.display_name,
             m.Author.followers,
             m.Source.name.label("source"),
@@ -324,6 +328,7 @@ def _first_posts(
             body.label("text"),
             m.Mention.url,
             m.Mention.published_at,
+            m.Mention.detected_lang,
         ).join(ranked, and_(ranked.c.id == m.Mention.id, ranked.c.n == 1))
     ).all()
     return {r.case_id: r for r in rows}
@@ -395,6 +400,9 @@ def _items(
                 url=post.url if post else None,
                 draft=draft.text if draft else None,
                 offer=offer_dict(shown_offer(offers.get(r.id, []))),
+                platform=r.platform,
+                channel=draft.channel if draft else None,
+                lang=post.detected_lang if post else None,
                 author_name=r.display_name,
                 followers=r.followers,
                 circumstances=list(r.circumstances or []),

@@ -24,21 +24,23 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from listener.matching import match_brand
-from listener.policy import mentioned_handles, x_weighted_length
+from listener.policy import CHANNEL_RULES, channel_violations, mentioned_handles, x_weighted_length
 
 if TYPE_CHECKING:
     from listener.config import Settings
 
-#: channel → maximum length (X counts weighted characters; see listener.policy)
+#: channel → maximum length (X counts weighted characters; the social channels with rules of
+#: their own in listener.policy.CHANNEL_RULES count as their platform does: graphemes…)
 CHANNEL_LIMITS: dict[str, int] = {
     "x_reply": 280,
-    "mastodon_reply": 500,
     "blog_comment": 4000,
     "email": 20000,
     "dm": 10000,
+    **{name: rules.limit for name, rules in CHANNEL_RULES.items()},
 }
-#: channels where an @mention notifies an account (only the author and the brand may be)
-MENTION_CHANNELS: frozenset[str] = frozenset({"x_reply", "mastodon_reply", "dm", "blog_comment"})
+#: channels where an X-style @mention notifies an account (only the author and the brand may
+#: be); Mastodon, Bluesky, Reddit and HN mentions are checked by their own CHANNEL_RULES
+MENTION_CHANNELS: frozenset[str] = frozenset({"x_reply", "dm", "blog_comment"})
 #: a handle the channel can @mention (X's rule by default: 1-15 letters, digits, "_")
 HANDLE_PATTERNS: dict[str, re.Pattern[str]] = {
     "x_reply": re.compile(r"[A-Za-z0-9_]{1,15}"),
@@ -66,6 +68,7 @@ class Reply:
     recipient: str | None = None  #: where it is delivered (an e-mail address for email)
     in_reply_to: str | None = None  #: the answered post's id on the platform
     target_text: str | None = None  #: the answered post's text (None: not known here)
+    target_url: str | None = None  #: the answered post's URL (found again on another instance)
     already_replied: bool = False  #: another live outbox message answers the same post
 
 
@@ -99,6 +102,18 @@ def addressable(channel: str, handle: str | None) -> str | None:
     bare = handle.strip().lstrip("@＠")
     pattern = HANDLE_PATTERNS.get(channel, _DEFAULT_HANDLE)
     return bare if pattern.fullmatch(bare) else None
+
+
+def address(channel: str, handle: str) -> str:
+    """How a draft on ``channel`` names the author: ``@sam`` on X (nothing when X cannot
+    @mention the stored handle), ``u/sam`` on Reddit, the plain handle on a blog."""
+    rules = CHANNEL_RULES.get(channel)
+    if rules is not None:
+        return rules.address(handle) if handle.strip() else ""
+    if channel in ("x_reply", "dm"):
+        mentionable = addressable(channel, handle)
+        return "@" + mentionable if mentionable else ""
+    return handle
 
 
 def links_in(text: str) -> list[str]:
@@ -149,6 +164,10 @@ def violations(reply: Reply, rules: Rules) -> list[str]:
             problems.append("the reply contains characters X rejects (BOM or direction overrides)")
         if not reply.in_reply_to:
             problems.append("only replies are sent automatically on X (in_reply_to is missing)")
+    elif channel in CHANNEL_RULES:  # length and mentions as that platform counts them
+        problems += channel_violations(
+            channel, text, author=reply.author_handle, brand_handles=rules.brand_handles
+        )
     elif limit is not None and len(text) > limit:
         problems.append(f"the reply is {len(text)} characters; {channel} allows {limit}")
     if rules.allowed_domains is not None:

@@ -8,7 +8,10 @@ Draft channels (``x_reply``, ``email``, ``blog_comment``, ``dm``,
 ``email``          :class:`listener.channels.email.EmailChannel`
 ``blog_comment``   :class:`listener.channels.manual.ManualChannel`
 ``dm``             manual (no automated DMs)
-``mastodon_reply`` manual (until a Mastodon channel exists)
+``mastodon_reply`` :class:`listener.channels.mastodon.MastodonReplyChannel`
+``bluesky_reply``  :class:`listener.channels.bluesky.BlueskyReplyChannel`
+``reddit_reply``   :class:`listener.channels.reddit.RedditReplyChannel`
+``hn_comment``     manual (Hacker News has no API for posting)
 =================  ===========================================
 
 Channel classes are imported on first use (tweepy is not needed to send email).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from listener.channels.base import OutboundMessage
@@ -33,7 +37,10 @@ CHANNELS: dict[str, str] = {
     "email": "listener.channels.email:EmailChannel",
     "blog_comment": "listener.channels.manual:ManualChannel",
     "dm": "listener.channels.manual:ManualChannel",
-    "mastodon_reply": "listener.channels.manual:ManualChannel",
+    "mastodon_reply": "listener.channels.mastodon:MastodonReplyChannel",
+    "bluesky_reply": "listener.channels.bluesky:BlueskyReplyChannel",
+    "reddit_reply": "listener.channels.reddit:RedditReplyChannel",
+    "hn_comment": "listener.channels.manual:ManualChannel",
     "manual": "listener.channels.manual:ManualChannel",
 }
 MANUAL_CHANNELS: frozenset[str] = frozenset(
@@ -48,6 +55,8 @@ class Outbound(OutboundMessage):
     subject: str | None = None
     case_id: int | None = None
     outbox_id: int | None = None
+    target_url: str | None = None  #: the answered post's URL (found again on another instance)
+    created_at: datetime | None = None  #: when the reply was approved (stable per message)
 
 
 def is_manual(channel: str) -> bool:
@@ -74,4 +83,6 @@ def get_channel(channel: str, settings: Settings) -> Channel:
         )
     if channel == "email":
         return cls(settings.email, brand_name=settings.brand.name)  # type: ignore[no-any-return]
+    if hasattr(cls, "from_settings"):
+        return cls.from_settings(settings)  # type: ignore[no-any-return]
     return cls()  # type: ignore[no-any-return]

@@ -65,6 +65,7 @@ class Post:
     matched_keywords: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)  #: JSON-serialisable original payload
     truncated: bool = False  #: text cut at ``limits.max_text_chars`` (set by the pipeline)
+    detected_lang: str | None = None  #: set by the pipeline (listener.language), not collectors
 
     @property
     def content_hash(self) -> str:

@@ -70,7 +70,7 @@ from listener.errors import (
     SourceGone,
     TransientError,
 )
-from listener.matching import MAX_PASSAGE_CHARS, match_brand
+from listener.matching import MAX_PASSAGE_CHARS, fold, match_brand
 from listener.scheduling import parse_retry_after
 from listener.text import INVISIBLE, excerpt, html_to_text, mark_bad_charrefs, plain_to_text
 
@@ -493,7 +493,7 @@ def may_mention(parts: Sequence[tuple[str, bool]], terms: Sequence[str]) -> bool
     texts = []
     for raw, is_html in parts:
         text = html.unescape(_MARKUP.sub("", raw)) if is_html else raw
-        texts.append(INVISIBLE.sub("", text).lower())
+        texts.append(fold(INVISIBLE.sub("", text)).lower())  # as match_brand compares
     haystack = "\n".join(texts)
     return any(all(word in haystack for word in t.lower().split()) for t in terms if t.strip())
 
@@ -570,7 +570,7 @@ def entry_to_post(
 ) -> Post | None:
     """A Post for a matching entry (any entry when ``source.match_all``); None otherwise."""
     terms = brand.match_terms
-    if not source.match_all and not may_mention(entry_raw_parts(entry), terms):
+    if not source.match_all and not may_mention(entry_raw_parts(entry), [*terms, *brand.tag_terms]):
         return None
     title = entry_title(entry)
     body = entry_body(entry)
@@ -578,7 +578,9 @@ def entry_to_post(
     if not whole:
         return None
     context = int(source.options.get("context_sentences", 2))
-    match = match_brand(whole, terms, brand.exclusions, context_sentences=context)
+    match = match_brand(
+        whole, terms, brand.exclusions, context_sentences=context, tag_terms=brand.tag_terms
+    )
     if not match and not source.match_all:
         return None
     external_id = entry_external_id(entry, title, body)

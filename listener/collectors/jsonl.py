@@ -102,7 +102,11 @@ def parse_author(value: object, platform: str) -> Author:
 
 
 def parse_line(
-    obj: Any, source: SourceSettings, terms: list[str], exclusions: list[str]
+    obj: Any,
+    source: SourceSettings,
+    terms: list[str],
+    exclusions: list[str],
+    tag_terms: list[str] | None = None,
 ) -> Post | None:
     """One JSON object → a Post, or None when it does not mention the brand."""
     if not isinstance(obj, dict):
@@ -115,7 +119,7 @@ def parse_line(
     author = parse_author(obj["author"], platform)
     matched: tuple[str, ...] = ()
     if not source.match_all:
-        m = match_brand(text, terms, exclusions)
+        m = match_brand(text, terms, exclusions, tag_terms=tag_terms or ())
         if not m:
             return None
         matched = m.matched
@@ -142,6 +146,7 @@ def parse_raw_line(
     terms: list[str],
     exclusions: list[str],
     limits: LimitsSettings,
+    tag_terms: list[str] | None = None,
 ) -> Post | Rejected | None:
     """One line's bytes → a Post, None (no brand mention), or a Rejected saying why not."""
     if json_too_deep(raw, limits.max_json_depth):
@@ -155,7 +160,7 @@ def parse_raw_line(
     except (ValueError, RecursionError) as exc:
         return _rejected(raw, line_no, f"not JSON: {excerpt(str(exc), 120)}")
     try:
-        return parse_line(obj, source, terms, exclusions)
+        return parse_line(obj, source, terms, exclusions, tag_terms)
     except Exception as exc:  # one bad line must not stop the others
         ident = obj.get("id") if isinstance(obj, dict) else None
         reason = str(exc) if isinstance(exc, ValueError | TypeError) else type(exc).__name__
@@ -303,7 +308,9 @@ class JsonlCollector:
                     elif not line.data.strip():
                         continue
                     else:
-                        item = parse_raw_line(line.data, line_no, source, terms, exclusions, limits)
+                        item = parse_raw_line(
+                            line.data, line_no, source, terms, exclusions, limits, brand.tag_terms
+                        )
                     if isinstance(item, Rejected):
                         rejected.append(item)
                         if len(problems) < MAX_PROBLEMS:

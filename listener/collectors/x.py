@@ -494,7 +494,7 @@ def tweet_to_post(
     author = _author(tweet, users)
     kind, in_reply_to = _kind(tweet)
     brand = settings.brand
-    match = match_brand(text, brand.match_terms, brand.exclusions)
+    match = match_brand(text, brand.match_terms, brand.exclusions, tag_terms=brand.tag_terms)
     published = _parse_time(tweet.get("created_at")) or snowflake_time(tid) or utcnow()
     user = users.get(tweet.get("author_id") or "")
     path = f"{author.handle}/status/{tid}" if user else f"i/web/status/{tid}"
