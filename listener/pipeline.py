@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from listener import models as m
+from listener import rollups
 from listener.clock import utcnow
 from listener.collectors import CollectContext, CollectResult, PollState, Post, get_collector
 from listener.config import Settings, SourceSettings
@@ -446,6 +447,7 @@ def _store(
         src = session.scalars(select(m.Source).where(m.Source.name == cfg.name)).one()
         known = _existing(session, src.id, [p.external_id for p in fresh])
         authors: dict[tuple[str, str], m.Author] = {}
+        counts = rollups.Batch.for_settings(settings)
         for post in sorted(fresh, key=lambda p: p.published_at):
             pred = predictions[post.external_id]
             author = _upsert_author(session, authors, _platform(cfg, post), post, now)
@@ -459,6 +461,7 @@ def _store(
                 mention = session.get_one(m.Mention, existing[0])
                 if mention.content_hash == post.content_hash:
                     continue
+                counts.remove(mention)
                 _update_mention(mention, post, now)
                 outcome.updated += 1
                 session.add(
@@ -472,6 +475,7 @@ def _store(
                     )
                 )
             apply_prediction(session, mention, pred, now)
+            counts.add(mention)
             bound.debug(
                 "mention.stored", mention_id=mention.id, label=pred.label, unhappy=pred.unhappy
             )
@@ -480,6 +484,7 @@ def _store(
             )
             outcome.cases_opened += opened
             outcome.drafts += drafted
+        rollups.record(session, counts)
         _advance_state(src, cfg, result, settings, outcome, now, rng)
         outcome.next_check_at = src.next_check_at
     bound.info(
