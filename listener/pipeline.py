@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener import rollups
+from listener.alerts.conditions import failure_kind
 from listener.clock import utcnow
 from listener.collectors import CollectContext, CollectResult, PollState, Post, get_collector
 from listener.config import Settings, SourceSettings
@@ -66,6 +67,8 @@ class PollOutcome:
     cases_opened: int = 0
     drafts: int = 0
     error: str | None = None
+    #: quota | auth | gone | failing | transient | internal (see listener.alerts.conditions)
+    error_kind: str | None = None
     problems: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
     next_check_at: datetime | None = None
@@ -230,6 +233,9 @@ def poll_sources(
                     closer()
                 except Exception:  # pragma: no cover - best effort
                     log.warning("collector.close_failed", exc_info=True)
+    from listener.alerts.evaluate import evaluate_after_poll
+
+    evaluate_after_poll(app, outcomes, now())
     return outcomes
 
 
@@ -296,7 +302,13 @@ def record_failure(
                 delay = max(delay, min(cfg.interval, polling.backoff_max))
             row.next_check_at = now + delay
             status = "error"
-        return PollOutcome(cfg.name, status, error=message, next_check_at=row.next_check_at)
+        return PollOutcome(
+            cfg.name,
+            status,
+            error=message,
+            error_kind=failure_kind(exc),
+            next_check_at=row.next_check_at,
+        )
 
 
 # ---------------------------------------------------------------------------
