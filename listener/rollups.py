@@ -273,10 +273,12 @@ def _set_signature(session: Session, signature: str) -> None:
         row.signature, row.built_at = signature, utcnow()
 
 
-def brands_current(app: App) -> bool:
+def brands_current(app: App, session: Session | None = None) -> bool:
     """Whether share of voice was counted with the brand terms configured now."""
-    with app.sessions() as session:
-        row = session.get(m.RollupState, BRANDS_STATE)
+    if session is None:
+        with app.sessions() as own:
+            return brands_current(app, own)
+    row = session.get(m.RollupState, BRANDS_STATE)
     return row is not None and row.signature == brand_terms(app.settings).signature
 
 

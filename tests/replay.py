@@ -71,7 +71,11 @@ def burst(
     current = now.replace(minute=0, second=0, microsecond=0)
     span = max(2.0, (now - current).total_seconds())
     return [
-        _post(complaints[i % len(complaints)], current + timedelta(seconds=rnd.uniform(0, span - 1)), f"b{i}")
+        _post(
+            complaints[i % len(complaints)],
+            current + timedelta(seconds=rnd.uniform(0, span - 1)),
+            f"b{i}",
+        )
         for i in range(n)
     ]
 

@@ -121,7 +121,9 @@ def test_negative_shift_at_normal_volume_and_folded_into_a_spike() -> None:
     assert incident.kind == "negative_shift"
     # with the volume spiking too, the complaints are one spike, not two alerts
     s.total[h], s.negative[h] = 90, 80
-    found = detect.detect({"brand": s, "source:x": s}, history, window, CFG, shifts_for=["brand", "source:x"])
+    found = detect.detect(
+        {"brand": s, "source:x": s}, history, window, CFG, shifts_for=["brand", "source:x"]
+    )
     kinds = [i.kind for i in detect.incidents(found)]
     assert kinds == ["spike"]
 
@@ -181,7 +183,9 @@ def test_term_burst_and_terms() -> None:
     df_now = Counter({"recall": 15, "order": 25, "sole": 15})
     rising = emerging(df_now, 40, base, 1000, 5)
     assert rising[0].term == "recall" and rising[0].previous == 1
-    assert [t.term for t in top_terms(Counter({"lost luggage": 9, "lost": 10, "luggage": 9, "bag": 3}))] == [
+    assert [
+        t.term for t in top_terms(Counter({"lost luggage": 9, "lost": 10, "luggage": 9, "bag": 3}))
+    ] == [
         "lost luggage",
         "bag",
     ]
@@ -202,7 +206,9 @@ def test_incidents_pick_the_brand_and_keep_drivers() -> None:
 
 def test_failure_kinds_from_collector_errors() -> None:
     assert cond.failure_kind(RateLimited("429", None)) == "quota"
-    assert cond.failure_kind(SourceFailing("https://f.example/x: HTTP 401: access denied")) == "auth"
+    assert (
+        cond.failure_kind(SourceFailing("https://f.example/x: HTTP 401: access denied")) == "auth"
+    )
     assert cond.failure_kind(SourceFailing("X rejected the bearer token (401): check X")) == "auth"
     assert cond.failure_kind(SourceFailing("X refused search (403): nope")) == "auth"
     assert cond.failure_kind(SourceFailing("https://f.example/x: HTTP 404: not found")) == "failing"
@@ -249,7 +255,9 @@ def test_silent_source() -> None:
 
 def test_send_failing_until_a_send_succeeds() -> None:
     t = datetime(2026, 11, 30, 10, tzinfo=UTC)
-    fails = [cond.SendEvent(t + timedelta(minutes=i), "email", False, i, 7, "SMTP 451") for i in range(3)]
+    fails = [
+        cond.SendEvent(t + timedelta(minutes=i), "email", False, i, 7, "SMTP 451") for i in range(3)
+    ]
     (c,) = cond.send_conditions(fails, 3)
     assert c.key == "send_failing:email" and c.evidence["failures"] == 3
     assert cond.send_conditions(fails[:2], 3) == []

@@ -155,9 +155,9 @@ def test_brand_rollups_recounted_when_competitors_change(
     assert rollups.ensure_brands(app) is False
 
     app.settings.dashboard.competitors = [  # the operator adds a competitor
-        type(app.settings.dashboard).model_validate(
-            {"competitors": [{"name": "Nimbus", "terms": ["nimbus"]}]}
-        ).competitors[0]
+        type(app.settings.dashboard)
+        .model_validate({"competitors": [{"name": "Nimbus", "terms": ["nimbus"]}]})
+        .competitors[0]
     ]
     assert not rollups.brands_current(app)
     assert rollups.ensure_brands(app) is True
@@ -176,8 +176,37 @@ def test_migration_backfills_rollups_of_existing_mentions(db_url: str) -> None:
     with make_sessionmaker(engine).begin() as s:
         from sqlalchemy import insert
 
-        s.execute(insert(m.Source.__table__), [{"id": 1, "name": "a", "type": "jsonl", "enabled": True, "cursor": {}, "error_count": 0, "items_total": 0, "last_new": 0, "polls_total": 0, "created_at": base, "updated_at": base}])  # noqa: E501
-        s.execute(insert(m.Author.__table__), [{"id": 1, "platform": "x", "handle": "h", "verified": False, "first_seen_at": base, "last_seen_at": base}])  # noqa: E501
+        s.execute(
+            insert(m.Source.__table__),
+            [
+                {
+                    "id": 1,
+                    "name": "a",
+                    "type": "jsonl",
+                    "enabled": True,
+                    "cursor": {},
+                    "error_count": 0,
+                    "items_total": 0,
+                    "last_new": 0,
+                    "polls_total": 0,
+                    "created_at": base,
+                    "updated_at": base,
+                }
+            ],
+        )  # noqa: E501
+        s.execute(
+            insert(m.Author.__table__),
+            [
+                {
+                    "id": 1,
+                    "platform": "x",
+                    "handle": "h",
+                    "verified": False,
+                    "first_seen_at": base,
+                    "last_seen_at": base,
+                }
+            ],
+        )  # noqa: E501
         rows = []
         for i in range(50):
             rows.append(

@@ -316,7 +316,8 @@ def incidents(anomalies: Sequence[Anomaly]) -> list[Incident]:
     shifts = [
         a
         for a in anomalies
-        if a.kind == "negative_shift" and (a.scope, a.hour) not in spiked
+        if a.kind == "negative_shift"
+        and (a.scope, a.hour) not in spiked
         and ("brand", a.hour) not in spiked
     ]
     out = []

@@ -130,7 +130,9 @@ def _scopes(
 
 
 def _exclusions(app: App) -> frozenset[str]:
-    return brand_exclusions(rollups.brand_terms(app.settings).names + app.settings.brand.match_terms)
+    return brand_exclusions(
+        rollups.brand_terms(app.settings).names + app.settings.brand.match_terms
+    )
 
 
 def _baseline_terms(
@@ -153,9 +155,7 @@ def _baseline_terms(
 # the use-case
 
 
-def evaluate(
-    app: App, outcomes: Sequence[PollOutcome] = (), now: datetime | None = None
-) -> Report:
+def evaluate(app: App, outcomes: Sequence[PollOutcome] = (), now: datetime | None = None) -> Report:
     """Evaluate every alert condition now; store changes; send due notifications."""
     report = Report()
     settings = app.settings
@@ -240,7 +240,9 @@ def _merge(a: dict[str, detect.Series], b: dict[str, detect.Series]) -> dict[str
     return out
 
 
-def _window_terms(session: Session, app: App, window: list[datetime]) -> dict[datetime, list[set[str]]]:
+def _window_terms(
+    session: Session, app: App, window: list[datetime]
+) -> dict[datetime, list[set[str]]]:
     rows = session.execute(
         select(m.Mention.published_at, m.Mention.text)
         .where(m.Mention.published_at >= window[0], m.Mention.published_at < window[-1] + HOUR)
@@ -263,13 +265,17 @@ def _send_events(session: Session, since: datetime) -> list[cond.SendEvent]:
         .order_by(m.Event.at)
     ).all()
     ids = {int(d["outbox_id"]) for _, _, _, d in rows if isinstance(d, dict) and d.get("outbox_id")}
-    channels = dict(
-        session.execute(
-            select(m.OutboxMessage.id, m.OutboxMessage.channel).where(
-                m.OutboxMessage.id.in_(sorted(ids))
-            )
-        ).all()
-    ) if ids else {}
+    channels = (
+        dict(
+            session.execute(
+                select(m.OutboxMessage.id, m.OutboxMessage.channel).where(
+                    m.OutboxMessage.id.in_(sorted(ids))
+                )
+            ).all()
+        )
+        if ids
+        else {}
+    )
     out = []
     for at, kind, case_id, data in rows:
         data = data if isinstance(data, dict) else {}
@@ -387,9 +393,7 @@ def _incident_condition(
     first_where = [m.Mention.published_at >= start, m.Mention.published_at < end]
     first_where += _scope_filter(p.scope, names)
     first = _posts(session, first_where, (m.Mention.published_at, m.Mention.id), 1)
-    texts = list(
-        session.scalars(select(m.Mention.text).where(*where).limit(WINDOW_POSTS))
-    )
+    texts = list(session.scalars(select(m.Mention.text).where(*where).limit(WINDOW_POSTS)))
     df = document_frequency(texts, _exclusions(app))
     terms = emerging(df, len(texts), history.term_df, history.term_docs, 5, min_count=2)
     categories = _breakdown("category:", p.hour, scopes, history)
@@ -445,9 +449,7 @@ def _incident_condition(
             + "."
         )
     if terms:
-        parts.append(
-            "Top terms: " + ", ".join(f"“{t.term}” ({t.count})" for t in terms) + "."
-        )
+        parts.append("Top terms: " + ", ".join(f"“{t.term}” ({t.count})" for t in terms) + ".")
     if len(incident.hours) > 1:
         parts.append(f"Unusual hours: {len(incident.hours)} since {start:%H}:00 UTC.")
     if top:

@@ -236,7 +236,9 @@ def list_alerts(
         stmt = stmt.where(m.Alert.status.in_(statuses))
     if kinds:
         stmt = stmt.where(m.Alert.kind.in_(kinds))
-    stmt = stmt.order_by((m.Alert.status == "resolved"), m.Alert.opened_at.desc(), m.Alert.id.desc())
+    stmt = stmt.order_by(
+        (m.Alert.status == "resolved"), m.Alert.opened_at.desc(), m.Alert.id.desc()
+    )
     with app.sessions() as session:
         return [alert_dict(a) for a in session.scalars(stmt.limit(max(1, min(limit, 10_000))))]
 
