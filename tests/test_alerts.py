@@ -163,6 +163,9 @@ def _write_config(app: App, tmp_path: Path) -> Path:
 
     data = app.settings.model_dump(mode="json", by_alias=True, exclude_none=True)
     data["database"]["url"] = app.settings.database.url
+    hook = app.settings.alerts.webhook_url
+    if hook is not None:  # dumped as ********** like every secret
+        data["alerts"]["webhook_url"] = hook.get_secret_value()
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
@@ -207,6 +210,12 @@ def test_refused_silent_and_rate_limited_sources_each_raise_one_alert(
                 "alerts": {"webhook_url": hook.url},
             }
         )
+        from listener.pipeline import sync_sources
+
+        sync_sources(app)
+        with app.sessions.begin() as s:  # we have listened to the quiet one for a week
+            quiet_row = s.scalars(select(m.Source).where(m.Source.name == "quiet-social")).one()
+            quiet_row.created_at = now - timedelta(days=7)
         poll_sources(app)
         poll_sources(app, ["private-blog"])  # failing again: the same alert, updated
     alerts = {a.kind: a for a in alerts_of(app)}
@@ -229,7 +238,10 @@ def test_refused_silent_and_rate_limited_sources_each_raise_one_alert(
     # the operator fixes the token and the quiet source speaks again: those two resolve
     with app.sessions.begin() as s:
         s.execute(select(m.Source))  # (nothing to change in the rows themselves)
-    replay.write_jsonl(quiet, regular_posts(now, 24 * 5))
+    with quiet.open("a", encoding="utf-8") as fh:  # new posts arrive
+        for post in regular_posts(now, 3):
+            post["id"] = "new-" + post["id"]
+            fh.write(json.dumps(post) + "\n")
     with FeedServer() as server:
         ok = server.route(
             "/private.xml",

@@ -4,7 +4,8 @@
 * ``source_quota``  — the last poll was rate-limited (429, or our own request budget is
   spent) until a reset time;
 * ``source_silent`` — we hear nothing from a source: no post for ``silent_after`` of its
-  usual gaps between posts (and never less than ``silent_min``) although it was polled,
+  usual gaps between posts (and never less than ``silent_min``) although it was polled —
+  counted from a post we saw arrive, not from the end of an archive it was added with —
   or ``silent_after`` failed polls in a row (404, a missing file, timeouts…);
 * ``send_failing``  — ``send_failures`` failed send attempts on one channel within the
   lookback, with no successful send since.
@@ -157,6 +158,7 @@ class SourceState:
     error_count: int
     last_error: str | None
     last_error_at: datetime | None
+    watched_since: datetime | None = None  #: when the source was added (we listen since)
 
 
 def silent_condition(
@@ -191,6 +193,8 @@ def silent_condition(
     limit = max(silent_after * gap, silent_min)
     if quiet <= limit or s.last_success_at is None or s.last_success_at < quiet_since:
         return None  # posting as usual, or not polled since (that is another problem)
+    if s.watched_since is not None and s.watched_since > quiet_since:
+        return None  # it was already quiet when we started listening (an archive, a backfill)
     return Condition(
         kind="source_silent",
         key=f"source_silent:{s.name}",

@@ -209,6 +209,7 @@ def evaluate(app: App, outcomes: Sequence[PollOutcome] = (), now: datetime | Non
                     error_count=row.error_count or 0,
                     last_error=row.last_error,
                     last_error_at=row.last_error_at,
+                    watched_since=row.created_at,
                 ),
                 now,
                 a.silent_after,
