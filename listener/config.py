@@ -578,7 +578,7 @@ class DashboardSettings(_Model):
         "what the sources collect).",
     )
     term_sample: int = Field(
-        default=800,
+        default=400,
         ge=50,
         le=100_000,
         description="Posts read per period (spread over it) for top terms and emerging topics.",

@@ -99,6 +99,26 @@ def _where(
     return conds
 
 
+def _facet_for(
+    dims: Sequence[str], ids: list[int] | None, scope: Scope
+) -> tuple[str, str | None] | None:
+    """The ``mention_facets_daily`` facet (and value) that answers this grouping, if any."""
+    keys = [d for d in dims if d in ("source_id", "category")]
+    if ids is None and scope.category is None:
+        if not keys:
+            return "all", None
+        if keys == ["source_id"]:
+            return "source", None
+        if keys == ["category"]:
+            return "category", None
+    elif ids is not None and len(ids) == 1 and scope.category is None:
+        if keys in ([], ["source_id"]):
+            return "source", str(ids[0])
+    elif ids is None and scope.category is not None and keys in ([], ["category"]):
+        return "category", scope.category
+    return None
+
+
 def _grouped(
     session: Session,
     since: datetime,
@@ -107,23 +127,58 @@ def _grouped(
     ids: list[int] | None,
     scope: Scope,
 ) -> Counter[tuple[Any, ...]]:
-    """Sum of n grouped by ``dims`` (of: time, source_id, category, label) over the range."""
+    """Sum of n grouped by ``dims`` (of: time, source_id, category, label) over the range:
+    whole days from the daily facets (or the full daily cross when two filters combine),
+    the hours at the edges from the hourly rollups."""
     out: Counter[tuple[Any, ...]] = Counter()
+    if ids is not None and not ids:
+        return out  # a source name that does not exist
     days, hours = _split(since, until)
-    for table, column, spans in (
-        (m.MentionRollupDaily, m.MentionRollupDaily.day, days),
-        (m.MentionRollup, m.MentionRollup.hour, hours),
-    ):
-        for span in spans:
-            cols = [column if d == "time" else getattr(table, d) for d in dims]
-            stmt = select(*cols, func.sum(table.n)).where(*_where(table, column, span, ids, scope))
-            if cols:
-                stmt = stmt.group_by(*cols)
-            for row in session.execute(stmt):
+    facet = _facet_for(dims, ids, scope)
+    for span in days:
+        if facet is not None:
+            t = m.MentionFacetDaily
+            cols = [t.day if d == "time" else t.label if d == "label" else t.value for d in dims]
+            stmt = select(*cols, func.sum(t.n)).where(
+                t.facet == facet[0], t.day >= span[0], t.day < span[1]
+            )
+            if facet[1] is not None:
+                stmt = stmt.where(t.value == facet[1])
+            for row in session.execute(stmt.group_by(*cols)):
                 *key, n = row
                 if n:
-                    out[tuple(_norm(k) for k in key)] += int(n)
+                    fixed = [
+                        int(k) if d == "source_id" else _norm(k)
+                        for d, k in zip(dims, key, strict=True)
+                    ]
+                    out[tuple(fixed)] += int(n)
+        else:
+            _sum_into(
+                out, session, m.MentionRollupDaily, m.MentionRollupDaily.day, span, dims, ids, scope
+            )
+    for span in hours:
+        _sum_into(out, session, m.MentionRollup, m.MentionRollup.hour, span, dims, ids, scope)
     return out
+
+
+def _sum_into(
+    out: Counter[tuple[Any, ...]],
+    session: Session,
+    table: Any,
+    column: Any,
+    span: tuple[datetime, datetime],
+    dims: Sequence[str],
+    ids: list[int] | None,
+    scope: Scope,
+) -> None:
+    cols = [column if d == "time" else getattr(table, d) for d in dims]
+    stmt = select(*cols, func.sum(table.n)).where(*_where(table, column, span, ids, scope))
+    if cols:
+        stmt = stmt.group_by(*cols)
+    for row in session.execute(stmt):
+        *key, n = row
+        if n:
+            out[tuple(_norm(k) for k in key)] += int(n)
 
 
 def _norm(v: Any) -> Any:
@@ -175,13 +230,11 @@ def dashboard(app: App, period: Period, scope: Scope = Scope()) -> dict[str, Any
         by_category = _grouped(
             session, period.since, period.until, ("category", "label"), ids, scope
         )
-        prev = _grouped(
-            session,
-            period.prev_since,
-            period.prev_until,
-            ("source_id", "category", "label"),
-            ids,
-            scope,
+        prev_src = _grouped(
+            session, period.prev_since, period.prev_until, ("source_id", "label"), ids, scope
+        )
+        prev_cat = _grouped(
+            session, period.prev_since, period.prev_until, ("category",), ids, scope
         )
         prev_time = _grouped(session, period.prev_since, period.prev_until, ("time",), ids, scope)
         sov = _share_of_voice(session, app, period, ids)
@@ -204,10 +257,11 @@ def dashboard(app: App, period: Period, scope: Scope = Scope()) -> dict[str, Any
     prev_by_source: Counter[str] = Counter()
     prev_by_category: Counter[str] = Counter()
     prev_labels: Counter[str] = Counter()
-    for (sid, cat, label), n in prev.items():
+    for (sid, label), n in prev_src.items():
         prev_by_source[names.get(sid, str(sid))] += n
-        prev_by_category[cat or "none"] += n
         prev_labels[label] += n
+    for (cat,), n in prev_cat.items():
+        prev_by_category[cat or "none"] += n
     labels: Counter[str] = Counter()
     for counts in volume.values():
         labels.update(counts)

@@ -1,10 +1,12 @@
 """Mention counts per hour and per day, kept current at ingest: what the dashboard and the
 alert detectors read instead of scanning the mentions.
 
-Three tables (migration 0006):
+Four tables (migration 0006):
 
 * ``mention_rollups``: mentions per UTC **hour**, source, category and label;
 * ``mention_rollups_daily``: the same per UTC **day** (a 90-day range is 90 rows per key);
+* ``mention_facets_daily``: per day and label for all mentions, each source and each category
+  on their own (what the unfiltered, or singly filtered, dashboard reads);
 * ``brand_rollups_daily``: posts naming each brand (ours and ``dashboard.competitors``)
   per day and source, for share of voice.
 
@@ -154,30 +156,36 @@ class Batch:
         return bool(self.added or self.removed)
 
 
-def deltas(
-    added: Iterable[Counted], removed: Iterable[Counted] = ()
-) -> tuple[Counter[tuple[Any, ...]], Counter[tuple[Any, ...]], Counter[tuple[Any, ...]]]:
-    """(hourly, daily, brand) count changes, zero changes dropped (pure)."""
+Deltas = tuple[Counter[tuple[Any, ...]], ...]
+
+
+def deltas(added: Iterable[Counted], removed: Iterable[Counted] = ()) -> Deltas:
+    """Count changes per table of :data:`_TABLES` (hourly, daily, facets, brands), zero
+    changes dropped (pure)."""
     hourly: Counter[tuple[Any, ...]] = Counter()
     daily: Counter[tuple[Any, ...]] = Counter()
+    facets: Counter[tuple[Any, ...]] = Counter()
     brands: Counter[tuple[Any, ...]] = Counter()
     for sign, items in ((1, added), (-1, removed)):
         for c in items:
             hour = hour_of(c.published_at)
+            day = hour.replace(hour=0)
             hourly[(hour, c.source_id, c.category, c.label)] += sign
-            daily[(hour.replace(hour=0), c.source_id, c.category, c.label)] += sign
+            daily[(day, c.source_id, c.category, c.label)] += sign
+            facets[("all", day, "", c.label)] += sign
+            facets[("source", day, str(c.source_id), c.label)] += sign
+            facets[("category", day, c.category, c.label)] += sign
             for b in c.brands:
-                brands[(hour.replace(hour=0), c.source_id, b)] += sign
-    return (
-        Counter({k: v for k, v in hourly.items() if v}),
-        Counter({k: v for k, v in daily.items() if v}),
-        Counter({k: v for k, v in brands.items() if v}),
+                brands[(day, c.source_id, b)] += sign
+    return tuple(
+        Counter({k: v for k, v in table.items() if v}) for table in (hourly, daily, facets, brands)
     )
 
 
 _TABLES: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (m.MentionRollup.__table__, ("hour", "source_id", "category", "label")),
     (m.MentionRollupDaily.__table__, ("day", "source_id", "category", "label")),
+    (m.MentionFacetDaily.__table__, ("facet", "day", "value", "label")),
     (m.BrandRollupDaily.__table__, ("day", "source_id", "brand")),
 )
 
@@ -216,12 +224,10 @@ def rebuild(app: App, *, brands_only: bool = False, chunk: int = 20_000) -> int:
     """Recount the rollups from the stored mentions (one transaction); returns the mentions
     read.  ``brands_only`` recounts share of voice only (after the brand terms changed)."""
     terms = brand_terms(app.settings)
-    hourly: Counter[tuple[Any, ...]] = Counter()
-    daily: Counter[tuple[Any, ...]] = Counter()
-    brands: Counter[tuple[Any, ...]] = Counter()
+    sums: list[Counter[tuple[Any, ...]]] = [Counter() for _ in _TABLES]
     total = 0
     with app.sessions() as session, session.begin():
-        tables = _TABLES[2:] if brands_only else _TABLES
+        tables = _TABLES[-1:] if brands_only else _TABLES
         for table, _keys in tables:
             session.execute(delete(table))
         last = 0
@@ -253,11 +259,9 @@ def rebuild(app: App, *, brands_only: bool = False, chunk: int = 20_000) -> int:
                 )
                 for _id, published, source_id, category, label, text in rows
             ]
-            h, d, b = deltas(items)
-            hourly.update(h)
-            daily.update(d)
-            brands.update(b)
-        counts = (brands,) if brands_only else (hourly, daily, brands)
+            for acc, d in zip(sums, deltas(items), strict=True):
+                acc.update(d)
+        counts = sums[-1:] if brands_only else sums
         for (table, keys), c in zip(tables, counts, strict=True):
             _upsert(session, table, keys, c)
         _set_signature(session, terms.signature)

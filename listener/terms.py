@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<!\w)@\w+")
@@ -43,36 +44,38 @@ STOPWORDS = frozenset(
 )
 
 
-def _clean_word(w: str) -> str:
-    return w.strip("'’-").replace("’", "'")
+@lru_cache(maxsize=200_000)
+def _keep(raw: str, exclude: frozenset[str]) -> str:
+    """The word as a term, or "" when it is not one (cached: vocabularies repeat)."""
+    w = raw.strip("'’-").replace("’", "'")
+    bare = w.lstrip("#")
+    if len(bare) < 3 or bare in STOPWORDS or w in exclude or bare in exclude:
+        return ""
+    return w
 
 
 def words_of(text: str, exclude: frozenset[str] = frozenset()) -> list[str]:
     """The post's content words in order (lower-case; stop words, links, handles, numbers,
-    words shorter than 3 letters and ``exclude`` removed; hashtags kept with their #)."""
+    words shorter than 3 letters and ``exclude`` removed — each leaves a gap, as does
+    punctuation, so no pair spans one; hashtags kept with their #)."""
     text = _HANDLE.sub(" | ", _URL.sub(" | ", text.lower()))
     out: list[str] = []
     for part in _BREAK.split(text):
-        for raw in _WORD.findall(part):
-            w = _clean_word(raw)
-            bare = w.lstrip("#")
-            if len(bare) < 3 or bare in STOPWORDS or w in exclude or bare in exclude:
-                out.append("")  # a gap: no pair across a removed word
-                continue
-            out.append(w)
-        out.append("")  # no pair across punctuation
+        out.extend(_keep(raw, exclude) for raw in _WORD.findall(part))
+        out.append("")
     return out
 
 
 def terms_of(text: str, exclude: frozenset[str] = frozenset()) -> set[str]:
     """Every term of one post: content words and adjacent pairs of them."""
     words = words_of(text, exclude)
-    terms = {w for w in words if w}
-    terms.update(
-        f"{a} {b}"
-        for a, b in zip(words, words[1:], strict=False)
-        if a and b and a != b and not a.startswith("#") and not b.startswith("#")
-    )
+    terms = set(words)
+    terms.discard("")
+    prev = ""
+    for w in words:
+        if prev and w and prev != w and prev[0] != "#" and w[0] != "#":
+            terms.add(f"{prev} {w}")
+        prev = w
     return terms
 
 

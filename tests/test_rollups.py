@@ -50,6 +50,24 @@ def stored(app: App) -> tuple[Counter[tuple[Any, ...]], Counter[tuple[Any, ...]]
     return hourly, daily
 
 
+def facets_agree(app: App) -> bool:
+    """mention_facets_daily holds the daily cross summed per facet."""
+    expected: Counter[tuple[Any, ...]] = Counter()
+    for (day, sid, cat, label), n in truth(app)[1].items():
+        expected[("all", day, "", label)] += n
+        expected[("source", day, str(sid), label)] += n
+        expected[("category", day, cat, label)] += n
+    with app.sessions() as s:
+        got = Counter(
+            {
+                (r.facet, r.day, r.value, r.label): r.n
+                for r in s.scalars(select(m.MentionFacetDaily))
+                if r.n
+            }
+        )
+    return got == expected
+
+
 def brand_counts(app: App) -> Counter[str]:
     out: Counter[str] = Counter()
     with app.sessions() as s:
@@ -85,7 +103,7 @@ def test_rollups_follow_ingest_edits_and_reclassification(
         }
     )
     poll_sources(app)
-    assert stored(app) == truth(app)
+    assert stored(app) == truth(app) and facets_agree(app)
     assert sum(stored(app)[0].values()) == 4
     assert brand_counts(app) == Counter({"Zephyr Shoes": 4, "Nimbus": 1})
 
@@ -126,12 +144,12 @@ def test_rollups_follow_ingest_edits_and_reclassification(
     with app.sessions() as s:
         ids = list(s.scalars(select(m.Mention.id)))
     assert classify_mentions(app, ids) == 4
-    assert stored(app) == truth(app)
+    assert stored(app) == truth(app) and facets_agree(app)
     assert set(k[3] for k in stored(app)[0]) == {"positive"}
 
     # a recount from scratch agrees
     rollups.rebuild(app)
-    assert stored(app) == truth(app)
+    assert stored(app) == truth(app) and facets_agree(app)
     assert rollups.brands_current(app)
 
 
@@ -234,6 +252,6 @@ def test_migration_backfills_rollups_of_existing_mentions(db_url: str) -> None:
     settings = settings_from_dict({"brand": {"name": "Zephyr"}, "database": {"url": db_url}})
     app = App(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
     hourly, daily = stored(app)
-    assert (hourly, daily) == truth(app)
+    assert (hourly, daily) == truth(app) and facets_agree(app)
     assert sum(hourly.values()) == 50
     engine.dispose()

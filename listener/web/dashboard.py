@@ -205,12 +205,17 @@ def _app(request: Request) -> Any:
 
 
 @router.get("/dashboard")
-def dashboard_page(request: Request, user: User, p: DashParams) -> HTMLResponse:
+def dashboard_page(
+    request: Request, user: User, p: DashParams, terms: Annotated[str, Query(max_length=1)] = ""
+) -> HTMLResponse:
+    """The charts come from the rollups; the top terms (read from posts) are filled in by
+    ``dashboard.js`` from ``/dashboard/terms.json``, or inline with ``terms=1`` (no script)."""
     from listener.web.pages import render
 
     app = _app(request)
-    data = insight.dashboard(app, p.period, p.scope)
-    words = insight.terms(app, p.period, p.scope)
+    period = p.period
+    data = insight.dashboard(app, period, p.scope)
+    words = cached_terms(request, period, p.scope) if terms == "1" else None
     return render(
         request,
         "dashboard.html",
@@ -224,6 +229,32 @@ def dashboard_page(request: Request, user: User, p: DashParams) -> HTMLResponse:
         series=charts.SERIES,
         config_sample=app.settings.dashboard.term_sample,
     )
+
+
+TERMS_TTL = 60.0  #: seconds a range's top terms are reused (they come from a sample anyway)
+
+
+def cached_terms(request: Request, period: insight.Period, scope: insight.Scope) -> dict[str, Any]:
+    """Top terms and emerging topics, kept ``TERMS_TTL`` seconds per range and filter."""
+    import time
+
+    cache = request.app.state.cache
+    key = ("terms", period, scope)
+    hit = cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < TERMS_TTL:
+        return hit[1]  # type: ignore[no-any-return]
+    value = insight.terms(_app(request), period, scope)
+    if len([k for k in cache if isinstance(k, tuple) and k[:1] == ("terms",)]) > 64:
+        for k in [k for k in cache if isinstance(k, tuple) and k[:1] == ("terms",)]:
+            cache.pop(k, None)
+    cache[key] = (time.monotonic(), value)
+    return value
+
+
+@router.get("/dashboard/terms.json")
+def terms_json(request: Request, user: User, p: DashParams) -> dict[str, Any]:
+    """Top terms and emerging topics of the range (what the dashboard's terms panel shows)."""
+    return cached_terms(request, p.period, p.scope)
 
 
 @router.get("/dashboard/chart/{name}.{fmt}")

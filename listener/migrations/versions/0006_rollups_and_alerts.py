@@ -5,8 +5,9 @@ Revises: 0002
 Create Date: 2026-11-30 10:00:00
 
 * ``mention_rollups`` / ``mention_rollups_daily``: mentions per UTC hour (day), source,
-  category and label, kept current at ingest (``listener.rollups``).  Filled here from the
-  mentions already stored.
+  category and label, kept current at ingest (``listener.rollups``); ``mention_facets_daily``:
+  per day and label for all mentions, each source and each category on its own.  Filled here
+  from the mentions already stored.
 * ``brand_rollups_daily``: posts naming each configured brand per day and source (share of
   voice); counted with the configured terms by ``listener init`` (``rollup_state`` remembers
   which terms), since a migration does not know the configuration.
@@ -60,6 +61,24 @@ def upgrade() -> None:
         "ix_mention_rollups_source_hour", "mention_rollups", ["source_id", "hour"], unique=False
     )
     _rollup_table("mention_rollups_daily", "day")
+    op.create_index(
+        "ix_mention_rollups_daily_source_day",
+        "mention_rollups_daily",
+        ["source_id", "day"],
+        unique=False,
+    )
+    op.create_table(
+        "mention_facets_daily",
+        sa.Column("facet", sa.String(length=10), nullable=False),
+        sa.Column("day", _DT, nullable=False),
+        sa.Column("value", sa.String(length=100), nullable=False),
+        sa.Column("label", sa.String(length=20), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "facet", "day", "value", "label", name=op.f("pk_mention_facets_daily")
+        ),
+        sqlite_with_rowid=False,
+    )
     op.create_table(
         "brand_rollups_daily",
         sa.Column("day", _DT, nullable=False),
@@ -178,8 +197,27 @@ def _backfill(bind: sa.engine.Connection) -> None:
             hour = published.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
             hourly[(hour, source_id, category or "", label or "unclassified")] += 1
     daily: Counter[tuple[datetime, int, str, str]] = Counter()
+    facets: Counter[tuple[str, datetime, str, str]] = Counter()
     for (hour, source_id, category, label), n in hourly.items():
-        daily[(hour.replace(hour=0), source_id, category, label)] += n
+        day = hour.replace(hour=0)
+        daily[(day, source_id, category, label)] += n
+        facets[("all", day, "", label)] += n
+        facets[("source", day, str(source_id), label)] += n
+        facets[("category", day, category, label)] += n
+    table = sa.table(
+        "mention_facets_daily",
+        sa.column("facet", sa.String()),
+        sa.column("day", _DT),
+        sa.column("value", sa.String()),
+        sa.column("label", sa.String()),
+        sa.column("n", sa.Integer()),
+    )
+    rows = [
+        {"facet": f, "day": d, "value": v, "label": lab, "n": n}
+        for (f, d, v, lab), n in facets.items()
+    ]
+    for i in range(0, len(rows), 5000):
+        bind.execute(sa.insert(table), rows[i : i + 5000])
     for name, column, counts in (
         ("mention_rollups", "hour", hourly),
         ("mention_rollups_daily", "day", daily),
@@ -211,6 +249,8 @@ def downgrade() -> None:
     op.drop_table("alerts")
     op.drop_table("rollup_state")
     op.drop_table("brand_rollups_daily")
+    op.drop_table("mention_facets_daily")
+    op.drop_index("ix_mention_rollups_daily_source_day", table_name="mention_rollups_daily")
     op.drop_table("mention_rollups_daily")
     op.drop_index("ix_mention_rollups_source_hour", table_name="mention_rollups")
     op.drop_table("mention_rollups")

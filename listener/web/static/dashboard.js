@@ -43,6 +43,43 @@
       .finally(() => { link.classList.remove("busy"); link.dataset.done = "1"; });
   });
 
+  // the terms panels: read from posts, so they arrive after the charts
+  const panel = document.querySelector("#terms[data-src]");
+  if (panel && panel.querySelector("li.loading")) {
+    const link = panel.dataset.link;
+    const fill = (list, items, emptyText, extra) => {
+      list.textContent = "";
+      if (!items.length) {
+        const li = document.createElement("li");
+        li.className = "empty";
+        li.textContent = emptyText;
+        list.appendChild(li);
+        return;
+      }
+      for (const t of items) {
+        const li = document.createElement("li");
+        const a = document.createElement("a");
+        a.href = "/mentions?" + link + "&q=" + encodeURIComponent(t.term);
+        a.textContent = t.term;
+        const small = document.createElement("small");
+        small.textContent = " " + t.count + extra(t);
+        li.append(a, small);
+        list.appendChild(li);
+      }
+    };
+    fetch(panel.dataset.src, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then((data) => {
+        fill(panel.querySelector("ol.terms"), data.top, "Not enough posts.", () => "");
+        const rising = document.querySelector('#emerging ol.terms');
+        if (rising) fill(rising, data.emerging, "Nothing is rising.", (t) => (t.new ? " · new" : " · ×" + t.lift));
+        const sampled = panel.querySelector("small.sampled");
+        if (sampled) sampled.textContent = data.sampled + " posts read across the range";
+        panel.dataset.loaded = "1";
+      })
+      .catch(() => { panel.dataset.loaded = "error"; });
+  }
+
   const range = document.querySelector('#range select[name="window"]');
   if (range) {
     const dates = document.querySelectorAll("#range label.dates");
