@@ -69,7 +69,7 @@ def alerts_cmd(
     for a in rows:
         status = a["status"] + (f" by {a['acknowledged_by']}" if a["acknowledged_by"] else "")
         click.echo(
-            f"#{a['id']:<5} {a['status'] == 'open' and '!' or ' '} {a['kind']:<15} "
+            f"#{a['id']:<5} {(a['status'] == 'open' and '!') or ' '} {a['kind']:<15} "
             f"{status:<22} since {a['started_at'][:16].replace('T', ' ')}  {a['title']}"
         )
         if a["status"] != "resolved":

@@ -139,7 +139,7 @@ def test_alerts_cli_json_contract_ack_and_resolve(
     r = runner.invoke(cli, ["--config", str(config), "alerts", "--json"])
     assert r.exit_code == 0, r.output
     (row,) = [json.loads(line) for line in r.output.splitlines()]
-    assert ALERT_KEYS <= set(row) and row["kind"] == "spike" and row["status"] == "open"
+    assert set(row) >= ALERT_KEYS and row["kind"] == "spike" and row["status"] == "open"
     assert isinstance(row["evidence"], dict) and isinstance(row["explanation"], str)
     r = runner.invoke(
         cli, ["--config", str(config), "alerts", "ack", str(row["id"]), "--by", "lee"]
@@ -406,7 +406,7 @@ def test_one_live_alert_per_key_even_when_two_writers_race(make_app: Callable[..
                 started_at=now,
                 last_seen_at=now,
             )
-        )  # noqa: E501
+        )
     with pytest.raises(IntegrityError), app.sessions.begin() as s:
         s.add(
             m.Alert(
@@ -419,7 +419,7 @@ def test_one_live_alert_per_key_even_when_two_writers_race(make_app: Callable[..
                 started_at=now,
                 last_seen_at=now,
             )
-        )  # noqa: E501
+        )
     with app.sessions.begin() as s:  # a resolved one beside the live one is fine
         s.add(
             m.Alert(
@@ -432,4 +432,4 @@ def test_one_live_alert_per_key_even_when_two_writers_race(make_app: Callable[..
                 started_at=now,
                 last_seen_at=now,
             )
-        )  # noqa: E501
+        )

@@ -211,7 +211,7 @@ def test_migration_backfills_rollups_of_existing_mentions(db_url: str) -> None:
                     "updated_at": base,
                 }
             ],
-        )  # noqa: E501
+        )
         s.execute(
             insert(m.Author.__table__),
             [
@@ -224,7 +224,7 @@ def test_migration_backfills_rollups_of_existing_mentions(db_url: str) -> None:
                     "last_seen_at": base,
                 }
             ],
-        )  # noqa: E501
+        )
         rows = []
         for i in range(50):
             rows.append(

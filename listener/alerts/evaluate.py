@@ -281,7 +281,7 @@ def _send_events(session: Session, since: datetime) -> list[cond.SendEvent]:
     for at, kind, case_id, data in rows:
         data = data if isinstance(data, dict) else {}
         oid = data.get("outbox_id")
-        channel = data.get("channel") or channels.get(oid)
+        channel = data.get("channel") or (channels.get(int(oid)) if oid is not None else None)
         if kind == "reply.sent" and data.get("manual"):
             continue  # a person posted it by hand: says nothing about the channel
         if channel is None:
@@ -358,7 +358,7 @@ def _breakdown(
     limit: int = 5,
 ) -> list[dict[str, Any]]:
     """The scopes of one kind (categories, sources) furthest above their usual for ``hour``."""
-    out = []
+    out: list[dict[str, Any]] = []
     for scope, series in scopes.items():
         if not scope.startswith(prefix):
             continue
@@ -368,7 +368,7 @@ def _breakdown(
         base = detect.fit_baseline(history.scopes.get(scope, detect.Series()), history.hours)
         e = base.expected(hour)
         out.append({"name": scope.partition(":")[2], "count": c, "expected": round(e, 1)})
-    out.sort(key=lambda d: (-(d["count"] - d["expected"]), d["name"]))
+    out.sort(key=lambda d: (-(float(d["count"]) - float(d["expected"])), str(d["name"])))
     return out[:limit]
 
 
@@ -564,14 +564,12 @@ def _store(
             cleared = False
             if kind in ("spike", "negative_shift"):
                 cleared = detection_ran
-            elif kind == "source_silent":
-                cleared = True
-            elif kind == "send_failing":
+            elif kind == "source_silent" or kind == "send_failing":
                 cleared = True
             elif kind in ("source_auth", "source_quota"):
-                o = by_name.get(name)
+                seen = by_name.get(name)
                 gone = name not in sources
-                cleared = gone or (o is not None and o.status in ("ok", "not_modified"))
+                cleared = gone or (seen is not None and seen.status in ("ok", "not_modified"))
             if cleared:
                 report.changes.append(store.resolve_alert(session, alert, now))
     if report.changes:
