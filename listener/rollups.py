@@ -314,25 +314,21 @@ def hourly_rows(
 
 
 def last_post_hours(session: Session, source_ids: Sequence[int]) -> dict[int, datetime]:
-    """The newest hour with posts, per source (``ix_mention_rollups_source_hour``)."""
-    if not source_ids:
-        return {}
+    """The newest hour with posts, per source (one ``max`` per source on
+    ``ix_mention_rollups_source_hour``: an index seek each)."""
     t = m.MentionRollup
-    return {
-        sid: _as_datetime(hour)
-        for sid, hour in session.execute(
-            select(t.source_id, func.max(t.hour))
-            .where(t.source_id.in_(list(source_ids)), t.n > 0)
-            .group_by(t.source_id)
-        )
-        if hour is not None
-    }
+    out = {}
+    for sid in source_ids:
+        hour = session.scalar(select(func.max(t.hour)).where(t.source_id == sid))
+        if hour is not None:
+            out[sid] = _as_datetime(hour)
+    return out
 
 
 def first_post_hour(session: Session) -> datetime | None:
     """The oldest hour with any post (how much history there is)."""
     t = m.MentionRollup
-    value = session.scalar(select(func.min(t.hour)).where(t.n > 0))
+    value = session.scalar(select(func.min(t.hour)))  # the primary key's first entry
     return None if value is None else _as_datetime(value)
 
 

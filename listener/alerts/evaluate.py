@@ -241,19 +241,34 @@ def _merge(a: dict[str, detect.Series], b: dict[str, detect.Series]) -> dict[str
     return out
 
 
+_window_cache: dict[int, dict[tuple[int, str], set[str]]] = {}
+
+
 def _window_terms(
     session: Session, app: App, window: list[datetime]
 ) -> dict[datetime, list[set[str]]]:
+    """The terms of each post in the window, by hour (a post is tokenised once per process:
+    every poll re-reads the window, but only new or edited posts are new work)."""
     rows = session.execute(
-        select(m.Mention.published_at, m.Mention.text)
+        select(m.Mention.id, m.Mention.content_hash, m.Mention.published_at, m.Mention.text)
         .where(m.Mention.published_at >= window[0], m.Mention.published_at < window[-1] + HOUR)
         .order_by(m.Mention.published_at.desc())
         .limit(WINDOW_POSTS)
     ).all()
     excl = _exclusions(app)
+    with _cache_lock:
+        known = _window_cache.get(id(app.engine), {})
+    fresh: dict[tuple[int, str], set[str]] = {}
     out: dict[datetime, list[set[str]]] = {}
-    for published, text in rows:
-        out.setdefault(rollups.hour_of(published), []).append(terms_of(text or "", excl))
+    for mid, digest, published, text in rows:
+        key = (mid, digest)
+        terms = known.get(key)
+        if terms is None:
+            terms = terms_of(text or "", excl)
+        fresh[key] = terms
+        out.setdefault(rollups.hour_of(published), []).append(terms)
+    with _cache_lock:
+        _window_cache[id(app.engine)] = fresh  # only the window's posts are kept
     return out
 
 

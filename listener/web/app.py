@@ -110,6 +110,7 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
 
     web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     pages.ENV.globals["alert_banner"] = alerts.banner
+    pages.ENV.globals["svg"] = dashboard.charts.svg
     web.include_router(dashboard.router)
     web.include_router(pages.router)
     web.include_router(alerts.router)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
+
+from markupsafe import Markup
 
 SERIES = ("negative", "neutral", "positive", "unclassified")
 #: the palette, for exports that cannot use the stylesheet
@@ -246,3 +249,66 @@ def csv_rows(chart_rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any
             [r["key"], *(counts.get(s, 0) for s in SERIES), r["total"], r.get("previous", "")]
         )
     return header, out
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def svg(c: Chart, label: str, chart_id: str, *, standalone_title: str | None = None) -> Markup:
+    """The chart as SVG markup (every text escaped here, in one pass: a 90-day chart has
+    hundreds of bars, too many for a template's per-attribute escaping to be cheap).
+
+    Inline in a page it is clickable and styled by the stylesheet; ``standalone_title``
+    makes an exportable file instead: colours inlined, a title, no links.
+    """
+    out: list[str] = []
+    if standalone_title is None:
+        out.append(
+            f'<svg class="chart" id="chart-{_e(chart_id)}" viewBox="0 0 {c.width} {c.height}" '
+            f'preserveAspectRatio="xMinYMin meet" role="img" aria-label="{_e(label)}">'
+        )
+        for r in c.rects:
+            out.append(
+                f'<a href="{_e(r.href)}" class="seg"><rect x="{r.x}" y="{r.y}" width="{r.w}" '
+                f'height="{r.h}" class="{_e(r.cls)}"><title>{_e(r.title)}</title></rect></a>'
+            )
+        if c.line:
+            out.append(
+                f'<polyline points="{c.line}" class="previous"><title>{_e(c.line_title)}'
+                "</title></polyline>"
+            )
+        font = ""
+    else:
+        out.append(
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{c.width}" '
+            f'height="{c.height + 30}" viewBox="0 -30 {c.width} {c.height + 30}" '
+            "font-family=\"system-ui, -apple-system, 'Segoe UI', sans-serif\">"
+            f"<title>{_e(standalone_title)}</title>"
+            f'<rect x="0" y="-30" width="{c.width}" height="{c.height + 30}" fill="#ffffff"/>'
+            f'<text x="4" y="-10" font-size="14" font-weight="600" fill="#1d2330">'
+            f"{_e(standalone_title)}</text>"
+        )
+        for r in c.rects:
+            out.append(
+                f'<rect x="{r.x}" y="{r.y}" width="{r.w}" height="{r.h}" fill="{r.fill}">'
+                f"<title>{_e(r.title)}</title></rect>"
+            )
+        if c.line:
+            out.append(
+                f'<polyline points="{c.line}" fill="none" stroke="{COLOURS["previous"]}" '
+                'stroke-width="1.5" stroke-dasharray="4 3"/>'
+            )
+        font = ' font-size="10"'
+    for t in c.xlabels:
+        anchor = ' fill="#667085" text-anchor="middle"' if font else ""
+        out.append(f'<text x="{t.x}" y="{t.y}" class="xl"{font}{anchor}>{_e(t.text)}</text>')
+    for t in c.ylabels:
+        anchor = ' fill="#667085" text-anchor="end"' if font else ""
+        out.append(f'<text x="{t.x}" y="{t.y}" class="yl"{font}{anchor}>{_e(t.text)}</text>')
+    for t in c.values:
+        fill = ' fill="#1d2330"' if font else ""
+        out.append(f'<text x="{t.x}" y="{t.y}" class="vl"{font}{fill}>{_e(t.text)}</text>')
+    out.append("</svg>\n")
+    return Markup("".join(out))
