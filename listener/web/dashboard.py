@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -162,7 +162,7 @@ def _hrefs(p: Params, data: dict[str, Any]) -> dict[str, charts.Href]:
     scope = urlencode({k: v for k, v in {"source": p.source, "category": p.category}.items() if v})
     prefix: dict[tuple[str, str], str] = {}
 
-    def posts(params: dict[str, str | None]) -> str:
+    def posts(params: Mapping[str, str | None]) -> str:
         return "/mentions?" + urlencode({k: v for k, v in params.items() if v})
 
     def volume(row: dict[str, Any], s: str) -> str:
