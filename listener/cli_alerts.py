@@ -6,18 +6,10 @@ import json
 
 import click
 
+from listener.alerts import KINDS, STATUSES
 from listener.cli import CliState
 
 pass_state = click.make_pass_decorator(CliState)
-
-KIND_CHOICES = (
-    "spike",
-    "negative_shift",
-    "source_silent",
-    "source_auth",
-    "source_quota",
-    "send_failing",
-)
 
 
 @click.group("alerts", invoke_without_command=True)
@@ -28,12 +20,10 @@ KIND_CHOICES = (
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(["open", "acknowledged", "resolved"]),
+    type=click.Choice(STATUSES),
     help="Only alerts in this status (repeatable).",
 )
-@click.option(
-    "--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES), help="Only this kind."
-)
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS), help="Only this kind.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.pass_context
 def alerts_cmd(

@@ -16,4 +16,15 @@ Kinds: ``spike``, ``negative_shift``, ``source_silent``, ``source_auth``,
 
 from __future__ import annotations
 
+#: every kind of alert (the ``kind`` of ``listener alerts --json``)
+KINDS = (
+    "spike",
+    "negative_shift",
+    "source_silent",
+    "source_auth",
+    "source_quota",
+    "send_failing",
+)
+#: the kinds that make ``listener health`` fail while open
 SOURCE_AND_SEND_KINDS = ("source_silent", "source_auth", "source_quota", "send_failing")
+STATUSES = ("open", "acknowledged", "resolved")

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from listener import models as m
+from listener.alerts import KINDS, STATUSES
 from listener.alerts.conditions import Condition
 from listener.clock import utcnow
 from listener.errors import Conflict, ListenerError, NotFound
@@ -30,15 +31,6 @@ from listener.errors import Conflict, ListenerError, NotFound
 if TYPE_CHECKING:
     from listener.app import App
 
-KINDS = (
-    "spike",
-    "negative_shift",
-    "source_silent",
-    "source_auth",
-    "source_quota",
-    "send_failing",
-)
-STATUSES = ("open", "acknowledged", "resolved")
 LIVE = ("open", "acknowledged")
 SYSTEM = "listener"
 

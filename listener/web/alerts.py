@@ -15,7 +15,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from listener.alerts import store
+from listener.alerts import KINDS, STATUSES, store
 from listener.auth import Principal
 from listener.web.security import current_user, writer
 
@@ -57,8 +57,8 @@ def alerts_page(
 ) -> HTMLResponse:
     from listener.web.pages import render
 
-    statuses = (status,) if status in store.STATUSES else ()
-    kinds = (kind,) if kind in store.KINDS else ()
+    statuses = (status,) if status in STATUSES else ()
+    kinds = (kind,) if kind in KINDS else ()
     rows = store.list_alerts(request.app.state.listener, statuses=statuses, kinds=kinds)
     return render(
         request,
@@ -66,8 +66,8 @@ def alerts_page(
         alerts=rows,
         status=status or "",
         kind=kind or "",
-        statuses=store.STATUSES,
-        kinds=store.KINDS,
+        statuses=STATUSES,
+        kinds=KINDS,
     )
 
 
