@@ -352,6 +352,13 @@ class _Filter:
 
 
 MFilter = Annotated[_Filter, Depends()]
+PER_PAGE = 100
+
+
+def mention_page(app: Any, f: queries.MentionFilter, page: int) -> dict[str, Any]:
+    """One page of the posts behind a chart point, newest first, and how many there are."""
+    rows = queries.mention_rows(app, f, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    return {"items": rows, "total": queries.count_mentions(app, f), "page": page}
 
 
 @router.get("/mentions")
@@ -364,10 +371,9 @@ def mentions(
     from listener.web.pages import _categories, render
 
     app = _app(request)
-    per_page = 100
     f = flt.f
-    rows = queries.mention_rows(app, f, limit=per_page, offset=(page - 1) * per_page)
-    total = queries.count_mentions(app, f)
+    found = mention_page(app, f, page)
+    rows, total = found["items"], found["total"]
     params = {k: v for k, v in dict(request.query_params).items() if k != "page"}
     return render(
         request,
@@ -377,7 +383,7 @@ def mentions(
         f=f,
         brand=flt.brand,
         page=page,
-        pages=max(1, -(-total // per_page)),
+        pages=max(1, -(-total // PER_PAGE)),
         qs=urlencode(params),
         categories=_categories(app),
     )
@@ -504,6 +510,4 @@ def api_mentions(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Any:
     """The posts behind a dashboard point, newest first (100 a page)."""
-    app = _app(request)
-    rows = queries.mention_rows(app, flt.f, limit=100, offset=(page - 1) * 100)
-    return {"items": rows, "total": queries.count_mentions(app, flt.f), "page": page}
+    return mention_page(_app(request), flt.f, page)
