@@ -28,7 +28,8 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TARGET_MS = 150.0
+TARGET_MS = 150.0  #: the queue's target
+DASHBOARD_TARGET_MS = 100.0  #: the 90-day dashboard's target (issue #18)
 LABELS = ("negative", "neutral", "positive")
 CATEGORIES = (
     "lost_or_late_delivery",
@@ -68,6 +69,7 @@ WORDS = [
     "sole",
     "heel",
     "lace",
+    "nimbus",
 ]
 
 
@@ -86,6 +88,7 @@ def build(url: str, mentions: int, open_cases: int, seed: int = 7) -> Any:
             "database": {"url": url},
             "classifier": {"kind": "lexicon"},
             "web": {"secret_key": "bench-secret-key-0123456789abcdef"},
+            "dashboard": {"competitors": [{"name": "Nimbus", "terms": ["nimbus"]}]},
         },
         base_dir=ROOT,
         env={},
@@ -210,9 +213,21 @@ def build(url: str, mentions: int, open_cases: int, seed: int = 7) -> Any:
             conn.execute(insert(m.Mention), rows)
     from sqlalchemy import text as sql
 
+    from listener import rollups
+
+    t1 = time.perf_counter()
+    rollups.rebuild(app)  # what ingest keeps current, counted once for the bulk load
+    print(f"  counted the rollups in {time.perf_counter() - t1:.1f}s", file=sys.stderr)
     if app.engine.dialect.name == "postgresql":  # as autovacuum would: visibility map + stats
         with app.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for table in ("cases", "mentions", "authors"):
+            for table in (
+                "cases",
+                "mentions",
+                "authors",
+                "mention_rollups",
+                "mention_rollups_daily",
+                "brand_rollups_daily",
+            ):
                 conn.execute(sql(f"VACUUM ANALYZE {table}"))
     else:
         with app.engine.begin() as conn:
@@ -254,8 +269,17 @@ def measure(app: Any, requests: int) -> dict[str, tuple[float, float]]:
         "queue search, common word (q=refund)": "/queue?q=refund",
         "queue search, no match (q=xylophone)": "/queue?q=xylophone",
         "case page": "/cases/42",
+        "dashboard (7d)": "/dashboard?window=7d",
         "dashboard (30d)": "/dashboard?window=30d",
         "dashboard (90d)": "/dashboard?window=90d",
+        "dashboard (90d, one source)": "/dashboard?window=90d&source=source-3",
+        "dashboard (90d, one source and category)": (
+            "/dashboard?window=90d&source=source-3&category=billing"
+        ),
+        "dashboard top terms (90d, not cached)": "/dashboard/terms.json?window=90d&nocache=1",
+        "dashboard (90d, top terms inline, not cached)": "/dashboard?window=90d&terms=1&nocache=1",
+        "API dashboard (90d)": "/api/v1/dashboard?window=90d",
+        "chart CSV export (90d)": "/dashboard/chart/volume.csv?window=90d",
         "drill-down (1 day)": None,
         "API queue": "/api/v1/queue",
     }
@@ -268,6 +292,8 @@ def measure(app: Any, requests: int) -> dict[str, tuple[float, float]]:
             assert client.get(path).status_code == 200, path
         times = []
         for _ in range(requests):
+            if "nocache" in path:  # every request counts its top terms afresh
+                client.app.state.cache.clear()  # type: ignore[attr-defined]
             t = time.perf_counter()
             resp = client.get(path)
             times.append((time.perf_counter() - t) * 1000)
@@ -320,11 +346,15 @@ def main(argv: list[str] | None = None) -> int:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     print(
         f"| page ({backend}, {args.mentions // 1000}k mentions, {args.open_cases // 1000}k "
-        "open cases) | p50 ms | p95 ms | p95 / 150 ms |"
+        "open cases) | p50 ms | p95 ms | p95 / target |"
     )
     print("|---|---:|---:|---:|")
     for name, (p50, p95) in results.items():
-        print(f"| {name} | {p50:.1f} | {p95:.1f} | {p95 / TARGET_MS:.2f} |")
+        target = DASHBOARD_TARGET_MS if name.startswith("dashboard") else TARGET_MS
+        print(f"| {name} | {p50:.1f} | {p95:.1f} | {p95 / target:.2f} of {target:.0f} ms |")
+    p95 = results["dashboard (90d)"][1]
+    verdict = "met" if p95 < DASHBOARD_TARGET_MS else "NOT met"
+    print(f"\n90-day dashboard p95 {p95:.1f} ms: target {DASHBOARD_TARGET_MS:.0f} ms {verdict}")
     return 0
 
 

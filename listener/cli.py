@@ -57,6 +57,7 @@ COMMANDS: dict[str, str] = {
     },
     "serve": "listener.cli_web:serve_cmd",
     "users": "listener.cli_web:users_cmd",
+    "alerts": "listener.cli_alerts:alerts_cmd",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -65,7 +66,8 @@ SHORT_HELP: dict[str, str] = {
     "run": "Run the scheduler: poll sources when due, until stopped (or --once).",
     "worker": "Start a Celery worker (several machines): polls, classifies, sends.",
     "beat": "Enqueue due sources and approved messages for the workers, every few seconds.",
-    "health": "Check database, scheduler lock, failing sources and outbox backlog.",
+    "health": "Check database, broker, scheduler lock, failing sources and outbox backlog; "
+    "exit 3 while a source or send alert is open.",
     "quarantine": "List posts that could not be parsed, cleaned or stored (--json).",
     "queue": "Show the cases to work, most urgent first (--json for scripts).",
     "show": "Show one case: posts, classification, drafts, offers, audit trail.",
@@ -91,6 +93,7 @@ SHORT_HELP: dict[str, str] = {
     "report": "Team report: first response, SLA, recovery rate, cost (--since 7d).",
     "serve": "Serve the web app: triage queue, case pages, dashboard, JSON API.",
     "users": "Manage web users (add, list, password, disable) and their API tokens.",
+    "alerts": "List alerts (--json); ack, resolve or evaluate them.",
 }
 
 

@@ -34,7 +34,8 @@ def _console(err: bool = False) -> Any:
 @click.command("init")
 @pass_state
 def init_cmd(state: CliState) -> None:
-    """Check config.yaml, create or upgrade the database, and register the sources."""
+    """Check config.yaml, create or upgrade the database, and register the sources (and
+    recount share of voice when the brand or competitor terms changed)."""
     from listener.db import redact_url
     from listener.pipeline import sync_sources
     from listener.redact import mask_text
@@ -46,6 +47,10 @@ def init_cmd(state: CliState) -> None:
     click.echo(f"database  {redact_url(settings.database.url)}  (up to date)")
     enabled = [s for s in settings.sources if s.enabled]
     click.echo(f"sources   {len(settings.sources)} configured, {len(enabled)} enabled")
+    from listener.rollups import ensure_brands
+
+    if ensure_brands(app):
+        click.echo("rollups   share of voice counted with the configured brand terms")
     for s in settings.sources:
         flag = "" if s.enabled else "  (disabled)"
         click.echo(f"  - {s.name:<24} {s.type:<11} {mask_text(s.location)}{flag}")

@@ -295,10 +295,13 @@ def _is_broker_error(exc: BaseException) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole status as JSON.")
 @pass_state
 def health_cmd(state: CliState, as_json: bool) -> None:
-    """Check the deployment: database, scheduler lock, failing sources, outbox backlog.
+    """Check the deployment: database, scheduler lock, failing sources, outbox backlog, and
+    open source and send alerts.
 
-    Exits 1 while the database cannot be reached, or the broker when workers are in use
-    (for monitoring scripts).
+    Exits 1 while the database cannot be reached, or the broker when workers are in use,
+    and 3 while a source or send alert is open (a source refused, silent or rate-limited
+    past its reset; replies failing to send), for monitoring scripts.  A single
+    rate-limit deferral inside its quota window is not a failure.
     """
     from listener.app import App
     from listener.health import health_status
@@ -337,10 +340,17 @@ def health_cmd(state: CliState, as_json: bool) -> None:
                 )
             click.echo(f"outbox    {status.get('outbox_backlog', 0)} waiting to send")
             click.echo(f"queue     {status.get('open_cases', 0)} open case(s)")
+            alerts = status.get("alerts", [])
+            click.echo(f"alerts    {sum(a['failing'] for a in alerts)} failing")
+            for a in alerts:
+                flag = "failing" if a["failing"] else "waiting"
+                click.echo(f"  - #{a['id']} {a['kind']} ({a['status']}, {flag}): {a['title']}")
         else:
             click.echo(f"database  {status['database'].get('error')}")
     if not status["ok"]:
         raise SystemExit(1)
+    if not status.get("alerts_ok", True):
+        raise SystemExit(3)
 
 
 @click.command("quarantine")

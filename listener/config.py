@@ -708,6 +708,143 @@ class WorkersSettings(_Model):
     queue: str = Field(default="listener", description="Celery queue the tasks go through.")
 
 
+class AlertsSettings(_Model):
+    """Spike, shift and source-health alerts, and where they are sent (see docs/alerts.md)."""
+
+    enabled: bool = Field(
+        default=True, description="Evaluate alerts after every poll (false: never raise any)."
+    )
+    lookback: Duration = Field(
+        default=timedelta(hours=6),
+        description="Only hourly windows that end within this long of now can raise a spike or "
+        "shift alert (a backfill of older posts never does).",
+    )
+    baseline: Duration = Field(
+        default=timedelta(days=28),
+        description="History the seasonal baseline (hour of day, day of week) is learnt from.",
+    )
+    min_history: Duration = Field(
+        default=timedelta(days=3),
+        description="Spike and shift detection waits until this much history exists.",
+    )
+    threshold: float = Field(
+        default=4.0,
+        gt=0,
+        le=50,
+        description="How unusual an hour must be to alert: standard deviations above the "
+        "seasonal baseline (volume) or above the usual negative share (shift).",
+    )
+    min_ratio: float = Field(
+        default=2.0, ge=1, le=100, description="A spike is at least this many times the baseline."
+    )
+    min_posts: int = Field(
+        default=10, ge=1, le=100_000, description="Fewest posts in an hour that can be a spike."
+    )
+    negative_shift: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="Smallest rise of the negative share (0.25 = 25 points) that is a shift.",
+    )
+    silent_after: int = Field(
+        default=4,
+        ge=2,
+        le=1000,
+        description="A source is silent after this many of its usual gaps between posts "
+        "without a new one.",
+    )
+    silent_min: Duration = Field(
+        default=timedelta(hours=2),
+        description="Never call a source silent before this long without posts.",
+    )
+    quota_grace: Duration = Field(
+        default=timedelta(minutes=15),
+        description="A rate-limited source counts as failing (`listener health`) once its reset "
+        "time is this far past, or when it is rate-limited again after the reset.",
+    )
+    send_failures: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Outbox messages failed or retrying that make a send_failing alert.",
+    )
+    cooldown: Duration = Field(
+        default=timedelta(hours=1),
+        description="The same alert coming back within this long after it was resolved "
+        "re-opens it without notifying again.",
+    )
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description="POST each new alert here as JSON with a Slack-compatible `text` "
+        "(e.g. ${ALERTS_WEBHOOK_URL}).",
+    )
+    webhook_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="Timeout of one webhook request."
+    )
+    email_to: list[str] = Field(
+        default_factory=list,
+        description="E-mail each new alert to these addresses (through the email: SMTP settings).",
+    )
+    notify_attempts: int = Field(
+        default=6, ge=1, le=100, description="Attempts to deliver a notification before giving up."
+    )
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _empty_url(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v.get_secret_value()):
+            raise ValueError("webhook_url must be an http(s) URL")
+        return v
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if not re.fullmatch(r"[^@\s]+@[^@\s]+", a)]
+        if bad:
+            raise ValueError(f"not an e-mail address: {', '.join(bad)}")
+        return v
+
+
+class CompetitorSettings(_Model):
+    """Another brand counted in share of voice."""
+
+    name: str = Field(description="The name shown on the dashboard.")
+    terms: list[str] = Field(
+        min_length=1,
+        description="Words and handles that mean this brand (case-insensitive, whole words).",
+    )
+
+
+class DashboardSettings(_Model):
+    """Marketing's dashboard: share of voice and top terms."""
+
+    competitors: list[CompetitorSettings] = Field(
+        default_factory=list,
+        description="Brands compared with ours in share of voice (posts that name them, among "
+        "what the sources collect).",
+    )
+    term_sample: int = Field(
+        default=400,
+        ge=50,
+        le=100_000,
+        description="Posts read per period (spread over it) for top terms and emerging topics.",
+    )
+
+    @field_validator("competitors")
+    @classmethod
+    def _unique_names(cls, v: list[CompetitorSettings]) -> list[CompetitorSettings]:
+        names = [c.name.lower() for c in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate competitor name(s): {', '.join(dupes)}")
+        return v
+
+
 class LoggingSettings(_Model):
     """Log output of long-running commands (`listener run`, workers, web)."""
 
@@ -762,6 +899,14 @@ class Settings(_Model):
     limits: LimitsSettings = Field(
         default_factory=LimitsSettings,
         description="Bounds on posts from sources: size, nesting, dates, bytes per poll.",
+    )
+    alerts: AlertsSettings = Field(
+        default_factory=AlertsSettings,
+        description="Spike, shift and source-health alerts; webhook and e-mail notifications.",
+    )
+    dashboard: DashboardSettings = Field(
+        default_factory=DashboardSettings,
+        description="Marketing's dashboard: competitors for share of voice, top terms.",
     )
 
     #: Directory relative paths are resolved against (the config file's folder).

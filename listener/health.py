@@ -7,6 +7,12 @@ last poll failed, and the outbox backlog; when a beat holds its lock
 the database (or that broker) cannot be reached: failing sources and a
 backlog are reported, not fatal (a load balancer should not restart the web
 app because a blog is down).  :func:`health_verdict` is the pure part.
+
+``alerts`` lists the open source and send alerts (``listener.alerts``) and
+``alerts_ok`` says whether any of them means something is failing now — a
+single rate-limit deferral still inside its quota window does not.
+``listener health`` exits 3 when ``alerts_ok`` is False (1 when the database
+or the broker is unreachable).
 """
 
 from __future__ import annotations
@@ -111,4 +117,33 @@ def health_status(app: App, now: datetime | None = None) -> dict[str, Any]:
     gauges = database_gauges(app)
     out["outbox_backlog"] = gauges["outbox_backlog"]
     out["open_cases"] = gauges["open_cases"]
+    out["alerts"] = failing_alerts(app, now)
+    out["alerts_ok"] = not any(a["failing"] for a in out["alerts"])
     return out
+
+
+def failing_alerts(app: App, now: datetime) -> list[dict[str, Any]]:
+    """Unresolved source and send alerts, each with ``failing`` (does it fail health?)."""
+    from listener.alerts import SOURCE_AND_SEND_KINDS
+    from listener.alerts.conditions import quota_failing
+
+    grace = app.settings.alerts.quota_grace
+    with app.sessions() as session:
+        rows = session.execute(
+            select(m.Alert.id, m.Alert.kind, m.Alert.status, m.Alert.title, m.Alert.evidence)
+            .where(
+                m.Alert.kind.in_(SOURCE_AND_SEND_KINDS),
+                m.Alert.status.in_(("open", "acknowledged")),
+            )
+            .order_by(m.Alert.id)
+        ).all()
+    return [
+        {
+            "id": i,
+            "kind": kind,
+            "status": status,
+            "title": title,
+            "failing": kind != "source_quota" or quota_failing(dict(ev or {}), now, grace),
+        }
+        for i, kind, status, title, ev in rows
+    ]

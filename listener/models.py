@@ -454,3 +454,141 @@ Index(
 Index("ix_authors_followers", Author.followers)
 # The queue holds awake cases only: counting them is an index-only scan (migration 0003).
 Index("ix_cases_status_snoozed", Case.status, Case.snoozed_until)
+
+
+# ---------------------------------------------------------------------------
+# rollups and alerts (migration 0006)
+
+
+class MentionRollup(Base):
+    """Mentions per UTC hour, source, category and label, kept current at ingest.
+
+    The dashboard's short ranges and the alert detectors read these instead of
+    the mentions.  ``category`` is ``''`` and ``label`` is ``'unclassified'``
+    when the mention has none (key columns are never NULL).
+    """
+
+    __tablename__ = "mention_rollups"
+    __table_args__ = (
+        Index("ix_mention_rollups_source_hour", "source_id", "hour"),
+        {"sqlite_with_rowid": False},
+    )
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(100), primary_key=True)
+    label: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MentionRollupDaily(Base):
+    """The same counts per UTC day (long dashboard ranges read a 24th of the rows)."""
+
+    __tablename__ = "mention_rollups_daily"
+    __table_args__ = (
+        Index("ix_mention_rollups_daily_source_day", "source_id", "day"),
+        {"sqlite_with_rowid": False},
+    )
+
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(100), primary_key=True)
+    label: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MentionFacetDaily(Base):
+    """Mentions per UTC day and label for each facet on its own — ``all`` (value ``''``),
+    ``source`` (value: the source id) and ``category`` — so the unfiltered dashboard, or
+    one filtered by a single source or category, reads a few hundred rows per quarter."""
+
+    __tablename__ = "mention_facets_daily"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    facet: Mapped[str] = mapped_column(String(10), primary_key=True)
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    value: Mapped[str] = mapped_column(String(100), primary_key=True)
+    label: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BrandRollupDaily(Base):
+    """Posts naming each brand (ours and configured competitors) per UTC day and source:
+    share of voice.  ``brand`` is the configured name; ``''`` counts posts naming none."""
+
+    __tablename__ = "brand_rollups_daily"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), primary_key=True)
+    brand: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RollupState(Base):
+    """What the brand rollups were counted with (a change of terms needs a recount)."""
+
+    __tablename__ = "rollup_state"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    signature: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alert(Base):
+    """Something the team should know now: a spike, a shift, a failing source or outbox.
+
+    ``key`` identifies the condition (``spike``, ``source_auth:x-search``…): at
+    most one alert per key is not resolved (a partial unique index), so a
+    condition that persists updates its alert instead of opening another.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index(
+            "ux_alerts_live_key",
+            "key",
+            unique=True,
+            sqlite_where=sql_text("status != 'resolved'"),
+            postgresql_where=sql_text("status != 'resolved'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    severity: Mapped[str] = mapped_column(String(10), default="warning")
+    scope: Mapped[str] = mapped_column(String(300), default="brand")
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    title: Mapped[str] = mapped_column(Text)
+    explanation: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AlertNotification(Base):
+    """One delivery of one alert to one target (the webhook, an e-mail address): sent once."""
+
+    __tablename__ = "alert_notifications"
+    __table_args__ = (UniqueConstraint("alert_id", "channel", "target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(String(320))  # "webhook" or an address (never the URL)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -24,6 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from listener import models as m
+from listener import rollups
+from listener.alerts.conditions import failure_kind
 from listener.cases.followup import record_followup
 from listener.cases.offering import (
     draft_context_for,
@@ -84,6 +86,8 @@ class PollOutcome:
     drafts: int = 0
     quarantined: int = 0
     error: str | None = None
+    #: quota | auth | gone | failing | transient | internal (see listener.alerts.conditions)
+    error_kind: str | None = None
     problems: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
     next_check_at: datetime | None = None
@@ -248,6 +252,9 @@ def poll_sources(
                     closer()
                 except Exception:  # pragma: no cover - best effort
                     log.warning("collector.close_failed", exc_info=True)
+    from listener.alerts.evaluate import evaluate_after_poll
+
+    evaluate_after_poll(app, outcomes, now())
     return outcomes
 
 
@@ -314,7 +321,13 @@ def record_failure(
                 delay = max(delay, min(cfg.interval, polling.backoff_max))
             row.next_check_at = now + delay
             status = "error"
-        return PollOutcome(cfg.name, status, error=message, next_check_at=row.next_check_at)
+        return PollOutcome(
+            cfg.name,
+            status,
+            error=message,
+            error_kind=failure_kind(exc),
+            next_check_at=row.next_check_at,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -457,18 +470,39 @@ def _store(
         src = session.scalars(select(m.Source).where(m.Source.name == cfg.name)).one()
         known = _existing(session, src.id, [p.external_id for p in fresh])
         authors: dict[tuple[str, str], m.Author] = {}
+        counts = rollups.Batch.for_settings(settings)
         first_error: Exception | None = None
         for post in sorted(fresh, key=lambda p: p.published_at):
             if not per_row:
                 _store_post(
-                    session, settings, cfg, src, post, predictions, known, authors, outcome, now
+                    session,
+                    settings,
+                    cfg,
+                    src,
+                    post,
+                    predictions,
+                    known,
+                    authors,
+                    outcome,
+                    counts,
+                    now,
                 )
                 continue
             cached = dict(authors)
             try:
                 with session.begin_nested():
                     _store_post(
-                        session, settings, cfg, src, post, predictions, known, authors, outcome, now
+                        session,
+                        settings,
+                        cfg,
+                        src,
+                        post,
+                        predictions,
+                        known,
+                        authors,
+                        outcome,
+                        counts,
+                        now,
                     )
             except Exception as exc:
                 if is_outage(exc):
@@ -481,6 +515,7 @@ def _store(
                 )
         if per_row and failed and len(failed) == len(fresh) > 1 and first_error is not None:
             raise first_error
+        rollups.record(session, counts)
         outcome.quarantined = record_quarantine(session, src, [*rejected, *failed], now)
         _advance_state(src, cfg, result, settings, outcome, now, rng)
         outcome.next_check_at = src.next_check_at
@@ -505,17 +540,19 @@ def _store_post(
     known: dict[str, tuple[int, str]],
     authors: dict[tuple[str, str], m.Author],
     outcome: PollOutcome,
+    counts: rollups.Batch,
     now: datetime,
 ) -> None:
     """Store one post: its author, mention, classification, case and draft.
 
-    ``outcome`` is counted only once everything is written (a savepoint that
-    fails leaves it as it was).
+    ``outcome`` and the rollup ``counts`` are counted only once everything is
+    written (a savepoint that fails leaves them as they were).
     """
     pred = predictions[post.external_id]
     author = _upsert_author(session, authors, _platform(cfg, post), post, now)
     existing = known.get(post.external_id)
     new = updated = 0
+    uncounted: rollups.Counted | None = None
     if existing is None:
         mention = _new_mention(src, author, post, now)
         session.add(mention)
@@ -525,6 +562,7 @@ def _store_post(
         mention = session.get_one(m.Mention, existing[0])
         if mention.content_hash == post.content_hash:
             return
+        uncounted = rollups.counted(mention, counts.terms)
         _update_mention(mention, post, now)
         updated = 1
         session.add(
@@ -547,6 +585,9 @@ def _store_post(
     )
     opened, drafted = _triage_mention(session, settings, cfg, src, mention, author, pred, now)
     session.flush()
+    if uncounted is not None:
+        counts.removed.append(uncounted)
+    counts.added.append(rollups.counted(mention, counts.terms))
     outcome.new += new
     outcome.updated += updated
     outcome.cases_opened += opened

@@ -39,6 +39,7 @@ import structlog
 from sqlalchemy import and_, func, or_, select
 
 from listener import models as m
+from listener import rollups
 from listener.cases.status import OUTBOX_WAITING
 from listener.clock import utcnow
 from listener.locks import (
@@ -399,8 +400,12 @@ def classify_mentions(app: App, mention_ids: list[int]) -> int:
         if not mentions:
             return 0
         predictions = classifier.predict([mm.text for mm in mentions])
+        counts = rollups.Batch.for_settings(app.settings)
         for mention, pred in zip(mentions, predictions, strict=True):
+            counts.remove(mention)
             apply_prediction(session, mention, pred, now)
+            counts.add(mention)
+        rollups.record(session, counts)
     record_classified(len(mentions), version, time.perf_counter() - started)
     log.info("task.classified", count=len(mentions), model=version)
     return len(mentions)

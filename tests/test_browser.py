@@ -206,6 +206,136 @@ def test_marketing_dashboard_drilldown(app: App, server: str, browser: Any) -> N
     context.close()
 
 
+def test_dashboard_range_comparison_drilldown_exports_and_phone_width(
+    app: App, server: str, browser: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    wf.add_users(app, ("mia", "marketing"))
+    app.settings.dashboard.competitors = [
+        type(app.settings.dashboard)
+        .model_validate({"competitors": [{"name": "Nimbus", "terms": ["nimbus"]}]})
+        .competitors[0]
+    ]
+    now = datetime.now(UTC)
+    for i in range(4):  # this week
+        wf.seed_case(
+            app,
+            f"Zephyr order {i} is late" + (", Nimbus never was" if i == 0 else ""),
+            handle=f"@now{i}",
+            followers=500 * (i + 1),
+            published_at=now - timedelta(days=i % 3, minutes=5),
+            url=f"https://x.example/now{i}/status/{i}",
+        )
+    wf.seed_case(
+        app, "Zephyr sole fell off", handle="@before", published_at=now - timedelta(days=9)
+    )
+    from listener import rollups
+
+    rollups.ensure_brands(app)
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    watch = Watch(page)
+    sign_in(page, server, "mia")
+    page.select_option('#range select[name="window"]', "7d")
+    with page.expect_navigation():
+        page.click("#range button[type=submit]")
+    assert "window=7d" in page.url
+    assert page.inner_text("#kpi-total dd").startswith("4")
+    assert "+300%" in page.inner_text("#kpi-total dd")  # 4 now, 1 in the previous 7 days
+    assert "80%" in page.inner_text("#kpi-voice dd")  # 4 of the 5 brand namings are ours
+    assert page.locator("#chart-volume polyline.previous").count() == 1
+    page.wait_for_selector('#terms[data-loaded="1"]')  # filled in after the charts
+    assert page.locator("#terms li a").count() >= 1
+    assert page.locator("#emerging li").count() >= 1
+
+    # exports: chart data as CSV, the chart as SVG and as PNG (drawn in the browser)
+    with page.expect_download() as csv_dl:
+        page.locator("a.export-csv").first.click()
+    assert csv_dl.value.suggested_filename.startswith("volume-")
+    assert Path(csv_dl.value.path()).read_text().startswith("key,negative,neutral,positive")
+    with page.expect_download() as svg_dl:
+        page.locator("a.export-svg").first.click()
+    svg = Path(svg_dl.value.path()).read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "Mentions per day" in svg
+    with page.expect_download() as png_dl:
+        page.locator("a.export-png").first.click()
+    assert png_dl.value.suggested_filename == "volume.png"
+    assert Path(png_dl.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # a custom range keeps its dates in every link
+    page.select_option('#range select[name="window"]', "custom")
+    page.fill('#range input[name="from"]', (now - timedelta(days=13)).date().isoformat())
+    page.fill('#range input[name="to"]', now.date().isoformat())
+    with page.expect_navigation():
+        page.click("#range button[type=submit]")
+    assert "from=" in page.url and page.inner_text("#kpi-total dd").startswith("5")
+
+    # drill down from a bar to the posts, each linked to its original
+    with page.expect_navigation():
+        page.locator("#chart-volume a.seg").last.click()
+    assert "/mentions?" in page.url and "from=" in page.url
+    rows = page.locator("tr.mention-row")
+    assert rows.count() >= 1
+    assert rows.first.locator("a.original").get_attribute("href").startswith("https://x.example/")
+
+    # a phone: nothing wider than the screen, charts shrink to fit
+    phone = browser.new_context(viewport={"width": 375, "height": 800})
+    small = phone.new_page()
+    sign_in(small, server, "mia")
+    widths = small.evaluate(
+        "() => [document.documentElement.scrollWidth, window.innerWidth,"
+        " document.querySelector('#chart-volume').getBoundingClientRect().width]"
+    )
+    assert widths[0] <= widths[1] and widths[2] <= widths[1], widths
+    assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
+    phone.close()
+    context.close()
+
+
+def test_alert_banner_alerts_page_and_acknowledge(app: App, server: str, browser: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from listener.alerts import store
+    from listener.alerts.conditions import Condition
+
+    wf.add_users(app, ("ann", "agent"))
+    now = datetime.now(UTC)
+    with app.sessions.begin() as s:
+        store.raise_condition(
+            s,
+            Condition(
+                kind="spike",
+                key="spike",
+                scope="brand",
+                title="Spike: 62 posts in the hour from 14:00 UTC (5.2× usual)",
+                explanation="62 posts in the hour from 14:00 UTC, 5.2× the usual 11.9.",
+                started_at=now,
+                evidence={"hours": [now.replace(minute=0).isoformat()], "top_posts": []},
+            ),
+            now,
+            timedelta(hours=1),
+        )
+    context = browser.new_context()
+    page = context.new_page()
+    watch = Watch(page)
+    sign_in(page, server, "ann")
+    banner = page.locator("#alert-banner")
+    assert "1 open alert" in banner.inner_text() and "Spike: 62 posts" in banner.inner_text()
+    with page.expect_navigation():
+        banner.locator("a").click()
+    assert page.url.endswith("/alerts")
+    card = page.locator("article.alert-card").first
+    assert "5.2× the usual" in card.inner_text()
+    with page.expect_navigation():
+        card.locator("button", has_text="Acknowledge").click()
+    assert "alert #1 acknowledged" in flash_texts(page)
+    assert "acknowledged by ann" in page.locator("article.alert-card").first.inner_text()
+    assert "1 acknowledged alert" in page.inner_text("#alert-banner")
+    assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
+    context.close()
+
+
 INJECTED_JS = """() => {
   const bad = [];
   for (const el of document.querySelectorAll('*')) {
@@ -216,7 +346,8 @@ INJECTED_JS = """() => {
     }
   }
   for (const el of document.querySelectorAll('script')) {
-    if (el.getAttribute('src') !== '/static/app.js') bad.push('script ' + el.outerHTML);
+    if (!['/static/app.js', '/static/dashboard.js'].includes(el.getAttribute('src')))
+      bad.push('script ' + el.outerHTML);
   }
   for (const sel of ['iframe', 'object', 'embed', 'base', 'meta[http-equiv]', 'link[href^="http"]',
                      'style', 'img', 'video', 'audio', 'details:not(#reject-box)', 'marquee',
@@ -253,7 +384,30 @@ def test_xss_corpus_renders_inert(app: App, server: str, browser: Any) -> None:
     page = context.new_page()
     watch = Watch(page)
     sign_in(page, server, "ann")
+    from datetime import UTC, datetime, timedelta
+
+    from listener.alerts import store
+    from listener.alerts.conditions import Condition
+
+    now = datetime.now(UTC)
+    with app.sessions.begin() as s:  # payloads in alerts too (they quote posts)
+        for i, payload in enumerate(PAYLOADS[:10]):
+            store.raise_condition(
+                s,
+                Condition(
+                    kind="source_silent",
+                    key=f"x{i}",
+                    scope=payload[:200],
+                    title=payload,
+                    explanation=payload,
+                    started_at=now,
+                    evidence={"top_posts": [{"author": payload, "text": payload, "url": payload}]},
+                ),
+                now,
+                timedelta(hours=1),
+            )
     pages = [
+        "/alerts",
         "/queue?per_page=200",
         "/queue?q=%3Cscript%3E",
         "/dashboard?window=7d",
@@ -271,7 +425,7 @@ def test_xss_corpus_renders_inert(app: App, server: str, browser: Any) -> None:
             payload = PAYLOADS[ids.index(int(path.rsplit("/", 1)[1]))]
             assert payload.strip() in page.inner_text(".post-text"), path
             assert page.input_value("#draft-text") == payload
-        assert "{{7*7}}" in body or path.startswith(("/dashboard", "/report")), path
+        assert "{{7*7}}" in body or path.startswith(("/dashboard", "/report", "/alerts")), path
     page.goto(server + f"/cases/{ids[PAYLOADS.index('{{7*7}}')]}")
     assert page.inner_text(".post-text") == "{{7*7}}"
     assert "49" not in page.inner_text(".post-text")

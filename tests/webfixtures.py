@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from listener import models as m
+from listener import rollups
 from listener.app import App
 
 PASSWORD = "correct horse battery"
@@ -114,6 +115,7 @@ def seed_case(
         s.add(case)
         s.flush()
         first = None
+        counts = rollups.Batch.for_settings(app.settings)  # as the pipeline keeps them
         for i in range(1 + extra_mentions):
             body = text if i == 0 else f"{text} (again #{i})"
             digest = hashlib.sha256(body.encode()).hexdigest()
@@ -134,7 +136,9 @@ def seed_case(
             )
             s.add(mention)
             s.flush()
+            counts.add(mention)
             first = first or mention
+        rollups.record(s, counts)
         if draft is not None:
             s.add(
                 m.Draft(

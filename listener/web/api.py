@@ -27,7 +27,6 @@ from listener.cases.view import case_view
 from listener.cases.work import Actor
 from listener.clock import utcnow
 from listener.errors import ListenerError
-from listener.web import queries
 from listener.web.security import current_user
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `listener users token`.")
@@ -412,49 +411,6 @@ def correction(request: Request, mention_id: MentionId, body: CorrectionIn, user
 
 
 Window = Annotated[str, Query(pattern="^(1d|7d|30d|90d)$")]
-
-
-def _mfilter(
-    window: str,
-    source: str | None,
-    category: str | None,
-    label: str | None,
-    author: str | None,
-    bucket: str | None,
-    q: str | None,
-) -> queries.MentionFilter:
-    from listener.web.pages import mention_filter
-
-    return mention_filter(window, source, category, label, author, bucket, q)
-
-
-@router.get("/dashboard", response_model=Dashboard)
-def dashboard(
-    request: Request, window: Window = "30d", source: QStr = None, category: QStr = None
-) -> Any:
-    """Mention volume and sentiment over time, by source and category, top authors."""
-    f = _mfilter(window, source, category, None, None, None, None)
-    data = queries.dashboard(_app(request), f)
-    return {**data, "since": f.since, "until": f.until}
-
-
-@router.get("/mentions", response_model=MentionPage)
-def mentions(
-    request: Request,
-    window: Window = "30d",
-    source: QStr = None,
-    category: QStr = None,
-    label: Annotated[str | None, Query(max_length=20)] = None,
-    author: QStr = None,
-    bucket: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}( \d{2})?$")] = None,
-    q: QStr = None,
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-) -> Any:
-    """The posts behind a dashboard point, newest first (100 a page)."""
-    f = _mfilter(window, source, category, label, author, bucket, q)
-    app = _app(request)
-    rows = queries.mention_rows(app, f, limit=100, offset=(page - 1) * 100)
-    return {"items": rows, "total": queries.count_mentions(app, f), "page": page}
 
 
 @router.get("/report", response_model=Report)

@@ -53,7 +53,7 @@ def _wants_json(request: Request) -> bool:
 
 def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
     """The web app (pages + /api/v1 + /healthz + /metrics) around ``app``."""
-    from listener.web import api, docs, pages
+    from listener.web import alerts, api, dashboard, docs, pages
 
     web = FastAPI(
         title="Listener",
@@ -93,8 +93,14 @@ def create_app(app: App, *, session_max_age: int = 12 * 3600) -> FastAPI:
 
     web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     docs.mount(web)
+    pages.ENV.globals["alert_banner"] = alerts.banner
+    pages.ENV.globals["svg"] = dashboard.charts.svg
+    web.include_router(dashboard.router)
     web.include_router(pages.router)
+    web.include_router(alerts.router)
     web.include_router(api.router)
+    web.include_router(alerts.api, dependencies=[Depends(api.api_user)])
+    web.include_router(dashboard.api, dependencies=[Depends(api.api_user)])
 
     @web.exception_handler(ListenerError)
     async def listener_error(request: Request, exc: ListenerError) -> Any:

@@ -1,4 +1,5 @@
-"""Server-rendered pages: sign-in, the queue, the case page, the dashboard, the report.
+"""Server-rendered pages: sign-in, the queue, the case page, the report (the dashboard is
+:mod:`listener.web.dashboard`, the alerts page :mod:`listener.web.alerts`).
 
 Handlers stay thin: they read the request, call a use-case or a query, and
 render a template (autoescaped; user text is never marked safe) or redirect.
@@ -6,9 +7,6 @@ render a template (autoescaped; user text is never marked safe) or redirect.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from listener import auth
@@ -30,7 +28,7 @@ from listener.cases.view import case_view
 from listener.cases.work import Actor
 from listener.clock import utcnow
 from listener.errors import ListenerError, StaleDraft
-from listener.web import charts, queries
+from listener.web import queries
 from listener.web.errors import status_for
 from listener.web.security import (
     client_address,
@@ -626,172 +624,9 @@ def correct(
 
 
 # ---------------------------------------------------------------------------
-# dashboard, drill-down, CSV, report
+# report (the dashboard, drill-down and exports are in listener.web.dashboard)
 
 WINDOWS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
-
-
-def mention_filter(
-    window: str = "30d",
-    source: str | None = None,
-    category: str | None = None,
-    label: str | None = None,
-    author: str | None = None,
-    bucket: str | None = None,
-    q: str | None = None,
-    now: datetime | None = None,
-) -> queries.MentionFilter:
-    now = now or datetime.now(UTC)
-    days = WINDOWS.get(window, 30)
-    until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    since = until - timedelta(days=days)
-    if bucket:
-        try:
-            queries.bucket_range(bucket)
-        except ValueError:
-            raise ListenerError(f"bad bucket {bucket!r}") from None
-    return queries.MentionFilter(
-        since=since,
-        until=until,
-        source=source or None,
-        category=category or None,
-        label=label or None,
-        author=author or None,
-        bucket=bucket or None,
-        q=q or None,
-    )
-
-
-def _filter_dep(
-    window: Annotated[str, Query(max_length=4)] = "30d",
-    source: Annotated[str | None, Query(max_length=200)] = None,
-    category: Annotated[str | None, Query(max_length=100)] = None,
-    label: Annotated[str | None, Query(max_length=20)] = None,
-    author: Annotated[str | None, Query(max_length=200)] = None,
-    bucket: Annotated[str | None, Query(max_length=13)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-) -> queries.MentionFilter:
-    return mention_filter(window, source, category, label, author, bucket, q)
-
-
-MFilter = Annotated[queries.MentionFilter, Depends(_filter_dep)]
-
-
-def _link_params(f: queries.MentionFilter, window: str) -> dict[str, str]:
-    return {
-        k: v
-        for k, v in {
-            "window": window,
-            "source": f.source or "",
-            "category": f.category or "",
-        }.items()
-        if v
-    }
-
-
-@router.get("/dashboard")
-def dashboard(request: Request, user: User, f: MFilter, window: str = "30d") -> HTMLResponse:
-    app = _app(request)
-    data = queries.dashboard(app, f)
-    link = _link_params(f, window)
-    return render(
-        request,
-        "dashboard.html",
-        data=data,
-        f=f,
-        window=window,
-        windows=list(WINDOWS),
-        volume=charts.stacked_columns(data["volume"], link),
-        share=charts.stacked_columns(data["volume"], link, share=True, height=160),
-        by_source=charts.stacked_bars(data["by_source"], link, "source"),
-        by_category=charts.stacked_bars(data["by_category"], link, "category"),
-        facets=queries.queue_facets(app, request.app.state.cache),
-        link=link,
-        series=charts.SERIES,
-    )
-
-
-@router.get("/mentions")
-def mentions(
-    request: Request,
-    user: User,
-    f: MFilter,
-    window: str = "30d",
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-) -> HTMLResponse:
-    app = _app(request)
-    per_page = 100
-    rows = queries.mention_rows(app, f, limit=per_page, offset=(page - 1) * per_page)
-    total = queries.count_mentions(app, f)
-    params = {k: v for k, v in dict(request.query_params).items() if k != "page"}
-    return render(
-        request,
-        "mentions.html",
-        rows=rows,
-        total=total,
-        f=f,
-        page=page,
-        pages=max(1, -(-total // per_page)),
-        qs=urlencode(params),
-        categories=_categories(app),
-    )
-
-
-CSV_FIELDS = (
-    "id",
-    "published_at",
-    "source",
-    "author",
-    "followers",
-    "label",
-    "unhappy_score",
-    "category",
-    "case_id",
-    "url",
-    "text",
-)
-
-
-def csv_safe(value: Any) -> str:
-    """A cell value that spreadsheets will not run as a formula."""
-    text = (
-        "" if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
-    )
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):
-        text = "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
-@router.get("/mentions.csv")
-def mentions_csv(request: Request, user: User, f: MFilter) -> StreamingResponse:
-    app = _app(request)
-
-    def rows() -> Iterator[str]:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(CSV_FIELDS)
-        for row in queries.iter_mention_rows(app, f):
-            w.writerow([csv_safe(row.get(k)) for k in CSV_FIELDS])
-            if buf.tell() > 64_000:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
-
-    name = f"mentions-{f.since:%Y%m%d}-{f.until:%Y%m%d}.csv"
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
 
 
 @router.get("/report")

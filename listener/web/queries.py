@@ -1,5 +1,6 @@
-"""Read queries for the dashboard pages and the JSON API: the queue's filter menus, the
-dashboard aggregates and the posts behind them.
+"""Read queries for the web pages and the JSON API: the queue's filter menus, the case
+page's extras, and the posts behind a dashboard chart (the aggregates themselves come
+from the rollups: :mod:`listener.insight`).
 
 (The queue and the case view are the cases package's read models:
 :mod:`listener.cases.queue`, :mod:`listener.cases.view`.)  Everything here is a
@@ -14,8 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal_column, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
 
 from listener import models as m
 from listener.cases.queue import STATUS_CHOICES, like_pattern, text_contains
@@ -92,38 +92,7 @@ class MentionFilter:
     author: str | None = None  #: author handle
     bucket: str | None = None  #: a bucket key from a volume chart ("2026-11-23" or "… 14")
     q: str | None = None
-
-
-def bucket_size(since: datetime, until: datetime) -> str:
-    """'hour' for windows up to two days, else 'day'."""
-    return "hour" if until - since <= timedelta(days=2) else "day"
-
-
-def _bucket_expr(dialect: str, size: str) -> Any:
-    if dialect == "postgresql":  # a timestamp; bucket_key() formats it
-        return func.date_trunc(size, func.timezone("UTC", m.Mention.published_at))
-    # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS[.ffffff]'
-    return func.substr(m.Mention.published_at, 1, 13 if size == "hour" else 10)
-
-
-def bucket_key(value: Any, size: str) -> str:
-    """A bucket as the string key charts and links use ('YYYY-MM-DD' or 'YYYY-MM-DD HH')."""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H" if size == "hour" else "%Y-%m-%d")
-    return str(value)
-
-
-def bucket_keys(since: datetime, until: datetime, size: str) -> list[str]:
-    """Every bucket key from ``since`` up to ``until``."""
-    step = timedelta(hours=1) if size == "hour" else timedelta(days=1)
-    t = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    if size != "hour":
-        t = t.replace(hour=0)
-    keys = []
-    while t < until:
-        keys.append(bucket_key(t, size))
-        t += step
-    return keys
+    terms: tuple[str, ...] = ()  #: posts naming any of these (a brand in share of voice)
 
 
 def bucket_range(key: str) -> tuple[datetime, datetime]:
@@ -158,129 +127,9 @@ def _mention_where(f: MentionFilter, dialect: str) -> list[ColumnElement[bool]]:
         )
     if f.q and f.q.strip():
         conds.append(text_contains(like_pattern(f.q.strip()), dialect))
+    if f.terms:
+        conds.append(or_(*(text_contains(like_pattern(t), dialect) for t in f.terms if t.strip())))
     return conds
-
-
-def dashboard(app: App, f: MentionFilter) -> dict[str, Any]:
-    """Volume and sentiment over time, by source and category, and the top authors by reach.
-
-    One grouped pass over the window (an index-only scan of
-    ``ix_mentions_dashboard``) feeds every chart; the top authors walk the
-    authors by followers and stop at the first ten who posted in the window.
-    """
-    size = bucket_size(f.since, f.until)
-    where = _mention_where(f, app.engine.dialect.name)
-    label = func.coalesce(m.Mention.label, literal_column("'unclassified'")).label("label")
-    with app.sessions() as session:
-        dialect = session.get_bind().dialect.name
-        bucket = _bucket_expr(dialect, size).label("bucket")
-        if dialect == "postgresql":
-            rows = list(_grouping_sets(session, bucket, label, where))
-        else:
-            rows = list(_one_pass(session, bucket, label, where))
-        names = {sid: name for sid, name in session.execute(select(m.Source.id, m.Source.name))}
-        top = _top_authors(session, f, where)
-    volume: dict[str, dict[str, int]] = {}
-    by_source: dict[str, dict[str, int]] = {}
-    by_category: dict[str, dict[str, int]] = {}
-    tables = {"bucket": volume, "source": by_source, "category": by_category}
-    total = 0
-    for dimension, key, lab, n in rows:
-        if dimension == "bucket":
-            total += n
-            key = bucket_key(key, size)
-        elif dimension == "source":
-            key = names.get(key, str(key))
-        else:
-            key = key or "none"
-        counts = tables[dimension].setdefault(key, dict.fromkeys(LABEL_ORDER, 0))
-        counts[lab] = counts.get(lab, 0) + n
-    for key in bucket_keys(f.since, f.until, size):  # empty days show as gaps, not nothing
-        volume.setdefault(key, dict.fromkeys(LABEL_ORDER, 0))
-    return {
-        "bucket": size,
-        "volume": _rows(sorted(volume.items())),
-        "by_source": _rows(by_source.items()),
-        "by_category": _rows(by_category.items()),
-        "top_authors": top,
-        "total": total,
-    }
-
-
-def _one_pass(
-    session: Session, bucket: Any, label: Any, where: list[ColumnElement[bool]]
-) -> Iterator[tuple[str, Any, str, int]]:
-    """(dimension, key, label, n) from one GROUP BY over every dimension (SQLite)."""
-    for raw, lab, source_id, category, n in session.execute(
-        select(bucket, label, m.Mention.source_id, m.Mention.category, func.count())
-        .where(*where)
-        .group_by(bucket, label, m.Mention.source_id, m.Mention.category)
-    ):
-        yield "bucket", raw, lab, int(n)
-        yield "source", source_id, lab, int(n)
-        yield "category", category, lab, int(n)
-
-
-def _grouping_sets(
-    session: Session, bucket: Any, label: Any, where: list[ColumnElement[bool]]
-) -> Iterator[tuple[str, Any, str, int]]:
-    """(dimension, key, label, n) from one scan with GROUPING SETS (PostgreSQL)."""
-    src, cat = m.Mention.source_id, m.Mention.category
-    which = func.grouping(bucket, src, cat).label("which")  # bit set = not grouped by it
-    sets = func.grouping_sets(tuple_(bucket, label), tuple_(src, label), tuple_(cat, label))
-    dimension = {0b011: "bucket", 0b101: "source", 0b110: "category"}
-    for w, raw, source_id, category, lab, n in session.execute(
-        select(which, bucket, src, cat, label, func.count()).where(*where).group_by(sets)
-    ):
-        d = dimension[int(w)]
-        key = raw if d == "bucket" else source_id if d == "source" else category
-        yield d, key, lab, int(n)
-
-
-def _top_authors(
-    session: Session, f: MentionFilter, where: list[ColumnElement[bool]], limit: int = 10
-) -> list[dict[str, Any]]:
-    """The ``limit`` authors with the most followers who posted in the window."""
-    posted = select(m.Mention.id).where(m.Mention.author_id == m.Author.id, *where).exists()
-    authors = session.execute(
-        select(
-            m.Author.id,
-            m.Author.handle,
-            m.Author.display_name,
-            m.Author.platform,
-            m.Author.followers,
-        )
-        .where(m.Author.followers.is_not(None), posted)
-        .order_by(m.Author.followers.desc(), m.Author.id)
-        .limit(limit)
-    ).all()
-    if not authors:
-        return []
-    counts = {
-        aid: n
-        for aid, n in session.execute(
-            select(m.Mention.author_id, func.count())
-            .where(m.Mention.author_id.in_([a.id for a in authors]), *where)
-            .group_by(m.Mention.author_id)
-        )
-    }
-    return [
-        {
-            "handle": a.handle,
-            "display_name": a.display_name,
-            "platform": a.platform,
-            "followers": a.followers,
-            "n": int(counts.get(a.id, 0)),
-        }
-        for a in authors
-    ]
-
-
-def _rows(items: Any) -> list[dict[str, Any]]:
-    return [{"key": k, "counts": c, "total": sum(c.values())} for k, c in items]
-
-
-LABEL_ORDER = ("negative", "neutral", "positive", "unclassified")
 
 
 def mention_rows(
@@ -340,7 +189,6 @@ def count_mentions(app: App, f: MentionFilter) -> int:
 __all__ = [
     "MentionFilter",
     "count_mentions",
-    "dashboard",
     "iter_mention_rows",
     "mention_rows",
     "queue_facets",
