@@ -177,8 +177,8 @@ class PollingSettings(_Model):
         default=None,
         ge=0,
         le=64,
-        description="Processes that parse feeds beside the fetching threads (feedparser is pure "
-        "Python: one process parses one feed at a time). Empty: one per core, none on a "
+        description="Processes that parse feeds beside the fetching threads (parsing is Python "
+        "work: one process parses one feed at a time). Empty: one per core, none on a "
         "single core; 0: parse in the polling process.",
     )
     fast_parse: bool = Field(

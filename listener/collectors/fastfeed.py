@@ -270,8 +270,8 @@ class _Replay:
         self.contentparams: dict[str, Any] = {}
         self._summary_key: str | None = None
         self.elementstack: list[list[Any]] = []
-        self.basestack: list[str] = []
-        self.langstack: list[str | None] = []
+        #: (xml:base, xml:lang) of every open element: feedparser's basestack and langstack
+        self.scopes: list[tuple[str, str | None]] = []
         self.title_depth = -1
         self.depth = 0
         self.has_content = 0
@@ -375,12 +375,13 @@ class _Replay:
             attrs_d[qname.lower()] = value
         return [(k, v.lower() if k in ("rel", "type") else v) for k, v in attrs_d.items()]
 
-    def _start_element(self, name: str, attrs: dict[str, str]) -> None:
-        self.unknown_starttag(self._name(name), self._attributes(attrs))
+    def _start_element(self, name: str, attrs: dict[str, str]) -> Any:
+        info = self._names.get(name) or self._name(name)
+        return self.unknown_starttag(info, self._attributes(attrs) if attrs or self.decls else [])
 
     def _end_element(self, name: str) -> None:
         # named again, as endElementNS does: declarations inside may have changed the name
-        self.unknown_endtag(self._name(name))
+        self.unknown_endtag(self._names.get(name) or self._name(name))
 
     # -- the mixin ------------------------------------------------------------
 
@@ -405,7 +406,7 @@ class _Replay:
     def unknown_starttag(self, info: _Name, attrs: list[tuple[str, str]]) -> Any:
         tag = info.tag
         self.depth += 1
-        attrs_d = dict(attrs)
+        attrs_d = dict(attrs) if attrs else {}
         declared = attrs_d.get("xml:base", attrs_d.get("base")) if attrs else None
         if declared or self.baseuri not in self._fixed_bases:
             baseuri = declared or self.baseuri
@@ -424,8 +425,7 @@ class _Replay:
         if lang and tag in ("feed", "rss", "rdf:RDF"):
             self.feeddata["language"] = lang.replace("_", "-")
         self.lang = lang
-        self.basestack.append(self.baseuri)
-        self.langstack.append(lang)
+        self.scopes.append((self.baseuri, lang))
         for prefix, uri in attrs:
             if prefix.startswith("xmlns:"):
                 self.track_namespace(prefix[6:], uri)
@@ -466,14 +466,13 @@ class _Replay:
             self.pop(info.method)
         if self.incontent and self.contentparams.get("type") == _XHTML:
             self.handle_data(f"</{tag.split(':')[-1]}>", escape=0)
-        if self.basestack:
-            self.basestack.pop()
-            if self.basestack and self.basestack[-1]:
-                self.baseuri = self.basestack[-1]
-        if self.langstack:
-            self.langstack.pop()
-            if self.langstack:
-                self.lang = self.langstack[-1]
+        scopes = self.scopes
+        if scopes:
+            scopes.pop()
+            if scopes:
+                baseuri, self.lang = scopes[-1]
+                if baseuri:
+                    self.baseuri = baseuri
         self.depth -= 1
 
     def handle_data(self, text: str, escape: int = 1) -> None:
@@ -493,7 +492,11 @@ class _Replay:
         if not self.elementstack or self.elementstack[-1][0] != element:
             return None
         element, expecting_text, pieces = self.elementstack.pop()
-        if self.version == "atom10" and self.contentparams.get("type", "text") == _XHTML:
+        if (
+            self.incontent
+            and self.version == "atom10"
+            and self.contentparams.get("type", "text") == _XHTML
+        ):
             # remove the enclosing <div> when all the content is inside it
             while pieces and len(pieces) > 1 and not pieces[-1].strip():
                 del pieces[-1]
