@@ -208,7 +208,8 @@ def poll(urls: list[str], states: list[PollState], settings: Any, workers: int) 
     collector = FeedCollector()
     ctx = CollectContext(settings)
     sources = [feed_source(u, name=f"feed{i}") for i, u in enumerate(urls)]
-    started, cpu, wcpu = time.perf_counter(), time.process_time(), workers_cpu()
+    wcpu = workers_cpu()  # read /proc before the clock starts
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda s, st: collector.collect(s, st, ctx), sources, states))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
