@@ -58,3 +58,4 @@ def test_the_whole_benchmark_runs_small_and_both_paths_agree(
         assert results[key]["min"] <= results[key]["median"] <= results[key]["max"]
     section = feeds.report(results)
     assert section.startswith("## Feed polling") and "34 / 34" in section
+    assert feeds.main(["--from-json", str(out), str(out)]) == 0  # a saved run, and another
