@@ -22,6 +22,7 @@ from typing import Any
 
 import feedparser
 import pytest
+import structlog.testing
 from feedparser.datetimes import _parse_date
 from feedparser.urls import _urljoin
 from feedserver import (
@@ -426,15 +427,24 @@ def test_fast_parse_off_sends_every_feed_to_feedparser_through_the_pool(
     path = shared_data / "feeds" / "real" / "ranchero-rsparser" / "DaringFireball.atom"
     collector = FeedCollector()
     results = {}
-    for fast in (True, False):
-        settings = feed_settings(brand=APPLE, polling={"parse_workers": 1, "fast_parse": fast})
-        ctx = CollectContext(settings)
-        try:
-            results[fast] = collector.collect(feed_source(path=str(path)), PollState(), ctx)
-        finally:
-            close_shared(ctx.shared)
+    with structlog.testing.capture_logs() as logs:
+        for fast in (True, False):
+            polling = {"parse_workers": 1, "fast_parse": fast}
+            ctx = CollectContext(feed_settings(brand=APPLE, polling=polling))
+            try:
+                results[fast] = collector.collect(feed_source(path=str(path)), PollState(), ctx)
+            finally:
+                close_shared(ctx.shared)
     assert results[True].stats["parser"] == "fast"
     assert results[False].stats["parser"] == "feedparser"
+    assert [e for e in logs if e["event"] == "feed parsed by feedparser"] == [
+        {
+            "event": "feed parsed by feedparser",
+            "log_level": "debug",
+            "source": "blog",
+            "why": "polling.fast_parse is off",
+        }
+    ]
     assert results[False].stats["fast_declined"] == "polling.fast_parse is off"
     assert results[True].posts == results[False].posts and results[True].posts
     parsing.shutdown()

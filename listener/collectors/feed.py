@@ -56,6 +56,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import httpx
+import structlog
 
 from listener.collectors import fastfeed, parsing
 from listener.collectors.base import Author, CollectContext, CollectResult, PollState, Post
@@ -118,6 +119,7 @@ _PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 _SHARED_LOCK = threading.Lock()
 _PARSE_LOCK = threading.Lock()
+log = structlog.get_logger(__name__)
 
 
 # ---------------------------------------------------------------------------
@@ -745,6 +747,8 @@ class FeedCollector:
             here=decode_here,
         )
         stats.update(found, bytes=len(body))
+        if found.get("fast_declined"):
+            log.debug("feed parsed by feedparser", source=source.name, why=found["fast_declined"])
         return CollectResult(posts=posts, state=state, problems=problems, stats=stats)
 
 
