@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import random
 import time
 import xml.sax
@@ -22,6 +23,7 @@ from typing import Any
 
 import feedparser
 import pytest
+import structlog
 import structlog.testing
 from feedparser.datetimes import _parse_date
 from feedparser.urls import _urljoin
@@ -427,14 +429,19 @@ def test_fast_parse_off_sends_every_feed_to_feedparser_through_the_pool(
     path = shared_data / "feeds" / "real" / "ranchero-rsparser" / "DaringFireball.atom"
     collector = FeedCollector()
     results = {}
-    with structlog.testing.capture_logs() as logs:
-        for fast in (True, False):
-            polling = {"parse_workers": 1, "fast_parse": fast}
-            ctx = CollectContext(feed_settings(brand=APPLE, polling=polling))
-            try:
-                results[fast] = collector.collect(feed_source(path=str(path)), PollState(), ctx)
-            finally:
-                close_shared(ctx.shared)
+    saved = structlog.get_config()  # other tests may have configured WARNING (listener.logs)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            for fast in (True, False):
+                polling = {"parse_workers": 1, "fast_parse": fast}
+                ctx = CollectContext(feed_settings(brand=APPLE, polling=polling))
+                try:
+                    results[fast] = collector.collect(feed_source(path=str(path)), PollState(), ctx)
+                finally:
+                    close_shared(ctx.shared)
+    finally:
+        structlog.configure(**saved)
     assert results[True].stats["parser"] == "fast"
     assert results[False].stats["parser"] == "feedparser"
     assert [e for e in logs if e["event"] == "feed parsed by feedparser"] == [
