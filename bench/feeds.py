@@ -397,6 +397,7 @@ def report(r: dict[str, Any]) -> str:
     new, old, here = r["new"], r["old"], r["here"]
     total_new, total_old = r["new_parse_total"], r["old_parse_total"]
     poll_ok = "met" if new["median"] <= POLL_TARGET else "not met"
+    poll_cpu = r["new_cpu"] + r["new_workers_cpu"]
     cpu_ok = "met" if total_new["median"] <= PARSE_CPU_TARGET else "not met"
     lines = [
         "## Feed polling",
@@ -435,7 +436,11 @@ def report(r: dict[str, Any]) -> str:
         f"* **Full poll: {new['median']:.2f} s median, {new['min']:.2f} s best, against a "
         f"target of ≤ {POLL_TARGET} s: {poll_ok}**; the old path took {old['median']:.2f} s in "
         f"the same run ({old['median'] / new['median']:.1f}× slower). Runs: new "
-        f"{new['runs']}, old {old['runs']}.",
+        f"{new['runs']}, old {old['runs']}. The poll needs {poll_cpu:.2f} CPU-s (fetching "
+        f"{r['new_cpu']:.2f} + parse processes {r['new_workers_cpu']:.2f}): at least "
+        f"{poll_cpu / 2:.2f} s on 2 free cores, plus the first {r['latency'] * 1000:.0f} ms "
+        f"of latency; the load average of {r['load']:.1f} means about "
+        f"{max(r['load'] / 2, 1):.0f} runnable processes per core shared them during the run.",
         f"* **Parse CPU: {total_new['median']:.2f} CPU-s for all {r['feeds']} feeds (parsing "
         f"{r['new_parse']['median']:.2f} + matching {r['new_decide']['median']:.2f}), against "
         f"a target of ≤ {PARSE_CPU_TARGET} s: {cpu_ok}**; feedparser's "
