@@ -253,6 +253,9 @@ def through_pipeline(urls: list[str], folder: Path, concurrency: int) -> dict[st
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from listener.logs import configure
+
+    configure("WARNING")  # as `listener run` does: no debug lines in the timed polls
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         names = write_feeds(folder, args.feeds, args.entries)
