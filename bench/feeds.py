@@ -505,7 +505,12 @@ def report(r: dict[str, Any]) -> str:
             f"{p['unchanged']:.2f} s ({p['first_errors']:.0f} / {p['unchanged_errors']:.0f} "
             "source errors); storage is the subject of issue #19's set-based path."
         )
-    lines += ["", "Reproduce: `.venv/bin/python bench/feeds.py --write-docs`.", ""]
+    lines += [
+        "",
+        f"Reproduce: `.venv/bin/python bench/feeds.py --repeat {r['repeat']} --json run.json "
+        "--write-docs`; `--from-json run.json other.json … --write-docs` reports saved runs.",
+        "",
+    ]
     return "\n".join(lines)
 
 
