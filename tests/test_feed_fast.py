@@ -44,6 +44,7 @@ from listener.collectors.feed import (
     close_shared,
     decode,
     describe_exception,
+    entries_to_posts,
     parse_document,
     parse_with_feedparser,
 )
@@ -168,6 +169,7 @@ def test_the_feedparser_corpus_takes_the_fast_path_or_passes_never_differs(
     root = shared_data / "feeds" / "feedparser-tests"
     files = sorted(p for p in root.rglob("*") if p.is_file())
     assert len(files) == 2107
+    source, brand = feed_source("http://feeds.example/", match_all=True), _brand()
     accepted, declined, different = 0, 0, []
     for path in files:
         rel = path.relative_to(root).as_posix()
@@ -184,6 +186,10 @@ def test_the_feedparser_corpus_takes_the_fast_path_or_passes_never_differs(
         assert not isinstance(reference.get("bozo_exception"), xml.sax.SAXException), rel
         if view(fast) != view(reference):
             different.append(rel)
+        elif entries_to_posts(fast, source, brand, WHEN) != entries_to_posts(
+            reference, source, brand, WHEN
+        ):
+            different.append(f"{rel} (posts)")
     assert different == []
     assert accepted >= 1600, accepted  # well-formed RSS 0.9x/1.0/2.0 and Atom 0.3/1.0
     assert declined >= 264  # at least the ill-formed files
