@@ -1,4 +1,4 @@
-"""Feed polling benchmark: 200 feeds × 50 entries behind 100 ms of latency.
+"""Feed polling benchmark: 200 feeds × 50 entries behind 100 ms of latency, new path vs old.
 
 Synthetic but realistic RSS 2.0 feeds (HTML content with paragraphs, links,
 images and tracking pixels; ~10 % of entries mention the brand) are written
@@ -10,14 +10,21 @@ is delayed by ``--latency``.
 
 Measured, in this process, driving :class:`FeedCollector` the way the
 pipeline does (a ``ThreadPoolExecutor`` bounded by ``max_concurrency``;
-feeds parsed by the parse-process pool, ``polling.parse_workers``):
+feeds parsed by the parse-process pool, ``polling.parse_workers``), with the
+fast parser (the new path, ``polling.fast_parse: true``) and with feedparser
+for every feed (the old path), in the same run:
 
-1. one feed alone (latency + parse of a single feed);
-2. a full poll one-by-one (1 worker) and concurrently (``max_concurrency``),
-   and concurrently with every parse in this process (``parse_workers: 0``);
-3. a second, unchanged poll with the stored ETags: all 304, nothing parsed;
-4. the same two polls through ``listener.pipeline.poll_sources`` (storage
-   and the fast lexicon classifier included), when the pipeline exists.
+1. full concurrent polls of every feed, new path, old path and new path with
+   every parse in this process (``parse_workers: 0``), interleaved, repeated;
+2. the CPU seconds to parse, then to match, all feeds without the network;
+3. the 34 real feeds of ``../shared/data/feeds/real`` through ``decode`` on
+   both paths: the same posts, problems and stats;
+4. one feed alone, the one-by-one poll (unless ``--quick``), and a second,
+   unchanged poll with the stored ETags: all 304, nothing parsed;
+5. the same polls through ``listener.pipeline.poll_sources`` (storage and the
+   lexicon classifier included), unless ``--no-pipeline``.
+
+Issue #19's floors: a full poll in ≤ 1.5 s with ≤ 2 CPU-s of parsing.
 
 Run: ``.venv/bin/python bench/feeds.py [--feeds 200 --entries 50 --latency 0.1] [--write-docs]``
 """
@@ -25,6 +32,7 @@ Run: ``.venv/bin/python bench/feeds.py [--feeds 200 --entries 50 --latency 0.1] 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import random
@@ -50,11 +58,18 @@ from listener.collectors import parsing  # noqa: E402
 from listener.collectors.base import CollectContext, CollectResult, PollState  # noqa: E402
 from listener.collectors.feed import (  # noqa: E402
     FeedCollector,
+    decode,
     entries_to_posts,
     parse_document,
 )
 
 BRAND = {"name": "Acme", "keywords": ["Acme Shoes"], "exclusions": ["Acme Corporation"]}
+#: The brand the real feeds are compared with (tests/test_feed_real.py's).
+REAL_BRAND = {"name": "Apple", "keywords": ["iPhone", "iPad", "MacBook"]}
+REAL_FEEDS = ROOT.parent / "shared" / "data" / "feeds" / "real"
+#: Issue #19's floors for this benchmark.
+POLL_TARGET = 1.5  # seconds, full concurrent poll
+PARSE_CPU_TARGET = 2.0  # CPU seconds, parsing (and matching) all feeds
 FEEDS_PER_HOST = 4
 #: The synthetic feeds' "now" (entries go back from here, 6 hours apart).
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -193,7 +208,8 @@ def poll(urls: list[str], states: list[PollState], settings: Any, workers: int) 
     collector = FeedCollector()
     ctx = CollectContext(settings)
     sources = [feed_source(u, name=f"feed{i}") for i, u in enumerate(urls)]
-    started, cpu, wcpu = time.perf_counter(), time.process_time(), workers_cpu()
+    wcpu = workers_cpu()  # read /proc before the clock starts
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda s, st: collector.collect(s, st, ctx), sources, states))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -237,6 +253,9 @@ def through_pipeline(urls: list[str], folder: Path, concurrency: int) -> dict[st
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from listener.logs import configure
+
+    configure("WARNING")  # as `listener run` does: no debug lines in the timed polls
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         names = write_feeds(folder, args.feeds, args.entries)
@@ -260,41 +279,81 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             child.join(10)
 
 
-def offline_parse(folder: Path, settings: Any) -> float:
-    """CPU seconds to parse and match every feed file once, no network (the "parse time").
+def offline_parse(folder: Path, settings: Any, fast: bool) -> tuple[float, float]:
+    """CPU seconds to parse, then to match, every feed file once, no network.
 
-    CPU rather than wall time, so other work on the machine does not inflate it.
+    CPU rather than wall time, so other work on the machine inflates it less.
     """
     url = "http://bench.example/feed"
     source = feed_source(url)
+    headers = {"content-type": "application/xml", "content-location": url}
     bodies = [path.read_bytes() for path in sorted(folder.glob("feed*.xml"))]
     started = time.process_time()
-    for body in bodies:
-        parsed = parse_document(body, {"content-type": "application/xml", "content-location": url})
-        entries_to_posts(parsed, source, settings.brand, datetime.now(UTC))
-    return time.process_time() - started
+    parsed = [parse_document(body, headers, fast=fast) for body in bodies]
+    parse = time.process_time() - started
+    assert all(p["parser"] == ("fast" if fast else "feedparser") for p in parsed)
+    started = time.process_time()
+    for one in parsed:
+        entries_to_posts(one, source, settings.brand, NOW)
+    return parse, time.process_time() - started
+
+
+def real_feeds_equal(real: Path) -> dict[str, Any]:
+    """The real feeds through ``decode`` on both paths: posts, problems and stats compared."""
+    brand = feed_settings(brand=REAL_BRAND).brand
+    files = sorted(p for p in real.rglob("*") if p.is_file())
+    out = {"feeds": len(files), "fast": 0, "equal": 0, "entries": 0, "posts": 0, "different": []}
+    for path in files:
+        url = f"http://feeds.example/{path.name}"
+        headers = {"content-type": "application/xml", "content-location": url}
+        args = (path.read_bytes(), headers, feed_source(url, match_all=True), brand, NOW)
+        new, old = decode(*args, True), decode(*args, False)
+        out["fast"] += new[2]["parser"] == "fast"
+        same_stats = all(new[2][k] == old[2][k] for k in ("entries", "posts", "version"))
+        if new[:2] == old[:2] and same_stats:
+            out["equal"] += 1
+        else:
+            out["different"].append(path.name)
+        out["entries"] += old[2]["entries"]
+        out["posts"] += len(new[0])
+    return out
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def run_polls(args: argparse.Namespace, urls: list[str], folder: Path) -> dict[str, Any]:
-    settings = feed_settings(
-        brand=BRAND, polling={"max_concurrency": args.concurrency, "timeout": "30s"}
-    )
-    in_process = feed_settings(
-        brand=BRAND,
-        polling={"max_concurrency": args.concurrency, "timeout": "30s", "parse_workers": 0},
-    )
+    polling = {"max_concurrency": args.concurrency, "timeout": "30s"}
+    paths = {
+        "new": feed_settings(brand=BRAND, polling=polling),
+        "old": feed_settings(brand=BRAND, polling={**polling, "fast_parse": False}),
+        "here": feed_settings(brand=BRAND, polling={**polling, "parse_workers": 0}),
+    }
+    new = paths["new"]
     fresh = [PollState() for _ in urls]
     parsing.shutdown()
-    cold = poll(urls[:4], fresh[:4], settings, 4)  # starts the parse pool (+ imports, caches)
-    warm = poll(urls[:4], fresh[:4], settings, 4)
-    singles = [poll([u], [PollState()], settings, 1) for u in urls[:5]]
-    sequential = poll(urls, fresh, settings, 1)
-    concurrent = [poll(urls, fresh, settings, args.concurrency) for _ in range(args.repeat)]
-    here = [poll(urls, fresh, in_process, args.concurrency) for _ in range(args.repeat)]
-    states = [r.state for r in concurrent[0].results]
-    unchanged = [poll(urls, states, settings, args.concurrency) for _ in range(args.repeat)]
-    parse = min(offline_parse(folder, settings) for _ in range(args.repeat))
-    fewer = [poll(urls, fresh, settings, args.compare) for _ in range(args.repeat)]
+    cold = poll(urls[:4], fresh[:4], new, 4)  # starts the parse pool (+ imports, caches)
+    warm = poll(urls[:4], fresh[:4], new, 4)
+    singles = [poll([u], [PollState()], new, 1) for u in urls[:5]]
+    sequential = None if args.quick else poll(urls, fresh, new, 1)
+    runs: dict[str, list[Poll]] = {key: [] for key in paths}
+    for _ in range(args.repeat):  # interleaved, so load from other work hits every path alike
+        for key, settings in paths.items():
+            runs[key].append(poll(urls, fresh, settings, args.concurrency))
+    same_posts = all(
+        [r.posts for r in run.results] == [r.posts for r in runs["new"][0].results]
+        for key in ("old", "here")
+        for run in runs[key]
+    )
+    states = [r.state for r in runs["new"][0].results]
+    unchanged = [poll(urls, states, new, args.concurrency) for _ in range(args.repeat)]
+    offline: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(args.repeat):
+        for fast in (True, False):
+            offline[fast].append(offline_parse(folder, new, fast))
+    fewer = [] if args.quick else [poll(urls, fresh, new, args.compare) for _ in range(args.repeat)]
+    first = runs["new"][0]
     out: dict[str, Any] = {
         "feeds": len(urls),
         "entries": args.entries,
@@ -302,35 +361,47 @@ def run_polls(args: argparse.Namespace, urls: list[str], folder: Path) -> dict[s
         "concurrency": args.concurrency,
         "repeat": args.repeat,
         "load": os.getloadavg()[0],
-        "feed_kb": sum(r.stats.get("bytes", 0) for r in concurrent[0].results) / len(urls) / 1024,
+        "feed_kb": sum(r.stats.get("bytes", 0) for r in first.results) / len(urls) / 1024,
         "single": statistics.median(p.seconds for p in singles),
-        "fetch": sequential.median_fetch,
-        "sequential": sequential.seconds,
-        "concurrent": statistics.median(p.seconds for p in concurrent),
-        "concurrent_best": min(p.seconds for p in concurrent),
-        "concurrent_cpu": statistics.median(p.process_cpu for p in concurrent),
-        "concurrent_workers_cpu": statistics.median(p.workers_cpu for p in concurrent),
-        "parse_workers": parsing.worker_count(settings.polling.parse_workers),
+        "fetch": statistics.median(p.median_fetch for p in singles),
+        "sequential": sequential.seconds if sequential else None,
+        "parse_workers": parsing.worker_count(new.polling.parse_workers),
         "pool_start": max(cold.seconds - warm.seconds, 0.0),
-        "in_process": statistics.median(p.seconds for p in here),
-        "in_process_cpu": statistics.median(p.process_cpu for p in here),
-        "compare": args.compare,
-        "compare_seconds": statistics.median(p.seconds for p in fewer),
-        "compare_cpu": statistics.median(p.process_cpu for p in fewer),
-        "cpu": parse,
-        "posts": concurrent[0].posts,
+        "posts": first.posts,
+        "same_posts": same_posts,
+        "parsers": sorted({str(r.stats.get("parser")) for r in first.results}),
         "unchanged": statistics.median(p.seconds for p in unchanged),
         "unchanged_parsed": max(p.parsed for p in unchanged),
         "unchanged_304": min(sum(1 for r in p.results if r.not_modified) for p in unchanged),
+        "compare": args.compare,
+        "compare_seconds": statistics.median(p.seconds for p in fewer) if fewer else None,
+        "real": real_feeds_equal(args.real) if args.real.is_dir() else None,
         "pipeline": None if args.no_pipeline else through_pipeline(urls, folder, args.concurrency),
     }
-    out["target"] = 3 * out["fetch"] + out["cpu"]
+    for key, polls in runs.items():
+        out[key] = spread([p.seconds for p in polls])
+        out[key]["runs"] = [round(p.seconds, 2) for p in polls]
+        out[f"{key}_cpu"] = statistics.median(p.process_cpu for p in polls)
+        out[f"{key}_workers_cpu"] = statistics.median(p.workers_cpu for p in polls)
+    for fast, key in ((True, "new"), (False, "old")):
+        out[f"{key}_parse"] = spread([parse for parse, _ in offline[fast]])
+        out[f"{key}_decide"] = spread([decide for _, decide in offline[fast]])
+        out[f"{key}_parse_total"] = spread([parse + decide for parse, decide in offline[fast]])
     return out
+
+
+def _s(d: dict[str, float], digits: int = 2) -> str:
+    """median (min–max)"""
+    return f"{d['median']:.{digits}f} ({d['min']:.{digits}f}–{d['max']:.{digits}f})"
 
 
 def report(r: dict[str, Any]) -> str:
     """The "## Feed polling" section of docs/benchmarks.md."""
-    within = "within" if r["concurrent"] <= r["target"] else "over"
+    new, old, here = r["new"], r["old"], r["here"]
+    total_new, total_old = r["new_parse_total"], r["old_parse_total"]
+    poll_ok = "met" if new["median"] <= POLL_TARGET else "not met"
+    poll_cpu = r["new_cpu"] + r["new_workers_cpu"]
+    cpu_ok = "met" if total_new["median"] <= PARSE_CPU_TARGET else "not met"
     lines = [
         "## Feed polling",
         "",
@@ -341,48 +412,90 @@ def report(r: dict[str, Any]) -> str:
         f"FeedCollector driven by a ThreadPoolExecutor of `max_concurrency` = "
         f"{r['concurrency']} threads (per_host = 4), as the pipeline does; feeds parsed by "
         f"{r['parse_workers']} parse processes (`polling.parse_workers`, default: one per "
-        f"core). Wall-clock seconds on the 2-core dev box (load average {r['load']:.1f} while "
-        f"measuring); concurrent and unchanged polls are the median of {r['repeat']} runs.",
+        "core). **New path**: the fast parser (`listener.collectors.fastfeed`, "
+        "`polling.fast_parse: true`, the default); **old path**: feedparser for every feed "
+        "(`polling.fast_parse: false`), in the same run, the full polls of both paths "
+        "interleaved so that other work on the machine weighs on both alike. Wall-clock and "
+        f"CPU seconds on the shared 2-core dev box (load average {r['load']:.1f} at the end "
+        f"of the run): median (min–max) of {r['repeat']} runs.",
         "",
-        "| measurement | seconds |",
-        "|---|---|",
-        f"| one feed alone, fresh client (connect + latency + parse) | {r['single']:.3f} |",
-        f"| one feed's request, median (its latency) | {r['fetch']:.3f} |",
-        f"| full poll, one by one (1 thread) | {r['sequential']:.2f} |",
-        f"| **full poll, concurrent: median (best)** | **{r['concurrent']:.2f}** "
-        f"({r['concurrent_best']:.2f}) |",
-        f"| CPU time of that poll: this process (fetching) + parse processes | "
-        f"{r['concurrent_cpu']:.2f} + {r['concurrent_workers_cpu']:.2f} |",
-        f"| full poll, concurrent, every parse in this process (`parse_workers: 0`) "
-        f"(its CPU time) | {r['in_process']:.2f} ({r['in_process_cpu']:.2f}) |",
-        f"| full poll with {r['compare']} threads instead | {r['compare_seconds']:.2f} |",
-        f"| parse + match of all {r['feeds']} feeds one after another, no network (CPU) | "
-        f"{r['cpu']:.2f} |",
-        f"| target: 3 × one feed's latency + parse time | {r['target']:.2f} |",
-        f"| unchanged re-poll (all 304) | {r['unchanged']:.3f} |",
-        f"| parse pool start-up (paid once per process, by its first poll) | "
-        f"{r['pool_start']:.2f} |",
+        "| measurement | new path | old path (feedparser) | old / new |",
+        "|---|---|---|---|",
+        f"| **full poll, concurrent, seconds** | **{_s(new)}** | {_s(old)} | "
+        f"{old['median'] / new['median']:.1f}× |",
+        f"| CPU of that poll: fetching process + parse processes | "
+        f"{r['new_cpu']:.2f} + {r['new_workers_cpu']:.2f} | "
+        f"{r['old_cpu']:.2f} + {r['old_workers_cpu']:.2f} | "
+        f"{(r['old_cpu'] + r['old_workers_cpu']) / (r['new_cpu'] + r['new_workers_cpu']):.1f}× |",
+        f"| **parse + match, all {r['feeds']} feeds, no network (CPU-s)** | **{_s(total_new)}** "
+        f"| {_s(total_old)} | {total_old['median'] / total_new['median']:.1f}× |",
+        f"| of which parsing | {_s(r['new_parse'])} | {_s(r['old_parse'])} | "
+        f"{r['old_parse']['median'] / r['new_parse']['median']:.1f}× |",
+        f"| of which matching (the same code on both) | {_s(r['new_decide'])} | "
+        f"{_s(r['old_decide'])} | — |",
+        f"| full poll with every parse in the polling process (`parse_workers: 0`) | "
+        f"{_s(here)} | — | — |",
         "",
-        f"* **Concurrent vs one-by-one: {r['sequential'] / r['concurrent']:.1f}× faster** "
-        f"({r['sequential']:.2f} s → {r['concurrent']:.2f} s); {r['posts']} posts matched.",
-        f"* **Full poll / target = {r['concurrent'] / r['target']:.2f}** "
-        f"(best run {r['concurrent_best'] / r['target']:.2f}; target 3 × "
-        f"{r['fetch'] * 1000:.0f} ms + {r['cpu']:.2f} s parse time; {within} target). The "
-        f"{r['feeds']} × {r['latency'] * 1000:.0f} ms of latency overlap, so a full poll costs "
-        "its CPU: feedparser is pure Python, and parsing is nearly all of it.",
-        f"* **Parse processes vs parsing in the polling process: "
-        f"{r['in_process'] / r['concurrent']:.1f}× faster** ({r['in_process']:.2f} s → "
-        f"{r['concurrent']:.2f} s, same run). In one process the GIL lets one feed parse at a "
-        f"time, and the fetching threads compete with it for the GIL "
-        f"({r['in_process_cpu']:.2f} CPU-s for {r['cpu']:.2f} CPU-s of parsing); with "
-        f"{r['parse_workers']} parse processes every core parses while this process only "
-        f"fetches ({r['concurrent_cpu']:.2f} CPU-s).",
-        f"* With {r['compare']} threads the same poll takes {r['compare_seconds']:.2f} s "
-        f"({r['compare_seconds'] / r['target']:.2f} of target).",
+        f"* **Full poll: {new['median']:.2f} s median, {new['min']:.2f} s best, against a "
+        f"target of ≤ {POLL_TARGET} s: {poll_ok}**; the old path took {old['median']:.2f} s in "
+        f"the same run ({old['median'] / new['median']:.1f}× slower). Runs: new "
+        f"{new['runs']}, old {old['runs']}. The poll needs {poll_cpu:.2f} CPU-s (fetching "
+        f"{r['new_cpu']:.2f} + parse processes {r['new_workers_cpu']:.2f}): at least "
+        f"{poll_cpu / 2:.2f} s on 2 free cores, plus the first {r['latency'] * 1000:.0f} ms "
+        f"of latency; the load average of {r['load']:.1f} means about "
+        f"{max(r['load'] / 2, 1):.0f} runnable processes per core shared them during the run.",
+        f"* **Parse CPU: {total_new['median']:.2f} CPU-s for all {r['feeds']} feeds (parsing "
+        f"{r['new_parse']['median']:.2f} + matching {r['new_decide']['median']:.2f}), against "
+        f"a target of ≤ {PARSE_CPU_TARGET} s: {cpu_ok}**; feedparser's "
+        f"{r['old_parse']['median']:.2f} CPU-s of parsing became "
+        f"{r['new_parse']['median']:.2f} ({r['old_parse']['median'] / r['new_parse']['median']:.1f}"
+        "× less).",
+        f"* Both paths made the same {r['posts']} posts from the {r['feeds']} feeds: "
+        f"{'yes' if r['same_posts'] else 'NO'}; parsers used on the new path: "
+        f"{', '.join(r['parsers'])}.",
+    ]
+    real = r.get("real")
+    if real:
+        different = f"; different: {', '.join(real['different'])}" if real["different"] else ""
+        lines.append(
+            f"* **The {real['feeds']} real feeds of `../shared/data/feeds/real/`: "
+            f"{real['fast']} took the fast path, {real['equal']} / {real['feeds']} gave the "
+            f"same posts, problems and stats as feedparser** ({real['entries']} entries, "
+            f"{real['posts']} posts with `match_all`){different}. "
+            "`tests/test_feed_fast.py` also compares every field Listener reads, entry for "
+            "entry, and the 2,107 files of feedparser's corpus."
+        )
+    others = r.get("other_runs") or []
+    if others:
+        lines.append(
+            "* Other runs of the whole benchmark on the same box, full poll new path / old path, "
+            "median (min–max): "
+            + "; ".join(
+                f"{_s(o['new'])} / {_s(o['old'])} s, parse + match "
+                f"{o['new_parse_total']['median']:.2f} / {o['old_parse_total']['median']:.2f} "
+                f"CPU-s (load {o['load']:.1f})"
+                for o in others
+            )
+            + "."
+        )
+    lines.append(
+        f"* New path with {r['parse_workers']} parse processes: {new['median']:.2f} s; with "
+        f"every parse in the polling process: {here['median']:.2f} s (same run). The polling "
+        f"process itself spends {r['new_cpu']:.2f} CPU-s fetching (httpx and 64 threads); the "
+        "parse processes take the parsing off its GIL, which pays when cores are free."
+    )
+    if r.get("sequential"):
+        lines.append(
+            f"* One by one (1 thread): {r['sequential']:.2f} s, "
+            f"{r['sequential'] / new['median']:.1f}× the concurrent poll; with "
+            f"{r['compare']} threads instead of {r['concurrency']}: "
+            f"{r['compare_seconds']:.2f} s."
+        )
+    lines += [
+        f"* One feed alone, fresh client: {r['single']:.3f} s (its request: "
+        f"{r['fetch']:.3f} s); parse pool start-up, once per process: {r['pool_start']:.2f} s.",
         f"* **Unchanged re-poll: {r['unchanged_304']}/{r['feeds']} answered 304, "
-        f"{r['unchanged_parsed']} parsed**, {r['unchanged']:.3f} s "
-        f"({r['concurrent'] / max(r['unchanged'], 1e-9):.0f}× faster than the full poll; "
-        f"{r['feeds']} requests in waves of {r['concurrency']}).",
+        f"{r['unchanged_parsed']} parsed**, {r['unchanged']:.3f} s.",
     ]
     p = r.get("pipeline")
     if p:
@@ -390,9 +503,14 @@ def report(r: dict[str, Any]) -> str:
             f"* Through `listener.pipeline.poll_sources` (SQLite, lexicon classifier, storing "
             f"{r['posts']} mentions): first poll {p['first']:.2f} s, unchanged poll "
             f"{p['unchanged']:.2f} s ({p['first_errors']:.0f} / {p['unchanged_errors']:.0f} "
-            "source errors)."
+            "source errors); storage is the subject of issue #19's set-based path."
         )
-    lines += ["", "Reproduce: `.venv/bin/python bench/feeds.py --write-docs`.", ""]
+    lines += [
+        "",
+        f"Reproduce: `.venv/bin/python bench/feeds.py --repeat {r['repeat']} --json run.json "
+        "--write-docs`; `--from-json run.json other.json … --write-docs` reports saved runs.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -418,11 +536,26 @@ def main(argv: list[str] | None = None, measure_fn: Callable[..., dict[str, Any]
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--compare", type=int, default=16, help="a second worker count")
     parser.add_argument("--no-pipeline", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="skip the one-by-one poll")
+    parser.add_argument("--real", type=Path, default=REAL_FEEDS, help="real feeds to compare")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="report saved runs instead of measuring: the first in full, the others in one line",
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
-    results = measure_fn(args)
+    if args.from_json:
+        runs = [json.loads(path.read_text(encoding="utf-8")) for path in args.from_json]
+        results = {**runs[0], "other_runs": runs[1:]}
+    else:
+        results = measure_fn(args)
     section = report(results)
     print(section)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     if args.write_docs:
         write_section(ROOT / "docs" / "benchmarks.md", section)
     return 0

@@ -266,9 +266,16 @@ class PollingSettings(_Model):
         default=None,
         ge=0,
         le=64,
-        description="Processes that parse feeds beside the fetching threads (feedparser is pure "
-        "Python: one process parses one feed at a time). Empty: one per core, none on a "
+        description="Processes that parse feeds beside the fetching threads (parsing is Python "
+        "work: one process parses one feed at a time). Empty: one per core, none on a "
         "single core; 0: parse in the polling process.",
+    )
+    fast_parse: bool = Field(
+        default=True,
+        description="Parse well-formed RSS/Atom feeds with Listener's fast path (expat events "
+        "replayed through a port of feedparser's rules: the same entries, several times "
+        "faster), and anything it is not sure of with feedparser. false: feedparser for "
+        "every feed.",
     )
 
 

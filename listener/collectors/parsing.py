@@ -1,8 +1,9 @@
 """Where feeds are parsed: a small process pool beside the polling threads.
 
-feedparser is pure Python, so however many threads fetch, feeds are parsed
-one at a time (the GIL), and a full poll of many feeds costs the sum of their
-parse times on one core.  With ``polling.parse_workers`` processes, parses
+Parsing is Python work (the fast path replays expat's events through Python
+handlers; feedparser, its fallback, is pure Python), so however many threads
+fetch, feeds are parsed one at a time (the GIL), and a full poll of many feeds
+costs the sum of their parse times on one core.  With ``polling.parse_workers`` processes, parses
 run on the other cores while this process keeps fetching and storing
 (docs/benchmarks.md, "Feed polling").
 
