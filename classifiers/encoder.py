@@ -81,7 +81,7 @@ def load_tokenizer(max_length: int) -> Any:
     return tok
 
 
-def _padded(ids: list[list[int]], idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def pad_batch(ids: list[list[int]], idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Token ids and attention mask (int64) of the texts ``idx``, padded to the longest."""
     width = max(len(ids[i]) for i in idx)
     arr = np.zeros((len(idx), width), dtype=np.int64)
@@ -243,7 +243,7 @@ class MiniLMEncoder:
         with torch.inference_mode():
             for start in range(0, len(order), size):
                 idx = order[start : start + size]
-                arr, msk = _padded(ids, idx)
+                arr, msk = pad_batch(ids, idx)
                 input_ids, mask = torch.from_numpy(arr), torch.from_numpy(msk)
                 out = self.bert(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
                 m = mask.unsqueeze(-1).float()

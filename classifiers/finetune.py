@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.data import Example
+from classifiers.encoder import pad_batch
 from classifiers.progress import Progress
 from classifiers.text import normalize
 
@@ -102,13 +103,8 @@ def finetune(
         total = 0.0
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            width = max(len(ids[i]) for i in idx)
-            input_ids = torch.zeros(len(idx), width, dtype=torch.long)
-            mask = torch.zeros(len(idx), width, dtype=torch.long)
-            for row, i in enumerate(idx):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
-            input_ids, mask = input_ids.to(device), mask.to(device)
+            arr, msk = pad_batch(ids, idx)
+            input_ids, mask = torch.from_numpy(arr).to(device), torch.from_numpy(msk).to(device)
             out = bert(input_ids=input_ids, attention_mask=mask).last_hidden_state
             m = mask.unsqueeze(-1).float()
             pooled = (out * m).sum(1) / m.sum(1).clamp(min=1)
@@ -182,15 +178,6 @@ def finetune_last_layer(
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
-    def padded(idx: list[int]) -> tuple[Any, Any]:
-        width = max(len(ids[i]) for i in idx)
-        arr = torch.zeros(len(idx), width, dtype=torch.long)
-        msk = torch.zeros(len(idx), width, dtype=torch.long)
-        for row, i in enumerate(idx):
-            arr[row, : len(ids[i])] = torch.tensor(ids[i])
-            msk[row, : len(ids[i])] = 1
-        return arr, msk
-
     # the input of the last layer, computed once per batch (the layers below are frozen)
     cached: list[tuple[list[int], Any, Any]] = []
     bert.eval()
@@ -199,7 +186,7 @@ def finetune_last_layer(
         torch.no_grad(),
     ):
         for idx in batches:
-            arr, msk = padded(idx)
+            arr, msk = (torch.from_numpy(a) for a in pad_batch(ids, idx))
             out = bert(input_ids=arr, attention_mask=msk, output_hidden_states=True)
             cached.append((idx, out.hidden_states[last].clone(), msk))
             advance(1)

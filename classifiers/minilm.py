@@ -16,7 +16,7 @@ import numpy as np
 from classifiers.base import Label, Prediction
 from classifiers.categories import CategoryModel
 from classifiers.circumstances import detect_circumstances
-from classifiers.encoder import INT8_SCHEME, MiniLMEncoder
+from classifiers.encoder import GRAPH_VERSION, INT8_SCHEME, MiniLMEncoder
 from classifiers.head import LABEL_ORDER, Head
 from classifiers.progress import Progress
 from classifiers.settings import ClassifierSettings
@@ -102,6 +102,11 @@ class MiniLMClassifier:
         )
 
     def _use_head(self, head: Head) -> None:
+        if len(head.cat_labels) and head.meta.get("graph") != GRAPH_VERSION:
+            # agents' category examples were encoded by another graph (another topic
+            # layer): they would not match these prototypes; `listener train` re-encodes them
+            head.cat_vectors = np.zeros((0, 0), np.float32)
+            head.cat_labels = []
         self.head = head
         self.version = (
             head.version

@@ -35,6 +35,7 @@ def rebuild_base_weights(
     log: Callable[[str], Any] = print,
     progress: Progress | None = None,
 ) -> Path:
+    from classifiers.encoder import GRAPH_VERSION
     from classifiers.minilm import MiniLMClassifier, base_weights_dir
     from classifiers.training import cached_encode, train_head
     from listener.learning import _feature_tag, load_base_examples
@@ -86,6 +87,7 @@ def rebuild_base_weights(
             "epochs": epochs,
             "lr": lr,
             "quantized_features": settings.quantize,
+            "graph": GRAPH_VERSION,
             "base_data": "VADER *_GroundTruth.txt + classifiers.synthetic "
             "(generate, generate_voices)",
         }

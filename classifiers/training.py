@@ -90,9 +90,9 @@ def correction_heldback(keys: Sequence[str]) -> np.ndarray:
 Encode = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def encode_examples(encode: Encode, examples: Sequence[Example]) -> Features:
-    texts = [e.text for e in examples]
-    sent, topic, lex = encode(texts)
+def _example_features(
+    examples: Sequence[Example], sent: np.ndarray, topic: np.ndarray, lex: np.ndarray
+) -> Features:
     return Features(
         sent,
         topic,
@@ -102,6 +102,10 @@ def encode_examples(encode: Encode, examples: Sequence[Example]) -> Features:
         [f"{e.source}:{e.text}" for e in examples],
         [None] * len(examples),
     )
+
+
+def encode_examples(encode: Encode, examples: Sequence[Example]) -> Features:
+    return _example_features(examples, *encode([e.text for e in examples]))
 
 
 def encode_corrections(encode: Encode, corrections: Sequence[CorrectionExample]) -> Features:
@@ -152,15 +156,7 @@ def cached_encode(
     lex = np.zeros((len(examples), dims[2].shape[1]), np.float32)
     for source, idx in groups.items():
         sent[idx], topic[idx], lex[idx] = parts[source]
-    return Features(
-        sent,
-        topic,
-        lex,
-        np.array([e.unhappy for e in examples], dtype=bool),
-        [e.label for e in examples],
-        [f"{e.source}:{e.text}" for e in examples],
-        [None] * len(examples),
-    )
+    return _example_features(examples, sent, topic, lex)
 
 
 def _x(f: Features) -> np.ndarray:

@@ -162,6 +162,7 @@ def train_from_corrections(
     from ``session``.  The new head is always written to ``<models_dir>/<version>``
     (so a refused head can be inspected) but only an accepted one becomes ACTIVE.
     """
+    from classifiers.encoder import GRAPH_VERSION
     from classifiers.minilm import TOP_FILE, MiniLMClassifier, set_active_head
     from classifiers.progress import no_progress
     from classifiers.training import (
@@ -258,6 +259,7 @@ def train_from_corrections(
     result.head.meta["accepted"] = result.accepted
     result.head.meta["decision"] = result.reason
     result.head.meta["fine_tuned_layer"] = fine_tune
+    result.head.meta["graph"] = GRAPH_VERSION
     result.head.save(out_dir)
     if result.accepted and activate:
         set_active_head(settings, version)

@@ -282,3 +282,26 @@ def test_predict_after_fork_does_not_hang(minilm) -> None:  # type: ignore[no-un
         if child.is_alive():
             child.kill()
     assert got == expected
+
+
+@pytest.mark.model
+def test_category_examples_from_another_graph_are_ignored(minilm) -> None:  # type: ignore[no-untyped-def]
+    """A head trained on an older encoder graph keeps its unhappy model but not its
+    agents' category vectors (they came from another layer)."""
+    import dataclasses
+
+    import numpy as np
+
+    from classifiers.encoder import GRAPH_VERSION
+
+    head = minilm.head
+    vec = np.ones((1, 384), np.float32)
+    try:
+        for graph, kept in (("g1", False), (GRAPH_VERSION, True)):
+            old = dataclasses.replace(
+                head, cat_vectors=vec, cat_labels=["billing"], meta={**head.meta, "graph": graph}
+            )
+            minilm._use_head(old)
+            assert (minilm.head.cat_labels == ["billing"]) is kept
+    finally:
+        minilm._use_head(head)
