@@ -1,6 +1,6 @@
 """Simulated learning from agents: feed N dev-set labels as corrections, score the rest.
 
-    python bench/corrections.py [--n 1000] [--seed 7] [--data CSV]
+    python bench/corrections.py [--n 1000] [--seed 7] [--data CSV] [--fine-tune [--epochs 2]]
 
 The dev labels are used only here, as simulated corrections in a throw-away
 models directory; they never reach the committed weights.
@@ -13,6 +13,7 @@ import json
 import random
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +34,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--weight", type=float, default=None)
-    ap.add_argument("--cache", default=str(ROOT / "var/models/cache"))
+    ap.add_argument("--cache", default=None, help="feature cache (default: the user's cache)")
+    ap.add_argument("--fine-tune", action="store_true", help="also fine-tune the last layer")
+    ap.add_argument("--epochs", type=int, default=2)
     args = ap.parse_args()
 
     rows = load_csv(Path(args.data), category_column="negativereason")
@@ -44,7 +47,9 @@ def main() -> None:
     corr_idx, test_idx = order[: args.n], order[args.n :]
     with tempfile.TemporaryDirectory() as tmp:
         models = Path(tmp)
-        (models / "cache").symlink_to(Path(args.cache).resolve(), target_is_directory=True)
+        cache = Path(args.cache) if args.cache else ClassifierSettings().models_path / "cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        (models / "cache").symlink_to(cache.resolve(), target_is_directory=True)
         upd = {"models_dir": str(models), "categories": specs, "fallback_category": fallback}
         if args.weight:
             upd["correction_weight"] = args.weight
@@ -75,12 +80,23 @@ def main() -> None:
             )
             for i in corr_idx
         ]
-        result = train_from_corrections(settings, None, corrections=corrections, classifier=clf)
+        start = time.perf_counter()
+        result = train_from_corrections(
+            settings,
+            None,
+            corrections=corrections,
+            classifier=clf,
+            fine_tune=args.fine_tune,
+            epochs=args.epochs,
+        )
+        seconds = time.perf_counter() - start
         after = score(MiniLMClassifier(settings))
         print(
             json.dumps(
                 {
                     "corrections": args.n,
+                    "fine_tune": args.fine_tune,
+                    "train_seconds": round(seconds, 1),
                     "test_texts": len(test),
                     "before": before,
                     "after": after,

@@ -8,6 +8,7 @@ implementations that need them.
 from __future__ import annotations
 
 from classifiers.base import CIRCUMSTANCES, LABELS, Classifier, Prediction
+from classifiers.progress import Progress
 from classifiers.settings import CategorySpec, ClassifierSettings
 
 __all__ = [
@@ -21,8 +22,8 @@ __all__ = [
 ]
 
 
-def load_classifier(settings: ClassifierSettings) -> Classifier:
-    """Build the classifier named by ``settings.kind``."""
+def load_classifier(settings: ClassifierSettings, progress: Progress | None = None) -> Classifier:
+    """Build the classifier named by ``settings.kind`` (``progress`` reports a slow first load)."""
     if settings.kind == "lexicon":
         from classifiers.lexicon import LexiconClassifier
 
@@ -30,7 +31,7 @@ def load_classifier(settings: ClassifierSettings) -> Classifier:
     if settings.kind == "minilm":
         from classifiers.minilm import MiniLMClassifier
 
-        return MiniLMClassifier(settings)
+        return MiniLMClassifier(settings, progress=progress)
     if settings.kind == "hf":
         from classifiers.hf import HFClassifier
 

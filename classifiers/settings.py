@@ -31,6 +31,23 @@ class CategorySpec(BaseModel):
 DEFAULT_CATEGORIES_FILE = Path(__file__).resolve().parent / "default_categories.yaml"
 
 
+def user_cache_dir() -> Path:
+    """Listener's folder for derived model files in the user's cache directory."""
+    import os
+    import sys
+
+    root = os.environ.get("XDG_CACHE_HOME")
+    if root:
+        base = Path(root)
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    elif os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        base = Path.home() / ".cache"
+    return base / "listener" / "models"
+
+
 def load_categories_yaml(path: Path) -> tuple[list[CategorySpec], str, dict[str, str]]:
     """Read a categories YAML: ``categories``, ``fallback_category`` and ``eval_mapping``
     (gold label of an evaluation set → category name; optional)."""
@@ -102,12 +119,15 @@ class ClassifierSettings(BaseModel):
     weights: str | None = Field(
         default=None,
         description="kind minilm: directory of the base weights (encoder_top.safetensors, "
-        "head.npz, meta.json); default: the committed classifiers/weights/minilm-vader-v1.",
+        "head.npz, meta.json); default: the committed classifiers/weights/minilm-vader-v2.",
     )
-    models_dir: str = Field(
-        default="var/models",
-        description="Where `listener train` writes versioned heads and the ACTIVE pointer "
-        "(never over the committed weights). Relative paths are relative to the working directory.",
+    models_dir: str | None = Field(
+        default=None,
+        description="Where derived model files live: the ONNX export made on first use, cached "
+        "training features, and the heads `listener train` writes with their ACTIVE pointer "
+        "(never over the committed weights). Default: the user's cache directory "
+        "($XDG_CACHE_HOME/listener/models, else ~/.cache/listener/models); relative paths are "
+        "relative to the config file's folder.",
     )
     model: str | None = Field(
         default=None,
@@ -168,6 +188,11 @@ class ClassifierSettings(BaseModel):
     fallback_category: str = Field(
         default="other", description="Category used when nothing matches well."
     )
+
+    @property
+    def models_path(self) -> Path:
+        """``models_dir``, or the user's cache directory when it is not set."""
+        return Path(self.models_dir).expanduser() if self.models_dir else user_cache_dir()
 
     def resolved(self, base_dir: Path) -> ClassifierSettings:
         """A copy whose relative ``models_dir`` / ``weights`` / local ``model`` paths are

@@ -309,3 +309,277 @@ def generate(
         text = opener + (body if opener else _cap(body))
         add(text, "positive", 0.5 + 0.3 * rng.random())
     return out
+
+
+# --- Second set (issue #16): how unhappy customers really write to a brand. ---
+# Complaints that carry no "negative" word: sarcasm, rhetorical questions, emoji,
+# threats to leave, counting the wait, prices.  And the look-alikes that are not
+# complaints (a confused question, thanks after help, "my bad"), so recall does not
+# cost precision.  Written by us, like everything above.
+
+_SARCASM = [
+    "love how {thing_the} {problem_short}. great job",
+    "thanks for {bad_act}, really appreciate it",
+    "so glad I paid extra for {feature} that doesn't work",
+    "nothing says customer first like {bad_act}",
+    "wow, {n} hours and counting. you guys are the best",
+    "another {day}, another {problem_noun}. amazing",
+    "nice customer service, {bad_act}",
+    "I love spending my {day} {wasting}",
+    "way to go, {bad_act} again",
+    "brilliant, {thing_the} {problem_short} for the {ord} time",
+    "cool cool cool, so {thing_the} {problem_short}",
+    "awesome, {problem_noun} again. just what I needed",
+    "really impressed with {bad_act}",
+    "who needs {feature} anyway",
+]
+_RHETORICAL = [
+    "how is {thing_the} still {problem_state}?",
+    "why is it so hard to {simple_task}?",
+    "does anyone at your company actually read these?",
+    "is anyone going to answer me?",
+    "how many times do I have to {repeat_act}?",
+    "what's the point of {feature} if {thing_the} {problem_short}?",
+    "how is {price} for {cheap_thing} reasonable?",
+    "do you see your customers as people or just money?",
+    "when exactly were you going to tell us about the {problem_noun}?",
+    "is it too much to ask for {thing_the} to {work_verb}?",
+    "why do I have to {repeat_act} every single time?",
+    "seriously, {n} {unit} and still nothing?",
+    "where is {thing_the}????",
+    "any update on {thing_the}? it's been {n} {unit}",
+    "so what happens now? {thing_the} {problem_short}",
+]
+_FRUSTRATED = [
+    "{thing_the} {problem_short} 👎",
+    "{thing_the} {problem_short} 😡",
+    "{thing_the} {problem_short} smh",
+    "ugh, {thing_the} {problem_short}",
+    "{n} {unit} on hold 🙄",
+    "still waiting... {n} {unit} now",
+    "tick tock, still no word about {thing_the}",
+    "{n} {unit} and moved two feet in this line",
+    "customer service 👎",
+    "not impressed. {thing_the} {problem_short}",
+    "{thing_the} {problem_short}. #fail",
+    "day {n} of waiting for {thing_the}",
+    "{thing_the} {problem_short} and {bad_act}",
+    "{thing_the} {problem_short}. not ok",
+    "really disappointed, {thing_the} {problem_short}",
+    "{thing_the} {problem_short}. this is getting old",
+]
+_LEAVING = [
+    "will not be {using} you again",
+    "this is the last time I {use_past} you",
+    "switching to your competitor after this",
+    "cancelling my account, done with this",
+    "{n} years as a loyal customer and this is how you treat me",
+    "my experience remains terrible, never again",
+    "I'll be telling everyone I know to avoid you",
+    "done. {thing_the} {problem_short} and nobody cares",
+]
+_VERDICTS = [
+    "{aspect} 👎",
+    "{aspect} is a joke",
+    "zero stars for {aspect}",
+    "{aspect}? what {aspect}",
+    "unbelievable. {thing_the} {problem_short}",
+    "what's up with {thing_the}? {problem_short_it}",
+    "any reason {thing_the} is still {problem_state}?",
+    "hour {n} and still nothing",
+    "still on hold, {n} minutes now",
+    "some {compensation} would help after {bad_act}",
+    "at least give us {compensation}, {thing_the} {problem_short}",
+    "so I have to {hoop} just to {simple_task}?",
+    "every other company manages to {basic}. why can't you",
+    "{n} minutes in line and only one desk open",
+    "your {aspect} needs work",
+    "first {problem_noun}, now {bad_act}. great",
+    "not the first time {thing_the} {problem_short}",
+    "I expected better, {thing_the} {problem_short}",
+    "can someone explain why {thing_the} {problem_short}?",
+    "{thing_the} {problem_short} and no one has told us anything",
+]
+# Polite, urgent or follow-up complaints: no anger at all, still a customer to help.
+_POLITE = [
+    "I need {thing_the} for {event} on {day} and it still shows '{status}'. "
+    "Please, is there anything you can do?",
+    "update: still no {thing_short}, {ord} day of asking. tracking says '{status}'",
+    "hi, {thing_the} still shows '{status}', could you please check?",
+    "just following up, still waiting on {thing_the}",
+    "sorry to bother you again, but {thing_the} {problem_short}",
+    "could someone please look into {thing_the}? it {problem_short_past}",
+    "hoping you can help, {thing_the} {problem_short} and {event} is on {day}",
+    "any news on {thing_the}? it's been {n} {unit} since I asked",
+    "please help, {thing_the} {problem_short}",
+    "I've asked {n} times now, {thing_the} still shows '{status}'",
+]
+_PRICE = [
+    "{price} for {cheap_thing}? are you serious",
+    "why did my {bill_thing} go up {price} without warning",
+    "{price} in fees for {cheap_thing}, ridiculous",
+    "every other company has better prices than this",
+    "paying {price} a month for {feature} that barely works",
+]
+# Not complaints, though they mention trouble or sound like it: thanks after help ...
+_LOOKALIKES_POSITIVE = [
+    "{name} stayed on the phone {n} minutes until it was fixed, thank you",
+    "the agent spent {n} minutes helping me and never rushed me, so patient",
+    "thanks for checking, I'll wait for the email",
+    "all good now, appreciate the quick reply",
+    "got the refund today, thanks for sorting it",
+    "thanks, {thing_the} made it after all",
+    "no worries, all sorted now, thank you",
+    "thanks for getting back to me so fast",
+    "the agent sorted it in five minutes, thank you",
+    "guess delays aren't always bad, I made my connection",
+]
+# ... and plain questions or acknowledgements.
+_LOOKALIKES_NEUTRAL = [
+    "how do refunds work if I cancel?",
+    "is there a fee to {simple_task}?",
+    "that's fine, I'll try again tomorrow",
+    "yes, the booking number is in my DM",
+    "no problem, thanks anyway",
+    "ok that makes sense, my bad",
+    "got it, thanks for explaining",
+    "what's your policy on {policy_topic}?",
+    "how do I {simple_task} online?",
+    "quick question about {policy_topic}",
+    "followed you, will DM my details",
+    "sent you a DM with my booking number",
+    "is there a way to {simple_task} without calling?",
+]
+_SLOTS: dict[str, list[str]] = {
+    "thing_the": [
+        "my order",
+        "the package",
+        "my flight",
+        "my bag",
+        "the refund",
+        "my internet",
+        "the app",
+        "my booking",
+        "the delivery",
+        "my replacement",
+        "the train",
+        "my account",
+        "the website",
+        "my food",
+        "my phone",
+    ],
+    "problem_short": [
+        "is late again",
+        "never showed up",
+        "got cancelled",
+        "is still missing",
+        "stopped working",
+        "keeps crashing",
+        "was lost",
+        "is broken",
+        "has been delayed {n} times",
+        "is stuck somewhere",
+        "was wrong again",
+        "is down again",
+    ],
+    "problem_state": ["not fixed", "missing", "delayed", "broken", "not here", "pending"],
+    "problem_noun": ["delay", "outage", "cancellation", "lost parcel", "billing error", "crash"],
+    "bad_act": [
+        "keeping me on hold for {n} minutes",
+        "losing my luggage",
+        "cancelling my order without telling me",
+        "charging me twice",
+        "ignoring my emails",
+        "hanging up on me",
+        "cancelling my flight the night before",
+        "sending me the wrong item",
+        "closing my ticket without fixing anything",
+    ],
+    "feature": [
+        "priority boarding",
+        "express shipping",
+        "premium support",
+        "fast broadband",
+        "the app",
+    ],
+    "wasting": ["on hold", "at the gate", "waiting for a technician", "in your queue"],
+    "simple_task": [
+        "change my seat",
+        "get a refund",
+        "talk to a human",
+        "update my address",
+        "cancel my plan",
+        "track my order",
+    ],
+    "repeat_act": ["explain the same problem", "send my order number", "reset my password", "call"],
+    "work_verb": ["work", "arrive on time", "show up", "be fixed"],
+    "price": ["$600", "£45", "$35", "$200", "$12", "£80"],
+    "cheap_thing": ["a one-way ticket", "a sandwich", "a checked bag", "delivery", "a seat change"],
+    "bill_thing": ["bill", "plan", "subscription", "fare"],
+    "policy_topic": ["pets in the cabin", "returns after 30 days", "gift cards", "name changes"],
+    "using": ["flying with", "ordering from", "using", "shopping with"],
+    "use_past": ["fly with", "order from", "use", "shop with"],
+    "unit": ["hours", "days", "weeks", "minutes"],
+    "event": ["my wedding", "a funeral", "my daughter's birthday", "a job interview", "my trip"],
+    "status": ["delayed", "label created", "processing", "in transit", "pending"],
+    "thing_short": ["package", "parcel", "refund", "order", "replacement"],
+    "problem_short_past": ["never arrived", "was cancelled", "got lost", "was charged twice"],
+    "aspect": [
+        "customer service",
+        "your app",
+        "this airline",
+        "the delivery service",
+        "your support team",
+        "your website",
+        "the new update",
+        "your call centre",
+    ],
+    "problem_short_it": ["it's late again", "it never came", "it's broken", "it's still down"],
+    "compensation": ["drink vouchers", "a refund", "a discount", "a credit", "an apology"],
+    "hoop": ["call three numbers", "fill in a form", "wait a week", "go to a store"],
+    "basic": ["answer the phone", "deliver on time", "keep a website running", "send a refund"],
+    "ord": ["second", "third", "fourth", "fifth"],
+}
+
+
+def _fill2(template: str, rng: random.Random) -> str:
+    """Fill ``{slot}`` placeholders (slots may contain ``{n}`` etc. themselves)."""
+    out = template
+    for _ in range(3):
+        for key, choices in _SLOTS.items():
+            while "{" + key + "}" in out:
+                out = out.replace("{" + key + "}", rng.choice(choices), 1)
+    return _fill(out, rng)
+
+
+def generate_voices(n_unhappy: int = 2200, n_other: int = 800, seed: int = 29) -> list[Example]:
+    """The second set: indirect complaints and their non-complaint look-alikes."""
+    rng = random.Random(seed)
+    out: list[Example] = []
+    seen: set[str] = set()
+    groups = [_SARCASM, _RHETORICAL, _FRUSTRATED, _LEAVING, _PRICE, _POLITE]
+    attempts = 0
+    while len(out) < n_unhappy and attempts < n_unhappy * 20:
+        attempts += 1
+        body = _fill2(rng.choice(rng.choice(groups)), rng)
+        text = rng.choice(_OPENERS) + body
+        text = text if text.startswith("@") else _cap(text)
+        if text not in seen:
+            seen.add(text)
+            out.append(Example(text, "negative", True, -0.4 - 0.4 * rng.random(), "synthetic2"))
+    attempts = 0
+    n = len(out)
+    while len(out) < n + n_other and attempts < n_other * 20:
+        attempts += 1
+        positive = rng.random() < len(_LOOKALIKES_POSITIVE) / (
+            len(_LOOKALIKES_POSITIVE) + len(_LOOKALIKES_NEUTRAL)
+        )
+        body = _fill2(rng.choice(_LOOKALIKES_POSITIVE if positive else _LOOKALIKES_NEUTRAL), rng)
+        text = rng.choice(_OPENERS[:6]) + body
+        text = text if text.startswith("@") else _cap(text)
+        if text not in seen:
+            seen.add(text)
+            label = "positive" if positive else "neutral"
+            rating = 0.3 + 0.3 * rng.random() if positive else 0.05 * (rng.random() - 0.5)
+            out.append(Example(text, label, False, rating, "synthetic2"))
+    return out

@@ -21,3 +21,11 @@ def normalize(text: str) -> str:
     text = _URL.sub("http", text)
     text = _HANDLE.sub("@user", text)
     return _SPACE.sub(" ", text).strip()
+
+
+_HANDLE_RUN = re.compile(r"@user(?:\s+@user)+")
+
+
+def model_input(text: str) -> str:
+    """What the encoder sees of a post: normalised, a run of handles as one ``@user``."""
+    return _HANDLE_RUN.sub("@user", normalize(text))

@@ -346,7 +346,10 @@ def classify_cmd(
     Output: {"label": "negative"|"neutral"|"positive", "unhappy": bool,
              "unhappy_score": 0..1, "category": NAME, "category_score": 0..1}
     """
+    from itertools import islice
+
     from classifiers import ClassifierSettings, load_classifier
+    from classifiers.progress import rich_progress
     from listener.textinput import guess_format, iter_texts, open_input
 
     if state.config_given or state.config_path.exists():
@@ -355,20 +358,20 @@ def classify_cmd(
         classifier_settings = ClassifierSettings()
     if batch_size:
         classifier_settings = classifier_settings.model_copy(update={"batch_size": batch_size})
-    classifier = load_classifier(classifier_settings)
     chosen = fmt or guess_format(input_path)
     chunk = max(256, classifier_settings.batch_size * 8)
     out = sys.stdout
     with open_input(input_path) as stream:
         texts = iter_texts(stream, chosen, text_column)  # type: ignore[arg-type]
-        batch: list[str] = []
-        for text in texts:
-            batch.append(text)
-            if len(batch) >= chunk:
-                _write_predictions(out, classifier.predict(batch))
-                batch = []
-        if batch:
+        # Read (and so check) the first chunk of input before loading the model: a
+        # missing file, a wrong column or broken JSON fails at once, not after a load.
+        batch = list(islice(texts, chunk))
+        if not batch:
+            return
+        classifier = load_classifier(classifier_settings, progress=rich_progress())
+        while batch:
             _write_predictions(out, classifier.predict(batch))
+            batch = list(islice(texts, chunk))
     out.flush()
 
 

@@ -92,8 +92,20 @@ def label_cmd(
     default=None,
     help="With --rebuild-base: where to write (default: the configured weights).",
 )
+@click.option(
+    "--fine-tune",
+    "fine_tune",
+    is_flag=True,
+    help="Also fine-tune the last encoder layer on the corrections (minutes on a CPU); the "
+    "same held-back check decides whether the result is used.",
+)
 @click.option("--device", default=None, help="torch device for --rebuild-base (e.g. cuda).")
-@click.option("--epochs", default=3, show_default=True, help="Fine-tuning epochs (--rebuild-base).")
+@click.option(
+    "--epochs",
+    type=int,
+    default=None,
+    help="Fine-tuning epochs (default: 3 with --rebuild-base, 2 with --fine-tune).",
+)
 @click.option(
     "--base-limit", type=int, default=None, hidden=True, help="Use only N base examples (tests)."
 )
@@ -105,8 +117,9 @@ def train_cmd(
     rebuild_base: bool,
     head_only: bool,
     output: Path | None,
+    fine_tune: bool,
     device: str | None,
-    epochs: int,
+    epochs: int | None,
     base_limit: int | None,
     as_json: bool,
 ) -> None:
@@ -115,7 +128,11 @@ def train_cmd(
     The new head is evaluated on a held-back slice and becomes the one in use
     only if its unhappy-F1 does not regress; otherwise it is refused (exit 1).
     """
+    from classifiers.progress import rich_progress
+
     cs = _classifier_settings(state)
+    if fine_tune and rebuild_base:
+        raise click.UsageError("--fine-tune learns from corrections; not with --rebuild-base")
 
     def log(msg: str) -> None:
         click.echo(msg, err=True)
@@ -128,10 +145,11 @@ def train_cmd(
             base_dir=base_data,
             output=output,
             device=device or cs.device,
-            epochs=epochs,
+            epochs=epochs or 3,
             head_only=head_only,
             base_limit=base_limit,
             log=log,
+            progress=rich_progress(),
         )
         click.echo(f"base weights written to {out}")
         return
@@ -139,7 +157,14 @@ def train_cmd(
 
     with state.app.sessions() as session:
         result = train_from_corrections(
-            cs, session, base_dir=base_data, base_limit=base_limit, log=log
+            cs,
+            session,
+            base_dir=base_data,
+            base_limit=base_limit,
+            log=log,
+            fine_tune=fine_tune,
+            epochs=epochs or 2,
+            progress=rich_progress(),
         )
     summary = {
         "version": result.head.version,

@@ -118,3 +118,32 @@ def test_without_a_config_file_uses_default_classifier_settings(tmp_path: Path) 
     )
     assert proc.returncode == 0, proc.stderr
     check_contract(proc.stdout, 1)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["missing.csv"],
+        ["bad.csv", "--text-column", "nope"],
+        ["bad.jsonl"],
+    ],
+)
+def test_bad_input_fails_before_the_model_loads(tmp_path: Path, args: list[str]) -> None:
+    """The input is checked first: no model load (no cache files, no minutes) for a typo."""
+    import os
+
+    (tmp_path / "bad.csv").write_text("id,text\n1,hello\n")
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "listener", "classify", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "cache").exists()
+    assert "Preparing" not in proc.stderr

@@ -94,7 +94,7 @@ def test_label_then_train_switches_the_model(tmp_path: Path, db_url: str) -> Non
     settings = load_settings(cfg).classifier
     in_use = load_classifier(settings)
     before = in_use.version
-    assert before.startswith("minilm-vader-v1")
+    assert before.startswith("minilm-vader-v2")
 
     for mid, text in zip(ids, COMPLAINTS + HAPPY, strict=True):
         unhappy = text in COMPLAINTS
@@ -129,7 +129,7 @@ def test_label_then_train_switches_the_model(tmp_path: Path, db_url: str) -> Non
     assert in_use.version.startswith(summary["version"]) and in_use.version != before
     assert load_classifier(settings).version == in_use.version
     meta = json.loads((tmp_path / "models" / summary["version"] / "meta.json").read_text())
-    assert meta["parent"] == "minilm-vader-v1" and meta["corrections"] == len(ids)
+    assert meta["parent"] == "minilm-vader-v2" and meta["corrections"] == len(ids)
     assert "delivery" in meta["cat_labels"]
 
 
@@ -144,3 +144,44 @@ def test_regressing_head_is_refused(tmp_path: Path, db_url: str) -> None:
     assert res.exit_code == 1
     assert "refused" in res.output and "fell from" in res.output
     assert not (tmp_path / "models" / "ACTIVE").exists()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_train_can_fine_tune_the_last_encoder_layer(tmp_path: Path, db_url: str) -> None:
+    """`listener train --fine-tune`: the last layer learns from corrections; the same
+    held-back guard decides; the classifier then runs on the new layer."""
+    from classifiers import load_classifier
+    from classifiers.minilm import TOP_FILE, base_weights_dir
+    from listener.config import load_settings
+
+    cfg, ids = _setup(tmp_path, db_url, {"regression_tolerance": 0.2})
+    settings = load_settings(cfg).classifier
+    for mid, text in zip(ids, COMPLAINTS + HAPPY, strict=True):
+        flag = "--unhappy" if text in COMPLAINTS else "--not-unhappy"
+        assert _invoke(cfg, "label", str(mid), flag).exit_code == 0
+    res = _invoke(cfg, "train", "--fine-tune", "--epochs", "1", "--base-limit", "400", "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
+    assert summary["accepted"] is True
+    version_dir = tmp_path / "models" / summary["version"]
+    meta = json.loads((version_dir / "meta.json").read_text())
+    assert meta["fine_tuned_layer"] is True and "current" in summary
+    new_top = version_dir / TOP_FILE
+    base_top = base_weights_dir(settings) / TOP_FILE
+    assert new_top.is_file() and new_top.read_bytes() != base_top.read_bytes()
+    clf = load_classifier(settings)
+    assert clf.encoder.top_weights == new_top  # type: ignore[attr-defined]
+    assert clf.version.startswith(summary["version"])
+    assert len(clf.predict(COMPLAINTS)) == len(COMPLAINTS)
+
+
+def test_fine_tune_without_corrections_is_a_clear_error(tmp_path: Path) -> None:
+    from classifiers import ClassifierSettings
+    from listener.errors import ClassifierError
+    from listener.learning import train_from_corrections
+
+    settings = ClassifierSettings(models_dir=str(tmp_path))
+    with pytest.raises(ClassifierError, match="no corrections"):
+        train_from_corrections(settings, None, corrections=[], fine_tune=True)
+    assert not any(tmp_path.iterdir())  # nothing was loaded or written
