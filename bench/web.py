@@ -32,14 +32,14 @@ TARGET_MS = 150.0  #: the queue's target
 DASHBOARD_TARGET_MS = 100.0  #: the 90-day dashboard's target (issue #18)
 LABELS = ("negative", "neutral", "positive")
 CATEGORIES = (
-    "lost_or_late_delivery",
+    "delivery",
     "damaged_or_defective",
     "billing",
     "returns_and_refunds",
     "rude_or_slow_service",
-    "wrong_size_or_fit",
-    "order_change",
-    "website_or_app",
+    "wrong_item_or_size",
+    "account_or_login",
+    "app_or_website",
     "praise",
     "other",
 )

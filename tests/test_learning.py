@@ -159,7 +159,7 @@ def test_train_can_fine_tune_the_last_encoder_layer(tmp_path: Path, db_url: str)
     settings = load_settings(cfg).classifier
     for mid, text in zip(ids, COMPLAINTS + HAPPY, strict=True):
         flag = "--unhappy" if text in COMPLAINTS else "--not-unhappy"
-        assert _invoke(cfg, "label", str(mid), flag).exit_code == 0
+        assert _invoke(cfg, "label", str(mid), flag, "--by", "ana").exit_code == 0
     res = _invoke(cfg, "train", "--fine-tune", "--epochs", "1", "--base-limit", "400", "--json")
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
