@@ -66,6 +66,13 @@ def label_cmd(
         + (f", category {category}" if category else "")
         + f" (by {done['by']}); run `listener train` to learn from it"
     )
+    again = done.get("retriaged")
+    if again:
+        click.echo(
+            f"case {done['case_id']} re-triaged: priority {again['priority']}, "
+            f"category {again['category']}"
+            + (f", reply v{again['draft_version']} rewritten" if again.get("draft_version") else "")
+        )
 
 
 @click.command("train")
