@@ -55,6 +55,8 @@ COMMANDS: dict[str, str] = {
             "report",
         )
     },
+    "merge": "listener.cli_link:merge_cmd",
+    "link": "listener.cli_link:link_cmd",
     "serve": "listener.cli_web:serve_cmd",
     "users": "listener.cli_web:users_cmd",
     "alerts": "listener.cli_alerts:alerts_cmd",
@@ -91,6 +93,8 @@ SHORT_HELP: dict[str, str] = {
     "send": "Deliver approved replies in the outbox now (--once: one pass).",
     "templates": "Reply templates: `templates check` renders each against samples.",
     "report": "Team report: first response, SLA, recovery rate, cost (--since 7d).",
+    "merge": "Same person: another case's posts join this one (merge CASE OTHER).",
+    "link": "Suggested links between one customer's cases: suggestions, accept, reject.",
     "serve": "Serve the web app: triage queue, case pages, dashboard, JSON API.",
     "users": "Manage web users (add, list, password, disable) and their API tokens.",
     "alerts": "List alerts (--json); ack, resolve or evaluate them.",

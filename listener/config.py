@@ -50,6 +50,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+def _account(handle: str) -> str:
+    return handle.strip().lstrip("@").lower()
+
+
 class BrandSettings(_Model):
     """The brand being listened for."""
 
@@ -79,6 +83,19 @@ class BrandSettings(_Model):
         description="The tone replies are written in.",
     )
     website: str | None = Field(default=None, description="The brand's website (allowed in links).")
+    accounts: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="The brand's own accounts per platform, e.g. {x: [zephyrshoes, "
+        "zephyrhelp], mastodon: ['zephyr@mastodon.social']}: their posts are the brand's "
+        "answers, never complaints (``handles`` count on every platform).",
+    )
+
+    def is_own(self, platform: str, handle: str) -> bool:
+        """Whether ``handle`` on ``platform`` is one of the brand's own accounts."""
+        mine = {_account(h) for h in (*self.handles, *self.accounts.get(platform, ()))}
+        mine.discard("")
+        who = _account(handle)
+        return bool(who) and who in mine
 
     @property
     def match_terms(self) -> list[str]:
@@ -291,6 +308,27 @@ class TriageSettings(_Model):
     repeat_window: Duration = Field(
         default=timedelta(days=30),
         description="Later posts by the same author within this window join their open case.",
+    )
+    thread_window: Duration = Field(
+        default=timedelta(days=14),
+        description="A customer's reply in a case's thread (to their post, or to our reply) "
+        "within this time joins that case, even a sent or resolved one: 'all good now, "
+        "thanks' marks it recovered, a still unhappy reply brings it back to the queue.",
+    )
+
+
+class LinkingSettings(_Model):
+    """One customer across sources: when Listener suggests two cases are one person's."""
+
+    suggest: bool = Field(
+        default=True,
+        description="Suggest links between cases that share strong evidence (the same order "
+        "number or e-mail address, or one naming the other's account); an agent accepts or "
+        "rejects each one, nothing is merged silently.",
+    )
+    window: Duration = Field(
+        default=timedelta(days=3),
+        description="How close in time two cases' posts must be for a suggested link.",
     )
 
 
@@ -876,6 +914,10 @@ class Settings(_Model):
     )
     triage: TriageSettings = Field(
         default_factory=TriageSettings, description="Priorities and response targets."
+    )
+    linking: LinkingSettings = Field(
+        default_factory=LinkingSettings,
+        description="One customer across sources: suggested links between cases.",
     )
     recovery: RecoverySettings = Field(
         default_factory=RecoverySettings, description="Reply templates, offers, approvals."

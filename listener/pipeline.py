@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from listener import models as m
 from listener import rollups
 from listener.alerts.conditions import failure_kind
-from listener.cases.followup import record_followup
+from listener.cases import followup, linking
+from listener.cases.followup import Follow
 from listener.cases.offering import (
     draft_context_for,
     offers_event_data,
@@ -710,17 +711,48 @@ def apply_prediction(session: Session, mention: m.Mention, pred: Prediction, now
     mention.model_version = pred.model_version
 
 
-def _open_case_for(session: Session, author: m.Author, since: datetime) -> m.Case | None:
+def _open_case_for(session: Session, author_ids: list[int], since: datetime) -> m.Case | None:
     return session.scalars(
         select(m.Case)
         .where(
-            m.Case.author_id == author.id,
-            m.Case.status.not_in((CaseStatus.RESOLVED, CaseStatus.REJECTED)),
+            m.Case.author_id.in_(author_ids),
+            m.Case.status.not_in((CaseStatus.RESOLVED, CaseStatus.REJECTED, CaseStatus.MERGED)),
             m.Case.last_mention_at >= since,
         )
         .order_by(m.Case.id.desc())
         .limit(1)
     ).one_or_none()
+
+
+def _follow_conversation(
+    session: Session,
+    settings: Settings,
+    mention: m.Mention,
+    author: m.Author,
+    pred: Prediction,
+    now: datetime,
+) -> tuple[m.Case | None, followup.Followup | None]:
+    """The conversation hook: the case this post follows and what it is to it
+    (the brand's answer, a follow-up, or nothing) — see :mod:`listener.cases.followup`."""
+    triage_cfg = settings.triage
+    customer = linking.customer_ids(session, author)
+    recent = _open_case_for(session, customer, mention.published_at - triage_cfg.repeat_window)
+    found = followup.find_case(session, settings, mention, author, customer, recent)
+    decision = followup.decide(
+        followup.PostFacts(
+            published_at=mention.published_at,
+            unhappy=bool(pred.unhappy),
+            label=pred.label,
+            text=mention.full_text or mention.text,
+            by_brand=found.by_brand,
+            in_thread=found.in_thread,
+        ),
+        None if found.case is None else followup.facts_of(found.case),
+        repeat_window=triage_cfg.repeat_window,
+        thread_window=triage_cfg.thread_window,
+    )
+    followup.record_brand_answer(session, decision, mention, now)
+    return found.case, decision
 
 
 def _triage_mention(
@@ -737,8 +769,12 @@ def _triage_mention(
     triage_cfg = settings.triage
     if mention.case_id is not None:
         return 0, 0
-    case = _open_case_for(session, author, mention.published_at - triage_cfg.repeat_window)
-    if case is not None:
+    case, follow = _follow_conversation(session, settings, mention, author, pred, now)
+    if follow is not None and not follow.joins:
+        if follow.kind in (Follow.BRAND_ANSWER, Follow.BRAND_POST):
+            return 0, 0  # the brand's own post: an answer, never a complaint
+        case = None
+    if case is not None and follow is not None:
         mention.case_id = case.id
         case.mention_count = (case.mention_count or 1) + 1
         case.last_mention_at = max(
@@ -760,7 +796,6 @@ def _triage_mention(
                 data=data,
             )
         )
-        record_followup(session, case, mention, pred.label, bool(pred.unhappy), now)
         if pred.unhappy:
             # re-score the whole case: its worst post, every circumstance, how many posts
             case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
@@ -776,6 +811,11 @@ def _triage_mention(
                 span=case.last_mention_at - _first_post_at(session, case),
             )
             case.priority, case.reasons = max(case.priority, t.priority), t.reasons
+        needs_draft = followup.apply(
+            session, settings, case, mention, follow, now, label=pred.label, unhappy=pred.unhappy
+        )
+        if needs_draft:
+            return 0, int(write_draft(session, settings, cfg, case, mention, author, now))
         return 0, 0
     if not pred.unhappy:
         return 0, 0
@@ -822,6 +862,7 @@ def _triage_mention(
         )
     )
     drafted = write_draft(session, settings, cfg, case, mention, author, now)
+    linking.suggest_links(session, settings, case, now)  # shown to agents, never merged
     return 1, int(drafted)
 
 

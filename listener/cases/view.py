@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.cases.audit import mask, sentence
+from listener.cases.linking import platforms_of, suggestions_for
 from listener.cases.offering import facts, granted, limits, offer_history
 from listener.cases.queue import shown_draft, summary
 from listener.cases.sending import CHANNEL_LIMITS, Reply, Rules, violations
@@ -128,6 +129,7 @@ def _posts(session: Session, case: m.Case) -> list[dict[str, Any]]:
                 "id": x.id,
                 "external_id": x.external_id,
                 "author": x.author.handle if x.author else None,
+                "platform": x.author.platform if x.author else None,
                 "source": x.source.name if x.source else None,
                 "url": x.url,
                 "title": x.title,
@@ -294,6 +296,15 @@ def case_view(
             "email": author.email,
         }
         out["posts"] = _posts(session, case)
+        # one customer across sources: every platform they used, and possible links
+        out["platforms"] = platforms_of(case.mentions)
+        out["merged_into_id"] = case.merged_into_id
+        out["merged_from"] = list(
+            session.scalars(
+                select(m.Case.id).where(m.Case.merged_into_id == case.id).order_by(m.Case.id)
+            )
+        )
+        out["link_suggestions"] = suggestions_for(session, case.id)
         out["conversation"] = _conversation(session, case)
         out["history"] = _history(session, case)
         out["reply"] = _draft(case, app)
