@@ -240,6 +240,18 @@ class LinkSuggestion(Base):
     decided_at: Mapped[datetime | None]
 
 
+class LinkKey(Base):
+    """Strong evidence a case carries (an order number, an e-mail address, an account it
+    names, its author's own handle): the index behind link suggestions."""
+
+    __tablename__ = "link_keys"
+    __table_args__ = (Index("ix_link_keys_kind_value", "kind", "value"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(320), primary_key=True)
+
+
 class Classification(Base):
     """Every classification ever made of a mention (the mention holds the current one)."""
 

@@ -814,6 +814,7 @@ def _triage_mention(
         needs_draft = followup.apply(
             session, settings, case, mention, follow, now, label=pred.label, unhappy=pred.unhappy
         )
+        linking.suggest_links(session, settings, case, now)  # the new post may name an order
         if needs_draft:
             return 0, int(write_draft(session, settings, cfg, case, mention, author, now))
         return 0, 0

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -238,11 +238,52 @@ def _own(settings: Settings) -> tuple[list[str], list[str]]:
     return own, domains
 
 
+#: evidence kinds stored per case, and what each one is looked up against in other cases
+_LOOKUP: dict[str, str] = {"order": "order", "email": "email", "account": "self", "self": "account"}
+
+
+def case_keys(
+    side: Side, own: Iterable[str] = (), own_domains: Iterable[str] = ()
+) -> set[tuple[str, str]]:
+    """The keys a case is indexed by: its evidence, and its author's own handle (``self``),
+    without the brand's handles and addresses (everyone names those)."""
+    mine = {h.strip().lstrip("@").lower() for h in own}
+    domains = {d.lower() for d in own_domains if d}
+    keys: set[tuple[str, str]] = set()
+    for text in side.texts:
+        keys |= keys_of(text)
+    if side.email:
+        keys.add(("email", side.email.lower()))
+    keys |= {("self", h) for h in _handles(side)}
+    return {
+        (k, v[:320])
+        for k, v in keys
+        if not (k in ("account", "self") and v in mine)
+        and not (k == "email" and any(v.endswith("@" + d) or v.endswith("." + d) for d in domains))
+    }
+
+
+def index_case(session: Session, case_id: int, keys: Iterable[tuple[str, str]]) -> None:
+    """Store the case's keys (those it has not got yet)."""
+    have = {
+        (kind, value)
+        for kind, value in session.execute(
+            select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == case_id)
+        )
+    }
+    for kind, value in sorted(set(keys) - have):
+        session.add(m.LinkKey(case_id=case_id, kind=kind, value=value))
+    session.flush()
+
+
 def suggest_links(
     session: Session, settings: Settings, case: m.Case, now: datetime, limit: int = 50
 ) -> list[m.LinkSuggestion]:
-    """Store suggestions for ``case``: workable cases of other people within the window
-    that share strong evidence with it (never merged: an agent decides)."""
+    """Index ``case``'s evidence and store suggestions: workable cases of other people
+    within the window that share strong evidence with it (never merged: an agent decides).
+
+    Equal keys are found through the ``link_keys`` index; the pure :func:`evidence`
+    then confirms each candidate."""
     window = settings.linking.window
     if not settings.linking.suggest:
         return []
@@ -252,35 +293,24 @@ def suggest_links(
         return []
     mine = _side(case, posts)
     own, domains = _own(settings)
-    keys = set().union(*(keys_of(t) for t in mine.texts))
+    keys = case_keys(mine, own, domains)
+    index_case(session, case.id, keys)
+    wanted = [(_LOOKUP[k], v) for k, v in keys if k in _LOOKUP]
+    if not wanted:
+        return []
     author = case.author
     group = customer_ids(session, author) if author is not None else [case.author_id]
-    conds: list[Any] = []
-    text = func.lower(m.Mention.text)
-    for kind, value in keys:
-        if kind in ("order", "email") and len(value) >= 4:
-            conds.append(text.contains(value.lower(), autoescape=True))
-        elif kind == "account":
-            conds.append(func.lower(m.Author.handle) == value)
-    for handle in _handles(mine) - {h.lstrip("@").lower() for h in own}:
-        if len(handle) >= 4:
-            conds.append(text.contains(handle, autoescape=True))
-    if mine.email:
-        conds.append(func.lower(m.Author.email) == mine.email.lower())
-    if not conds:
-        return []
     since = min(mine.times) - window
     ids = list(
         session.scalars(
-            select(m.Mention.case_id)
-            .join(m.Case, m.Case.id == m.Mention.case_id)
-            .join(m.Author, m.Author.id == m.Mention.author_id)
+            select(m.LinkKey.case_id)
+            .join(m.Case, m.Case.id == m.LinkKey.case_id)
             .where(
-                m.Mention.published_at >= since,
-                m.Mention.case_id != case.id,
+                or_(*(and_(m.LinkKey.kind == k, m.LinkKey.value == v) for k, v in wanted)),
+                m.LinkKey.case_id != case.id,
                 m.Case.status.in_(WORKABLE),
+                m.Case.last_mention_at >= since,
                 m.Case.author_id.not_in(group),
-                or_(*conds),
             )
             .distinct()
             .limit(limit)
@@ -433,6 +463,13 @@ def merge_cases(
                 raise Conflict(f"link suggestion {suggestion_id} is already {suggestion.status}")
             suggestion.status = SuggestionStatus.ACCEPTED
             suggestion.decided_by, suggestion.decided_at = actor.username, work.now
+        carried = [
+            (kind, value)
+            for kind, value in session.execute(
+                select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == other.id)
+            )
+        ]
+        index_case(session, case.id, carried)
         moved = [x.id for x in other.mentions]
         for x in list(other.mentions):
             x.case_id = case.id

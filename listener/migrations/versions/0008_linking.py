@@ -7,6 +7,8 @@ Create Date: 2026-11-30 10:10:00
 * ``authors.customer_id``: the person an author account belongs to (the lowest
   author id of the linked accounts; NULL: not linked to any other account);
 * ``cases.merged_into_id``: the case a merged case's posts moved to;
+* ``link_keys``: the strong evidence each case carries (indexed: suggestions look
+  up equal keys instead of scanning posts);
 * ``link_suggestions``: two cases that may be one customer's, with the evidence
   (a shared order number, e-mail address, or a mention of the other account),
   suggested → accepted or rejected by an agent (never merged silently).
@@ -57,9 +59,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_link_suggestions_other_case_id", "link_suggestions", ["other_case_id"])
     op.create_index("ix_link_suggestions_status", "link_suggestions", ["status"])
+    op.create_table(
+        "link_keys",
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("value", sa.String(length=320), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name="fk_link_keys_case_id_cases"),
+        sa.PrimaryKeyConstraint("case_id", "kind", "value", name="pk_link_keys"),
+    )
+    op.create_index("ix_link_keys_kind_value", "link_keys", ["kind", "value"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_link_keys_kind_value", table_name="link_keys")
+    op.drop_table("link_keys")
     op.drop_index("ix_link_suggestions_status", table_name="link_suggestions")
     op.drop_index("ix_link_suggestions_other_case_id", table_name="link_suggestions")
     op.drop_table("link_suggestions")
