@@ -271,9 +271,21 @@ def index_case(session: Session, case_id: int, keys: Iterable[tuple[str, str]]) 
             select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == case_id)
         )
     }
-    for kind, value in sorted(set(keys) - have):
-        session.add(m.LinkKey(case_id=case_id, kind=kind, value=value))
-    session.flush()
+    missing = sorted(set(keys) - have)
+    if not missing:
+        return
+    try:
+        with session.begin_nested():
+            session.add_all(m.LinkKey(case_id=case_id, kind=k, value=v) for k, v in missing)
+            session.flush()
+    except IntegrityError:  # another transaction indexed some of them: add the rest
+        for kind, value in missing:
+            try:
+                with session.begin_nested():
+                    session.add(m.LinkKey(case_id=case_id, kind=kind, value=value))
+                    session.flush()
+            except IntegrityError:
+                continue
 
 
 def suggest_links(
