@@ -24,6 +24,7 @@ from listener.cases.linking import (
     evidence,
     keys_of,
     merge_cases,
+    profile_texts,
     reject_suggestion,
     suggestions_for,
 )
@@ -97,6 +98,25 @@ def test_evidence_needs_something_only_one_person_would_share() -> None:
     s2 = side(2, "blog", "b", "support@zephyrshoes.com never answers")
     assert evidence(s1, s2, window=WINDOW, own=OWN, own_domains=["zephyrshoes.com"]) == []
     assert evidence(x, x, window=WINDOW, own=OWN) == []  # a case and itself
+
+
+def test_a_profile_link_to_the_other_account_is_evidence() -> None:
+    raw = {
+        "platform": "mastodon",
+        "account": {
+            "note": "Runner, bridesmaid, shoe person.",
+            "fields": [{"name": "X", "value": "https://x.com/maya_k"}, {"name": "x", "value": 3}],
+        },
+    }
+    texts = profile_texts(raw)
+    assert texts == ["Runner, bridesmaid, shoe person.", "https://x.com/maya_k"]
+    assert profile_texts("not a dict") == [] and profile_texts({"account": []}) == []
+    masto = side(2, "mastodon", "maya@mastodon.social", MASTODON_POST, *texts)
+    x = side(1, "x", "maya_k", X_POST)
+    (found,) = evidence(masto, x, window=WINDOW, own=OWN)
+    assert (found.kind, found.value) == ("account", "maya_k")
+    bsky = {"record": {"links": ["https://mastodon.social/@maya"]}}
+    assert ("account", "maya") in keys_of(profile_texts(bsky)[0])
 
 
 # -- end to end: X + Mastodon (linked by an agent) + a blog (suggested, accepted) -------------

@@ -212,9 +212,30 @@ def link_authors(session: Session, author_ids: Iterable[int]) -> list[int]:
 # suggestions
 
 
+def profile_texts(raw: Any) -> list[str]:
+    """What a post's raw payload says about its author's other accounts: a Mastodon bio
+    and profile fields ("X: x.com/maya_k"), a Bluesky post's links."""
+    if not isinstance(raw, dict):
+        return []
+    out: list[str] = []
+    account = raw.get("account")
+    if isinstance(account, dict):
+        if isinstance(account.get("note"), str):
+            out.append(account["note"][:2000])
+        for f in account.get("fields") or []:
+            if isinstance(f, dict) and isinstance(f.get("value"), str):
+                out.append(f["value"][:500])
+    record = raw.get("record")
+    if isinstance(record, dict):
+        out += [str(link)[:500] for link in (record.get("links") or [])[:20]]
+    return out
+
+
 def _side(case: m.Case, mentions: Sequence[m.Mention] | None = None) -> Side:
     mentions = case.mentions if mentions is None else mentions
     texts = [x.full_text or x.text for x in mentions]
+    for x in mentions[:20]:
+        texts += profile_texts(x.raw)
     author = case.author
     if author is not None and author.url:
         texts.append(author.url)

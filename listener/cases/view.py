@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.cases.audit import mask, sentence
-from listener.cases.linking import platforms_of, suggestions_for
+from listener.cases.linking import customer_ids, platforms_of, suggestions_for
 from listener.cases.offering import facts, granted, limits, offer_history
 from listener.cases.queue import shown_draft, summary
 from listener.cases.sending import CHANNEL_LIMITS, Reply, Rules, violations
@@ -191,21 +191,27 @@ def _conversation(session: Session, case: m.Case, limit: int = 50) -> list[dict[
 
 
 def _history(session: Session, case: m.Case, limit: int = 20) -> dict[str, Any]:
+    # every account of the customer (linked across platforms), merged cases left out
+    people = customer_ids(session, case.author) if case.author else [case.author_id]
     earlier = session.scalars(
         select(m.Case)
-        .where(m.Case.author_id == case.author_id, m.Case.id != case.id)
+        .where(
+            m.Case.author_id.in_(people),
+            m.Case.id != case.id,
+            m.Case.merged_into_id.is_(None),
+        )
         .order_by(m.Case.id.desc())
         .limit(limit)
     ).all()
     offers = session.scalars(
         select(m.Offer)
         .join(m.Case, m.Offer.case_id == m.Case.id)
-        .where(m.Case.author_id == case.author_id, m.Case.id != case.id, granted())
+        .where(m.Case.author_id.in_(people), m.Case.id != case.id, granted())
         .order_by(m.Offer.id.desc())
         .limit(limit)
     ).all()
     posts = session.scalar(
-        select(func.count()).select_from(m.Mention).where(m.Mention.author_id == case.author_id)
+        select(func.count()).select_from(m.Mention).where(m.Mention.author_id.in_(people))
     )
     return {
         "earlier_cases": [
