@@ -21,6 +21,7 @@ from listener.cases.actions import claim, reject
 from listener.cases.linking import (
     Side,
     accept_suggestion,
+    case_keys,
     evidence,
     keys_of,
     merge_cases,
@@ -117,6 +118,16 @@ def test_a_profile_link_to_the_other_account_is_evidence() -> None:
     assert (found.kind, found.value) == ("account", "maya_k")
     bsky = {"record": {"links": ["https://mastodon.social/@maya"]}}
     assert ("account", "maya") in keys_of(profile_texts(bsky)[0])
+
+
+def test_a_post_stuffed_with_evidence_gives_a_bounded_key_set() -> None:
+    spam = " ".join(f"order #{10000 + i} mail{i}@spam.example @user{i}" for i in range(2000))
+    keys = case_keys(side(1, "x", "spammer", spam + " " + "x" * 5000), OWN, ["zephyrshoes.com"])
+    kinds = [k for k, _ in keys]
+    assert max(kinds.count(k) for k in set(kinds)) <= 16
+    assert all(len(v) <= 320 for _, v in keys)
+    assert ("self", "spammer") in keys
+    assert not any(v == "zephyrshoes" for _, v in case_keys(side(1, "x", "@ZephyrShoes"), OWN))
 
 
 # -- end to end: X + Mastodon (linked by an agent) + a blog (suggested, accepted) -------------

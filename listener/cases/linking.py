@@ -259,6 +259,8 @@ def _own(settings: Settings) -> tuple[list[str], list[str]]:
     return own, domains
 
 
+#: at most this many keys of each kind per case (hostile posts list thousands of numbers)
+MAX_KEYS_PER_KIND = 16
 #: evidence kinds stored per case, and what each one is looked up against in other cases
 _LOOKUP: dict[str, str] = {"order": "order", "email": "email", "account": "self", "self": "account"}
 
@@ -276,12 +278,20 @@ def case_keys(
     if side.email:
         keys.add(("email", side.email.lower()))
     keys |= {("self", h) for h in _handles(side)}
-    return {
+    kept = sorted(
         (k, v[:320])
         for k, v in keys
         if not (k in ("account", "self") and v in mine)
         and not (k == "email" and any(v.endswith("@" + d) or v.endswith("." + d) for d in domains))
-    }
+    )
+    # a post stuffed with numbers or handles is not more evidence: a bounded set per kind
+    per_kind: dict[str, int] = {}
+    out: set[tuple[str, str]] = set()
+    for k, v in kept:
+        per_kind[k] = per_kind.get(k, 0) + 1
+        if per_kind[k] <= MAX_KEYS_PER_KIND:
+            out.add((k, v))
+    return out
 
 
 def index_case(session: Session, case_id: int, keys: Iterable[tuple[str, str]]) -> None:
@@ -374,7 +384,7 @@ def suggest_links(
         row = m.LinkSuggestion(
             case_id=lo,
             other_case_id=hi,
-            evidence=[e.as_dict() for e in found],
+            evidence=[e.as_dict() for e in found[:10]],
             status=SuggestionStatus.SUGGESTED,
             created_at=now,
         )
