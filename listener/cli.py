@@ -150,6 +150,10 @@ class CliState:
             from listener.app import App
 
             self._app = App.from_settings(self.settings)
+            if sys.stderr.isatty():
+                from classifiers.progress import rich_progress
+
+                self._app.model_progress = rich_progress()
         return self._app
 
     def close(self) -> None:

@@ -99,6 +99,8 @@ def _poll_with_progress(
     else:
         total = len(app.settings.sources)
     show_bar = sys.stderr.isatty() and total > 0
+    if show_bar:
+        _ = app.classifier  # loaded first, with its own spinner (one live display at a time)
     progress = Progress(
         TextColumn("polling"),
         BarColumn(),
@@ -107,16 +109,21 @@ def _poll_with_progress(
         console=_console(err=True),
         transient=True,
         disable=not show_bar,
+        redirect_stdout=False,  # results stay on stdout (`listener poll > file`)
+        redirect_stderr=False,
     )
+    # the bar and stdout share the screen: print results above the bar there, else to stdout
+    above_bar = show_bar and sys.stdout.isatty()
     with progress:
         task = progress.add_task("", total=total)
 
         def on_result(o: PollOutcome) -> None:
             progress.update(task, advance=1, description=o.source)
             if not as_json:
-                progress.console.print(
-                    _outcome_line(o), markup=False, highlight=False
-                ) if show_bar else click.echo(_outcome_line(o))
+                if above_bar:
+                    progress.console.print(_outcome_line(o), markup=False, highlight=False)
+                else:
+                    click.echo(_outcome_line(o))
 
         return poll_sources(app, names, due_only=due, on_result=on_result)
 
@@ -450,6 +457,12 @@ def classify_cmd(
         classifier_settings = classifier_settings.model_copy(update={"batch_size": batch_size})
     chosen = fmt or guess_format(input_path)
     chunk = max(256, classifier_settings.batch_size * 8)
+    if input_path in (None, "-") and sys.stdin.isatty():
+        click.echo(
+            "classify: type or paste texts, one per line, then Ctrl-D "
+            "(or: listener classify FILE, or pipe them in)",
+            err=True,
+        )
     out = sys.stdout
     with open_input(input_path) as stream:
         texts = iter_texts(stream, chosen, text_column)  # type: ignore[arg-type]

@@ -263,3 +263,117 @@ def test_the_readme_tour_closes_the_loop(demo: Path) -> None:
     delivered = [json.loads(x) for x in (demo / "var" / "outbox.jsonl").read_text().splitlines()]
     assert [d["case_id"] for d in delivered] == [case]
     assert delivered[0]["text"] == message["text"]
+
+
+# ---------------------------------------------------------------------------
+# the offline demo's outbox, "sent" by hand, honest output
+
+
+def test_the_local_outbox_delivers_once_and_skips_torn_lines(tmp_path: Path) -> None:
+    from listener.channels.base import OutboundMessage
+    from listener.channels.local import LocalOutboxChannel, is_local
+
+    path = tmp_path / "var" / "outbox.jsonl"
+    path.parent.mkdir()
+    path.write_text('{"idempotency_key": "other"}\n{not json\n')  # hand-edited, torn
+    channel = LocalOutboxChannel(path, "x_reply")
+    message = OutboundMessage(
+        idempotency_key="draft-7", channel="x_reply", text="@ann sorry", in_reply_to="1"
+    )
+    assert channel.find_existing(message) is None
+    first = channel.send(message)
+    assert is_local(first) and first.endswith("#3")
+    assert channel.send(message) == first == channel.find_existing(message)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[-1])["text"] == "@ann sorry"
+
+
+def test_local_outbox_only_without_credentials_and_never_for_manual_channels(
+    make_settings: Any,
+) -> None:
+    from listener.channels.registry import uses_local_outbox
+
+    on = make_settings({"recovery": {"local_outbox": True}})
+    assert uses_local_outbox("x_reply", on) and uses_local_outbox("mastodon_reply", on)
+    assert not uses_local_outbox("blog_comment", on) and not uses_local_outbox("hn_comment", on)
+    creds = {k: "set" for k in ("consumer_key", "consumer_secret", "access_token")}
+    with_x = make_settings(
+        {"recovery": {"local_outbox": True}, "x": {**creds, "access_token_secret": "s"}}
+    )
+    assert not uses_local_outbox("x_reply", with_x)
+    assert not uses_local_outbox("x_reply", make_settings())  # off unless configured
+
+
+def started(demo: Path) -> list[dict[str, Any]]:
+    assert run(["init"]).exit_code == 0
+    lexicon(demo)
+    poll = run(["poll"])
+    assert poll.exit_code == 0 and "problem" not in poll.output  # local feeds parse cleanly
+    run(["users", "add", "carla", "--role", "agent", "--password-stdin"], input="pw-123456\n")
+    return [json.loads(x) for x in run(["queue", "--json"]).output.splitlines()]
+
+
+def test_sent_by_hand_with_a_note_then_resolve(demo: Path) -> None:
+    rows = started(demo)
+    blog = next(r for r in rows if r["channel"] == "blog_comment")
+    me = {"LISTENER_USER": "carla"}
+    for args in (["claim", str(blog["id"])], ["approve", str(blog["id"])], ["send", "--once"]):
+        result = run(args, env=me)
+        assert result.exit_code == 0, result.output
+    assert "sent 0 messages" in result.output  # a blog comment is posted by a person
+    sent = run(["sent", str(blog["id"]), "--note", "posted under the article"], env=me)
+    assert sent.exit_code == 0, sent.output
+    assert run(["resolve", str(blog["id"])], env=me).exit_code == 0
+    shown = json.loads(run(["show", str(blog["id"]), "--json"]).output)
+    event = next(e for e in shown["events"] if e["kind"] == "reply.sent")
+    assert event["data"]["note"] == "posted under the article" and event["data"]["manual"]
+
+
+def test_show_prints_offers_with_reasons_mention_ids_and_draft_lines(demo: Path) -> None:
+    rows = started(demo)
+    case = next(r for r in rows if r["channel"] == "email" or r["channel"] == "blog_comment")
+    out = run(["show", str(case["id"])]).output
+    assert f"mention {case['mention_id']} " in out
+    assert "offers" in out and "because " in out
+    view = json.loads(run(["show", str(case["id"]), "--json"]).output)
+    draft = view["drafts"][-1]["text"]
+    assert "\n" in draft  # a multi-line reply: every line shown, indented
+    for line in draft.splitlines():
+        assert f"  {line}".rstrip() in out.splitlines()
+
+
+def test_queue_piped_is_one_line_per_case(demo: Path) -> None:
+    rows = started(demo)
+    out = run(["queue"]).output.splitlines()  # CliRunner's stdout is not a terminal
+    assert len(out) == len(rows) + 1 and out[-1] == f"{len(rows)} open case(s)"
+    assert all("→" in line for line in out[:-1])
+
+
+def test_failed_drafts_show_in_queue_and_health(demo: Path) -> None:
+    assert run(["init"]).exit_code == 0
+    lexicon(demo)
+    cfg = demo / "config.yaml"
+    data = yaml.safe_load(cfg.read_text())
+    data["sources"] = [{**data["sources"][1], "options": {"channel": "carrier_pigeon"}}]
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert run(["poll"]).exit_code == 0
+    out = run(["queue"]).output
+    assert "draft FAILED: no template for channel 'carrier_pigeon'" in out
+    rows = [json.loads(x) for x in run(["queue", "--json"]).output.splitlines()]
+    assert rows and all(r["draft"] is None and r["draft_error"] for r in rows)
+    health = run(["health"])
+    assert health.exit_code == 3, health.output
+    assert f"drafts    {len(rows)} open case(s) whose draft failed" in health.output
+
+
+def test_classify_writes_nothing_in_the_working_directory(demo: Path) -> None:
+    result = run(["classify", "--format", "text"], input="my order never came\n")
+    assert result.exit_code == 0 and json.loads(result.output)["unhappy"] is True
+    assert list(demo.iterdir()) == []
+
+
+def test_train_output_never_says_nan() -> None:
+    from listener.cli_model import _no_nan, _score
+
+    assert _score(float("nan")) == "n/a" and _score(0.5) == "0.500" and _score(None) == "n/a"
+    assert _no_nan({"a": [float("nan"), 1.0], "b": "nan"}) == {"a": [None, 1.0], "b": "nan"}
