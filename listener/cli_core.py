@@ -47,9 +47,7 @@ def init_cmd(state: CliState) -> None:
     if not state.config_path.exists():
         from listener.defaults import write_starter
 
-        if state.config_path.name != "config.yaml":
-            raise click.UsageError(f"{state.config_path}: file not found")
-        written = write_starter(state.config_path.parent)
+        written = write_starter(state.config_path)
         for path in written:
             note = "starter: edit it for your brand" if path.suffix == ".yaml" else "demo posts"
             click.echo(f"wrote     {path}  ({note})")

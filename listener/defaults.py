@@ -61,12 +61,13 @@ def copy_templates(target: Path) -> list[Path]:
     return written
 
 
-def write_starter(folder: Path) -> list[Path]:
-    """A starter ``config.yaml`` and the demo posts in ``examples/`` (never overwritten);
-    returns the files written."""
+def write_starter(config: Path) -> list[Path]:
+    """A starter config at ``config`` and the demo posts in ``examples/`` beside it (never
+    overwritten); returns the files written."""
     written: list[Path] = []
-    config = folder / "config.yaml"
+    folder = config.parent
     if not config.exists():
+        folder.mkdir(parents=True, exist_ok=True)
         config.write_text(starter_config(), "utf-8")
         written.append(config)
     examples = folder / "examples"
