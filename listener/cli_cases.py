@@ -417,15 +417,30 @@ def send_cmd(state: CliState, once: bool, interval: float) -> None:
         while True:
             sent = deliver_pending(app)
             total += sent
-            if sent:
-                click.echo(f"sent {sent}")
             if once:
                 break
+            if sent:
+                click.echo(f"sent {sent}")
             time.sleep(interval)
     except KeyboardInterrupt:
         pass
     if once:
         click.echo(f"sent {total} message{'s' if total != 1 else ''}")
+        local = _local_channels(state)
+        if total and local:
+            from listener.channels.local import FILENAME
+
+            click.echo(
+                f"  {', '.join(local)}: no credentials, so replies went to "
+                f"{app.settings.data_dir() / FILENAME} (recovery.local_outbox)"
+            )
+
+
+def _local_channels(state: CliState) -> list[str]:
+    """The channels whose replies go to the local outbox file (no credentials set)."""
+    from listener.channels.registry import CHANNELS, uses_local_outbox
+
+    return [c for c in CHANNELS if uses_local_outbox(c, state.settings)]
 
 
 @click.group("templates")

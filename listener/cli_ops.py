@@ -74,14 +74,14 @@ def run_cmd(
     from listener.cli_core import _outcome_line
     from listener.scheduler import Scheduler
 
-    _configure_logs(state)
-    if once:
+    if once:  # one round, a command like `poll`: warnings only, unless -v (results on stdout)
         scheduler = Scheduler(state.app, max_sleep=max_sleep, lock_ttl=lock_ttl)
         report = scheduler.run_once()
         for o in report.outcomes:
             click.echo(_outcome_line(o))
         click.echo(f"round done: {len(report.outcomes)} source(s) polled, {report.sent} sent")
         return
+    _configure_logs(state)
     app, outage = _app_riding_outages(state)
     if app is None:
         return
@@ -361,9 +361,13 @@ def health_cmd(state: CliState, as_json: bool) -> None:
                     )
                 )
             if status.get("local_outbox"):
+                from listener.channels.local import FILENAME
+
                 click.echo(
-                    f"local     {status['local_outbox']} reply(ies) written to the local outbox "
-                    "file, not posted (recovery.local_outbox: no credentials)"
+                    f"local     {status['local_outbox']} repl"
+                    f"{'y' if status['local_outbox'] == 1 else 'ies'} written to "
+                    f"{state.settings.data_dir() / FILENAME}, not posted "
+                    "(recovery.local_outbox: no credentials)"
                 )
         else:
             click.echo(f"database  {status['database'].get('error')}")
