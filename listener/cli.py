@@ -62,7 +62,8 @@ COMMANDS: dict[str, str] = {
 }
 
 SHORT_HELP: dict[str, str] = {
-    "init": "Check the config, create or upgrade the database, register sources.",
+    "init": "Check the config, create or upgrade the database, register sources "
+    "(writes a starter config.yaml where there is none).",
     "poll": "Poll sources now (all, --source NAME, or --due) and store what is new.",
     "run": "Run the scheduler: poll sources when due, until stopped (or --once).",
     "worker": "Start a Celery worker (several machines): polls, classifies, sends.",
