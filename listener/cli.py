@@ -142,7 +142,9 @@ class CliState:
         if self._settings is None:
             from listener.config import load_settings
 
-            self._settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path)
+            settings.check_paths()  # a missing templates folder is an error, not a fall-back
+            self._settings = settings
         return self._settings
 
     @property

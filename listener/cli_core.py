@@ -51,8 +51,7 @@ def init_cmd(state: CliState) -> None:
         for path in written:
             note = "starter: edit it for your brand" if path.suffix == ".yaml" else "demo posts"
             click.echo(f"wrote     {path}  ({note})")
-    settings = state.settings
-    settings.check_paths()
+    settings = state.settings  # (checks the paths it names, recovery.templates_dir too)
     app = state.app
     sync_sources(app)
     click.echo(f"config    {state.config_path}  (brand: {settings.brand.name})")
@@ -498,8 +497,7 @@ def config_cmd(state: CliState, as_json: bool, reference: bool) -> None:
         return
     from listener.redact import mask_data
 
-    settings = state.settings
-    settings.check_paths()
+    settings = state.settings  # (checks the paths it names, recovery.templates_dir too)
     # SecretStr fields dump as "**********"; passwords inside URLs are masked too
     data = mask_data(settings.model_dump(mode="json", by_alias=True))
     if as_json:

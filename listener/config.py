@@ -404,7 +404,7 @@ class RecoverySettings(_Model):
         "(replies/<channel>/<category>[.<n>].j2), relative to config.yaml. Each file there "
         "overrides the packaged template of the same name; the rest stay the packaged ones. "
         "Unset: the templates packaged with Listener (`listener templates copy DIR` copies "
-        "them for editing). A folder that does not exist stops `init` and `config`.",
+        "them for editing). A folder that does not exist stops every command (exit 2).",
     )
     agent_name: str = Field(default="The Loyalty Team", description="Signs drafted replies.")
     signature: str = Field(default="", description="Appended to email replies.")
@@ -978,7 +978,7 @@ class Settings(_Model):
         if folder is not None and not folder.is_dir():
             where = self.config_path or "config.yaml"
             raise ConfigError(
-                f"{where}: recovery.templates_dir: folder {str(folder)!r} does not exist "
+                f"{where}: recovery.templates_dir: {str(folder)!r} is not a folder "
                 "(remove the key to use the packaged templates, or create it with "
                 "`listener templates copy DIR`)"
             )
