@@ -180,6 +180,9 @@ def train_cmd(
     else:
         for where, m in result.new_metrics.items():
             cur = result.current_metrics.get(where)
+            if not m.get("n"):
+                click.echo(f"{where}: nothing held back to compare on")
+                continue
             click.echo(
                 f"{where}: n={m['n']} unhappy-F1 new {_score(m['f1'])}"
                 + (f" vs current {_score(cur['f1'])}" if cur else "")
