@@ -377,3 +377,21 @@ def test_train_output_never_says_nan() -> None:
 
     assert _score(float("nan")) == "n/a" and _score(0.5) == "0.500" and _score(None) == "n/a"
     assert _no_nan({"a": [float("nan"), 1.0], "b": "nan"}) == {"a": [None, 1.0], "b": "nan"}
+
+
+def test_health_reports_a_reply_failing_to_send(demo: Path) -> None:
+    rows = started(demo)
+    cfg = demo / "config.yaml"
+    data = yaml.safe_load(cfg.read_text())
+    data["recovery"]["local_outbox"] = False  # real use without X credentials
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+    case = next(r for r in rows if r["channel"] == "x_reply")
+    me = {"LISTENER_USER": "carla"}
+    for args in (["claim", str(case["id"])], ["approve", str(case["id"])]):
+        assert run(args, env=me).exit_code == 0
+    assert "sent 0 messages" in run(["send", "--once"]).output
+    health = run(["health"])
+    assert health.exit_code == 3, health.output
+    assert "sends     1 failing" in health.output and "x.consumer_key" in health.output
+    status = json.loads(run(["health", "--json"]).output)
+    assert status["work_ok"] is False and status["sends_failing"][0]["case_id"] == case["id"]
