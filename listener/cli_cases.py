@@ -413,6 +413,12 @@ def send_cmd(state: CliState, once: bool, interval: float) -> None:
 
     app = state.app
     total = 0
+    if not once:
+        click.echo(
+            f"sending approved replies every {interval:g} s until stopped (Ctrl-C); "
+            "--once for one pass",
+            err=True,
+        )
     try:
         while True:
             sent = deliver_pending(app)
