@@ -331,11 +331,15 @@ def test_sent_by_hand_with_a_note_then_resolve(demo: Path) -> None:
 
 def test_show_prints_offers_with_reasons_mention_ids_and_draft_lines(demo: Path) -> None:
     rows = started(demo)
-    case = next(r for r in rows if r["channel"] == "email" or r["channel"] == "blog_comment")
+    case = next(r for r in rows if r["channel"] == "blog_comment")
     out = run(["show", str(case["id"])]).output
     assert f"mention {case['mention_id']} " in out
-    assert "offers" in out and "because " in out
     view = json.loads(run(["show", str(case["id"]), "--json"]).output)
+    title = view["posts"][0]["title"]
+    assert title and f"  title: {title}" in out  # the title on its own line,
+    assert view["posts"][0]["text"].startswith(f"{title}\n\n")  # its own paragraph when stored
+    assert f"{title} — " in run(["queue"]).output  # and set off in the one-line queue
+    assert "offers" in out and "because " in out
     draft = view["drafts"][-1]["text"]
     assert "\n" in draft  # a multi-line reply: every line shown, indented
     for line in draft.splitlines():
