@@ -165,7 +165,8 @@ def test_the_built_wheel_drafts_every_case_outside_the_repository(tmp_path: Path
             text=True,
         ).strip()
     )
-    (site / "suite.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    ours = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (site / "suite.pth").write_text("".join(f"{p}\n" for p in ours))
     install = subprocess.run(
         [*PIP, "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
         capture_output=True,
