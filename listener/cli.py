@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
             "snooze",
             "resolve",
             "mark-sent",
+            "sent",
             "send",
             "templates",
             "report",
@@ -63,7 +64,8 @@ COMMANDS: dict[str, str] = {
 }
 
 SHORT_HELP: dict[str, str] = {
-    "init": "Check the config, create or upgrade the database, register sources.",
+    "init": "Check the config, create or upgrade the database, register sources "
+    "(writes a starter config.yaml where there is none).",
     "poll": "Poll sources now (all, --source NAME, or --due) and store what is new.",
     "run": "Run the scheduler: poll sources when due, until stopped (or --once).",
     "worker": "Start a Celery worker (several machines): polls, classifies, sends.",
@@ -89,9 +91,11 @@ SHORT_HELP: dict[str, str] = {
     "reopen": "Undo a rejection: the case comes back with its reply and offers.",
     "snooze": "Take a case out of the queue until a time (--for 4h | --until TIME).",
     "resolve": "Mark a case resolved.",
-    "mark-sent": "Record that you posted an approved reply by hand (manual channels).",
+    "mark-sent": "The older name of `sent`.",
+    "sent": "Record that you delivered an approved reply by hand (--url LINK or --note TEXT).",
     "send": "Deliver approved replies in the outbox now (--once: one pass).",
-    "templates": "Reply templates: `templates check` renders each against samples.",
+    "templates": "Reply templates: `templates check` renders each against samples; "
+    "`templates copy DIR` copies the packaged ones for editing.",
     "report": "Team report: first response, SLA, recovery rate, cost (--since 7d).",
     "merge": "Same person: another case's posts join this one (merge CASE OTHER).",
     "link": "Suggested links between one customer's cases: suggestions, accept, reject.",
@@ -142,7 +146,9 @@ class CliState:
         if self._settings is None:
             from listener.config import load_settings
 
-            self._settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path)
+            settings.check_paths()  # a missing templates folder is an error, not a fall-back
+            self._settings = settings
         return self._settings
 
     @property
@@ -151,6 +157,10 @@ class CliState:
             from listener.app import App
 
             self._app = App.from_settings(self.settings)
+            if sys.stderr.isatty():
+                from classifiers.progress import rich_progress
+
+                self._app.model_progress = rich_progress()
         return self._app
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 
 import yaml
 from pydantic import (
@@ -436,7 +436,14 @@ class CapsSettings(_Model):
 
 
 class RecoverySettings(_Model):
-    templates_dir: str = Field(default="templates", description="Folder of Jinja2 templates.")
+    templates_dir: str | None = Field(
+        default=None,
+        description="Folder of your own Jinja2 reply templates "
+        "(replies/<channel>/<category>[.<n>].j2), relative to config.yaml. Each file there "
+        "overrides the packaged template of the same name; the rest stay the packaged ones. "
+        "Unset: the templates packaged with Listener (`listener templates copy DIR` copies "
+        "them for editing). A folder that does not exist stops every command (exit 2).",
+    )
     agent_name: str = Field(default="The Loyalty Team", description="Signs drafted replies.")
     signature: str = Field(default="", description="Appended to email replies.")
     currency: str = Field(default="$", description="Currency symbol for costs and budgets.")
@@ -468,6 +475,15 @@ class RecoverySettings(_Model):
     )
     retry_base: Duration = Field(
         default=timedelta(seconds=30), description="First retry delay after a send error."
+    )
+    local_outbox: bool = Field(
+        default=False,
+        description="The offline demo: a reply whose platform's credentials are not set (x.*, "
+        "mastodon.*, bluesky.*, reddit.*, email.host) is delivered to the local file "
+        "var/outbox.jsonl (beside a SQLite database, else beside config.yaml) and recorded "
+        "as sent there (its external id starts with 'local:'). Off: such replies wait, "
+        "retried, until the credentials are set. Replies posted by hand (blog, DM, Hacker "
+        "News) are never affected: `listener sent CASE` records them.",
     )
 
     @field_validator("offers")
@@ -976,9 +992,38 @@ class Settings(_Model):
                 )
         return self
 
-    def resolve_path(self, path: str | Path) -> Path:
+    @overload
+    def resolve_path(self, path: str | Path) -> Path: ...
+    @overload
+    def resolve_path(self, path: str | Path | None) -> Path | None: ...
+    def resolve_path(self, path: str | Path | None) -> Path | None:
+        """``path`` relative to config.yaml's folder (``None`` stays ``None``)."""
+        if path is None:
+            return None
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.base_dir / p)
+
+    def data_dir(self) -> Path:
+        """Where Listener keeps its own files (``var/``): beside a SQLite database file,
+        else in config.yaml's folder."""
+        url = self.database.url
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            db = Path(url.removeprefix("sqlite:///"))
+            base = db.parent if db.is_absolute() else self.resolve_path(db).parent
+        else:
+            base = self.base_dir
+        return base / "var"
+
+    def check_paths(self) -> None:
+        """Folders config.yaml names must exist (``init`` and ``config`` call this)."""
+        folder = self.resolve_path(self.recovery.templates_dir)
+        if folder is not None and not folder.is_dir():
+            where = self.config_path or "config.yaml"
+            raise ConfigError(
+                f"{where}: recovery.templates_dir: {str(folder)!r} is not a folder "
+                "(remove the key to use the packaged templates, or create it with "
+                "`listener templates copy DIR`)"
+            )
 
     def source(self, name: str) -> SourceSettings:
         for s in self.sources:

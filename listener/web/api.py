@@ -242,6 +242,7 @@ class ResolveIn(_Body):
 
 class SentIn(_Body):
     url: OptLong = Field(default=None, description="Where the reply was posted.")
+    note: OptLong = Field(default=None, description="How it was delivered, without a link.")
 
 
 class CorrectionIn(_Body):
@@ -443,7 +444,7 @@ def resolve(request: Request, case_id: CaseId, body: ResolveIn, user: User) -> A
 def mark_sent(request: Request, case_id: CaseId, body: SentIn, user: User) -> Any:
     """Record that the approved reply was posted by hand (manual channels only; its holder
     or a lead)."""
-    return actions.mark_sent(_app(request), case_id, user.username, body.url)
+    return actions.mark_sent(_app(request), case_id, user.username, body.url, note=body.note)
 
 
 @router.post("/mentions/{mention_id}/correction", response_model=Correction)
