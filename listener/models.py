@@ -160,6 +160,11 @@ class Case(Base):
     # did it work? set from the author's next post after our reply
     recovered: Mapped[bool | None] = mapped_column(Boolean)
     recovered_at: Mapped[datetime | None]
+    # what the post is and the gesture it calls for (listener.understanding, listener.gestures)
+    kind: Mapped[str | None] = mapped_column(String(20))
+    severity: Mapped[int | None] = mapped_column(Integer)
+    gesture: Mapped[str | None] = mapped_column(String(20))
+    gesture_reasons: Mapped[list[str] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -28,10 +28,12 @@ from listener import rollups
 from listener.alerts.conditions import failure_kind
 from listener.cases.followup import record_followup
 from listener.cases.offering import (
+    decide_for_case,
     draft_context_for,
     offers_event_data,
     suggest_for_case,
     top_offer_context,
+    understand_mention,
 )
 from listener.cases.status import CLOSED, OPEN, CaseStatus
 from listener.cleaning import clean_posts, reject
@@ -737,6 +739,10 @@ def _triage_mention(
     triage_cfg = settings.triage
     if mention.case_id is not None:
         return 0, 0
+    # what the post says, read in context (listener.understanding): its circumstances are
+    # the context-based ones, not the classifier's single keywords
+    understood = understand_mention(settings, mention, pred.category)
+    circumstances = understood.circumstances
     case = _open_case_for(session, author, mention.published_at - triage_cfg.repeat_window)
     if case is not None:
         mention.case_id = case.id
@@ -764,7 +770,7 @@ def _triage_mention(
         if pred.unhappy:
             # re-score the whole case: its worst post, every circumstance, how many posts
             case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
-            case.circumstances = sorted(set(case.circumstances) | set(pred.circumstances))
+            case.circumstances = sorted(set(case.circumstances) | set(circumstances))
             t = _score(
                 settings,
                 author,
@@ -785,7 +791,7 @@ def _triage_mention(
         label=pred.label,
         unhappy_score=pred.unhappy_score,
         category=pred.category,
-        circumstances=pred.circumstances,
+        circumstances=circumstances,
         posts=1,
         span=None,
     )
@@ -796,7 +802,7 @@ def _triage_mention(
         priority=t.priority,
         reasons=t.reasons,
         category=pred.category,
-        circumstances=list(pred.circumstances),
+        circumstances=list(circumstances),
         unhappy_score=float(pred.unhappy_score),
         sla_due_at=sla_due(mention.published_at, now, triage_cfg.first_response_sla),
         mention_count=1,
@@ -806,6 +812,7 @@ def _triage_mention(
     session.add(case)
     session.flush()
     mention.case_id = case.id
+    decide_for_case(session, settings, case, understood, now)
     session.add(
         m.Event(
             actor=SYSTEM_ACTOR,
@@ -818,6 +825,10 @@ def _triage_mention(
                 "reasons": t.reasons,
                 "category": pred.category,
                 "model": pred.model_version,
+                "kind": case.kind,
+                "severity": case.severity,
+                "gesture": case.gesture,
+                "gesture_reasons": case.gesture_reasons,
             },
         )
     )
