@@ -224,20 +224,29 @@ _LOWER_OK = {
 }
 
 
+_UNSAFE = re.compile(
+    r"https?://|www\.|@\w|(?<![\w])[\w\-]+(?:\.[\w\-]+)*\.(?:com|net|org|io|co|shop|store|"
+    r"example|info|biz|app|uk|us|ca|de|fr|eu)\b",
+    re.I,
+)
+
+
 def problem_clause(text: str, limit: int = 110) -> tuple[str, bool] | None:
     """The customer's own words about the problem, mirrored into the second person, and
     whether they start in the first person ("my order never came"); None when no piece
     of the post names a problem plainly enough to repeat."""
-    sentences = re.split(r"(?<=[.!?])\s+|\n+|\s+[-–—]\s+|;\s*|\.{2,}", _tidy(text))
+    # leading @handles go; a link or @mention inside a piece rules that piece out
+    start = re.sub(r"^(?:\s*[.]?@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s*", "", text or "")
+    sentences = re.split(r"(?<=[.!?])\s+|\n+|\s+[-–—]\s+|;\s*|\.{2,}", start)
     candidates: list[tuple[float, str, bool]] = []
     for position, raw in enumerate(sentences):
         if "?" in raw:
             continue
-        pieces = [raw]
-        if len(raw) > limit:
-            pieces = re.split(r",\s+|\s+(?:and|but|so|because|yet|then)\s+", raw)
+        pieces = [raw, *re.split(r",\s+|\s+(?:and|but|so|because|yet|then)\s+", raw)]
         for piece in pieces:
-            s = piece.strip(" .!?,:;*")
+            if _UNSAFE.search(piece):
+                continue
+            s = _tidy(piece).strip(" .!?,:;*")
             if s.count("'") % 2 and s.endswith("'"):
                 s = s[:-1]
             if s.count('"') % 2:

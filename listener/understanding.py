@@ -321,7 +321,7 @@ def _kind(
         return "other", 0
     praise = _PRAISE.search(text)
     thanks = _THANKS.search(text)
-    if banter and not _STRONG.search(text):
+    if banter and not negatives and not _STRONG.search(text):
         reasons.append("chatter among many accounts")
         return "other", 0
     if negatives or sarcasm:
