@@ -29,6 +29,9 @@ from listener.understanding import Understanding
 
 __all__ = ["Parts", "compose", "mirror"]
 
+_OUR = "\ue000"  #: stands for a brand handle while a clause is mirrored
+_EMOJI = "\U0001f300-\U0001faff\u2600-\u27bf\U0001f000-\U0001f2ff"
+
 
 @dataclass(frozen=True)
 class Parts:
@@ -116,7 +119,7 @@ def _tidy(text: str) -> str:
     text = re.sub(r"#([A-Za-z][A-Za-z_]*)(?![\w-])", r"\1", text)  # hashtags, not "#ZS-48213"
     text = text.replace("&amp;", "&").replace("&gt;", ">").replace("&lt;", "<")
     text = text.replace("\u2019", "'").replace("\u2018", "'")
-    text = "".join(ch for ch in text if ch.isprintable() or ch == " ")
+    text = "".join(ch for ch in text if ch.isprintable() or ch in (" ", _OUR))
     return " ".join(text.split())
 
 
@@ -231,47 +234,118 @@ _UNSAFE = re.compile(
 )
 
 
-def problem_clause(text: str, limit: int = 110) -> tuple[str, bool] | None:
+_EVALUATIVE = re.compile(
+    r"\b(?:worst|terrible|awful|trash|garbage|joke|horrible|useless|pathetic|ridiculous|"
+    r"sucks?|hate|disgusting|shame|crap|rubbish|incompetent|clowns?)\b",
+    re.I,
+)
+_PROFANE = re.compile(r"\b(?:fuck\w*|shit\w*|wtf|damn|crap|bullshit|ass|bitch\w*|dick)\b", re.I)
+
+
+def _brand_handles(text: str, handles: tuple[str, ...]) -> str:
+    """Our own @handles in the customer's words, as "we"/"us"/"our" (after mirroring)."""
+    for h in sorted(
+        {h.lstrip("@").lower() for h in handles if h.strip("@ ")}, key=len, reverse=True
+    ):
+        text = re.sub(rf"[.]?@{re.escape(h)}\b", _OUR, text, flags=re.I)
+    return text
+
+
+def _restore_brand(text: str) -> str:
+    text = re.sub(rf"{_OUR}(?:'s|’s)", "our", text)
+    text = re.sub(rf"{_OUR} is\b", "we are", text)
+    text = re.sub(rf"{_OUR} was\b", "we were", text)
+    text = re.sub(rf"{_OUR} has\b", "we have", text)
+    text = re.sub(
+        rf"{_OUR} (?=(?:staff|team|app|site|website|drivers?|agents?|reps?|customer service|"
+        rf"support|service|flights?|crew|stores?|shops?|employees?|people|system|servers?|"
+        rf"network|internet|bill|prices?|delivery|deliveries|trains?|planes?|staff member)\b)",
+        "our ",
+        text,
+    )
+    text = re.sub(
+        rf"\b(with|from|to|at|by|on|for|about|of|called|contacted|told|asked|emailed)\s+{_OUR}",
+        r"\1 us",
+        text,
+        flags=re.I,
+    )
+    return text.replace(_OUR, "we")
+
+
+def problem_clause(
+    text: str,
+    limit: int = 110,
+    *,
+    brand_handles: tuple[str, ...] = (),
+    plain: bool = False,
+) -> tuple[str, bool] | None:
     """The customer's own words about the problem, mirrored into the second person, and
     whether they start in the first person ("my order never came"); None when no piece
-    of the post names a problem plainly enough to repeat."""
-    # leading @handles go; a link or @mention inside a piece rules that piece out
-    start = re.sub(r"^(?:\s*[.]?@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s*", "", text or "")
-    sentences = re.split(r"(?<=[.!?])\s+|\n+|\s+[-–—]\s+|;\s*|\.{2,}", start)
+    of the post names a problem plainly enough to repeat.
+
+    ``plain``: with no piece naming a failure, the most substantial plain statement
+    will do (for a post known to be a complaint).  Pieces with a link, someone
+    else's @handle or profanity are never repeated; our own handles become "we"/"us".
+    """
+    # leading @handles go; a link or someone's @mention inside a piece rules it out
+    lead = re.match(r"^(?:\s*[.]?@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s*", text or "")
+    start = (text or "")[lead.end() :] if lead else (text or "")
+    if lead and re.match(
+        r"(?:is|are|was|were|has|have|had|keeps?|kept|won'?t|can'?t|cannot|did|does|didn'?t|"
+        r"doesn'?t|just|still|never|charged|cancell?ed|lost|sent|refused|ruined)\b",
+        start,
+        re.I,
+    ):
+        start = _OUR + " " + start  # "@brand is the worst" → "we are the worst"
+    start = _brand_handles(start, brand_handles)
+    start = start.replace("\u2019", "'").replace("\u2018", "'")
+    sentences = re.split(rf"(?<=[.!?])\s+|\n+|\s+[-–—]\s+|;\s*|\.{{2,}}|\s*[{_EMOJI}]+\s*", start)
     candidates: list[tuple[float, str, bool]] = []
+    fallback: list[tuple[float, str, bool]] = []
     for position, raw in enumerate(sentences):
-        if "?" in raw:
-            continue
-        pieces = [raw, *re.split(r",\s+|\s+(?:and|but|so|because|yet|then)\s+", raw)]
+        pieces = [raw, *re.split(r",\s+|\s+(?:and|but|because|yet|then)\s+", raw)]
         for piece in pieces:
-            if _UNSAFE.search(piece):
+            if "?" in piece or _UNSAFE.search(piece) or _PROFANE.search(piece):
                 continue
-            s = _tidy(piece).strip(" .!?,:;*")
+            s = _tidy(piece).strip(" .!,:;*")
             if s.count("'") % 2 and s.endswith("'"):
                 s = s[:-1]
             if s.count('"') % 2:
                 s = s.replace('"', "")
             s = re.sub(
-                r"^(?:hi|hey|hello|ok|okay|so|well|um|ugh|yo|and|but|yet|also|plus|then)\b[,!. ]*",
+                r"^(?:hi|hey|hello|ok|okay|so|well|um|ugh|yo|and|but|yet|also|plus|then|"
+                r"wow|lol|omg|unfortunately|honestly|seriously)\b[,!. ]*",
                 "",
                 s,
                 flags=re.I,
             )
-            if not s or len(s) > limit or len(s.split()) < 3 or not _CUE.search(s):
+            if not s or len(s) > limit or len(s.split()) < 3:
                 continue
             first = bool(_FIRST_PERSON_START.match(s))
             cues = len(_CUE.findall(s))
+            if _EVALUATIVE.search(s) and not cues:
+                continue  # "worst service ever" is a feeling to answer, not words to repeat
             score = (2.0 if first else 0.0) - position + min(cues, 3) + min(len(s.split()), 14) / 7
-            candidates.append((score, s, first))
-    if not candidates:
+            if cues:
+                candidates.append((score, s, first))
+            elif plain and len(s.split()) >= 4:
+                fallback.append((score, s, first))
+    pool = candidates or fallback
+    if not pool:
         return None
-    _, best, first = max(candidates, key=lambda c: c[0])
+    _, best, first = max(pool, key=lambda c: c[0])
     best = re.sub(r"\byou guys\b|\by'?all\b", "you", best, flags=re.I)
-    mirrored = mirror(best)
+    mirrored = _restore_brand(mirror(best))
     if sum(c.isupper() for c in mirrored) > 0.6 * sum(c.isalpha() for c in mirrored):
         mirrored = mirrored.lower()
-    first_word = mirrored.split()[0] if mirrored.split() else ""
-    if first_word.lower() in _LOWER_OK:
+    words = mirrored.split()
+    first_word = words[0] if words else ""
+    proper = (
+        (len(words) > 1 and words[1][:1].isupper())
+        or first_word.isupper()
+        or any(ch.isdigit() for ch in first_word)
+    )
+    if first_word.lower() in _LOWER_OK or (first_word[:1].isupper() and not proper):
         mirrored = mirrored[0].lower() + mirrored[1:]
     return mirrored, first
 
@@ -400,7 +474,14 @@ def _question(u: Understanding, category: str, order: str, has_offer: bool, seed
 # the acknowledgement
 
 
-def _ack(u: Understanding, post: str, products: list[str], seed: str, level: int) -> str:
+def _ack(
+    u: Understanding,
+    post: str,
+    products: list[str],
+    seed: str,
+    level: int,
+    brand_handles: tuple[str, ...] = (),
+) -> str:
     # a specific worth quoting says something: two words at least, not just a noun
     specifics = [s for s in u.specifics if len(s) <= 60 and len(s.split()) >= 2]
     if u.kind == "praise":
@@ -440,7 +521,16 @@ def _ack(u: Understanding, post: str, products: list[str], seed: str, level: int
         else ("Sorry to hear", "I'm sorry to read", "I'm sorry to hear")
     )
     opener = _pick(opener_sev, seed, "opener")
-    found = problem_clause(post, limit=110 if level < 2 else 80) if level < 3 else None
+    found = (
+        problem_clause(
+            post,
+            limit=110 if level < 2 else 80,
+            brand_handles=brand_handles,
+            plain=u.kind == "complaint",
+        )
+        if level < 3
+        else None
+    )
     if found:
         clause, first_person = found
         if first_person and opener.endswith(("hear", "read")):
@@ -509,6 +599,7 @@ def compose(
     seed: str,
     level: int = 0,
     channel: str = "x_reply",
+    brand_handles: tuple[str, ...] = (),
 ) -> Parts:
     """The reply's parts for one post (``level`` 1–3: shorter, for tight channels)."""
     cat = category or "other"
@@ -552,7 +643,7 @@ def compose(
         .replace("{agent}", agent)
         .replace("{brand}", brand)
     )
-    ack = _ack(u, post, products, seed, level)
+    ack = _ack(u, post, products, seed, level, brand_handles)
     ack = ack[0].upper() + ack[1:]
     circumstance = _circumstance(u, seed) if level < 2 else ""
     if "bereavement" in u.circumstances and u.kind in ("complaint", "question"):

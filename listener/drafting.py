@@ -357,6 +357,9 @@ def draft_context(
             seed=seed or post_text,
             level=level,
             channel=channel,
+            brand_handles=tuple(
+                t for t in [brand_handle or "", *(brand_terms or [])] if t.startswith("@")
+            ),
         )
         levels.append(
             {

@@ -40,6 +40,7 @@ class GestureFacts:
     circumstances: tuple[str, ...] = ()
     failed_order: bool = False
     asks_refund: bool = False
+    costly: bool = True  #: the failure cost time or money (angry words alone do not)
     earlier_cases: int = 0  #: the customer's other cases in the period
     budget_left: float | None = None  #: of the team's daily budget (None: no budget)
 
@@ -64,7 +65,9 @@ def decide_gesture(facts: GestureFacts, rules: GestureSettings) -> GestureDecisi
     if facts.kind in ("praise", "resolved", "other"):
         what = {"praise": "praise", "resolved": "resolved", "other": "no problem reported"}
         return GestureDecision("none", (f"{what[facts.kind]}: no compensation",))
-    if facts.kind == "question":
+    if facts.kind == "question" and facts.failed_order and facts.severity >= 2:
+        reasons.append("asks about an order or service that failed")
+    elif facts.kind == "question":
         if facts.severity >= 1 or facts.failed_order:
             return GestureDecision(
                 "apology_and_help", ("a question about an ongoing failure: help first",)
@@ -86,7 +89,7 @@ def decide_gesture(facts: GestureFacts, rules: GestureSettings) -> GestureDecisi
             if facts.failed_order
             else "asks for their money back or compensation"
         )
-    elif facts.severity >= rules.goodwill_min_severity:
+    elif facts.severity >= rules.goodwill_min_severity and facts.costly:
         gesture = "goodwill"
         reasons.append(f"severity {facts.severity}: real inconvenience")
     elif facts.earlier_cases + 1 >= rules.goodwill_after_cases and facts.severity >= 2:

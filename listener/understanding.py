@@ -51,6 +51,7 @@ class Understanding:
     #: phrases from the text behind each circumstance (``{"event_deadline": "our wedding"}``)
     circumstance_phrases: dict[str, str] = field(default_factory=dict)
     asks_refund: bool = False  #: the customer asks for their money back / compensation
+    costly: bool = False  #: the failure cost them time or money (not just strong words)
     failed_order: bool = False  #: an order or booked service failed (never came, cancelled…)
     reasons: tuple[str, ...] = ()
 
@@ -221,7 +222,9 @@ _NEG = re.compile(
     r"incorrect|hangs up|where(?:'s| is) (?:my|our) (?:order|package|parcel|delivery|refund|money)|"
     r"it'?s been \d+ (?:days|weeks|months)|crushed|scuffed|cracked|falling apart|came off|"
     r"without (?:any )?(?:updates?|help|response)|no changes|lie|lies|"
-    r"isn'?t helping|not helping|surprise|no longer|\bfix\b|please help|help me)",
+    r"isn'?t helping|not helping|surprise|fuck\w*|shit\w*|hanging up|morons?|idiots?|"
+    r"incompetent|liars?|supposed to|"
+    r"(?:did|does|do|has|have|had|is|was|were|are) not\b|no longer|\bfix\b|please help|help me)",
     re.I,
 )
 _STRONG = re.compile(
@@ -272,7 +275,8 @@ _QUESTION_START = re.compile(
 )
 _BARE = re.compile(
     r"^\W*(?:ok(?:ay)?|k|done|dm(?:'?d| sent)?|sent|i did\.?|yes|yeah|yep|no|nope|sure|"
-    r"will do|followed|following|just did|sent (?:you )?a? ?dm|check (?:your )?dms?)\W*$",
+    r"will do|followed|following|just did|sent (?:you )?a? ?dm|check (?:your )?dms?|"
+    r"can i dm (?:you|u)|dm'?ing (?:you|u) now|correct)\W*$",
     re.I,
 )
 
@@ -357,11 +361,17 @@ def _kind(
         thanks
         and context_by_brand
         and "?" not in text
-        and not re.search(r"\bwill do\b", text, re.I)
+        and not re.search(r"\b(?:will do|but|however|still)\b", text, re.I)
     ):
         reasons.append("thanks the brand after its reply")
         return "resolved", 0
-    if praise or (thanks and not _is_question(text)):
+    if (praise or thanks) and re.search(r"\bbut\b", text, re.I) and len(text.split()) > 6:
+        reasons.append("thanks, but goes on about a problem: a complaint")
+        return "complaint", 1
+    weak_praise = praise is not None and praise.group(0).lower() in ("best", "great", "the best")
+    if "?" in text and (weak_praise or not praise):
+        pass  # "what is your best offer?" is a question, not praise
+    elif praise or (thanks and not _is_question(text)):
         reasons.append(f"praise: “{(praise or thanks).group(0)}”")  # type: ignore[union-attr]
         return "praise", 0
     if _is_question(text):
@@ -609,7 +619,8 @@ def extract_specifics(text: str, brand_terms: list[str] | None = None, limit: in
 
 
 _ASKS_REFUND = re.compile(
-    r"\b(?:refund|money back|reimburse\w*|compensat\w*|my money|charge ?back|credit back|"
+    r"\b(?:return (?:these|this|it|them)|refund|money back|reimburse\w*|compensat\w*|"
+    r"my money|charge ?back|credit back|"
     r"pay (?:me|for)|(?:want|need|get) (?:a )?(?:replacement|new one|free upgrade|upgrade))",
     re.I,
 )
@@ -626,8 +637,15 @@ _FAILED_ORDER = re.compile(
     r"empty|cold|late)|charged (?:me )?(?:twice|double|more than)|double charged|overcharged|"
     r"charged (?:me )?(?:for|but)|paid (?:for|but)|not providing|without (?:a|any) refund|"
     r"(?:dead|doa|faulty|defective) on arrival|stopped working after|"
-    r"(?:is|was|were|are|came|arrived|been|got) (?:\w+ )?(?:broken|damaged|crushed|cracked|smashed|"
-    r"scuffed|torn|ripped|split|defective|faulty|lost|missing|stolen)|falling apart|came off|"
+    r"(?<!site )(?<!app )(?<!forum )(?<!website )(?<!link )(?<!page )(?<!system )"
+    r"(?:is|was|were|are|came|arrived|been|got) (?:\w+ )?(?:damaged|crushed|cracked|smashed|"
+    r"scuffed|torn|ripped|split|defective|faulty|lost|stolen)|falling apart|came off|"
+    r"(?:sole|heel|strap|screen|box|item|product|pair|zip|seam|stitching|handle|lid|parcel|"
+    r"package|order) (?:\w+ )?(?:broke|is broken|was broken|arrived broken)|"
+    r"charge[ds]? (?:me |us )?(?:\$?\d+ )?more than|"
+    r"\b(?:flight|train|booking|order|trip|reservation|[A-Z]{2}\d{2,4})\b[^.!?]{0,15}\bcancell?ed|"
+    r"without picking (?:me|us) up|never (?:picked|showed|turned) up|throw (?:it )?away|"
+    r"(?:did not|didn't|never) (?:get|receive) (?:my|our|the|a|an|any)|"
     r"fell apart|sent (?:me|us) (?:a |the )?(?:wrong|size \d|two left|two right)|instead of|"
     r"when (?:i|we) ordered|still no (?:refund|delivery|order|package|parcel)|"
     r"where(?:'s| is) (?:my|our) (?:order|package|parcel|delivery|refund|money)|"
@@ -698,5 +716,6 @@ def understand(
         circumstance_phrases=phrases,
         asks_refund=asks,
         failed_order=failed,
+        costly=kind in ("complaint", "question") and bool(_COSTLY.search(clean)),
         reasons=tuple(reasons),
     )

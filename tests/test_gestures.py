@@ -139,7 +139,7 @@ def test_praise_and_resolved_cases_carry_no_offer(
     from listener.cases.queue import list_queue
 
     queue = {c.author: c.contract() for c in list_queue(app)}
-    for handle, item in queue.items():
+    for item in queue.values():
         assert item["gesture"] in ("none", "apology_and_help", "make_whole"), item
         if item["kind"] in ("praise", "resolved", "question"):
             assert item["offer"] is None

@@ -198,6 +198,7 @@ def decide_for_case(
             circumstances=tuple(case.circumstances or u.circumstances),
             failed_order=u.failed_order,
             asks_refund=u.asks_refund,
+            costly=u.costly,
             earlier_cases=earlier_cases(session, settings, case, now),
             budget_left=budget_left(session, settings, now),
         ),
