@@ -288,7 +288,12 @@ def problem_clause(
     else's @handle or profanity are never repeated; our own handles become "we"/"us".
     """
     # leading @handles go; a link or someone's @mention inside a piece rules it out
-    lead = re.match(r"^(?:\s*[.]?@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s*", text or "")
+    lead = re.match(
+        r"^(?:\s*(?:hi|hey|hello|yo|dear|ok|okay)\b[,!.]?)?"
+        r"(?:\s*[.]?@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s*",
+        text or "",
+        re.I,
+    )
     start = (text or "")[lead.end() :] if lead else (text or "")
     if lead and re.match(
         r"(?:is|are|was|were|has|have|had|keeps?|kept|won'?t|can'?t|cannot|did|does|didn'?t|"
@@ -299,13 +304,27 @@ def problem_clause(
         start = _OUR + " " + start  # "@brand is the worst" → "we are the worst"
     start = _brand_handles(start, brand_handles)
     start = start.replace("\u2019", "'").replace("\u2018", "'")
+    # handles that end a sentence ("… for 10 years @delta.") name nobody in our echo
+    start = re.sub(r"\s+(?:[.]?@[\w.\-]+\s*)+(?=[.!?]|$)", "", start)
     sentences = re.split(rf"(?<=[.!?])\s+|\n+|\s+[-–—]\s+|;\s*|\.{{2,}}|\s*[{_EMOJI}]+\s*", start)
+    questions: list[tuple[float, str]] = []
     candidates: list[tuple[float, str, bool]] = []
     fallback: list[tuple[float, str, bool]] = []
     for position, raw in enumerate(sentences):
         pieces = [raw, *re.split(r",\s+|\s+(?:and|but|because|yet|then)\s+", raw)]
         for piece in pieces:
-            if "?" in piece or _UNSAFE.search(piece) or _PROFANE.search(piece):
+            if _UNSAFE.search(piece) or _PROFANE.search(piece):
+                continue
+            asks = re.match(
+                r"\s*(?:why|what|how|where|when|who|which|is|are|does|do|can|could|will|would)\b",
+                piece,
+                re.I,
+            )
+            if "?" in piece or asks:
+                q = _tidy(piece).strip(" .!,:;*?")
+                q = re.sub(r"^(?:hi|hey|hello|so|and|but|also)\b[,!. ]*", "", q, flags=re.I)
+                if plain and len(q.split()) >= 3 and len(q) <= min(limit, 90) and _OUR not in q:
+                    questions.append((len(_CUE.findall(q)) - position, q))
                 continue
             s = _tidy(piece).strip(" .!,:;*")
             if s.count("'") % 2 and s.endswith("'"):
@@ -331,6 +350,11 @@ def problem_clause(
             elif plain and len(s.split()) >= 4:
                 fallback.append((score, s, first))
     pool = candidates or fallback
+    if not pool and questions:
+        # their question, quoted as they asked it (no mirroring inside quotation marks)
+        _, q = max(questions, key=lambda c: c[0])
+        q = q if q.startswith(("I ", "I'")) else q[0].lower() + q[1:]
+        return f"“{q}?” is a fair question", False
     if not pool:
         return None
     _, best, first = max(pool, key=lambda c: c[0])
@@ -500,7 +524,7 @@ def _ack(
     if u.kind == "resolved":
         return _pick(
             (
-                "So glad to hear it's all good now – thanks for letting us know!",
+                "So glad to hear it – thanks for letting us know!",
                 "Great news, and thank you for telling us!",
                 "That's great to hear – thanks for the update!",
             ),

@@ -317,7 +317,12 @@ def _kind(
     resolved = _RESOLVED.search(text)
     if resolved and not sarcasm:
         after_fix = re.search(r"\b(?:but|however|except|still)\b", text[resolved.end() :], re.I)
-        if not after_fix:
+        before = re.search(
+            r"\b(?:no|not|still|never|won'?t|can'?t|isn'?t|doesn'?t)\b",
+            text[: resolved.start()],
+            re.I,
+        )
+        if not after_fix and not before:
             reasons.append(f"says it is resolved: “{resolved.group(0)}”")
             return "resolved", 0
     if _BARE.match(text) or (len(text) < 4 and not negatives):
