@@ -137,6 +137,7 @@ def mirror(clause: str) -> str:
     text = re.sub(r"\byou are\b", "you're", text)
     text = re.sub(r"\byou was\b", "you were", text)
     text = re.sub(r"\byou has\b", "you have", text)
+    text = re.sub(r"\b(from|to|with|at|by|for|about|of|than) we\b", r"\1 us", text)
     return text
 
 
@@ -228,18 +229,25 @@ _LOWER_OK = {
 
 
 _UNSAFE = re.compile(
-    r"https?://|www\.|@\w|(?<![\w])[\w\-]+(?:\.[\w\-]+)*\.(?:com|net|org|io|co|shop|store|"
+    r"https?://|www\.|@\w|\b[ur]/\w|(?<![\w])[\w\-]+(?:\.[\w\-]+)*\.(?:com|net|org|io|co|shop|store|"
     r"example|info|biz|app|uk|us|ca|de|fr|eu)\b",
     re.I,
 )
 
 
+#: cue words that say little on their own ("it arrived", "again")
+_WEAK_CUES = frozenset({"arrived", "came", "got", "again", "keep", "keeps", "hold", "not", "no"})
 _EVALUATIVE = re.compile(
     r"\b(?:worst|terrible|awful|trash|garbage|joke|horrible|useless|pathetic|ridiculous|"
     r"sucks?|hate|disgusting|shame|crap|rubbish|incompetent|clowns?)\b",
     re.I,
 )
-_PROFANE = re.compile(r"\b(?:fuck\w*|shit\w*|wtf|damn|crap|bullshit|ass|bitch\w*|dick)\b", re.I)
+#: words never repeated back to anyone (profanity and slurs): a piece with one is skipped
+_PROFANE = re.compile(
+    r"(?:fuck|shit|wtf|damn|crap|bullshit|\bass\b|asshole|bitch|dick|cunt|bastard|"
+    r"nigg|fag|retard|tranny|spastic|whore|slut|piss|twat|wank|prick)",
+    re.I,
+)
 
 
 def _brand_handles(text: str, handles: tuple[str, ...]) -> str:
@@ -278,6 +286,7 @@ def problem_clause(
     *,
     brand_handles: tuple[str, ...] = (),
     plain: bool = False,
+    specifics: tuple[str, ...] = (),
 ) -> tuple[str, bool] | None:
     """The customer's own words about the problem, mirrored into the second person, and
     whether they start in the first person ("my order never came"); None when no piece
@@ -297,7 +306,7 @@ def problem_clause(
     start = (text or "")[lead.end() :] if lead else (text or "")
     if lead and re.match(
         r"(?:is|are|was|were|has|have|had|keeps?|kept|won'?t|can'?t|cannot|did|does|didn'?t|"
-        r"doesn'?t|just|still|never|charged|cancell?ed|lost|sent|refused|ruined)\b",
+        r"doesn'?t|charged|cancell?ed|lost|sent|refused|ruined)\b",
         start,
         re.I,
     ):
@@ -306,14 +315,19 @@ def problem_clause(
     start = start.replace("\u2019", "'").replace("\u2018", "'")
     # handles that end a sentence ("… for 10 years @delta.") name nobody in our echo
     start = re.sub(r"\s+(?:[.]?@[\w.\-]+\s*)+(?=[.!?]|$)", "", start)
-    sentences = re.split(rf"(?<=[.!?])\s+|\n+|\s+[-–—]\s+|;\s*|\.{{2,}}|\s*[{_EMOJI}]+\s*", start)
+    sentences = re.split(
+        rf"(?<=[.!?])\s+|(?<=[a-z][.!?])(?=[A-Z])|\n+|\s+[-–—]\s+|;\s*|\.{{2,}}|"
+        rf"\s*[{_EMOJI}]+\s*",
+        start,
+    )
+    telling = [x.lower() for x in specifics if len(x) >= 3]
     questions: list[tuple[float, str]] = []
     candidates: list[tuple[float, str, bool]] = []
     fallback: list[tuple[float, str, bool]] = []
     for position, raw in enumerate(sentences):
         pieces = [raw, *re.split(r",\s+|\s+(?:and|but|because|yet|then)\s+", raw)]
         for piece in pieces:
-            if _UNSAFE.search(piece) or _PROFANE.search(piece):
+            if _UNSAFE.search(piece) or _PROFANE.search(piece) or f"{_OUR}:" in piece:
                 continue
             asks = re.match(
                 r"\s*(?:why|what|how|where|when|who|which|is|are|does|do|can|could|will|would)\b",
@@ -341,10 +355,21 @@ def problem_clause(
             if not s or len(s) > limit or len(s.split()) < 3:
                 continue
             first = bool(_FIRST_PERSON_START.match(s))
-            cues = len(_CUE.findall(s))
+            found_cues = [c.lower() for c in _CUE.findall(s)]
+            cues = len(found_cues)
+            weight = sum(0.3 if c in _WEAK_CUES else 1.0 for c in found_cues)
             if _EVALUATIVE.search(s) and not cues:
                 continue  # "worst service ever" is a feeling to answer, not words to repeat
-            score = (2.0 if first else 0.0) - position + min(cues, 3) + min(len(s.split()), 14) / 7
+            score = (
+                (2.0 if first else 0.0)
+                - 0.5 * position
+                + min(weight, 3.0)
+                + min(len(s.split()), 14) / 7
+            )
+            # the telling details (a product, an amount, a time) make the echo personal
+            score += 1.5 * sum(1 for x in telling if x in s.lower())
+            if re.match(r"(?:please|kindly|help|change|fix|give|let)\b", s, re.I):
+                score -= 2.0  # an instruction to us is not their problem in their words
             if cues:
                 candidates.append((score, s, first))
             elif plain and len(s.split()) >= 4:
@@ -412,12 +437,12 @@ _NEEDS_ACCOUNT = {
 }
 _QUESTIONS: dict[str, tuple[str, ...]] = {
     "delivery": (
-        "Could you DM us your order number so I can see exactly where it is?",
-        "If you DM us the order number, I'll track it down right now.",
+        "Could you DM us your order number so I can see exactly where {item} is?",
+        "If you DM us the order number, I'll track {item} down right now.",
     ),
     "damaged_or_defective": (
-        "Could you DM us a photo and your order number so I can put it right?",
-        "Would you DM us a quick photo and the order number? I'll take it from there.",
+        "Could you DM us a photo of {item} and your order number so I can put it right?",
+        "Would you DM us a quick photo of {item} and the order number? I'll take it from there.",
     ),
     "wrong_item_or_size": (
         "Could you DM us your order number and what arrived instead?",
@@ -462,7 +487,14 @@ _QUESTION_ABOUT = (
 )
 
 
-def _question(u: Understanding, category: str, order: str, has_offer: bool, seed: str) -> str:
+def _question(
+    u: Understanding,
+    category: str,
+    order: str,
+    has_offer: bool,
+    seed: str,
+    products: list[str] | tuple[str, ...] = (),
+) -> str:
     if u.kind in ("praise", "resolved"):
         return ""
     if u.kind == "other":
@@ -491,7 +523,8 @@ def _question(u: Understanding, category: str, order: str, has_offer: bool, seed
     key = category if category in _QUESTIONS else "other"
     if key == "other" and (u.failed_order or u.asks_refund):
         key = "returns_and_refunds" if u.asks_refund else "delivery"
-    return _pick(_QUESTIONS[key], seed, "q")
+    item = f"your {products[0]}" if products else "it"
+    return _pick(_QUESTIONS[key], seed, "q").replace("{item}", item)
 
 
 # ---------------------------------------------------------------------------
@@ -551,6 +584,7 @@ def _ack(
             limit=110 if level < 2 else 80,
             brand_handles=brand_handles,
             plain=u.kind == "complaint",
+            specifics=u.specifics,
         )
         if level < 3
         else None
@@ -579,6 +613,19 @@ def _ack(
         bare = opener.replace(" to hear", "").replace(" to read", "")
         return f"{bare} about the trouble with {_their(products[0])}."
     return f"{opener.replace(' to hear', '').replace(' to read', '')} about the trouble."
+
+
+def _owned(u: Understanding) -> list[str]:
+    """What the post says they bought or own, as ours to name ("pizza", "Apple Watch")."""
+    out = []
+    for x in u.specifics:
+        words = x.split()
+        if 1 <= len(words) <= 3 and not _CUE.search(x) and not re.search(r"[\d$£€#]", x):
+            if words[0].lower() in ("my", "our"):
+                x = " ".join(words[1:])
+            if x and x.lower() not in ("order", "account", "service", "it"):
+                out.append(x)
+    return out[:1]
 
 
 def _circumstance(u: Understanding, seed: str) -> str:
@@ -648,7 +695,9 @@ def compose(
             gesture = lead.format(description)
             if offer.get("physical") and not address_known:
                 address_request = "Could you DM us the address to send it to?"
-    question = _question(u, cat, order, bool(offer), seed)
+    # a coupon or credit comes with its code: nothing to set up, so no order number for it
+    needs_details = bool(offer) and not offer.get("coupon")
+    question = _question(u, cat, order, needs_details, seed, products or _owned(u))
     if address_request and (
         level >= 3 or question.startswith(("Could you DM", "If you DM", "Would you DM"))
     ):

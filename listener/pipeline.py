@@ -784,7 +784,9 @@ def _triage_mention(
             case.priority, case.reasons = max(case.priority, t.priority), t.reasons
         return 0, 0
     if not pred.unhappy and not (
-        understood.kind == "complaint" and (understood.failed_order or understood.asks_refund)
+        pred.label != "positive"
+        and understood.kind == "complaint"
+        and (understood.failed_order or understood.asks_refund)
     ):
         # an order that failed, or a customer asking for their money back, is an unhappy
         # customer whatever the model's score says

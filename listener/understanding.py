@@ -325,6 +325,15 @@ def _kind(
         if not after_fix and not before:
             reasons.append(f"says it is resolved: “{resolved.group(0)}”")
             return "resolved", 0
+    fixed_then_thanks = re.search(
+        r"\b(?:overnighted|replaced|refunded|sorted (?:it|me)|fixed (?:it|me)|resolved it|"
+        r"sent (?:me )?a (?:new|replacement)|called me back|made it right)\b",
+        text,
+        re.I,
+    ) and re.search(r"(?:thanks?|thank you)[^.!?]{0,40}[.!]*\s*$", text, re.I)
+    if fixed_then_thanks and not sarcasm:
+        reasons.append("tells how it was put right, then thanks us")
+        return "resolved", 0
     if _BARE.match(text) or (len(text) < 4 and not negatives):
         reasons.append("a bare acknowledgement")
         return "other", 0
@@ -589,6 +598,27 @@ def _products(text: str, brand_terms: list[str]) -> list[str]:
             "old",
         }:
             phrase = words[1]
+        if not any(phrase.lower() in f.lower() for f in found):
+            found.append(phrase)
+    for m in re.finditer(
+        r"\b(?:ordered|bought|purchased|booked|rented)\s+(?:a |an |the |some |two |\d+ )?"
+        r"([a-z][a-z\-]+(?: (?!for\b|from\b|on\b|at\b|in\b|and\b|but\b|with\b|to\b|"
+        r"yesterday\b|today\b|last\b)[a-z][a-z\-]+)?)",
+        cleaned,
+    ):
+        phrase = m.group(1)
+        if phrase.split()[0] in {
+            "it",
+            "them",
+            "this",
+            "that",
+            "something",
+            "one",
+            "from",
+            "for",
+            "on",
+        }:
+            continue
         if not any(phrase.lower() in f.lower() for f in found):
             found.append(phrase)
     return found[:3]
