@@ -696,7 +696,7 @@ def compose(
             if offer.get("physical") and not address_known:
                 address_request = "Could you DM us the address to send it to?"
     # a coupon or credit comes with its code: nothing to set up, so no order number for it
-    needs_details = bool(offer) and not offer.get("coupon")
+    needs_details = offer is not None and not offer.get("coupon")
     question = _question(u, cat, order, needs_details, seed, products or _owned(u))
     if address_request and (
         level >= 3 or question.startswith(("Could you DM", "If you DM", "Would you DM"))
