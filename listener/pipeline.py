@@ -920,12 +920,15 @@ def write_draft(
             )
         )
         return False
+    text, writer_note = rendered.text, None
+    if settings.recovery.writer.url:
+        text, writer_note = _rewrite(settings, case, mention, author, channel, rendered.text)
     draft = m.Draft(
         case_id=case.id,
         channel=channel,
         template=rendered.template,
         variant=rendered.variant,
-        text=rendered.text,
+        text=text,
         subject=rendered.subject,
         in_reply_to_mention_id=mention.id,
         created_by=actor,
@@ -945,7 +948,37 @@ def write_draft(
                 "template": rendered.template,
                 "channel": channel,
                 "offers": offers_event_data(suggestions),
+                **({"writer": writer_note} if writer_note is not None else {}),
             },
         )
     )
     return True
+
+
+def _rewrite(
+    settings: Settings,
+    case: m.Case,
+    mention: m.Mention,
+    author: m.Author,
+    channel: str,
+    text: str,
+) -> tuple[str, str]:
+    """The local model's rewrite when it passes the checks, else ``text`` (listener.writer)."""
+    from listener.cases.sending import CHANNEL_LIMITS, Rules
+    from listener.writer import rewrite_draft
+
+    result = rewrite_draft(
+        text,
+        settings=settings.recovery.writer,
+        brand=settings.brand.name,
+        voice=settings.brand.voice,
+        post=mention.text or "",
+        channel=channel,
+        limit=CHANNEL_LIMITS.get(channel, 2000),
+        author_handle=author.handle,
+        rules=Rules.from_settings(settings),
+        in_reply_to=mention.external_id,
+    )
+    if not result.used:
+        log.info("draft.writer_fallback", case_id=case.id, reason=result.reason)
+    return result.text, "rewritten" if result.used else result.reason
