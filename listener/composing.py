@@ -609,9 +609,10 @@ def _ack(
             seed,
             "ackq",
         )
-    if products:
+    owned = list(products) or _owned(u)
+    if owned:
         bare = opener.replace(" to hear", "").replace(" to read", "")
-        return f"{bare} about the trouble with {_their(products[0])}."
+        return f"{bare} about the trouble with {_their(owned[0])}."
     return f"{opener.replace(' to hear', '').replace(' to read', '')} about the trouble."
 
 
