@@ -437,7 +437,7 @@ _NEEDS_ACCOUNT = {
 }
 _QUESTIONS: dict[str, tuple[str, ...]] = {
     "delivery": (
-        "Could you DM us your order number so I can see exactly where {item} is?",
+        "Could you DM us your order number so I can track down {item}?",
         "If you DM us the order number, I'll track {item} down right now.",
     ),
     "damaged_or_defective": (
@@ -524,6 +524,15 @@ def _question(
     if key == "other" and (u.failed_order or u.asks_refund):
         key = "returns_and_refunds" if u.asks_refund else "delivery"
     item = f"your {products[0]}" if products else "it"
+    if key in ("other", "rude_or_slow_service", "product_or_policy") and products:
+        return _pick(
+            (
+                f"Could you tell us a little more about what happened with {item}?",
+                f"What happened with {item}? Tell us a little more and I'll take it from there.",
+            ),
+            seed,
+            "q",
+        )
     return _pick(_QUESTIONS[key], seed, "q").replace("{item}", item)
 
 
@@ -579,7 +588,9 @@ def _ack(
     )
     opener = _pick(opener_sev, seed, "opener")
     found = (
-        problem_clause(
+        None
+        if not _looks_english(post)
+        else problem_clause(
             post,
             limit=110 if level < 2 else 80,
             brand_handles=brand_handles,
@@ -616,12 +627,39 @@ def _ack(
     return f"{opener.replace(' to hear', '').replace(' to read', '')} about the trouble."
 
 
+_ENGLISH = re.compile(
+    r"\b(?:the|my|is|and|to|i|it|not|you|for|on|was|have|this|that|with|of|a|in|me|we|are|"
+    r"be|no|your|just|at|but|can|get|got|do|did|so)\b",
+    re.I,
+)
+
+
+def _looks_english(text: str) -> bool:
+    """Whether echoing the post's words in an English reply makes sense."""
+    words = re.findall(r"[^\W\d_]+", _tidy(text))
+    if len(words) < 4:
+        return True
+    return len(_ENGLISH.findall(" ".join(words))) / len(words) >= 0.06
+
+
 def _owned(u: Understanding) -> list[str]:
     """What the post says they bought or own, as ours to name ("pizza", "Apple Watch")."""
     out = []
     for x in u.specifics:
         words = x.split()
-        if 1 <= len(words) <= 3 and not _CUE.search(x) and not re.search(r"[\d$£€#]", x):
+        timing = re.search(
+            r"\b(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|today|tonight|"
+            r"tomorrow|yesterday|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+            r"am|pm|ago|now|same|other|last|next)\b",
+            x,
+            re.I,
+        )
+        if (
+            1 <= len(words) <= 3
+            and not timing
+            and not _CUE.search(x)
+            and not re.search(r"[\d$£€#]", x)
+        ):
             if words[0].lower() in ("my", "our"):
                 x = " ".join(words[1:])
             if x and x.lower() not in ("order", "account", "service", "it"):
