@@ -337,7 +337,13 @@ def problem_clause(
             if "?" in piece or asks:
                 q = _tidy(piece).strip(" .!,:;*?")
                 q = re.sub(r"^(?:hi|hey|hello|so|and|but|also)\b[,!. ]*", "", q, flags=re.I)
-                if plain and len(q.split()) >= 3 and len(q) <= min(limit, 90) and _OUR not in q:
+                if (
+                    plain
+                    and len(q.split()) >= 4
+                    and len(q) <= min(limit, 90)
+                    and _OUR not in q
+                    and "sorry" not in q.lower()
+                ):
                     questions.append((len(_CUE.findall(q)) - position, q))
                 continue
             s = _tidy(piece).strip(" .!,:;*")
@@ -523,7 +529,7 @@ def _question(
     key = category if category in _QUESTIONS else "other"
     if key == "other" and (u.failed_order or u.asks_refund):
         key = "returns_and_refunds" if u.asks_refund else "delivery"
-    item = f"your {products[0]}" if products else "it"
+    item = f"your {products[0]}" if products else "your order"
     if key in ("other", "rude_or_slow_service", "product_or_policy") and products:
         return _pick(
             (
@@ -650,7 +656,8 @@ def _owned(u: Understanding) -> list[str]:
         timing = re.search(
             r"\b(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|today|tonight|"
             r"tomorrow|yesterday|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-            r"am|pm|ago|now|same|other|last|next)\b",
+            r"am|pm|ago|now|same|other|last|next|halloween|christmas|thanksgiving|easter|"
+            r"weekend|holiday|holidays|black friday)\b",
             x,
             re.I,
         )
