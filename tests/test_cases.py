@@ -226,7 +226,7 @@ def test_claim_edit_offer_approve_and_the_event_trail(
     summary = select_offer(app, cid, "ann", "coupon_20")
     assert summary["offer"]["key"] == "coupon_20" and summary["offer"]["status"] == "selected"
     assert "[CODE]" in summary["draft"]  # re-rendered with the chosen offer
-    text = summary["draft"].replace("[CODE]", "[CODE] (valid for a year)")
+    text = summary["draft"].replace("– Carla", "– Ann")
     summary = edit_draft(app, cid, "ann", text)
     assert summary["draft"] == text
 
@@ -252,7 +252,7 @@ def test_claim_edit_offer_approve_and_the_event_trail(
         assert k in kinds
     edit = [e for e in detail["events"] if e["kind"] == "draft.edited" and e["actor"] == "ann"]
     assert "-" in edit[0]["data"]["diff"] and "+" in edit[0]["data"]["diff"]
-    assert "(valid for a year)" in edit[0]["data"]["diff"]
+    assert "– Ann" in edit[0]["data"]["diff"]
     assert [e["actor"] for e in detail["events"] if e["kind"] == "case.approved"] == ["ann"]
     # approved: nothing more may change, and it cannot be approved twice
     with pytest.raises(Conflict):
