@@ -184,7 +184,8 @@ def test_email_drafts_have_a_subject_and_use_no_dm_language() -> None:
         signature="Carla",
     )
     out = render(ROOT / "templates", "email", "delivery", ctx, seed="x")
-    assert out.subject and "DM" not in out.text
+    assert out.subject and "Hi" not in out.subject and out.text.startswith("Hi Sam,")
+    assert "DM" not in out.text
     assert "your parcel never arrived" in out.text.lower()
 
 
