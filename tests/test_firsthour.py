@@ -246,8 +246,18 @@ def test_the_readme_tour_closes_the_loop(demo: Path) -> None:
         if case is None and "CASE" in words:
             rows = [json.loads(x) for x in run(["queue", "--json"]).output.splitlines()]
             case = next(r["id"] for r in rows if r["channel"] == "x_reply")
+        version = None
+        if "VERSION" in words:  # the version `draft` just printed: the one the agent read
+            version = json.loads(run(["show", str(case), "--json"]).output)["draft_version"]
+            assert str(version) in result.output, result.output
         args = [
-            str(case) if w == "CASE" else "Sorry about this, we're on it." if w == "TEXT" else w
+            str(case)
+            if w == "CASE"
+            else "Sorry about this, we're on it."
+            if w == "TEXT"
+            else str(version)
+            if w == "VERSION"
+            else w
             for w in words[1:]
         ]
         result = run(args, env=env, input="correct horse battery\ncorrect horse battery\n")
@@ -332,10 +342,21 @@ def test_sent_by_hand_with_a_note_then_resolve(demo: Path) -> None:
 
 def test_show_prints_offers_with_reasons_mention_ids_and_draft_lines(demo: Path) -> None:
     rows = started(demo)
-    case = next(r for r in rows if r["channel"] == "blog_comment")
+    # a blog case with an offer whose stored passage begins with the post's title
+    views = {
+        r["id"]: json.loads(run(["show", str(r["id"]), "--json"]).output)
+        for r in rows
+        if r["channel"] == "blog_comment" and r["offer"]
+    }
+    cid = next(
+        i
+        for i, v in views.items()
+        if v["posts"][0]["title"] and v["posts"][0]["text"].startswith(v["posts"][0]["title"])
+    )
+    case = next(r for r in rows if r["id"] == cid)
     out = run(["show", str(case["id"])]).output
     assert f"mention {case['mention_id']} " in out
-    view = json.loads(run(["show", str(case["id"]), "--json"]).output)
+    view = views[cid]
     title = view["posts"][0]["title"]
     assert title and f"  title: {title}" in out  # the title on its own line,
     assert view["posts"][0]["text"].startswith(f"{title}\n\n")  # its own paragraph when stored

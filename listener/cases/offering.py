@@ -260,8 +260,10 @@ def suggest_for_case(
         wanted.add("goodwill")
     catalogue = [o for o in settings.recovery.offers if o.tier in wanted]
     ranked = suggest_offers(catalogue, facts(case), history, limits(settings), limit=None)
-    if not any(s.eligible and _tier(settings, s.key) == gesture for s in ranked):
-        # nothing on the decided rung fits the case's category: the rung's other offers
+    if not any(s.eligible for s in ranked):
+        # nothing on the decided rung (or the one below) fits the case's category: the
+        # rung's other offers. An offer of the case's own kind one rung down beats one of
+        # another category on the rung (a $25 credit for a rude call, not overnight shipping)
         rung = [o for o in settings.recovery.offers if o.tier == gesture]
         wider = suggest_offers(
             rung, facts(case), history, limits(settings), limit=None, any_category=True
