@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,8 @@ class PollOutcome:
     error_kind: str | None = None
     problems: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
+    #: milliseconds per stage of storing: clean, classify, store (drafts included), drafts
+    stage_ms: dict[str, float] = field(default_factory=dict)
     next_check_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -371,6 +373,7 @@ def ingest(
     """
     now = now or utcnow()
     rng = rng or random.Random()
+    t0 = time.perf_counter()
     posts, rejected = clean_posts(result.posts, app.settings.limits, now)
     rejected = [*result.rejected, *rejected]
     with app.sessions() as session:
@@ -378,13 +381,22 @@ def ingest(
         known = _existing(session, source_id, [p.external_id for p in posts])
     fresh = [p for p in posts if known.get(p.external_id, (0, ""))[1] != p.content_hash]
     fresh = [replace(p, detected_lang=detect_language(p.full_text or p.text)) for p in fresh]
+    t1 = time.perf_counter()
     predictions = _classify(app, fresh, rejected)
     fresh = [p for p in fresh if p.external_id in predictions]
+    t2 = time.perf_counter()
+    stages = {"clean": (t1 - t0) * 1000, "classify": (t2 - t1) * 1000}
 
     per_row = False
     for attempt in range(3):
         try:
-            return _store(app, cfg, result, fresh, predictions, rejected, now, rng, per_row)
+            outcome = _store(app, cfg, result, fresh, predictions, rejected, now, rng, per_row)
+            outcome.stage_ms = {
+                **stages,
+                "store": (time.perf_counter() - t2) * 1000,
+                **outcome.stage_ms,
+            }
+            return outcome
         except IntegrityError as exc:
             if per_row:
                 raise
@@ -472,7 +484,12 @@ def _store(
         authors: dict[tuple[str, str], m.Author] = {}
         counts = rollups.Batch.for_settings(settings)
         first_error: Exception | None = None
-        for post in sorted(fresh, key=lambda p: p.published_at):
+        bulk = not per_row and settings.polling.store_in_bulk
+        if bulk:
+            _store_bulk(
+                session, settings, cfg, src, fresh, predictions, known, outcome, counts, now
+            )
+        for post in [] if bulk else sorted(fresh, key=lambda p: p.published_at):
             if not per_row:
                 _store_post(
                     session,
@@ -651,26 +668,30 @@ def _upsert_author(
 
 
 def _new_mention(src: m.Source, author: m.Author, post: Post, now: datetime) -> m.Mention:
-    return m.Mention(
-        source_id=src.id,
-        external_id=post.external_id[:500],
-        author_id=author.id,
-        kind=post.kind,
-        url=post.url,
-        title=post.title,
-        text=post.text,
-        full_text=post.full_text if post.full_text != post.text else None,
-        lang=post.lang,
-        detected_lang=post.detected_lang,
-        conversation_id=post.conversation_id,
-        in_reply_to_id=post.in_reply_to_id,
-        matched_keywords=list(post.matched_keywords),
-        published_at=post.published_at,
-        collected_at=now,
-        content_hash=post.content_hash,
-        raw=post.raw,
-        truncated=post.truncated,
-    )
+    return m.Mention(**_mention_row(src.id, author.id, post, now))
+
+
+def _mention_row(source_id: int, author_id: int, post: Post, now: datetime) -> dict[str, Any]:
+    return {
+        "source_id": source_id,
+        "external_id": post.external_id[:500],
+        "author_id": author_id,
+        "kind": post.kind,
+        "url": post.url,
+        "title": post.title,
+        "text": post.text,
+        "full_text": post.full_text if post.full_text != post.text else None,
+        "lang": post.lang,
+        "detected_lang": post.detected_lang,
+        "conversation_id": post.conversation_id,
+        "in_reply_to_id": post.in_reply_to_id,
+        "matched_keywords": list(post.matched_keywords),
+        "published_at": post.published_at,
+        "collected_at": now,
+        "content_hash": post.content_hash,
+        "raw": post.raw,
+        "truncated": post.truncated,
+    }
 
 
 def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
@@ -689,25 +710,27 @@ def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
 
 def apply_prediction(session: Session, mention: m.Mention, pred: Prediction, now: datetime) -> None:
     """Record a classification and make it the mention's current one (shared with workers)."""
-    session.add(
-        m.Classification(
-            mention_id=mention.id,
-            label=pred.label,
-            probabilities=dict(pred.probabilities),
-            unhappy_score=float(pred.unhappy_score),
-            unhappy=bool(pred.unhappy),
-            category=pred.category,
-            category_score=float(pred.category_score),
-            circumstances=list(pred.circumstances),
-            model_version=pred.model_version,
-            created_at=now,
-        )
-    )
+    session.add(m.Classification(**_classification_row(mention.id, pred, now)))
     mention.label = pred.label
     mention.unhappy = bool(pred.unhappy)
     mention.unhappy_score = float(pred.unhappy_score)
     mention.category = pred.category
     mention.model_version = pred.model_version
+
+
+def _classification_row(mention_id: int, pred: Prediction, now: datetime) -> dict[str, Any]:
+    return {
+        "mention_id": mention_id,
+        "label": pred.label,
+        "probabilities": dict(pred.probabilities),
+        "unhappy_score": float(pred.unhappy_score),
+        "unhappy": bool(pred.unhappy),
+        "category": pred.category,
+        "category_score": float(pred.category_score),
+        "circumstances": list(pred.circumstances),
+        "model_version": pred.model_version,
+        "created_at": now,
+    }
 
 
 def _open_case_for(session: Session, author: m.Author, since: datetime) -> m.Case | None:
@@ -733,52 +756,104 @@ def _triage_mention(
     pred: Prediction,
     now: datetime,
 ) -> tuple[int, int]:
-    """Link the mention to its author's open case or open one. Returns (opened, drafted)."""
+    """Link the mention to its author's open case or open one. Returns (opened, drafted).
+
+    The per-post path; :func:`_store_bulk` makes the same decisions for a whole
+    batch with the same helpers (:func:`_add_to_case`, :func:`_new_case`).
+    """
     triage_cfg = settings.triage
     if mention.case_id is not None:
         return 0, 0
     case = _open_case_for(session, author, mention.published_at - triage_cfg.repeat_window)
     if case is not None:
         mention.case_id = case.id
-        case.mention_count = (case.mention_count or 1) + 1
-        case.last_mention_at = max(
-            case.last_mention_at or mention.published_at, mention.published_at
+        _add_to_case(
+            session,
+            settings,
+            case,
+            mention,
+            author,
+            pred,
+            now,
+            first_post_at=lambda found=case: _first_post_at(session, found),  # type: ignore[misc]
+            emit=session.add,
         )
-        data = {
-            "label": pred.label,
-            "unhappy": pred.unhappy,
-            "unhappy_score": round(pred.unhappy_score, 4),
-            "case_status": case.status,
-        }
-        session.add(
-            m.Event(
-                actor=SYSTEM_ACTOR,
-                kind="case.mention_added",
-                case_id=case.id,
-                mention_id=mention.id,
-                at=now,
-                data=data,
-            )
-        )
-        record_followup(session, case, mention, pred.label, bool(pred.unhappy), now)
-        if pred.unhappy:
-            # re-score the whole case: its worst post, every circumstance, how many posts
-            case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
-            case.circumstances = sorted(set(case.circumstances) | set(pred.circumstances))
-            t = _score(
-                settings,
-                author,
-                label="negative",
-                unhappy_score=case.unhappy_score,
-                category=case.category or pred.category,
-                circumstances=case.circumstances,
-                posts=case.mention_count,
-                span=case.last_mention_at - _first_post_at(session, case),
-            )
-            case.priority, case.reasons = max(case.priority, t.priority), t.reasons
         return 0, 0
     if not pred.unhappy:
         return 0, 0
+    case, t = _new_case(settings, src, mention, author, pred, now)
+    session.add(case)
+    session.flush()
+    mention.case_id = case.id
+    session.add(_opened_event(case, mention, pred, t, now))
+    drafted = write_draft(session, settings, cfg, case, mention, author, now)
+    return 1, int(drafted)
+
+
+def _add_to_case(
+    session: Session,
+    settings: Settings,
+    case: m.Case,
+    mention: m.Mention,
+    author: m.Author,
+    pred: Prediction,
+    now: datetime,
+    *,
+    first_post_at: Callable[[], datetime],
+    emit: Callable[[m.Event], object],
+) -> None:
+    """Count ``mention`` on its author's open ``case``; an unhappy post re-scores the case.
+
+    ``emit`` takes the ``case.mention_added`` event (the bulk path fills in the
+    ids of cases it opened in the same batch once they are written);
+    ``first_post_at`` gives the case's first post, this one included.
+    """
+    case.mention_count = (case.mention_count or 1) + 1
+    case.last_mention_at = max(case.last_mention_at or mention.published_at, mention.published_at)
+    data = {
+        "label": pred.label,
+        "unhappy": pred.unhappy,
+        "unhappy_score": round(pred.unhappy_score, 4),
+        "case_status": case.status,
+    }
+    emit(
+        m.Event(
+            actor=SYSTEM_ACTOR,
+            kind="case.mention_added",
+            case_id=case.id,
+            mention_id=mention.id,
+            at=now,
+            data=data,
+        )
+    )
+    if case.id is not None:  # a case opened in this batch has no reply to follow up yet
+        record_followup(session, case, mention, pred.label, bool(pred.unhappy), now)
+    if pred.unhappy:
+        # re-score the whole case: its worst post, every circumstance, how many posts
+        case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
+        case.circumstances = sorted(set(case.circumstances) | set(pred.circumstances))
+        t = _score(
+            settings,
+            author,
+            label="negative",
+            unhappy_score=case.unhappy_score,
+            category=case.category or pred.category,
+            circumstances=case.circumstances,
+            posts=case.mention_count,
+            span=case.last_mention_at - first_post_at(),
+        )
+        case.priority, case.reasons = max(case.priority, t.priority), t.reasons
+
+
+def _new_case(
+    settings: Settings,
+    src: m.Source,
+    mention: m.Mention,
+    author: m.Author,
+    pred: Prediction,
+    now: datetime,
+) -> tuple[m.Case, Triage]:
+    """The case an unhappy post with no open case opens, and its triage (not yet added)."""
     t = _score(
         settings,
         author,
@@ -798,31 +873,30 @@ def _triage_mention(
         category=pred.category,
         circumstances=list(pred.circumstances),
         unhappy_score=float(pred.unhappy_score),
-        sla_due_at=sla_due(mention.published_at, now, triage_cfg.first_response_sla),
+        sla_due_at=sla_due(mention.published_at, now, settings.triage.first_response_sla),
         mention_count=1,
         last_mention_at=mention.published_at,
         created_at=now,
     )
-    session.add(case)
-    session.flush()
-    mention.case_id = case.id
-    session.add(
-        m.Event(
-            actor=SYSTEM_ACTOR,
-            kind="case.opened",
-            case_id=case.id,
-            mention_id=mention.id,
-            at=now,
-            data={
-                "priority": t.priority,
-                "reasons": t.reasons,
-                "category": pred.category,
-                "model": pred.model_version,
-            },
-        )
+    return case, t
+
+
+def _opened_event(
+    case: m.Case, mention: m.Mention, pred: Prediction, t: Triage, now: datetime
+) -> m.Event:
+    return m.Event(
+        actor=SYSTEM_ACTOR,
+        kind="case.opened",
+        case_id=case.id,
+        mention_id=mention.id,
+        at=now,
+        data={
+            "priority": t.priority,
+            "reasons": t.reasons,
+            "category": pred.category,
+            "model": pred.model_version,
+        },
     )
-    drafted = write_draft(session, settings, cfg, case, mention, author, now)
-    return 1, int(drafted)
 
 
 def _first_post_at(session: Session, case: m.Case) -> datetime:
@@ -932,3 +1006,338 @@ def write_draft(
         )
     )
     return True
+
+
+# ---------------------------------------------------------------------------
+# storing a batch set-based (polling.store_in_bulk)
+
+#: Rows per bulk statement (and ids per IN list): well under SQLite's and
+#: PostgreSQL's bound-parameter limits for the widest table (mentions).
+BULK_ROWS = 500
+
+
+def _chunks(items: Sequence[Any], size: int = BULK_ROWS) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _store_bulk(
+    session: Session,
+    settings: Settings,
+    cfg: SourceSettings,
+    src: m.Source,
+    fresh: list[Post],
+    predictions: dict[str, Prediction],
+    known: dict[str, tuple[int, str]],
+    outcome: PollOutcome,
+    counts: rollups.Batch,
+    now: datetime,
+) -> None:
+    """Store a whole batch with a number of statements that does not grow with its posts.
+
+    Authors are upserted together; new mentions and their classifications are
+    inserted in bulk, edited ones loaded once; the authors' open cases are read
+    once and triage runs in memory with the per-post path's own helpers
+    (:func:`_add_to_case`, :func:`_new_case`); the new cases are inserted
+    together, then every event; then one draft per new case (:func:`write_draft`,
+    the drafting entry point, whose reads and writes are per case).  A failure
+    raises: the caller stores the batch again one post per savepoint.
+    """
+    posts = sorted(fresh, key=lambda p: p.published_at)
+    if not posts:
+        return
+    with session.no_autoflush:
+        authors = _upsert_authors(session, [(_platform(cfg, p), p) for p in posts], now)
+    author_of = [authors[_author_key(_platform(cfg, p), p)] for p in posts]
+
+    # mentions: the edited ones loaded in one go, the new ones inserted in bulk
+    edited_ids = [known[p.external_id][0] for p in posts if p.external_id in known]
+    loaded: dict[int, m.Mention] = {}
+    for chunk in _chunks(edited_ids):
+        for row in session.scalars(select(m.Mention).where(m.Mention.id.in_(chunk))):
+            loaded[row.id] = row
+    new_rows = [
+        {**_mention_row(src.id, a.id, p, now), **_denormalised(predictions[p.external_id])}
+        for p, a in zip(posts, author_of, strict=True)
+        if p.external_id not in known
+    ]
+    inserted: dict[str, m.Mention] = {}
+    for chunk in _chunks(new_rows):
+        # RETURNING in any order (an ordered one is a statement per row on SQLite)
+        for row in session.scalars(insert(m.Mention).returning(m.Mention), chunk):
+            inserted[row.external_id] = row
+    classifications: list[dict[str, Any]] = []
+    events: list[m.Event] = []
+    items: list[tuple[m.Mention, m.Author, Prediction]] = []
+    for post, author in zip(posts, author_of, strict=True):
+        pred = predictions[post.external_id]
+        existing = known.get(post.external_id)
+        if existing is None:
+            mention = inserted[post.external_id[:500]]
+            outcome.new += 1
+        else:
+            mention = loaded[existing[0]]
+            counts.removed.append(rollups.counted(mention, counts.terms))
+            _update_mention(mention, post, now)
+            for key, value in _denormalised(pred).items():
+                setattr(mention, key, value)
+            outcome.updated += 1
+            events.append(
+                m.Event(
+                    actor=SYSTEM_ACTOR,
+                    kind="mention.edited",
+                    at=now,
+                    mention_id=mention.id,
+                    case_id=mention.case_id,
+                    data={"edit_count": mention.edit_count},
+                )
+            )
+        classifications.append(_classification_row(mention.id, pred, now))
+        items.append((mention, author, pred))
+    for chunk in _chunks(classifications):
+        session.execute(insert(m.Classification), chunk)
+
+    # triage in memory: each author's open cases read once, then the posts in order
+    opened, links, later = _triage_batch(session, settings, src, items, now)
+    with session.no_autoflush:
+        written = _insert_cases(session, [case for case, *_ in opened])
+    for mention, case in links:
+        mention.case_id = written[id(case)].id if case.id is None else case.id
+    for event, case in later:
+        event.case_id = written[id(case)].id if case.id is None else case.id
+    events.extend(event for event, _ in later)
+    opened = [(written[id(c)], mn, a, pred, t) for c, mn, a, pred, t in opened]
+    with session.no_autoflush:  # the events in triage order, then what triage changed
+        for chunk in _chunks([_event_row(e) for e in events]):
+            session.execute(insert(m.Event), chunk)
+    session.flush()  # linked mentions and cases: UPDATEs, executemany; follow-up events
+    for mention, _author, _pred in items:
+        counts.added.append(rollups.counted(mention, counts.terms))
+    outcome.cases_opened += len(opened)
+    t0 = time.perf_counter()
+    for case, mention, author, _pred, _t in opened:  # the drafts, in one pass
+        outcome.drafts += int(write_draft(session, settings, cfg, case, mention, author, now))
+    outcome.stage_ms["drafts"] = (time.perf_counter() - t0) * 1000
+    log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=len(opened))
+
+
+def _event_row(event: m.Event) -> dict[str, Any]:
+    return {
+        "actor": event.actor,
+        "kind": event.kind,
+        "case_id": event.case_id,
+        "mention_id": event.mention_id,
+        "source_id": event.source_id,
+        "at": event.at,
+        "data": event.data,
+    }
+
+
+_CASE_COLUMNS = (
+    "author_id",
+    "source_id",
+    "status",
+    "priority",
+    "reasons",
+    "category",
+    "circumstances",
+    "unhappy_score",
+    "sla_due_at",
+    "mention_count",
+    "last_mention_at",
+    "created_at",
+)
+
+
+def _insert_cases(session: Session, cases: list[m.Case]) -> dict[int, m.Case]:
+    """Insert the cases a batch opened (built in memory, never added to the session) in
+    bulk; their stored rows keyed by ``id()`` of the in-memory ones.
+
+    A batch opens at most one case per author and ``last_mention_at`` (a second
+    case of one author starts after the first one's last post and the repeat
+    window), so that pair tells the returned rows apart in any order.
+    """
+    if not cases:
+        return {}
+    by_key = {(c.author_id, c.last_mention_at): c for c in cases}
+    rows = [{name: getattr(c, name) for name in _CASE_COLUMNS} for c in cases]
+    out: dict[int, m.Case] = {}
+    for chunk in _chunks(rows):
+        for row in session.scalars(insert(m.Case).returning(m.Case), chunk):
+            out[id(by_key[(row.author_id, row.last_mention_at)])] = row
+    return out
+
+
+def _denormalised(pred: Prediction) -> dict[str, Any]:
+    """The mention's copy of its current classification."""
+    return {
+        "label": pred.label,
+        "unhappy": bool(pred.unhappy),
+        "unhappy_score": float(pred.unhappy_score),
+        "category": pred.category,
+        "model_version": pred.model_version,
+    }
+
+
+def _triage_batch(
+    session: Session,
+    settings: Settings,
+    src: m.Source,
+    items: list[tuple[m.Mention, m.Author, Prediction]],
+    now: datetime,
+) -> tuple[
+    list[tuple[m.Case, m.Mention, m.Author, Prediction, Triage]],
+    list[tuple[m.Mention, m.Case]],
+    list[tuple[m.Event, m.Case]],
+]:
+    """:func:`_triage_mention` for a batch, in memory.
+
+    Returns the cases to open (built, not yet added), each mention's case, and
+    the events whose case id is known once the new cases are written.  The
+    authors' open cases are read in one query.
+    """
+    window = settings.triage.repeat_window
+    todo = [it for it in items if it[0].case_id is None]
+    if not todo:
+        return [], [], []
+    earliest = min(mn.published_at for mn, _a, _p in todo) - window
+    book = _open_cases_by_author(session, sorted({a.id for _m, a, _p in todo}), earliest)
+    first_at = _first_posts_at(session, [c for cases in book.values() for c in cases])
+    opened: list[tuple[m.Case, m.Mention, m.Author, Prediction, Triage]] = []
+    links: list[tuple[m.Mention, m.Case]] = []
+    later: list[tuple[m.Event, m.Case]] = []
+    for mention, author, pred in todo:
+        since = mention.published_at - window
+        candidates = book.setdefault(author.id, [])
+        case = next(
+            (c for c in candidates if c.last_mention_at is not None and c.last_mention_at >= since),
+            None,
+        )
+        if case is not None:
+            links.append((mention, case))
+            key = id(case)
+            first_at[key] = min(first_at.get(key, mention.published_at), mention.published_at)
+            _add_to_case(
+                session,
+                settings,
+                case,
+                mention,
+                author,
+                pred,
+                now,
+                first_post_at=lambda key=key: first_at[key],  # type: ignore[misc]
+                emit=lambda event, case=case: later.append((event, case)),  # type: ignore[misc]
+            )
+            continue
+        if not pred.unhappy:
+            continue
+        case, t = _new_case(settings, src, mention, author, pred, now)
+        links.append((mention, case))
+        candidates.insert(0, case)  # the newest case first, as _open_case_for orders them
+        first_at[id(case)] = mention.published_at
+        opened.append((case, mention, author, pred, t))
+        later.append((_opened_event(case, mention, pred, t, now), case))
+    return opened, links, later
+
+
+def _open_cases_by_author(
+    session: Session, author_ids: list[int], since: datetime
+) -> dict[int, list[m.Case]]:
+    """Each author's cases that :func:`_open_case_for` could find, newest first."""
+    book: dict[int, list[m.Case]] = {}
+    for chunk in _chunks(author_ids):
+        rows = session.scalars(
+            select(m.Case)
+            .where(
+                m.Case.author_id.in_(chunk),
+                m.Case.status.not_in((CaseStatus.RESOLVED, CaseStatus.REJECTED)),
+                m.Case.last_mention_at >= since,
+            )
+            .order_by(m.Case.id.desc())
+        )
+        for case in rows.unique():
+            book.setdefault(case.author_id, []).append(case)
+    return book
+
+
+def _first_posts_at(session: Session, cases: list[m.Case]) -> dict[int, datetime]:
+    """:func:`_first_post_at` for many cases at once, keyed by ``id(case)``."""
+    by_id = {c.id: c for c in cases}
+    out = {id(c): c.created_at for c in cases}
+    for chunk in _chunks(list(by_id)):
+        stmt = (
+            select(m.Mention.case_id, func.min(m.Mention.published_at))
+            .where(m.Mention.case_id.in_(chunk))
+            .group_by(m.Mention.case_id)
+        )
+        for case_id, first in session.execute(stmt):
+            if first is not None and case_id is not None:
+                out[id(by_id[case_id])] = _aware(first)
+    return out
+
+
+def _aware(value: datetime) -> datetime:
+    """An aggregate over a UTC column comes back naive on SQLite."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _author_key(platform: str, post: Post) -> tuple[str, str]:
+    handle = post.author.handle.strip().lstrip("@")[:200] or "unknown"
+    return platform, handle.lower()
+
+
+def _upsert_authors(
+    session: Session, posts: list[tuple[str, Post]], now: datetime
+) -> dict[tuple[str, str], m.Author]:
+    """:func:`_upsert_author` for a batch: one ``INSERT … ON CONFLICT DO UPDATE`` per
+    :data:`BULK_ROWS` authors.  What a batch says of an author merges as the per-post
+    path would (the latest post's details win, empty ones keep what was known)."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for platform, post in posts:
+        info = post.author
+        key = _author_key(platform, post)
+        row = merged.setdefault(
+            key,
+            {
+                "platform": platform,
+                "handle": post.author.handle.strip().lstrip("@")[:200] or "unknown",
+                "display_name": None,
+                "external_id": None,
+                "followers": None,
+                "verified": False,
+                "url": None,
+                "email": None,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            },
+        )
+        for name in ("display_name", "external_id", "url", "email"):
+            row[name] = getattr(info, name) or row[name]
+        if info.followers is not None:
+            row["followers"] = info.followers
+        row["verified"] = bool(info.verified or row["verified"])
+    table = m.Author.__table__
+    dialect = session.get_bind().dialect.name
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    upsert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = upsert(m.Author)
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["platform", "handle"],
+        set_={
+            "display_name": func.coalesce(new.display_name, table.c.display_name),
+            "external_id": func.coalesce(new.external_id, table.c.external_id),
+            "followers": func.coalesce(new.followers, table.c.followers),
+            "verified": or_(new.verified, table.c.verified),
+            "url": func.coalesce(new.url, table.c.url),
+            "email": func.coalesce(new.email, table.c.email),
+            "last_seen_at": new.last_seen_at,
+        },
+    ).returning(m.Author)
+    out: dict[tuple[str, str], m.Author] = {}
+    for chunk in _chunks(list(merged.values())):
+        rows = session.scalars(stmt, chunk, execution_options={"populate_existing": True})
+        for author in rows:
+            out[(author.platform, author.handle.lower())] = author
+    return out
