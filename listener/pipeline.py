@@ -1336,7 +1336,8 @@ def _upsert_authors(
         },
     ).returning(m.Author)
     out: dict[tuple[str, str], m.Author] = {}
-    for chunk in _chunks(list(merged.values())):
+    # one order for every writer: two workers upserting the same authors never deadlock
+    for chunk in _chunks([merged[k] for k in sorted(merged)]):
         rows = session.scalars(stmt, chunk, execution_options={"populate_existing": True})
         for author in rows:
             out[(author.platform, author.handle.lower())] = author
