@@ -1115,8 +1115,10 @@ def _store_bulk(
         counts.added.append(rollups.counted(mention, counts.terms))
     outcome.cases_opened += len(opened)
     t0 = time.perf_counter()
-    for case, mention, author, _pred, _t in opened:  # the drafts, in one pass
-        outcome.drafts += int(write_draft(session, settings, cfg, case, mention, author, now))
+    # the drafts, in one pass; every case is written, so their reads need no autoflush
+    with session.no_autoflush:
+        for case, mention, author, _pred, _t in opened:
+            outcome.drafts += int(write_draft(session, settings, cfg, case, mention, author, now))
     outcome.stage_ms["drafts"] = (time.perf_counter() - t0) * 1000
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=len(opened))
 
