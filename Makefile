@@ -24,6 +24,7 @@ run: setup
 	$(BIN)/listener init
 	$(BIN)/listener run --once
 	$(BIN)/listener queue
+	@echo "next: . $(BIN)/activate (or type $(BIN)/listener), then the README's five-minute tour"
 
 test: setup
 	./scripts/test

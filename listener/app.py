@@ -19,6 +19,7 @@ from listener.db import make_engine, make_sessionmaker, migrate
 
 if TYPE_CHECKING:
     from classifiers import Classifier
+    from classifiers.progress import Progress
 
 
 @dataclass
@@ -28,6 +29,8 @@ class App:
     sessions: sessionmaker[Session]
     _classifier: Classifier | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: shows the (slow) first load of the model, e.g. a spinner on the CLI's terminal
+    model_progress: Progress | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, upgrade: bool = True) -> App:
@@ -49,7 +52,11 @@ class App:
                     from classifiers import load_classifier
 
                     settings = self.settings.classifier.resolved(self.settings.base_dir)
-                    self._classifier = load_classifier(settings)
+                    if self.model_progress is None or settings.kind == "lexicon":
+                        self._classifier = load_classifier(settings)
+                    else:  # one live display at a time: the load's own steps stay quiet
+                        with self.model_progress(f"Loading the {settings.kind} model"):
+                            self._classifier = load_classifier(settings)
         return self._classifier
 
     def use_classifier(self, classifier: Classifier) -> None:

@@ -51,18 +51,22 @@ COMMANDS: dict[str, str] = {
             "snooze",
             "resolve",
             "mark-sent",
+            "sent",
             "send",
             "templates",
             "report",
         )
     },
+    "merge": "listener.cli_link:merge_cmd",
+    "link": "listener.cli_link:link_cmd",
     "serve": "listener.cli_web:serve_cmd",
     "users": "listener.cli_web:users_cmd",
     "alerts": "listener.cli_alerts:alerts_cmd",
 }
 
 SHORT_HELP: dict[str, str] = {
-    "init": "Check the config, create or upgrade the database, register sources.",
+    "init": "Check the config, create or upgrade the database, register sources "
+    "(writes a starter config.yaml where there is none).",
     "poll": "Poll sources now (all, --source NAME, or --due) and store what is new.",
     "backfill": "Read a large source to its end in committed chunks (resumes after a kill).",
     "run": "Run the scheduler: poll sources when due, until stopped (or --once).",
@@ -89,10 +93,14 @@ SHORT_HELP: dict[str, str] = {
     "reopen": "Undo a rejection: the case comes back with its reply and offers.",
     "snooze": "Take a case out of the queue until a time (--for 4h | --until TIME).",
     "resolve": "Mark a case resolved.",
-    "mark-sent": "Record that you posted an approved reply by hand (manual channels).",
+    "mark-sent": "The older name of `sent`.",
+    "sent": "Record that you delivered an approved reply by hand (--url LINK or --note TEXT).",
     "send": "Deliver approved replies in the outbox now (--once: one pass).",
-    "templates": "Reply templates: `templates check` renders each against samples.",
+    "templates": "Reply templates: `templates check` renders each against samples; "
+    "`templates copy DIR` copies the packaged ones for editing.",
     "report": "Team report: first response, SLA, recovery rate, cost (--since 7d).",
+    "merge": "Same person: another case's posts join this one (merge CASE OTHER).",
+    "link": "Suggested links between one customer's cases: suggestions, accept, reject.",
     "serve": "Serve the web app: triage queue, case pages, dashboard, JSON API.",
     "users": "Manage web users (add, list, password, disable) and their API tokens.",
     "alerts": "List alerts (--json); ack, resolve or evaluate them.",
@@ -140,7 +148,9 @@ class CliState:
         if self._settings is None:
             from listener.config import load_settings
 
-            self._settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path)
+            settings.check_paths()  # a missing templates folder is an error, not a fall-back
+            self._settings = settings
         return self._settings
 
     @property
@@ -149,6 +159,10 @@ class CliState:
             from listener.app import App
 
             self._app = App.from_settings(self.settings)
+            if sys.stderr.isatty():
+                from classifiers.progress import rich_progress
+
+                self._app.model_progress = rich_progress()
         return self._app
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -368,19 +369,38 @@ def resolve_cmd(
     echo_case(actions.resolve(state.app, case_id, actor_name(by), note, role=role), as_json)
 
 
-@click.command("mark-sent")
+@click.command("sent")
 @click.argument("case_id", type=int)
-@click.option("--url", default=None, help="Where you posted the reply.")
+@click.option("--url", default=None, help="Where you posted the reply (the comment's link).")
+@click.option("--note", default=None, help="How it was delivered, when there is no link.")
 @identity
 @as_json_option
 @pass_state
-def mark_sent_cmd(
-    state: CliState, case_id: int, url: str | None, by: str | None, role: str | None, as_json: bool
+def sent_cmd(
+    state: CliState,
+    case_id: int,
+    url: str | None,
+    note: str | None,
+    by: str | None,
+    role: str | None,
+    as_json: bool,
 ) -> None:
-    """Record that you posted an approved reply by hand (blog comments, DMs)."""
+    """Record that you delivered an approved reply by hand (blog comments, DMs, Hacker
+    News) — the web app's "Mark sent"."""
     from listener.cases import actions
 
-    echo_case(actions.mark_sent(state.app, case_id, actor_name(by), url, role=role), as_json)
+    echo_case(
+        actions.mark_sent(state.app, case_id, actor_name(by), url, note=note, role=role), as_json
+    )
+
+
+#: the older name of ``sent``
+mark_sent_cmd = click.Command(
+    "mark-sent",
+    callback=sent_cmd.callback,
+    params=sent_cmd.params,
+    help=sent_cmd.help,
+)
 
 
 @click.command("send")
@@ -393,24 +413,60 @@ def send_cmd(state: CliState, once: bool, interval: float) -> None:
 
     app = state.app
     total = 0
+    if not once:
+        click.echo(
+            f"sending approved replies every {interval:g} s until stopped (Ctrl-C); "
+            "--once for one pass",
+            err=True,
+        )
     try:
         while True:
             sent = deliver_pending(app)
             total += sent
-            if sent:
-                click.echo(f"sent {sent}")
             if once:
                 break
+            if sent:
+                click.echo(f"sent {sent}")
             time.sleep(interval)
     except KeyboardInterrupt:
         pass
     if once:
         click.echo(f"sent {total} message{'s' if total != 1 else ''}")
+        local = _local_channels(state)
+        if total and local:
+            from listener.channels.local import FILENAME
+
+            click.echo(
+                f"  {', '.join(local)}: no credentials, so replies went to "
+                f"{app.settings.data_dir() / FILENAME} (recovery.local_outbox)"
+            )
+
+
+def _local_channels(state: CliState) -> list[str]:
+    """The channels whose replies go to the local outbox file (no credentials set)."""
+    from listener.channels.registry import CHANNELS, uses_local_outbox
+
+    return [c for c in CHANNELS if uses_local_outbox(c, state.settings)]
 
 
 @click.group("templates")
 def templates_cmd() -> None:
     """Reply templates."""
+
+
+@templates_cmd.command("copy")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def templates_copy_cmd(folder: Path) -> None:
+    """Copy the packaged reply templates into FOLDER for editing (existing files are kept).
+
+    Then set `recovery.templates_dir: FOLDER`; a file left out of it (or deleted from it)
+    falls back to the packaged one.
+    """
+    from listener.defaults import copy_templates
+
+    written = copy_templates(folder)
+    click.echo(f"copied {len(written)} template(s) into {folder}")
+    click.echo(f"use them with:  recovery: {{templates_dir: {folder}}}  in config.yaml")
 
 
 @templates_cmd.command("check")

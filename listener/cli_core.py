@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,12 +36,22 @@ def _console(err: bool = False) -> Any:
 @pass_state
 def init_cmd(state: CliState) -> None:
     """Check config.yaml, create or upgrade the database, and register the sources (and
-    recount share of voice when the brand or competitor terms changed)."""
+    recount share of voice when the brand or competitor terms changed).
+
+    In a folder without config.yaml, first writes a commented starter config.yaml (the
+    demo brand, polling the example posts it copies into examples/)."""
     from listener.db import redact_url
     from listener.pipeline import sync_sources
     from listener.redact import mask_text
 
-    settings = state.settings
+    if not state.config_path.exists():
+        from listener.defaults import write_starter
+
+        written = write_starter(state.config_path)
+        for path in written:
+            note = "starter: edit it for your brand" if path.suffix == ".yaml" else "demo posts"
+            click.echo(f"wrote     {path}  ({note})")
+    settings = state.settings  # (checks the paths it names, recovery.templates_dir too)
     app = state.app
     sync_sources(app)
     click.echo(f"config    {state.config_path}  (brand: {settings.brand.name})")
@@ -85,6 +96,8 @@ def _poll_with_progress(
     else:
         total = len(app.settings.sources)
     show_bar = sys.stderr.isatty() and total > 0
+    if show_bar:
+        _ = app.classifier  # loaded first, with its own spinner (one live display at a time)
     progress = Progress(
         TextColumn("polling"),
         BarColumn(),
@@ -93,16 +106,21 @@ def _poll_with_progress(
         console=_console(err=True),
         transient=True,
         disable=not show_bar,
+        redirect_stdout=False,  # results stay on stdout (`listener poll > file`)
+        redirect_stderr=False,
     )
+    # the bar and stdout share the screen: print results above the bar there, else to stdout
+    above_bar = show_bar and sys.stdout.isatty()
     with progress:
         task = progress.add_task("", total=total)
 
         def on_result(o: PollOutcome) -> None:
             progress.update(task, advance=1, description=o.source)
             if not as_json:
-                progress.console.print(
-                    _outcome_line(o), markup=False, highlight=False
-                ) if show_bar else click.echo(_outcome_line(o))
+                if above_bar:
+                    progress.console.print(_outcome_line(o), markup=False, highlight=False)
+                else:
+                    click.echo(_outcome_line(o))
 
         return poll_sources(app, names, due_only=due, on_result=on_result)
 
@@ -133,7 +151,9 @@ def poll_cmd(state: CliState, sources: tuple[str, ...], due: bool, as_json: bool
 
 
 def _short(text: str | None, width: int) -> str:
-    t = " ".join((text or "").split())
+    """One line: paragraphs (a blog post's title and its body) joined by " — "."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text or "")]
+    t = " — ".join(p for p in paragraphs if p)
     return t if len(t) <= width else t[: width - 1] + "…"
 
 
@@ -186,6 +206,26 @@ def queue_cmd(
     if not rows:
         click.echo("the queue is empty")
         return
+    default = f.status is None and not f.statuses
+    if not sys.stdout.isatty():
+        # redirected or piped: one line per case (a table would be hundreds of lines)
+        for r in rows:
+            reply = (
+                f"draft FAILED: {_short(r.draft_error, 100)}"
+                if r.draft is None and r.draft_error
+                else f"→ {r.channel}: {_short(r.draft, 80)}"
+                if r.draft
+                else "no draft"
+            )
+            who = f" [{r.assignee}]" if r.assignee else ""
+            click.echo(
+                safe(
+                    f"{r.id:>5}  p{r.priority:<3} {r.status:<9}{who} {r.author} ({r.platform}) "
+                    f"{r.category or '-'}: {_short(r.text, 80)}  {reply}"
+                )
+            )
+        click.echo(f"{len(rows)} {'open ' if default else ''}case(s)")
+        return
     from rich.table import Table
 
     now = _now()
@@ -210,12 +250,20 @@ def queue_cmd(
                 + (f"\nreply: {r.channel}" if r.channel else "")
             ),
             safe(why),
-            safe(_short(r.text, 140) + ("\n→ " + _short(r.draft, 140) if r.draft else "")),
+            safe(
+                _short(r.text, 140)
+                + (
+                    "\n→ " + _short(r.draft, 140)
+                    if r.draft
+                    else "\ndraft FAILED: " + _short(r.draft_error, 140)
+                    if r.draft_error
+                    else ""
+                )
+            ),
             due,
         )
     console = _console()
     console.print(table, markup=False)
-    default = f.status is None and not f.statuses
     console.print(f"{len(rows)} {'open ' if default else ''}case(s)", markup=False)
 
 
@@ -245,20 +293,66 @@ def show_cmd(state: CliState, case_id: int, as_json: bool) -> None:
         score = "-" if p["unhappy_score"] is None else f"{p['unhappy_score']:.2f}"
         out += [
             "",
-            f"[{p['published_at']}] {p['label']} {score} {p['category']}",
-            f"  {p['text']}",
+            f"mention {p['id']} [{p['published_at']}] {p['label']} {score} {p['category']}",
+            *([f"  title: {p['title']}"] if p.get("title") else []),
+            *_indented(_without_title(p["text"], p.get("title"))),
             f"  {p['url'] or ''}",
         ]
+    if not view["drafts"] and view.get("draft_error"):
+        out += ["", f"draft FAILED: {view['draft_error']}"]
     for d in view["drafts"]:
         out += ["", f"draft v{d['version']} ({d['status']}, {d['channel']}, by {d['created_by']}):"]
-        out.append(f"  {d['text']}")
+        if d.get("subject"):
+            out.append(f"  Subject: {d['subject']}")
+        out += _indented(d["text"])
     reply = view["reply"]
     if reply and reply["warnings"]:
         out += ["", "the reply breaks sending rules:", *(f"  ! {w}" for w in reply["warnings"])]
+    out += _offer_lines(view)
+    for o in view.get("outbox", []):
+        where = f" → {o['external_id']}" if o.get("external_id") else ""
+        error = f" ({o['last_error']})" if o.get("last_error") else ""
+        out.append(f"outbox #{o['id']} {o['channel']} {o['status']}{where}{error}")
     out += ["", "audit trail:"]
     out += [f"  {e['at'][:16].replace('T', ' ')}  {e['text']}" for e in view["events"]]
     for line in out:
         click.echo(safe(line))
+
+
+def _without_title(text: str | None, title: str | None) -> str:
+    """A blog post's text without its title (shown on its own line above it)."""
+    text = text or ""
+    if title and text.startswith(title) and text[len(title) : len(title) + 1] in ("\n", " "):
+        return text[len(title) :].lstrip()
+    return text
+
+
+def _indented(text: str | None, prefix: str = "  ") -> list[str]:
+    """Every line of ``text`` indented (blank lines kept), so multi-line replies read as
+    they will be sent."""
+    return [f"{prefix}{line}".rstrip() for line in (text or "").splitlines()] or [prefix]
+
+
+def _offer_lines(view: dict[str, Any]) -> list[str]:
+    """The case's offers (chosen and suggested) with the reasons for each."""
+    cur = view.get("budget", {}).get("currency", "")
+    lines: list[str] = []
+    for o in view.get("offers", []):
+        cost = f" · cost {cur}{o['cost']:g}" if o.get("cost") is not None else ""
+        code = f" · code {o['code']}" if o.get("code") else ""
+        lead = " · needs a lead" if o.get("requires_lead") else ""
+        lines.append(f"  {o['key']} ({o['kind']}) [{o['status']}]{cost}{code}{lead}")
+        lines += [f"      because {r}" for r in o.get("reasons") or []]
+    if lines:
+        return ["", "offers:", *lines]
+    suggestions = [c for c in view.get("catalogue", []) if not c.get("excluded")][:3]
+    if not suggestions:
+        return ["", "offers: none fits"]
+    out = ["", "offers suggested (`listener offer CASE KEY` to choose):"]
+    for c in suggestions:
+        out.append(f"  {c['key']} ({c['kind']}) · cost {cur}{c['cost']:g}")
+        out += [f"      because {r}" for r in c.get("reasons") or []]
+    return out
 
 
 @click.command("sources")
@@ -360,6 +454,12 @@ def classify_cmd(
         classifier_settings = classifier_settings.model_copy(update={"batch_size": batch_size})
     chosen = fmt or guess_format(input_path)
     chunk = max(256, classifier_settings.batch_size * 8)
+    if input_path in (None, "-") and sys.stdin.isatty():
+        click.echo(
+            "classify: type or paste texts, one per line, then Ctrl-D "
+            "(or: listener classify FILE, or pipe them in)",
+            err=True,
+        )
     out = sys.stdout
     with open_input(input_path) as stream:
         texts = iter_texts(stream, chosen, text_column)  # type: ignore[arg-type]
@@ -397,7 +497,7 @@ def config_cmd(state: CliState, as_json: bool, reference: bool) -> None:
         return
     from listener.redact import mask_data
 
-    settings = state.settings
+    settings = state.settings  # (checks the paths it names, recovery.templates_dir too)
     # SecretStr fields dump as "**********"; passwords inside URLs are masked too
     data = mask_data(settings.model_dump(mode="json", by_alias=True))
     if as_json:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -66,6 +67,13 @@ def label_cmd(
         + (f", category {category}" if category else "")
         + f" (by {done['by']}); run `listener train` to learn from it"
     )
+    again = done.get("retriaged")
+    if again:
+        click.echo(
+            f"case {done['case_id']} re-triaged: priority {again['priority']}, "
+            f"category {again['category']}"
+            + (f", reply v{again['draft_version']} rewritten" if again.get("draft_version") else "")
+        )
 
 
 @click.command("train")
@@ -175,13 +183,16 @@ def train_cmd(
         "current": result.current_metrics,
     }
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=float))
+        click.echo(json.dumps(_no_nan(summary), indent=2, default=float))
     else:
         for where, m in result.new_metrics.items():
             cur = result.current_metrics.get(where)
+            if not m.get("n"):
+                click.echo(f"{where}: nothing held back to compare on")
+                continue
             click.echo(
-                f"{where}: n={m['n']} unhappy-F1 new {m['f1']:.3f}"
-                + (f" vs current {cur['f1']:.3f}" if cur else "")
+                f"{where}: n={m['n']} unhappy-F1 new {_score(m['f1'])}"
+                + (f" vs current {_score(cur['f1'])}" if cur else "")
             )
     if result.accepted:
         if state._app is not None:
@@ -194,6 +205,32 @@ def train_cmd(
             f"refused: head {result.head.version} was not activated: {result.reason}", err=True
         )
         sys.exit(1)
+
+
+def _score(value: Any) -> str:
+    """A metric for people: "n/a" where it is undefined (no unhappy example in the slice),
+    never "nan"."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if math.isnan(number) else f"{number:.3f}"
+
+
+def _no_nan(value: Any) -> Any:
+    """``value`` with every NaN as null (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    try:
+        if math.isnan(float(value)) and not isinstance(value, str | bool):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
 
 
 @click.command("eval")
@@ -254,16 +291,26 @@ def eval_cmd(
     cs = _classifier_settings(state)
     if kind:
         cs = cs.model_copy(update={"kind": kind})
-    report = evaluate_csv(
-        cs,
-        data_path,
-        text_column=text_column,
-        label_column=label_column,
-        category_column=category_column,
-        categories_file=categories_file,
-        id_column=id_column,
-        limit=limit,
-    )
+    from classifiers import load_classifier
+    from classifiers.progress import no_progress, rich_progress
+
+    progress = rich_progress() if sys.stderr.isatty() else no_progress
+    classifier = None
+    if categories_file is None:  # (a categories file changes the model's settings)
+        with progress(f"Loading the {cs.kind} model"):
+            classifier = load_classifier(cs)
+    with progress(f"Evaluating on {data_path.name}" + (f" (first {limit})" if limit else "")):
+        report = evaluate_csv(
+            cs,
+            data_path,
+            classifier=classifier,
+            text_column=text_column,
+            label_column=label_column,
+            category_column=category_column,
+            categories_file=categories_file,
+            id_column=id_column,
+            limit=limit,
+        )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

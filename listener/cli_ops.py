@@ -74,14 +74,14 @@ def run_cmd(
     from listener.cli_core import _outcome_line
     from listener.scheduler import Scheduler
 
-    _configure_logs(state)
-    if once:
+    if once:  # one round, a command like `poll`: warnings only, unless -v (results on stdout)
         scheduler = Scheduler(state.app, max_sleep=max_sleep, lock_ttl=lock_ttl)
         report = scheduler.run_once()
         for o in report.outcomes:
             click.echo(_outcome_line(o))
         click.echo(f"round done: {len(report.outcomes)} source(s) polled, {report.sent} sent")
         return
+    _configure_logs(state)
     app, outage = _app_riding_outages(state)
     if app is None:
         return
@@ -300,11 +300,13 @@ def health_cmd(state: CliState, as_json: bool) -> None:
 
     Exits 1 while the database cannot be reached, or the broker when workers are in use,
     and 3 while a source or send alert is open (a source refused, silent or rate-limited
-    past its reset; replies failing to send), for monitoring scripts.  A single
-    rate-limit deferral inside its quota window is not a failure.
+    past its reset; replies failing to send) or an open case's draft or reply is failing
+    (drafts_failed, sends_failing), for monitoring scripts.  A single rate-limit deferral
+    inside its quota window is not a failure.
     """
     from listener.app import App
     from listener.health import health_status
+    from listener.terminal import safe
 
     app = App.from_settings(state.settings, upgrade=False)
     try:
@@ -345,11 +347,35 @@ def health_cmd(state: CliState, as_json: bool) -> None:
             for a in alerts:
                 flag = "failing" if a["failing"] else "waiting"
                 click.echo(f"  - #{a['id']} {a['kind']} ({a['status']}, {flag}): {a['title']}")
+            drafts = status.get("drafts_failed", [])
+            click.echo(f"drafts    {len(drafts)} open case(s) whose draft failed")
+            for d in drafts[:10]:
+                click.echo(safe(f"  - case {d['case_id']}: {d['error']}"))
+            sends = status.get("sends_failing", [])
+            click.echo(f"sends     {len(sends)} failing")
+            for o in sends[:10]:
+                click.echo(
+                    safe(
+                        f"  - case {o['case_id']} ({o['channel']}, {o['status']}, "
+                        f"{o['attempts']} attempt(s)): {o['error']}"
+                    )
+                )
+            if status.get("local_outbox"):
+                from listener.channels.local import FILENAME
+
+                click.echo(
+                    f"local     {status['local_outbox']} repl"
+                    f"{'y' if status['local_outbox'] == 1 else 'ies'} written to "
+                    f"{state.settings.data_dir() / FILENAME}, not posted "
+                    "(recovery.local_outbox: no credentials)"
+                )
         else:
             click.echo(f"database  {status['database'].get('error')}")
     if not status["ok"]:
         raise SystemExit(1)
     if not status.get("alerts_ok", True):
+        raise SystemExit(3)
+    if not status.get("work_ok", True):
         raise SystemExit(3)
 
 

@@ -17,7 +17,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 
 import yaml
 from pydantic import (
@@ -50,6 +50,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+def _account(handle: str) -> str:
+    return handle.strip().lstrip("@").lower()
+
+
 class BrandSettings(_Model):
     """The brand being listened for."""
 
@@ -79,6 +83,19 @@ class BrandSettings(_Model):
         description="The tone replies are written in.",
     )
     website: str | None = Field(default=None, description="The brand's website (allowed in links).")
+    accounts: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="The brand's own accounts per platform, e.g. {x: [zephyrshoes, "
+        "zephyrhelp], mastodon: ['zephyr@mastodon.social']}: their posts are the brand's "
+        "answers, never complaints (``handles`` count on every platform).",
+    )
+
+    def is_own(self, platform: str, handle: str) -> bool:
+        """Whether ``handle`` on ``platform`` is one of the brand's own accounts."""
+        mine = {_account(h) for h in (*self.handles, *self.accounts.get(platform, ()))}
+        mine.discard("")
+        who = _account(handle)
+        return bool(who) and who in mine
 
     @property
     def match_terms(self) -> list[str]:
@@ -300,6 +317,27 @@ class TriageSettings(_Model):
         default=timedelta(days=30),
         description="Later posts by the same author within this window join their open case.",
     )
+    thread_window: Duration = Field(
+        default=timedelta(days=14),
+        description="A customer's reply in a case's thread (to their post, or to our reply) "
+        "within this time joins that case, even a sent or resolved one: 'all good now, "
+        "thanks' marks it recovered, a still unhappy reply brings it back to the queue.",
+    )
+
+
+class LinkingSettings(_Model):
+    """One customer across sources: when Listener suggests two cases are one person's."""
+
+    suggest: bool = Field(
+        default=True,
+        description="Suggest links between cases that share strong evidence (the same order "
+        "number or e-mail address, or one naming the other's account); an agent accepts or "
+        "rejects each one, nothing is merged silently.",
+    )
+    window: Duration = Field(
+        default=timedelta(days=3),
+        description="How close in time two cases' posts must be for a suggested link.",
+    )
 
 
 OFFER_KINDS: tuple[str, ...] = (
@@ -406,7 +444,14 @@ class CapsSettings(_Model):
 
 
 class RecoverySettings(_Model):
-    templates_dir: str = Field(default="templates", description="Folder of Jinja2 templates.")
+    templates_dir: str | None = Field(
+        default=None,
+        description="Folder of your own Jinja2 reply templates "
+        "(replies/<channel>/<category>[.<n>].j2), relative to config.yaml. Each file there "
+        "overrides the packaged template of the same name; the rest stay the packaged ones. "
+        "Unset: the templates packaged with Listener (`listener templates copy DIR` copies "
+        "them for editing). A folder that does not exist stops every command (exit 2).",
+    )
     agent_name: str = Field(default="The Loyalty Team", description="Signs drafted replies.")
     signature: str = Field(default="", description="Appended to email replies.")
     currency: str = Field(default="$", description="Currency symbol for costs and budgets.")
@@ -438,6 +483,15 @@ class RecoverySettings(_Model):
     )
     retry_base: Duration = Field(
         default=timedelta(seconds=30), description="First retry delay after a send error."
+    )
+    local_outbox: bool = Field(
+        default=False,
+        description="The offline demo: a reply whose platform's credentials are not set (x.*, "
+        "mastodon.*, bluesky.*, reddit.*, email.host) is delivered to the local file "
+        "var/outbox.jsonl (beside a SQLite database, else beside config.yaml) and recorded "
+        "as sent there (its external id starts with 'local:'). Off: such replies wait, "
+        "retried, until the credentials are set. Replies posted by hand (blog, DM, Hacker "
+        "News) are never affected: `listener sent CASE` records them.",
     )
 
     @field_validator("offers")
@@ -885,6 +939,10 @@ class Settings(_Model):
     triage: TriageSettings = Field(
         default_factory=TriageSettings, description="Priorities and response targets."
     )
+    linking: LinkingSettings = Field(
+        default_factory=LinkingSettings,
+        description="One customer across sources: suggested links between cases.",
+    )
     recovery: RecoverySettings = Field(
         default_factory=RecoverySettings, description="Reply templates, offers, approvals."
     )
@@ -942,9 +1000,38 @@ class Settings(_Model):
                 )
         return self
 
-    def resolve_path(self, path: str | Path) -> Path:
+    @overload
+    def resolve_path(self, path: str | Path) -> Path: ...
+    @overload
+    def resolve_path(self, path: str | Path | None) -> Path | None: ...
+    def resolve_path(self, path: str | Path | None) -> Path | None:
+        """``path`` relative to config.yaml's folder (``None`` stays ``None``)."""
+        if path is None:
+            return None
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.base_dir / p)
+
+    def data_dir(self) -> Path:
+        """Where Listener keeps its own files (``var/``): beside a SQLite database file,
+        else in config.yaml's folder."""
+        url = self.database.url
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            db = Path(url.removeprefix("sqlite:///"))
+            base = db.parent if db.is_absolute() else self.resolve_path(db).parent
+        else:
+            base = self.base_dir
+        return base / "var"
+
+    def check_paths(self) -> None:
+        """Folders config.yaml names must exist (``init`` and ``config`` call this)."""
+        folder = self.resolve_path(self.recovery.templates_dir)
+        if folder is not None and not folder.is_dir():
+            where = self.config_path or "config.yaml"
+            raise ConfigError(
+                f"{where}: recovery.templates_dir: {str(folder)!r} is not a folder "
+                "(remove the key to use the packaged templates, or create it with "
+                "`listener templates copy DIR`)"
+            )
 
     def source(self, name: str) -> SourceSettings:
         for s in self.sources:

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -59,11 +59,21 @@ class RenderedDraft:
     subject: str | None = None
 
 
+def template_loader(templates_dir: str | None) -> ChoiceLoader:
+    """The brand's folder first (``recovery.templates_dir``, when set), then the templates
+    packaged with Listener: a brand's folder may hold only the files it changes."""
+    from listener.defaults import packaged_templates
+
+    folders = [templates_dir] if templates_dir else []
+    return ChoiceLoader([FileSystemLoader(f) for f in [*folders, str(packaged_templates())]])
+
+
 @lru_cache(maxsize=16)
-def make_environment(templates_dir: str) -> ImmutableSandboxedEnvironment:
-    """A sandboxed Jinja2 environment over ``templates_dir`` (cached per folder)."""
+def make_environment(templates_dir: str | None = None) -> ImmutableSandboxedEnvironment:
+    """A sandboxed Jinja2 environment over ``templates_dir`` (overriding, file by file, the
+    packaged templates; ``None``: the packaged ones only), cached per folder."""
     env = ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(templates_dir),
+        loader=template_loader(templates_dir),
         undefined=StrictUndefined,
         autoescape=select_autoescape(["html", "htm", "xml"], default=False),
         trim_blocks=True,
@@ -174,14 +184,14 @@ def humanize_ago(then: datetime, now: datetime) -> str:
 
 
 def render(
-    templates_dir: str | Path,
+    templates_dir: str | Path | None,
     channel: str,
     category: str | None,
     context: dict[str, Any],
     seed: str,
 ) -> RenderedDraft:
     """Render the reply for ``channel``/``category`` with ``context``."""
-    env = make_environment(str(templates_dir))
+    env = make_environment(str(templates_dir) if templates_dir else None)
     name, variant = choose_template(env, channel, category, seed)
     try:
         template = env.get_template(name)

@@ -11,8 +11,9 @@ app because a blog is down).  :func:`health_verdict` is the pure part.
 ``alerts`` lists the open source and send alerts (``listener.alerts``) and
 ``alerts_ok`` says whether any of them means something is failing now — a
 single rate-limit deferral still inside its quota window does not.
-``listener health`` exits 3 when ``alerts_ok`` is False (1 when the database
-or the broker is unreachable).
+``listener health`` exits 3 when ``alerts_ok`` or ``work_ok`` is False (``work_ok``: no
+open case whose draft failed, no reply failing to send — :func:`failing_work`), and 1
+when the database or the broker is unreachable.
 """
 
 from __future__ import annotations
@@ -119,7 +120,75 @@ def health_status(app: App, now: datetime | None = None) -> dict[str, Any]:
     out["open_cases"] = gauges["open_cases"]
     out["alerts"] = failing_alerts(app, now)
     out["alerts_ok"] = not any(a["failing"] for a in out["alerts"])
+    out.update(failing_work(app))
+    out["work_ok"] = not (out["drafts_failed"] or out["sends_failing"])
     return out
+
+
+def failing_work(app: App) -> dict[str, Any]:
+    """Open cases whose draft failed (no draft, the last drafting attempt an error), replies
+    failing to send (given up, or retrying after an error), and how many replies went to
+    the local outbox file instead of their platform (``recovery.local_outbox``)."""
+    from listener.cases.status import OutboxStatus
+
+    with app.sessions() as session:
+        drafted = select(m.Draft.case_id).distinct()
+        last_failure = (
+            select(m.Event.case_id, func.max(m.Event.id).label("event_id"))
+            .where(m.Event.kind == "draft.failed")
+            .group_by(m.Event.case_id)
+            .subquery()
+        )
+        drafts_failed = session.execute(
+            select(m.Case.id, m.Event.data)
+            .join(last_failure, last_failure.c.case_id == m.Case.id)
+            .join(m.Event, m.Event.id == last_failure.c.event_id)
+            .where(m.Case.status.in_(OPEN), m.Case.id.not_in(drafted))
+            .order_by(m.Case.id)
+        ).all()
+        sends = session.execute(
+            select(
+                m.OutboxMessage.id,
+                m.OutboxMessage.case_id,
+                m.OutboxMessage.channel,
+                m.OutboxMessage.status,
+                m.OutboxMessage.attempts,
+                m.OutboxMessage.last_error,
+            )
+            .join(m.Case, m.Case.id == m.OutboxMessage.case_id)
+            .where(
+                m.Case.status.in_(OPEN),
+                (m.OutboxMessage.status == OutboxStatus.FAILED)
+                | (
+                    (m.OutboxMessage.status == OutboxStatus.SENDING)
+                    & m.OutboxMessage.last_error.is_not(None)
+                ),
+            )
+            .order_by(m.OutboxMessage.id)
+        ).all()
+        local = session.scalar(
+            select(func.count())
+            .select_from(m.OutboxMessage)
+            .where(m.OutboxMessage.external_id.like("local:%"))
+        )
+    return {
+        "drafts_failed": [
+            {"case_id": c, "error": mask_text(str((d or {}).get("error", "")))[:300]}
+            for c, d in drafts_failed
+        ],
+        "sends_failing": [
+            {
+                "outbox_id": i,
+                "case_id": c,
+                "channel": ch,
+                "status": str(st),
+                "attempts": int(a or 0),
+                "error": mask_text(e or "")[:300],
+            }
+            for i, c, ch, st, a, e in sends
+        ],
+        "local_outbox": int(local or 0),
+    }
 
 
 def failing_alerts(app: App, now: datetime) -> list[dict[str, Any]]:

@@ -130,6 +130,9 @@ class Author(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the person this account belongs to: the lowest author id of the accounts an agent
+    #: linked (listener.cases.linking); None: not linked to any other account
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class Case(Base):
@@ -160,6 +163,8 @@ class Case(Base):
     # did it work? set from the author's next post after our reply
     recovered: Mapped[bool | None] = mapped_column(Boolean)
     recovered_at: Mapped[datetime | None]
+    #: a merged case's posts moved to this one (one customer across sources)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -214,6 +219,37 @@ class Mention(Base):
     source: Mapped[Source] = relationship(lazy="joined")
     author: Mapped[Author] = relationship(lazy="joined")
     case: Mapped[Case | None] = relationship(back_populates="mentions")
+
+
+class LinkSuggestion(Base):
+    """Two cases that may be one customer's, with the evidence; an agent accepts or rejects.
+
+    One row per pair (``case_id`` < ``other_case_id``): a rejected pair is not suggested again.
+    """
+
+    __tablename__ = "link_suggestions"
+    __table_args__ = (UniqueConstraint("case_id", "other_case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="suggested", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+
+
+class LinkKey(Base):
+    """Strong evidence a case carries (an order number, an e-mail address, an account it
+    names, its author's own handle): the index behind link suggestions."""
+
+    __tablename__ = "link_keys"
+    __table_args__ = (Index("ix_link_keys_kind_value", "kind", "value"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(320), primary_key=True)
 
 
 class Classification(Base):

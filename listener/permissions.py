@@ -36,6 +36,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "fulfil": frozenset({"agent", "lead", "admin"}),
     "send": frozenset({"agent", "lead", "admin"}),
     "label": frozenset({"agent", "lead", "admin"}),
+    "merge": frozenset({"agent", "lead", "admin"}),  # and accept/reject link suggestions
 }
 #: roles that may act on cases (marketing is read-only)
 WRITE_ROLES: frozenset[str] = ACTIONS["edit_draft"]

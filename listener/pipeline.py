@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from listener import models as m
 from listener import rollups
 from listener.alerts.conditions import failure_kind
-from listener.cases.followup import record_followup
+from listener.cases import followup, linking
+from listener.cases.followup import Follow
 from listener.cases.offering import (
     draft_context_for,
     offers_event_data,
@@ -733,17 +734,48 @@ def _classification_row(mention_id: int, pred: Prediction, now: datetime) -> dic
     }
 
 
-def _open_case_for(session: Session, author: m.Author, since: datetime) -> m.Case | None:
+def _open_case_for(session: Session, author_ids: list[int], since: datetime) -> m.Case | None:
     return session.scalars(
         select(m.Case)
         .where(
-            m.Case.author_id == author.id,
-            m.Case.status.not_in((CaseStatus.RESOLVED, CaseStatus.REJECTED)),
+            m.Case.author_id.in_(author_ids),
+            m.Case.status.not_in((CaseStatus.RESOLVED, CaseStatus.REJECTED, CaseStatus.MERGED)),
             m.Case.last_mention_at >= since,
         )
         .order_by(m.Case.id.desc())
         .limit(1)
     ).one_or_none()
+
+
+def _follow_conversation(
+    session: Session,
+    settings: Settings,
+    mention: m.Mention,
+    author: m.Author,
+    pred: Prediction,
+    now: datetime,
+) -> tuple[m.Case | None, followup.Followup | None]:
+    """The conversation hook: the case this post follows and what it is to it
+    (the brand's answer, a follow-up, or nothing) — see :mod:`listener.cases.followup`."""
+    triage_cfg = settings.triage
+    customer = linking.customer_ids(session, author)
+    recent = _open_case_for(session, customer, mention.published_at - triage_cfg.repeat_window)
+    found = followup.find_case(session, settings, mention, author, customer, recent)
+    decision = followup.decide(
+        followup.PostFacts(
+            published_at=mention.published_at,
+            unhappy=bool(pred.unhappy),
+            label=pred.label,
+            text=mention.full_text or mention.text,
+            by_brand=found.by_brand,
+            in_thread=found.in_thread,
+        ),
+        None if found.case is None else followup.facts_of(found.case),
+        repeat_window=triage_cfg.repeat_window,
+        thread_window=triage_cfg.thread_window,
+    )
+    followup.record_brand_answer(session, decision, mention, now)
+    return found.case, decision
 
 
 def _triage_mention(
@@ -756,104 +788,61 @@ def _triage_mention(
     pred: Prediction,
     now: datetime,
 ) -> tuple[int, int]:
-    """Link the mention to its author's open case or open one. Returns (opened, drafted).
-
-    The per-post path; :func:`_store_bulk` makes the same decisions for a whole
-    batch with the same helpers (:func:`_add_to_case`, :func:`_new_case`).
-    """
+    """Link the mention to its author's open case or open one. Returns (opened, drafted)."""
     triage_cfg = settings.triage
     if mention.case_id is not None:
         return 0, 0
-    case = _open_case_for(session, author, mention.published_at - triage_cfg.repeat_window)
-    if case is not None:
+    case, follow = _follow_conversation(session, settings, mention, author, pred, now)
+    if follow is not None and not follow.joins:
+        if follow.kind in (Follow.BRAND_ANSWER, Follow.BRAND_POST):
+            return 0, 0  # the brand's own post: an answer, never a complaint
+        case = None
+    if case is not None and follow is not None:
         mention.case_id = case.id
-        _add_to_case(
-            session,
-            settings,
-            case,
-            mention,
-            author,
-            pred,
-            now,
-            first_post_at=lambda found=case: _first_post_at(session, found),  # type: ignore[misc]
-            emit=session.add,
+        case.mention_count = (case.mention_count or 1) + 1
+        case.last_mention_at = max(
+            case.last_mention_at or mention.published_at, mention.published_at
         )
+        data = {
+            "label": pred.label,
+            "unhappy": pred.unhappy,
+            "unhappy_score": round(pred.unhappy_score, 4),
+            "case_status": case.status,
+        }
+        session.add(
+            m.Event(
+                actor=SYSTEM_ACTOR,
+                kind="case.mention_added",
+                case_id=case.id,
+                mention_id=mention.id,
+                at=now,
+                data=data,
+            )
+        )
+        if pred.unhappy:
+            # re-score the whole case: its worst post, every circumstance, how many posts
+            case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
+            case.circumstances = sorted(set(case.circumstances) | set(pred.circumstances))
+            t = _score(
+                settings,
+                author,
+                label="negative",
+                unhappy_score=case.unhappy_score,
+                category=case.category or pred.category,
+                circumstances=case.circumstances,
+                posts=case.mention_count,
+                span=case.last_mention_at - _first_post_at(session, case),
+            )
+            case.priority, case.reasons = max(case.priority, t.priority), t.reasons
+        needs_draft = followup.apply(
+            session, settings, case, mention, follow, now, label=pred.label, unhappy=pred.unhappy
+        )
+        linking.suggest_links(session, settings, case, now)  # the new post may name an order
+        if needs_draft:
+            return 0, int(write_draft(session, settings, cfg, case, mention, author, now))
         return 0, 0
     if not pred.unhappy:
         return 0, 0
-    case, t = _new_case(settings, src, mention, author, pred, now)
-    session.add(case)
-    session.flush()
-    mention.case_id = case.id
-    session.add(_opened_event(case, mention, pred, t, now))
-    drafted = write_draft(session, settings, cfg, case, mention, author, now)
-    return 1, int(drafted)
-
-
-def _add_to_case(
-    session: Session,
-    settings: Settings,
-    case: m.Case,
-    mention: m.Mention,
-    author: m.Author,
-    pred: Prediction,
-    now: datetime,
-    *,
-    first_post_at: Callable[[], datetime],
-    emit: Callable[[m.Event], object],
-) -> None:
-    """Count ``mention`` on its author's open ``case``; an unhappy post re-scores the case.
-
-    ``emit`` takes the ``case.mention_added`` event (the bulk path fills in the
-    ids of cases it opened in the same batch once they are written);
-    ``first_post_at`` gives the case's first post, this one included.
-    """
-    case.mention_count = (case.mention_count or 1) + 1
-    case.last_mention_at = max(case.last_mention_at or mention.published_at, mention.published_at)
-    data = {
-        "label": pred.label,
-        "unhappy": pred.unhappy,
-        "unhappy_score": round(pred.unhappy_score, 4),
-        "case_status": case.status,
-    }
-    emit(
-        m.Event(
-            actor=SYSTEM_ACTOR,
-            kind="case.mention_added",
-            case_id=case.id,
-            mention_id=mention.id,
-            at=now,
-            data=data,
-        )
-    )
-    if case.id is not None:  # a case opened in this batch has no reply to follow up yet
-        record_followup(session, case, mention, pred.label, bool(pred.unhappy), now)
-    if pred.unhappy:
-        # re-score the whole case: its worst post, every circumstance, how many posts
-        case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
-        case.circumstances = sorted(set(case.circumstances) | set(pred.circumstances))
-        t = _score(
-            settings,
-            author,
-            label="negative",
-            unhappy_score=case.unhappy_score,
-            category=case.category or pred.category,
-            circumstances=case.circumstances,
-            posts=case.mention_count,
-            span=case.last_mention_at - first_post_at(),
-        )
-        case.priority, case.reasons = max(case.priority, t.priority), t.reasons
-
-
-def _new_case(
-    settings: Settings,
-    src: m.Source,
-    mention: m.Mention,
-    author: m.Author,
-    pred: Prediction,
-    now: datetime,
-) -> tuple[m.Case, Triage]:
-    """The case an unhappy post with no open case opens, and its triage (not yet added)."""
     t = _score(
         settings,
         author,
@@ -873,30 +862,32 @@ def _new_case(
         category=pred.category,
         circumstances=list(pred.circumstances),
         unhappy_score=float(pred.unhappy_score),
-        sla_due_at=sla_due(mention.published_at, now, settings.triage.first_response_sla),
+        sla_due_at=sla_due(mention.published_at, now, triage_cfg.first_response_sla),
         mention_count=1,
         last_mention_at=mention.published_at,
         created_at=now,
     )
-    return case, t
-
-
-def _opened_event(
-    case: m.Case, mention: m.Mention, pred: Prediction, t: Triage, now: datetime
-) -> m.Event:
-    return m.Event(
-        actor=SYSTEM_ACTOR,
-        kind="case.opened",
-        case_id=case.id,
-        mention_id=mention.id,
-        at=now,
-        data={
-            "priority": t.priority,
-            "reasons": t.reasons,
-            "category": pred.category,
-            "model": pred.model_version,
-        },
+    session.add(case)
+    session.flush()
+    mention.case_id = case.id
+    session.add(
+        m.Event(
+            actor=SYSTEM_ACTOR,
+            kind="case.opened",
+            case_id=case.id,
+            mention_id=mention.id,
+            at=now,
+            data={
+                "priority": t.priority,
+                "reasons": t.reasons,
+                "category": pred.category,
+                "model": pred.model_version,
+            },
+        )
     )
+    drafted = write_draft(session, settings, cfg, case, mention, author, now)
+    linking.suggest_links(session, settings, case, now)  # shown to agents, never merged
+    return 1, int(drafted)
 
 
 def _first_post_at(session: Session, case: m.Case) -> datetime:
@@ -1033,14 +1024,12 @@ def _store_bulk(
     counts: rollups.Batch,
     now: datetime,
 ) -> None:
-    """Store a whole batch with a number of statements that does not grow with its posts.
+    """Store a batch's authors, mentions, classifications and edit events in bulk.
 
     Authors are upserted together; new mentions and their classifications are
-    inserted in bulk, edited ones loaded once; the authors' open cases are read
-    once and triage runs in memory with the per-post path's own helpers
-    (:func:`_add_to_case`, :func:`_new_case`); the new cases are inserted
-    together, then every event; then one draft per new case (:func:`write_draft`,
-    the drafting entry point, whose reads and writes are per case).  A failure
+    inserted in bulk, edited ones loaded once.  Triage then runs post by post in
+    order through :func:`_triage_mention` (following conversations and linking
+    customers read per post; one triage decider, never a copy).  A failure
     raises: the caller stores the batch again one post per savepoint.
     """
     posts = sorted(fresh, key=lambda p: p.published_at)
@@ -1097,30 +1086,20 @@ def _store_bulk(
     for chunk in _chunks(classifications):
         session.execute(insert(m.Classification), chunk)
 
-    # triage in memory: each author's open cases read once, then the posts in order
-    opened, links, later = _triage_batch(session, settings, src, items, now)
     with session.no_autoflush:
-        written = _insert_cases(session, [case for case, *_ in opened])
-    for mention, case in links:
-        mention.case_id = written[id(case)].id if case.id is None else case.id
-    for event, case in later:
-        event.case_id = written[id(case)].id if case.id is None else case.id
-    events.extend(event for event, _ in later)
-    opened = [(written[id(c)], mn, a, pred, t) for c, mn, a, pred, t in opened]
-    with session.no_autoflush:  # the events in triage order, then what triage changed
         for chunk in _chunks([_event_row(e) for e in events]):
             session.execute(insert(m.Event), chunk)
-    session.flush()  # linked mentions and cases: UPDATEs, executemany; follow-up events
     for mention, _author, _pred in items:
         counts.added.append(rollups.counted(mention, counts.terms))
-    outcome.cases_opened += len(opened)
+    # triage (and the drafts of the cases it opens): the per-post decider, post by post in
+    # order, so following conversations and linking customers decide exactly as per post
     t0 = time.perf_counter()
-    # the drafts, in one pass; every case is written, so their reads need no autoflush
-    with session.no_autoflush:
-        for case, mention, author, _pred, _t in opened:
-            outcome.drafts += int(write_draft(session, settings, cfg, case, mention, author, now))
-    outcome.stage_ms["drafts"] = (time.perf_counter() - t0) * 1000
-    log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=len(opened))
+    for mention, author, pred in items:
+        opened, drafted = _triage_mention(session, settings, cfg, src, mention, author, pred, now)
+        outcome.cases_opened += opened
+        outcome.drafts += drafted
+    outcome.stage_ms["triage"] = (time.perf_counter() - t0) * 1000
+    log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
 
 
 def _event_row(event: m.Event) -> dict[str, Any]:
@@ -1135,41 +1114,6 @@ def _event_row(event: m.Event) -> dict[str, Any]:
     }
 
 
-_CASE_COLUMNS = (
-    "author_id",
-    "source_id",
-    "status",
-    "priority",
-    "reasons",
-    "category",
-    "circumstances",
-    "unhappy_score",
-    "sla_due_at",
-    "mention_count",
-    "last_mention_at",
-    "created_at",
-)
-
-
-def _insert_cases(session: Session, cases: list[m.Case]) -> dict[int, m.Case]:
-    """Insert the cases a batch opened (built in memory, never added to the session) in
-    bulk; their stored rows keyed by ``id()`` of the in-memory ones.
-
-    A batch opens at most one case per author and ``last_mention_at`` (a second
-    case of one author starts after the first one's last post and the repeat
-    window), so that pair tells the returned rows apart in any order.
-    """
-    if not cases:
-        return {}
-    by_key = {(c.author_id, c.last_mention_at): c for c in cases}
-    rows = [{name: getattr(c, name) for name in _CASE_COLUMNS} for c in cases]
-    out: dict[int, m.Case] = {}
-    for chunk in _chunks(rows):
-        for row in session.scalars(insert(m.Case).returning(m.Case), chunk):
-            out[id(by_key[(row.author_id, row.last_mention_at)])] = row
-    return out
-
-
 def _denormalised(pred: Prediction) -> dict[str, Any]:
     """The mention's copy of its current classification."""
     return {
@@ -1179,108 +1123,6 @@ def _denormalised(pred: Prediction) -> dict[str, Any]:
         "category": pred.category,
         "model_version": pred.model_version,
     }
-
-
-def _triage_batch(
-    session: Session,
-    settings: Settings,
-    src: m.Source,
-    items: list[tuple[m.Mention, m.Author, Prediction]],
-    now: datetime,
-) -> tuple[
-    list[tuple[m.Case, m.Mention, m.Author, Prediction, Triage]],
-    list[tuple[m.Mention, m.Case]],
-    list[tuple[m.Event, m.Case]],
-]:
-    """:func:`_triage_mention` for a batch, in memory.
-
-    Returns the cases to open (built, not yet added), each mention's case, and
-    the events whose case id is known once the new cases are written.  The
-    authors' open cases are read in one query.
-    """
-    window = settings.triage.repeat_window
-    todo = [it for it in items if it[0].case_id is None]
-    if not todo:
-        return [], [], []
-    earliest = min(mn.published_at for mn, _a, _p in todo) - window
-    book = _open_cases_by_author(session, sorted({a.id for _m, a, _p in todo}), earliest)
-    first_at = _first_posts_at(session, [c for cases in book.values() for c in cases])
-    opened: list[tuple[m.Case, m.Mention, m.Author, Prediction, Triage]] = []
-    links: list[tuple[m.Mention, m.Case]] = []
-    later: list[tuple[m.Event, m.Case]] = []
-    for mention, author, pred in todo:
-        since = mention.published_at - window
-        candidates = book.setdefault(author.id, [])
-        case = next(
-            (c for c in candidates if c.last_mention_at is not None and c.last_mention_at >= since),
-            None,
-        )
-        if case is not None:
-            links.append((mention, case))
-            key = id(case)
-            first_at[key] = min(first_at.get(key, mention.published_at), mention.published_at)
-            _add_to_case(
-                session,
-                settings,
-                case,
-                mention,
-                author,
-                pred,
-                now,
-                first_post_at=lambda key=key: first_at[key],  # type: ignore[misc]
-                emit=lambda event, case=case: later.append((event, case)),  # type: ignore[misc]
-            )
-            continue
-        if not pred.unhappy:
-            continue
-        case, t = _new_case(settings, src, mention, author, pred, now)
-        links.append((mention, case))
-        candidates.insert(0, case)  # the newest case first, as _open_case_for orders them
-        first_at[id(case)] = mention.published_at
-        opened.append((case, mention, author, pred, t))
-        later.append((_opened_event(case, mention, pred, t, now), case))
-    return opened, links, later
-
-
-def _open_cases_by_author(
-    session: Session, author_ids: list[int], since: datetime
-) -> dict[int, list[m.Case]]:
-    """Each author's cases that :func:`_open_case_for` could find, newest first."""
-    book: dict[int, list[m.Case]] = {}
-    for chunk in _chunks(author_ids):
-        rows = session.scalars(
-            select(m.Case)
-            .where(
-                m.Case.author_id.in_(chunk),
-                m.Case.status.not_in((CaseStatus.RESOLVED, CaseStatus.REJECTED)),
-                m.Case.last_mention_at >= since,
-            )
-            .order_by(m.Case.id.desc())
-        )
-        for case in rows.unique():
-            book.setdefault(case.author_id, []).append(case)
-    return book
-
-
-def _first_posts_at(session: Session, cases: list[m.Case]) -> dict[int, datetime]:
-    """:func:`_first_post_at` for many cases at once, keyed by ``id(case)``."""
-    by_id = {c.id: c for c in cases}
-    out = {id(c): c.created_at for c in cases}
-    for chunk in _chunks(list(by_id)):
-        stmt = (
-            select(m.Mention.case_id, func.min(m.Mention.published_at))
-            .where(m.Mention.case_id.in_(chunk))
-            .group_by(m.Mention.case_id)
-        )
-        for case_id, first in session.execute(stmt):
-            if first is not None and case_id is not None:
-                out[id(by_id[case_id])] = _aware(first)
-    return out
-
-
-def _aware(value: datetime) -> datetime:
-    """An aggregate over a UTC column comes back naive on SQLite."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _author_key(platform: str, post: Post) -> tuple[str, str]:

@@ -59,8 +59,9 @@ def check_templates(settings: Settings) -> tuple[int, list[str]]:
     from listener.drafting import draft_context, make_environment
     from listener.offers import describe, new_coupon_code
 
-    folder = str(settings.resolve_path(settings.recovery.templates_dir))
-    env = make_environment(folder)
+    custom = settings.resolve_path(settings.recovery.templates_dir)
+    folder = str(custom) if custom else "the packaged templates"
+    env = make_environment(str(custom) if custom else None)
     names = sorted(
         n for n in env.list_templates() if n.startswith("replies/") and n.endswith(".j2")
     )

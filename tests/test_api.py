@@ -338,6 +338,10 @@ def test_marketing_sees_contact_details_and_codes_masked(
     mia = api("mia")
     seen = mia.get(f"/api/v1/cases/{cid}").text + mia.get("/api/v1/queue?status=all").text
     seen += mia.get(f"/api/v1/cases/{cid}/events").text
+    drill = mia.get("/api/v1/mentions?window=7d")  # the dashboard's drill-down to the posts
+    assert drill.status_code == 200 and drill.json()["total"] == 1
+    seen += drill.text + mia.get("/mentions.csv?window=7d").text
+    assert "j***@***.com" in drill.text
     assert "jane.doe@example.com" not in seen and "ZS-AB12-CD34" not in seen
     assert "j***@***.com" in seen and "ZS-****" in seen
     assert mia.get(f"/api/v1/cases/{cid}").json()["can"]["approve"] is False

@@ -666,3 +666,55 @@ def test_pages_fit_a_phone(app: App, server: str, browser: Any, path: str) -> No
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"{path} scrolls sideways on a phone: {width}px wide"
     context.close()
+
+
+def test_two_agents_link_one_customer(app: App, server: str, browser: Any) -> None:
+    """#17: bob says "same person" on the case page while ann has it open; ann's stale
+    merge is refused with the reason; ann accepts the suggested blog case; one case."""
+    wf.add_users(app, ("ann", "agent"), ("bob", "agent"))
+    a = wf.seed_case(app, "@zephyrshoes order #88231 never came. Terrible.", handle="maya_k")
+    b = wf.seed_case(app, "Zephyr Shoes lost my wedding shoes.", handle="maya@mastodon.social")
+    c = wf.seed_case(app, "Zephyr Shoes order 88231 froze. Bad.", handle="Maya K")
+    with app.sessions.begin() as s:
+        for cid, platform in ((b, "mastodon"), (c, "blog")):
+            s.get_one(m.Author, s.get_one(m.Case, cid).author_id).platform = platform
+        s.add(
+            m.LinkSuggestion(
+                case_id=a,
+                other_case_id=c,
+                evidence=[{"kind": "order", "value": "88231", "detail": "order 88231 in both"}],
+                status="suggested",
+            )
+        )
+    pages = []
+    for user in ("ann", "bob"):
+        context = browser.new_context()
+        page = context.new_page()
+        sign_in(page, server, user)
+        page.goto(f"{server}/cases/{a}")
+        pages.append((context, page, Watch(page)))
+    (_, ann, ann_watch), (_, bob, bob_watch) = pages
+    assert "order 88231 in both" in ann.inner_text("#link-suggestions")
+
+    bob.fill("#merge-other", str(b))
+    bob.click("#merge")
+    bob.wait_for_load_state()
+    assert f"case #{b} merged into case #{a}: one customer" in flash_texts(bob)
+
+    ann.fill("#merge-other", str(b))  # ann's page is stale: b is already merged
+    ann.click("#merge")
+    ann.wait_for_load_state()
+    assert any(f"case {b} is merged into case {a}" in f for f in flash_texts(ann))
+
+    with ann.expect_navigation():
+        ann.click("button.accept-link")
+    assert ann.url.endswith(f"/cases/{a}")
+    assert "One customer on x, mastodon, blog" in ann.inner_text("#platforms")
+    assert ann.locator("article.post").count() == 3
+    events = ann.inner_text("#events")
+    assert f"bob merged case {b} (mastodon)" in events
+    assert f"ann merged case {c} (blog)" in events and "accepting suggestion" in events
+    for context, _, watch in pages:
+        assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
+        context.close()
+    assert ann_watch is not bob_watch

@@ -555,10 +555,12 @@ def mark_sent(
     by: str,
     url: str | None = None,
     *,
+    note: str | None = None,
     role: str | None = None,
     now: datetime | None = None,
 ) -> Summary:
-    """Record that the approved reply was posted by hand (blog comments, DMs: manual channels).
+    """Record that the approved reply was posted by hand (blog comments, DMs: manual channels),
+    at ``url`` or as ``note`` says.
 
     Only the case's holder or a lead; replies on channels the outbox sends
     (X, e-mail) cannot be marked sent — nothing would have been posted.
@@ -591,6 +593,7 @@ def mark_sent(
             attempts=message.attempts,
             recovered=False,
             manual=True,
+            **({"note": note.strip()} if note and note.strip() else {}),
         )
     return case_summary_of(app, case_id)
 

@@ -110,7 +110,9 @@ _SENTENCES: dict[str, Callable[[str, dict[str, Any], str], str]] = {
         + _suggested(d)
     ),
     "draft.edited": lambda a, d, c: (
-        f"{a} rewrote the reply for {d['because']}'s offer choice (version {d.get('version')})"
+        f"{a} rewrote the reply after {d['after']} (version {d.get('version')})"
+        if d.get("after")
+        else f"{a} rewrote the reply for {d['because']}'s offer choice (version {d.get('version')})"
         if d.get("because")
         else f"{a} edited the reply (version {d.get('version')})"
     ),
@@ -173,7 +175,9 @@ _SENTENCES: dict[str, Callable[[str, dict[str, Any], str], str]] = {
         + ")"
     ),
     "case.followup": lambda a, d, c: (
-        "After our reply the customer is no longer unhappy: recovered"
+        "; ".join(str(r) for r in d["reasons"]) + (": back in the queue" if d.get("was") else "")
+        if d.get("reasons")
+        else "After our reply the customer is no longer unhappy: recovered"
         if d.get("recovered")
         else "After our reply the customer is still unhappy"
     ),
@@ -191,6 +195,27 @@ _SENTENCES: dict[str, Callable[[str, dict[str, Any], str], str]] = {
         )
     ),
     "mention.edited": lambda a, d, c: "The customer edited a post",
+    "case.merged": lambda a, d, c: (
+        f"{a} merged case {d.get('other_case_id')} ({d.get('platform')}) into this one: "
+        f"the same customer"
+        + (f", accepting suggestion {d['suggestion_id']}" if d.get("suggestion_id") else "")
+    ),
+    "case.merged_into": lambda a, d, c: (
+        f"{a} merged this case into case {d.get('into_case_id')}: the same customer"
+    ),
+    "link.suggested": lambda a, d, c: (
+        f"{a} suggests case {d.get('other_case_id')} is the same customer: "
+        + "; ".join(str(e.get("detail")) for e in d.get("evidence") or [] if isinstance(e, dict))
+    ),
+    "link.rejected": lambda a, d, c: (
+        f"{a} rejected the suggestion that case {d.get('other_case_id')} is the same customer"
+    ),
+    "case.brand_answered": lambda a, d, c: f"The brand answered in the thread (@{d.get('handle')})",
+    "case.retriaged": lambda a, d, c: (
+        f"{a}'s correction re-triaged the case: priority {d.get('priority')}"
+        + (f", category {d['category']}" if d.get("category") else "")
+        + (f" (changed: {_list(sorted(d['changed']))})" if d.get("changed") else " (no change)")
+    ),
     "offer.fulfilment": lambda a, d, c: (
         f"{a} marked the gift {d.get('key')} as {str(d.get('status', '')).replace('_', ' ')}"
     ),

@@ -1,7 +1,9 @@
 """An agent's correction of a post's label (it feeds the learning loop, `listener train`).
 
 Not a case action (no claim, no state), but the same rule for who acts: a
-known, active user from the ``users`` table whose role may write.
+known, active user from the ``users`` table whose role may write.  The
+correction reaches the post's case in the same transaction
+(:mod:`listener.cases.retriage`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def correct_label(
     role: str | None = None,
 ) -> dict[str, Any]:
     """Record ``by``'s correction of a post (``unhappy`` None: only the category changes)."""
+    from listener.cases.retriage import retriage_case
     from listener.learning import record_correction
 
     with app.sessions() as session, session.begin():
@@ -37,6 +40,17 @@ def correct_label(
             raise NotFound(f"no mention {mention_id}")
         flag = unhappy if unhappy is not None else bool(mention.unhappy)
         correction = record_correction(session, mention_id, flag, category, actor.username)
+        retriaged = None
+        if mention.case_id is not None:
+            # the correction reaches its case: triage (and an unedited draft) again
+            retriaged = retriage_case(
+                session,
+                app.settings,
+                mention.case_id,
+                mention_id,
+                actor.username,
+                correction.created_at,
+            )
         return {
             "id": correction.id,
             "mention_id": mention_id,
@@ -44,4 +58,5 @@ def correct_label(
             "unhappy": flag,
             "category": category,
             "by": actor.username,
+            "retriaged": retriaged,
         }

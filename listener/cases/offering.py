@@ -318,8 +318,13 @@ def rerender_draft(
     offer: dict[str, Any] | None,
     because: str,
     now: datetime,
+    *,
+    reply_to: m.Mention | None = None,
 ) -> tuple[m.Draft | None, dict[str, Any]]:
     """A new machine-written version with ``offer``, when the machine wrote the current one.
+
+    ``reply_to``: the post the new version answers (a customer's follow-up);
+    by default the one the current version answers.
 
     Returns the new draft (None: unchanged, or the agent wrote the text) and
     the event to record: ``draft.edited`` (because ``because`` chose another
@@ -331,7 +336,7 @@ def rerender_draft(
     current = live[-1] if live else None
     if current is None or current.created_by != SYSTEM_ACTOR or current.template is None:
         return None, {}
-    mention = primary_mention(case, current)
+    mention = reply_to or primary_mention(case, current)
     if mention is None:
         return None, {}
     ctx = draft_context_for(session, settings, case, mention, current.channel, now, offer)
@@ -345,7 +350,8 @@ def rerender_draft(
         )
     except TemplateError as exc:
         return None, {"kind": "draft.failed", "error": str(exc)}
-    if rendered.text == current.text and rendered.subject == current.subject:
+    moved = reply_to is not None and reply_to.id != current.in_reply_to_mention_id
+    if rendered.text == current.text and rendered.subject == current.subject and not moved:
         return None, {}
     draft, data = new_version(
         session,
@@ -358,4 +364,6 @@ def rerender_draft(
         template=rendered.template,
         variant=rendered.variant,
     )
+    if reply_to is not None:  # the reply now answers the customer's latest post
+        draft.in_reply_to_mention_id = reply_to.id
     return draft, {"kind": "draft.edited", **data, "because": because}

@@ -119,6 +119,8 @@ class QueueItem:
     back_from_snooze: bool = False
     sla_seconds: int | None = None
     viewers: list[str] = field(default_factory=list)
+    #: no draft: why the last attempt to write one failed (a template problem)
+    draft_error: str | None = None
 
     def contract(self) -> dict[str, Any]:
         d = asdict(self)
@@ -363,6 +365,24 @@ def _drafts(session: Session, case_ids: Sequence[int]) -> dict[int, m.Draft]:
     }
 
 
+def _draft_errors(session: Session, case_ids: Sequence[int]) -> dict[int, str]:
+    """For cases without a draft: the error of the last ``draft.failed`` event."""
+    if not case_ids:
+        return {}
+    last = (
+        select(func.max(m.Event.id))
+        .where(m.Event.kind == "draft.failed", m.Event.case_id.in_(list(case_ids)))
+        .group_by(m.Event.case_id)
+    )
+    return {
+        int(c): str((d or {}).get("error") or "draft failed")
+        for c, d in session.execute(
+            select(m.Event.case_id, m.Event.data).where(m.Event.id.in_(last))
+        )
+        if c is not None
+    }
+
+
 def _offers(session: Session, case_ids: Sequence[int]) -> dict[int, list[m.Offer]]:
     out: dict[int, list[m.Offer]] = {}
     if not case_ids:
@@ -381,6 +401,7 @@ def _items(
     posts = _first_posts(session, ids, text_limit)
     drafts = _drafts(session, ids)
     offers = _offers(session, ids)
+    draft_errors = _draft_errors(session, [i for i in ids if i not in drafts])
     watching = viewers_for(session, ids, now) if presence else {}
     items = []
     for r in rows:
@@ -419,6 +440,7 @@ def _items(
                 back_from_snooze=r.snoozed_until is not None and r.snoozed_until <= now,
                 sla_seconds=(int((r.sla_due_at - now).total_seconds()) if r.sla_due_at else None),
                 viewers=watching.get(r.id, []),
+                draft_error=draft_errors.get(r.id),
             )
         )
     return items

@@ -13,6 +13,9 @@ same table which buttons to show.
      │               │  └───release─────┘  └─reject─► rejected ─reopen─► drafted/claimed
      └───────────────┴── approve / reject / resolve from any workable state
 
+    merge: a workable case takes in another workable case of the same customer,
+    which becomes ``merged`` (closed, ``merged_into_id`` says where its posts went)
+
 Snoozing is not a state: a case keeps its status and leaves the queue until
 ``snoozed_until`` (see :mod:`listener.cases.queue`).
 """
@@ -35,6 +38,7 @@ class CaseStatus(StrEnum):
     SENT = "sent"  #: the reply went out
     RESOLVED = "resolved"  #: closed
     REJECTED = "rejected"  #: closed without a reply (reopen undoes it)
+    MERGED = "merged"  #: its posts joined another case of the same customer (``merged_into_id``)
 
 
 class DraftStatus(StrEnum):
@@ -77,7 +81,12 @@ class OutboxStatus(StrEnum):
 WORKABLE: tuple[CaseStatus, ...] = (CaseStatus.NEW, CaseStatus.DRAFTED, CaseStatus.CLAIMED)
 #: not closed yet (approved cases wait for the outbox)
 OPEN: tuple[CaseStatus, ...] = (*WORKABLE, CaseStatus.APPROVED)
-CLOSED: tuple[CaseStatus, ...] = (CaseStatus.SENT, CaseStatus.RESOLVED, CaseStatus.REJECTED)
+CLOSED: tuple[CaseStatus, ...] = (
+    CaseStatus.SENT,
+    CaseStatus.RESOLVED,
+    CaseStatus.REJECTED,
+    CaseStatus.MERGED,
+)
 #: the draft versions that are the case's reply (newest wins)
 LIVE_DRAFTS: tuple[DraftStatus, ...] = (DraftStatus.CURRENT, DraftStatus.APPROVED)
 #: offers still in play on a workable case
@@ -101,6 +110,7 @@ class Action(StrEnum):
     RESOLVE = "resolve"
     MARK_SENT = "mark_sent"
     FULFIL = "fulfil"
+    MERGE = "merge"  #: another case of the same customer joins this one
 
 
 class Claim(StrEnum):
@@ -156,6 +166,7 @@ TRANSITIONS: dict[Action, Move] = {
         (*OPEN, S.SENT), S.RESOLVED, Claim.HOLDER, "case.resolved", "resolved again"
     ),
     Action.MARK_SENT: _move(S.APPROVED, S.SENT, Claim.HOLDER, "reply.sent", "marked sent"),
+    Action.MERGE: _move(WORKABLE, Target.KEEP, Claim.HOLDER, "case.merged", "merged"),
     Action.FULFIL: _move(
         (S.APPROVED, S.SENT, S.RESOLVED), Target.KEEP, Claim.ANY, "offer.fulfilment", "fulfilled"
     ),

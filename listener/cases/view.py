@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.cases.audit import mask, sentence
+from listener.cases.linking import customer_ids, platforms_of, suggestions_for
 from listener.cases.offering import facts, granted, limits, offer_history
 from listener.cases.queue import shown_draft, summary
 from listener.cases.sending import CHANNEL_LIMITS, Reply, Rules, violations
@@ -128,6 +129,7 @@ def _posts(session: Session, case: m.Case) -> list[dict[str, Any]]:
                 "id": x.id,
                 "external_id": x.external_id,
                 "author": x.author.handle if x.author else None,
+                "platform": x.author.platform if x.author else None,
                 "source": x.source.name if x.source else None,
                 "url": x.url,
                 "title": x.title,
@@ -189,21 +191,27 @@ def _conversation(session: Session, case: m.Case, limit: int = 50) -> list[dict[
 
 
 def _history(session: Session, case: m.Case, limit: int = 20) -> dict[str, Any]:
+    # every account of the customer (linked across platforms), merged cases left out
+    people = customer_ids(session, case.author) if case.author else [case.author_id]
     earlier = session.scalars(
         select(m.Case)
-        .where(m.Case.author_id == case.author_id, m.Case.id != case.id)
+        .where(
+            m.Case.author_id.in_(people),
+            m.Case.id != case.id,
+            m.Case.merged_into_id.is_(None),
+        )
         .order_by(m.Case.id.desc())
         .limit(limit)
     ).all()
     offers = session.scalars(
         select(m.Offer)
         .join(m.Case, m.Offer.case_id == m.Case.id)
-        .where(m.Case.author_id == case.author_id, m.Case.id != case.id, granted())
+        .where(m.Case.author_id.in_(people), m.Case.id != case.id, granted())
         .order_by(m.Offer.id.desc())
         .limit(limit)
     ).all()
     posts = session.scalar(
-        select(func.count()).select_from(m.Mention).where(m.Mention.author_id == case.author_id)
+        select(func.count()).select_from(m.Mention).where(m.Mention.author_id.in_(people))
     )
     return {
         "earlier_cases": [
@@ -294,6 +302,15 @@ def case_view(
             "email": author.email,
         }
         out["posts"] = _posts(session, case)
+        # one customer across sources: every platform they used, and possible links
+        out["platforms"] = platforms_of(case.mentions)
+        out["merged_into_id"] = case.merged_into_id
+        out["merged_from"] = list(
+            session.scalars(
+                select(m.Case.id).where(m.Case.merged_into_id == case.id).order_by(m.Case.id)
+            )
+        )
+        out["link_suggestions"] = suggestions_for(session, case.id)
         out["conversation"] = _conversation(session, case)
         out["history"] = _history(session, case)
         out["reply"] = _draft(case, app)

@@ -208,11 +208,14 @@ def case_work(
     role: str | None = None,
     now: datetime | None = None,
     budget: bool = False,
+    lock_first: tuple[int, ...] = (),
 ) -> Iterator[CaseWork]:
     """Run one case action (see the module docs).
 
     ``role``: a role the caller claims (checked, never believed); ``budget``
-    serialises the transaction with every other one that spends the offer budget.
+    serialises the transaction with every other one that spends the offer budget;
+    ``lock_first``: further cases the action changes, locked with this one in id
+    order (two actions on the same pair never deadlock).
     """
     now = now or utcnow()
     move = TRANSITIONS[action]
@@ -222,6 +225,11 @@ def case_work(
                 _serialise_budget(session)
             actor = resolve_actor(session, by, role=role)
             require(actor.role, action.value, actor=actor.username)
+            if lock_first and session.get_bind().dialect.name == "postgresql":
+                for other in sorted({*lock_first, case_id}):
+                    session.execute(
+                        select(m.Case.id).where(m.Case.id == other).with_for_update()
+                    ).first()
             case = lock_case(session, case_id)
             if move.claim is Claim.HOLDER:
                 check_claim(case, actor)

@@ -72,8 +72,48 @@ def channel_class(channel: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def _secret(value: Any) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def credentials_set(channel: str, settings: Settings) -> bool:
+    """Whether the brand's account on ``channel``'s platform is configured (the channel
+    may still refuse them; this only says whether they are there at all)."""
+    if channel == "x_reply":
+        x = settings.x
+        return all(
+            _secret(getattr(x, n))
+            for n in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+        )
+    if channel == "email":
+        return bool(settings.email.host)
+    if channel == "mastodon_reply":
+        return bool(settings.mastodon.base_url and _secret(settings.mastodon.access_token))
+    if channel == "bluesky_reply":
+        return bool(_secret(settings.bluesky.app_password))
+    if channel == "reddit_reply":
+        r = settings.reddit
+        return bool(_secret(r.client_id) and (_secret(r.refresh_token) or _secret(r.password)))
+    return True
+
+
+def uses_local_outbox(channel: str, settings: Settings) -> bool:
+    """Whether replies on ``channel`` go to the local outbox file (``recovery.local_outbox``
+    and no credentials for the platform); manual channels never do."""
+    return (
+        settings.recovery.local_outbox
+        and not is_manual(channel)
+        and not credentials_set(channel, settings)
+    )
+
+
 def get_channel(channel: str, settings: Settings) -> Channel:
-    """A ready channel instance for draft channel ``channel``."""
+    """A ready channel instance for draft channel ``channel`` (the local outbox file when
+    :func:`uses_local_outbox`)."""
+    if uses_local_outbox(channel, settings):
+        from listener.channels.local import FILENAME, LocalOutboxChannel
+
+        return LocalOutboxChannel(settings.data_dir() / FILENAME, channel)
     cls = channel_class(channel)
     if channel == "x_reply":
         return cls(  # type: ignore[no-any-return]

@@ -623,9 +623,13 @@ def entry_to_post(
     external_id = entry_external_id(entry, title, body)
     published = entry_published(entry, fetched_at)
     language = (entry.get("content") or [{}])[0].get("language") or feed.get("language")
+    passage = match.passage if match else whole[:MAX_PASSAGE_CHARS]
+    if title and body and passage.startswith(title + " "):
+        # the passage joins sentences with spaces: keep the title its own paragraph
+        passage = f"{title}\n\n{passage[len(title) + 1 :]}"
     return Post(
         external_id=external_id,
-        text=match.passage if match else whole[:MAX_PASSAGE_CHARS],
+        text=passage,
         author=entry_author(entry, feed, source.name),
         published_at=published,
         full_text=body or title,
@@ -748,7 +752,9 @@ class FeedCollector:
             return CollectResult(posts=[], state=state, not_modified=True, stats=stats)
         body = read_local(path, ctx.settings.polling.max_bytes)
         new_state = replace(state, cursor={**state.cursor, "file_stamp": stamp})
-        headers = {"content-location": path.resolve().as_uri()}
+        # a file has no Content-Type header: without one feedparser flags every local
+        # feed "NonXMLContentType" (one problem on every poll)
+        headers = {"content-location": path.resolve().as_uri(), "content-type": "application/xml"}
         return self._parse(source, new_state, ctx, body, headers, _utcnow(), stats)
 
     def _parse(

@@ -219,6 +219,12 @@ class ApproveIn(_Body):
     draft_version: Version = Field(default=None, description=SEEN)
 
 
+class MergeIn(_Body):
+    other_case_id: int = Field(
+        ge=1, le=2_147_483_647, description="The case of the same customer to merge in."
+    )
+
+
 class RejectIn(_Body):
     reason: OptLong = None
 
@@ -236,6 +242,7 @@ class ResolveIn(_Body):
 
 class SentIn(_Body):
     url: OptLong = Field(default=None, description="Where the reply was posted.")
+    note: OptLong = Field(default=None, description="How it was delivered, without a link.")
 
 
 class CorrectionIn(_Body):
@@ -370,6 +377,46 @@ def reject(request: Request, case_id: CaseId, body: RejectIn, user: User) -> Any
     return actions.reject(_app(request), case_id, user.username, body.reason or "rejected")
 
 
+@router.post("/cases/{case_id}/merge", response_model=ActionResult)
+def merge(request: Request, case_id: CaseId, body: MergeIn, user: User) -> Any:
+    """Same person: the other case's posts join this one (409 when either case cannot)."""
+    from listener.cases.linking import merge_cases
+
+    return merge_cases(_app(request), case_id, body.other_case_id, user.username)
+
+
+SuggestionId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The link suggestion id.")]
+
+
+@router.get("/cases/{case_id}/link-suggestions")
+def link_suggestions(request: Request, case_id: CaseId, user: User) -> Any:
+    """Cases that may be the same customer's, with the evidence (pending ones)."""
+    from listener.cases.audit import mask
+    from listener.cases.linking import suggestions_for
+
+    app = _app(request)
+    with app.sessions() as session:
+        rows = suggestions_for(session, case_id)
+    # read-only viewers never see customers' e-mail addresses (evidence may hold one)
+    return mask(rows, app.settings.recovery.coupon_prefix) if user.role == "marketing" else rows
+
+
+@router.post("/link-suggestions/{suggestion_id}/accept", response_model=ActionResult)
+def accept_link(request: Request, suggestion_id: SuggestionId, user: User) -> Any:
+    """Accept a link suggestion: the newer case merges into the older one."""
+    from listener.cases.linking import accept_suggestion
+
+    return accept_suggestion(_app(request), suggestion_id, user.username)
+
+
+@router.post("/link-suggestions/{suggestion_id}/reject")
+def reject_link(request: Request, suggestion_id: SuggestionId, user: User) -> Any:
+    """Reject a link suggestion (it is not suggested again)."""
+    from listener.cases.linking import reject_suggestion
+
+    return reject_suggestion(_app(request), suggestion_id, user.username)
+
+
 @router.post("/cases/{case_id}/reopen", response_model=ActionResult)
 def reopen(request: Request, case_id: CaseId, user: User) -> Any:
     """Undo a rejection."""
@@ -397,7 +444,7 @@ def resolve(request: Request, case_id: CaseId, body: ResolveIn, user: User) -> A
 def mark_sent(request: Request, case_id: CaseId, body: SentIn, user: User) -> Any:
     """Record that the approved reply was posted by hand (manual channels only; its holder
     or a lead)."""
-    return actions.mark_sent(_app(request), case_id, user.username, body.url)
+    return actions.mark_sent(_app(request), case_id, user.username, body.url, note=body.note)
 
 
 @router.post("/mentions/{mention_id}/correction", response_model=Correction)

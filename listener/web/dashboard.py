@@ -355,9 +355,24 @@ MFilter = Annotated[_Filter, Depends()]
 PER_PAGE = 100
 
 
-def mention_page(app: Any, f: queries.MentionFilter, page: int) -> dict[str, Any]:
-    """One page of the posts behind a chart point, newest first, and how many there are."""
+def _for(app: Any, user: Principal, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` as ``user`` may see it: marketing gets customers' e-mail addresses and coupon
+    codes masked in the post text, as everywhere else (docs/security.md)."""
+    if user.role != "marketing":
+        return row
+    from listener.cases.audit import mask
+
+    return mask(row, prefix=app.settings.recovery.coupon_prefix)
+
+
+def mention_page(
+    app: Any, f: queries.MentionFilter, page: int, user: Principal | None = None
+) -> dict[str, Any]:
+    """One page of the posts behind a chart point, newest first, and how many there are
+    (as ``user`` may see them)."""
     rows = queries.mention_rows(app, f, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    if user is not None:
+        rows = [_for(app, user, r) for r in rows]
     return {"items": rows, "total": queries.count_mentions(app, f), "page": page}
 
 
@@ -372,7 +387,7 @@ def mentions(
 
     app = _app(request)
     f = flt.f
-    found = mention_page(app, f, page)
+    found = mention_page(app, f, page, user)
     rows, total = found["items"], found["total"]
     params = {k: v for k, v in dict(request.query_params).items() if k != "page"}
     return render(
@@ -431,7 +446,8 @@ def mentions_csv(request: Request, user: User, flt: MFilter) -> StreamingRespons
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(CSV_FIELDS)
-        for row in queries.iter_mention_rows(app, f):
+        for raw in queries.iter_mention_rows(app, f):
+            row = _for(app, user, raw)
             w.writerow([csv_safe(row.get(k)) for k in CSV_FIELDS])
             if buf.tell() > 64_000:
                 yield buf.getvalue()
@@ -510,4 +526,4 @@ def api_mentions(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Any:
     """The posts behind a dashboard point, newest first (100 a page)."""
-    return mention_page(_app(request), flt.f, page)
+    return mention_page(_app(request), flt.f, page, user)

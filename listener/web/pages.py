@@ -555,6 +555,49 @@ def reopen(case_id: CaseId, request: Request, user: Writer) -> Any:
     return _to_case(case_id)
 
 
+# -- one customer across sources (listener.cases.linking) ---------------------------------
+
+SuggestionId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
+
+
+@router.post("/cases/{case_id}/merge")
+def merge(
+    case_id: CaseId,
+    request: Request,
+    user: Writer,
+    other: Annotated[int, Form(ge=1, le=2_147_483_647)],
+) -> Any:
+    """ "Same person": the other case's posts join this one."""
+    from listener.cases.linking import merge_cases
+
+    merge_cases(_app(request), case_id, other, user.username)
+    flash(request, "ok", f"case #{other} merged into case #{case_id}: one customer")
+    return _to_case(case_id)
+
+
+@router.post("/links/{suggestion_id}/accept")
+def accept_link(suggestion_id: SuggestionId, request: Request, user: Writer) -> Any:
+    from listener.cases.linking import accept_suggestion
+
+    done = accept_suggestion(_app(request), suggestion_id, user.username)
+    flash(request, "ok", f"suggestion accepted: one customer, case #{done['id']}")
+    return _to_case(int(done["id"]))
+
+
+@router.post("/links/{suggestion_id}/reject")
+def reject_link(
+    suggestion_id: SuggestionId,
+    request: Request,
+    user: Writer,
+    case: Annotated[int | None, Form(ge=1, le=2_147_483_647)] = None,
+) -> Any:
+    from listener.cases.linking import reject_suggestion
+
+    done = reject_suggestion(_app(request), suggestion_id, user.username)
+    flash(request, "ok", f"suggestion {suggestion_id} rejected: not the same customer")
+    return _to_case(case or int(done["case_id"]))
+
+
 SNOOZE_CHOICES = {
     "1h": timedelta(hours=1),
     "4h": timedelta(hours=4),

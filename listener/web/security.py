@@ -63,13 +63,7 @@ class CsrfError(ListenerError):
 def secret_key_path(settings: Settings) -> Path:
     """Where a generated session key is kept: ``var/secret_key`` beside a SQLite file,
     else under the config's folder."""
-    url = settings.database.url
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        db = Path(url.removeprefix("sqlite:///"))
-        base = db.parent if db.is_absolute() else settings.resolve_path(db).parent
-    else:
-        base = settings.base_dir
-    return base / "var" / "secret_key"
+    return settings.data_dir() / "secret_key"
 
 
 def session_secret(settings: Settings) -> str:
