@@ -7,15 +7,19 @@ One forward pass gives two mean-pooled vectors per text:
   sentence-embedding geometry and is used for the problem category (of the
   layers we run, it matches category descriptions best: docs/model-card.md).
 
-**A text's vectors depend only on that text.**  int8 dynamic quantization
+**A text's vectors depend only on that text.**  int8 *dynamic* quantization
 scales activations by their range over the whole input tensor, so a text run
 in a batch beside others (and beside their padding) got other scales than the
 same text run alone, and some unhappy flags flipped with the company a post
-kept.  With ONNX Runtime every text is therefore its own run: no padding, no
-attention mask, one scale per text.  On short posts this costs nothing (a
-single-threaded run of one tweet is as fast per text as a padded batch of 64)
-and the runs go side by side on a small thread pool, one per core.  fp32
-paths batch by length (padding changes nothing there beyond float rounding).
+kept.  The ONNX graph therefore quantizes activations with *fixed* scales,
+calibrated once when the model is exported (the range each quantized input
+reaches over ~1,500 of our own template texts, which ship with the package):
+a row's int8 values depend on that row alone, integer matrix products are
+exact, and padding is masked out, so texts can run in batches again.  Texts
+are sorted by length and run in batches of ``ONNX_BATCH`` (little padding),
+the batches side by side on a small thread pool, one per core.  What differs
+between a text alone and in a batch is float rounding in the attention's
+sums over padded positions: scores agree to ~1e-6 (docs/benchmarks.md).
 
 Speed otherwise: texts are normalised and deduplicated (an LRU cache keyed
 by normalised text).  The ONNX model is exported once into ``onnx_dir``
@@ -45,9 +49,16 @@ from listener.errors import ClassifierError
 T = TypeVar("T")
 
 #: How int8 weights and activations are scaled: weights per output channel, activations
-#: per text ("pt": every text is its own run).  Part of every cache key (ONNX files,
+#: with fixed calibrated scales ("st": static).  Part of every cache key (ONNX files,
 #: training features), so changing the scheme never reuses stale files.
-INT8_SCHEME = "int8pcpt"
+INT8_SCHEME = "int8pcst"
+#: Version of the exported file (inputs: ids and attention mask); part of its name.
+EXPORT_VERSION = "m1"
+#: Texts per ONNX Runtime run: length-sorted, so padding stays small; measured best of
+#: 1/16/64 on real tweets (docs/benchmarks.md).
+ONNX_BATCH = 16
+#: Template texts the activation ranges are calibrated on when the model is exported.
+CALIBRATION_TEXTS = 1500
 #: Version of the exported graph (inputs, outputs, pooling); part of the ONNX file name.
 GRAPH_VERSION = "g2"
 #: ``hidden_states`` index of the topic vector (0 is the embeddings, k the output of layer k).
@@ -214,24 +225,24 @@ class MiniLMEncoder:
         return sent, topic
 
     def _forward_onnx(self, ids: list[list[int]], sent: np.ndarray, topic: np.ndarray) -> None:
-        # Every text is its own single-threaded run (so its int8 scales are its own);
-        # the runs go side by side on the pool, longest texts first so the cores
-        # finish together.
+        # Length-sorted batches (little padding; activation scales are fixed, so a row's
+        # result does not depend on its neighbours), longest first so the cores finish
+        # together, side by side on the pool (each run is single-threaded).
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        n = min(self.workers, len(order))
-        shares = [order[w::n] for w in range(n)]
+        size = max(1, min(self.batch_size, ONNX_BATCH))
+        chunks = [order[s : s + size] for s in range(0, len(order), size)]
         session = self._session
 
-        def run(share: list[int]) -> None:
-            for i in share:
-                arr = np.asarray(ids[i], dtype=np.int64).reshape(1, -1)
-                s_out, t_out = session.run(None, {"input_ids": arr})
-                sent[i], topic[i] = s_out[0], t_out[0]
+        def run(idx: list[int]) -> None:
+            arr, msk = pad_batch(ids, idx)
+            s_out, t_out = session.run(None, {"input_ids": arr, "attention_mask": msk})
+            sent[idx], topic[idx] = s_out, t_out
 
-        if n > 1:
-            list(self._pool().map(run, shares))
-        elif n == 1:
-            run(shares[0])
+        if self.workers > 1 and len(chunks) > 1:
+            list(self._pool().map(run, chunks))
+        else:
+            for idx in chunks:
+                run(idx)
 
     def _forward_torch(self, ids: list[list[int]], sent: np.ndarray, topic: np.ndarray) -> None:
         import torch
@@ -300,7 +311,8 @@ class MiniLMEncoder:
 
 def onnx_path(directory: Path, top_weights: Path | None, quantize: bool) -> Path:
     scheme = INT8_SCHEME if quantize else "fp32"
-    return Path(directory) / f"minilm-{top_digest(top_weights)}-{GRAPH_VERSION}-{scheme}.onnx"
+    name = f"minilm-{top_digest(top_weights)}-{GRAPH_VERSION}{EXPORT_VERSION}-{scheme}.onnx"
+    return Path(directory) / name
 
 
 def _onnx_session(
@@ -333,7 +345,7 @@ def _onnx_session(
     if not path.is_file():
         try:
             with progress(f"Preparing the model (once): exporting to {path.parent}"):
-                _export_onnx(encoder.bert, encoder.split, path, quantize)
+                _export_onnx(encoder, path, quantize)
         except Exception as exc:  # onnx missing, exporter problems: torch still works
             log.warning("ONNX export failed (%s); using the torch backend", exc)
             return None
@@ -348,58 +360,186 @@ def _onnx_session(
         log.warning("cached ONNX model %s is unusable (%s); exporting it again", path, exc)
         path.unlink(missing_ok=True)
         with progress(f"Preparing the model (once): exporting to {path.parent}"):
-            _export_onnx(encoder.bert, encoder.split, path, quantize)
+            _export_onnx(encoder, path, quantize)
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def _export_onnx(bert: Any, split: int, path: Path, quantize: bool) -> None:
-    """Export (one text per run: ``input_ids`` of shape (1, tokens), no mask) and quantize."""
-    import logging
+def _export_onnx(encoder: MiniLMEncoder, path: Path, quantize: bool) -> None:
+    """Export (``input_ids`` and ``attention_mask``; masked mean pooling) and quantize:
+    int8 weights per output channel, activations with fixed calibrated scales."""
     import tempfile
 
     import torch
+
+    bert, split = encoder.bert, encoder.split
 
     class _Pooled(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids: Any) -> Any:
-            out = self.bert(input_ids=input_ids, output_hidden_states=True)
-            return out.last_hidden_state.mean(1), out.hidden_states[split].mean(1)
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            out = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+            )
+            m = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+            denom = m.sum(1).clamp(min=1.0)
+            return (
+                (out.last_hidden_state * m).sum(1) / denom,
+                (out.hidden_states[split] * m).sum(1) / denom,
+            )
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    ids = torch.ones(1, 16, dtype=torch.long)
+    ids = torch.ones(2, 16, dtype=torch.long)
+    axes = {0: "b", 1: "t"}
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 _Pooled().eval(),
-                (ids,),
+                (ids, torch.ones_like(ids)),
                 str(fp32),
-                input_names=["input_ids"],
+                input_names=["input_ids", "attention_mask"],
                 output_names=["sent", "topic"],
-                dynamic_axes={"input_ids": {0: "b", 1: "t"}, "sent": {0: "b"}, "topic": {0: "b"}},
+                dynamic_axes={
+                    "input_ids": axes,
+                    "attention_mask": axes,
+                    "sent": {0: "b"},
+                    "topic": {0: "b"},
+                },
                 opset_version=17,
                 dynamo=False,
             )
         final = fp32
         if quantize:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
             final = Path(tmp) / "int8.onnx"
-            # the quantizer logs one line per tensor (and a hint) on the root logger
-            root = logging.getLogger()
-            level = root.level
-            root.setLevel(logging.ERROR)
-            try:
-                quantize_dynamic(
-                    str(fp32), str(final), weight_type=QuantType.QInt8, per_channel=True
-                )
-            finally:
-                root.setLevel(level)
+            quantize_static_rows(fp32, final, encoder.token_ids(calibration_texts()), Path(tmp))
         os.replace(final, path)
+
+
+def scales_width(weights: dict[str, Any], b_scale: str) -> int:
+    """Output channels of a quantized weight (its per-channel scale's length)."""
+    dims = list(weights[b_scale].dims) if b_scale in weights else []
+    return int(dims[0]) if dims else -1
+
+
+def calibration_texts(n: int = CALIBRATION_TEXTS) -> list[str]:
+    """Our own template texts (shipped with the package), a deterministic sample."""
+    import random
+
+    from classifiers.synthetic import generate, generate_voices
+
+    texts = sorted({e.text for e in [*generate(), *generate_voices()]})
+    random.Random(5).shuffle(texts)
+    return [model_input(t) for t in texts[:n]]
+
+
+def quantize_static_rows(src: Path, dst: Path, calib_ids: list[list[int]], tmp: Path) -> None:
+    """int8 with fixed activation scales: what makes a row's result its own.
+
+    1. onnxruntime's dynamic quantization (int8 weights, one scale per output channel)
+       gives the graph: ``DynamicQuantizeLinear`` before each group of matrix multiplies.
+    2. Calibration: each text of ``calib_ids`` is run alone through that graph and the
+       range each ``DynamicQuantizeLinear`` chose is recorded; the fixed range is the
+       widest seen (so nothing a template reaches is clipped).
+    3. Each ``DynamicQuantizeLinear`` becomes ``QuantizeLinear`` with those constants,
+       and each ``MatMulInteger`` → ``Cast`` → ``Mul`` the fused ``MatMulIntegerToFloat``
+       (onnxruntime fuses it only for dynamic scales).
+    """
+    import logging
+
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dyn = tmp / "dynamic.onnx"
+    root = logging.getLogger()  # the quantizer logs one line per tensor on the root logger
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(src), str(dyn), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.setLevel(level)
+    model = onnx.load(str(dyn))
+    graph = model.graph
+    dql = [n for n in graph.node if n.op_type == "DynamicQuantizeLinear"]
+    # 2. calibrate: expose each DynamicQuantizeLinear's scale and zero point
+    probe = onnx.load(str(dyn))
+    for n in dql:
+        probe.graph.output.append(
+            helper.make_tensor_value_info(n.output[1], onnx.TensorProto.FLOAT, [])
+        )
+        probe.graph.output.append(
+            helper.make_tensor_value_info(n.output[2], onnx.TensorProto.UINT8, [])
+        )
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(
+        probe.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+    )
+    names = [o.name for o in session.get_outputs()]
+    lo = {n.name: 0.0 for n in dql}
+    hi = {n.name: 0.0 for n in dql}
+    for ids in calib_ids:
+        arr = np.asarray(ids, dtype=np.int64).reshape(1, -1)
+        got = dict(
+            zip(
+                names,
+                session.run(None, {"input_ids": arr, "attention_mask": arr * 0 + 1}),
+                strict=True,
+            )
+        )
+        for n in dql:
+            scale, zp = float(got[n.output[1]]), float(got[n.output[2]])
+            lo[n.name] = min(lo[n.name], -zp * scale)
+            hi[n.name] = max(hi[n.name], (255.0 - zp) * scale)
+    # 3. fixed scales, fused products
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    weights = {w.name: w for w in graph.initializer}
+    replace: dict[int, Any] = {}
+    drop: set[int] = set()
+    for n in dql:
+        scale = max(hi[n.name] - lo[n.name], 1e-8) / 255.0
+        zp = int(np.clip(round(-lo[n.name] / scale), 0, 255))
+        graph.initializer.append(numpy_helper.from_array(np.array(scale, np.float32), n.output[1]))
+        graph.initializer.append(numpy_helper.from_array(np.array(zp, np.uint8), n.output[2]))
+        replace[id(n)] = helper.make_node(
+            "QuantizeLinear", [n.input[0], n.output[1], n.output[2]], [n.output[0]], name=n.name
+        )
+    for n in graph.node:
+        if n.op_type != "MatMulInteger":
+            continue
+        (cast,) = consumers[n.output[0]]
+        (mul,) = consumers[cast.output[0]]
+        scales = producer[next(i for i in mul.input if i != cast.output[0])]
+        if cast.op_type != "Cast" or mul.op_type != "Mul" or scales.op_type != "Mul":
+            raise ClassifierError(f"unexpected quantized graph around {n.name}")
+        a_q, b_q, a_zp, b_zp = n.input
+        a_scale, b_scale = scales.input
+        inputs, out = [a_q, b_q, a_scale, b_scale, a_zp, b_zp], mul.output[0]
+        after = consumers.get(out, [])
+        if len(after) == 1 and after[0].op_type == "Add":  # the layer's bias: fold it in
+            bias = next((i for i in after[0].input if i in weights and i != out), None)
+            if bias is not None and weights[bias].dims == [scales_width(weights, b_scale)]:
+                inputs.append(bias)
+                out = after[0].output[0]
+                drop.add(id(after[0]))
+        replace[id(n)] = helper.make_node(
+            "MatMulIntegerToFloat", inputs, [out], name=n.name, domain="com.microsoft"
+        )
+        drop |= {id(cast), id(mul)}
+    nodes = [replace.get(id(n), n) for n in graph.node if id(n) not in drop]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.save(model, str(dst))
 
 
 def lexicon_features(texts: Sequence[str]) -> np.ndarray:

@@ -146,8 +146,9 @@ class ClassifierSettings(BaseModel):
     )
     quantize: bool = Field(
         default=True,
-        description="Run transformer Linear layers as int8 (dynamic quantization, CPU only): "
-        "about 3x faster; quality is measured in docs/model-card.md.",
+        description="Run transformer Linear layers as int8 (CPU only; with ONNX Runtime the "
+        "activation scales are fixed, calibrated at export, so a post's score never depends "
+        "on its batch): about 3x faster; quality is measured in docs/model-card.md.",
     )
     backend: Literal["onnx", "torch"] = Field(
         default="onnx",

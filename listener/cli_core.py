@@ -470,13 +470,28 @@ def classify_cmd(
             return
         classifier = load_classifier(classifier_settings, progress=rich_progress())
         while batch:
-            _write_predictions(out, classifier.predict(batch))
+            _write_predictions(out, classifier.predict(batch), batch)
             batch = list(islice(texts, chunk))
     out.flush()
 
 
-def _write_predictions(out: Any, predictions: list[Any]) -> None:
-    out.write("".join(json.dumps(p.to_contract()) + "\n" for p in predictions))
+def _write_predictions(out: Any, predictions: list[Any], texts: list[str]) -> None:
+    """One JSON object per text: the classifier's contract plus what the post says
+    (``kind``, ``severity``, ``circumstances``, ``specifics``: listener.understanding)."""
+    from listener.understanding import understand
+
+    lines = []
+    for p, text in zip(predictions, texts, strict=True):
+        u = understand(text, category=p.category)
+        obj = {
+            **p.to_contract(),
+            "kind": u.kind,
+            "severity": u.severity,
+            "circumstances": list(u.circumstances),
+            "specifics": list(u.specifics),
+        }
+        lines.append(json.dumps(obj) + "\n")
+    out.write("".join(lines))
 
 
 @click.command("config")

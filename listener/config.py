@@ -359,6 +359,25 @@ PHYSICAL_KINDS: frozenset[str] = frozenset(
     {"free_replacement", "handwritten_card", "flowers", "cookies", "gift"}
 )
 OFFER_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+#: the gesture ladder, lowest first (listener.gestures)
+GESTURES: tuple[str, ...] = ("none", "apology_and_help", "goodwill", "make_whole", "personal")
+#: which rung of the ladder each offer kind stands on (an offer's ``gesture`` overrides)
+GESTURE_OF_KIND: dict[str, str] = {
+    "percent_coupon": "goodwill",
+    "amount_coupon": "goodwill",
+    "store_credit": "goodwill",
+    "cookies": "goodwill",
+    "gift": "goodwill",
+    "shipping_upgrade": "make_whole",
+    "free_replacement": "make_whole",
+    "refund": "make_whole",
+    "handwritten_card": "personal",
+    "flowers": "personal",
+}
+#: kinds that are money (a free-text promise of one needs the tier the catalogue offer would)
+MONEY_KINDS: frozenset[str] = frozenset(
+    {"percent_coupon", "amount_coupon", "store_credit", "refund"}
+)
 
 
 class OfferSpec(_Model):
@@ -389,6 +408,12 @@ class OfferSpec(_Model):
         default=None, ge=1, description="Most times one customer gets it per customer_period."
     )
     enabled: bool = Field(default=True, description="Disabled offers are never suggested.")
+    gesture: Literal["goodwill", "make_whole", "personal"] | None = Field(
+        default=None,
+        description="The gesture-ladder rung it stands on (goodwill, make_whole, personal); "
+        "default from its kind: coupons and credits are goodwill, refunds, replacements and "
+        "shipping upgrades make_whole, cards and flowers personal.",
+    )
 
     @field_validator("key")
     @classmethod
@@ -413,6 +438,11 @@ class OfferSpec(_Model):
     def coupon(self) -> bool:
         """Gets a unique code at approval."""
         return self.kind in COUPON_KINDS
+
+    @property
+    def tier(self) -> str:
+        """Its rung on the gesture ladder (``gesture``, else from its kind)."""
+        return self.gesture or GESTURE_OF_KIND.get(self.kind, "goodwill")
 
 
 class ApprovalSettings(_Model):
@@ -443,6 +473,70 @@ class CapsSettings(_Model):
     )
 
 
+class GestureSettings(_Model):
+    """The gesture ladder's rules (listener.gestures): which rung a case gets, and why.
+
+    Questions, praise and resolved posts never get compensation; a question about
+    an ongoing failure gets help and an apology.  The defaults suit a retailer.
+    """
+
+    goodwill_min_severity: int = Field(
+        default=3,
+        ge=1,
+        le=4,
+        description="A complaint at least this severe (0-3) gets goodwill (a coupon or credit); "
+        "4: never by severity alone.",
+    )
+    goodwill_after_cases: int = Field(
+        default=2,
+        ge=1,
+        description="A customer's Nth complaint within recovery.caps.customer_period gets goodwill "
+        "(history scales the gesture).",
+    )
+    make_whole_failed_order: bool = Field(
+        default=True,
+        description="An order or booked service that failed (never came, cancelled, broken, "
+        "wrong, charged wrongly), or a request for money back, gets make_whole.",
+    )
+    make_whole_min_severity: int = Field(
+        default=2, ge=0, le=3, description="Lowest severity for make_whole."
+    )
+    personal_circumstances: list[str] = Field(
+        default_factory=lambda: ["bereavement", "illness"],
+        description="Life events that get a personal gesture (a card, flowers) with the help.",
+    )
+    step_down_below: float = Field(
+        default=100.0,
+        ge=0,
+        description="With less than this left of recovery.caps.daily_budget, a gesture steps "
+        "down one rung (make_whole to goodwill, goodwill to apology_and_help).",
+    )
+
+
+class WriterSettings(_Model):
+    """An optional local language model that rewrites the grounded draft (off by default)."""
+
+    url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible server (Ollama, llama.cpp, vLLM), e.g. "
+        "'http://127.0.0.1:11434/v1'; none: drafts are the grounded templates only.",
+    )
+    model: str = Field(default="llama3.1", description="The model name the server knows.")
+    api_key: SecretStr | None = Field(
+        default=None, description="Bearer token, if the server wants one (use ${ENV_VAR})."
+    )
+    timeout: Duration = Field(
+        default=timedelta(seconds=20),
+        description="Per request; on timeout or error the grounded draft is kept.",
+    )
+    temperature: float = Field(default=0.4, ge=0, le=2, description="Sampling temperature.")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        return v or None
+
+
 class RecoverySettings(_Model):
     templates_dir: str | None = Field(
         default=None,
@@ -454,6 +548,18 @@ class RecoverySettings(_Model):
     )
     agent_name: str = Field(default="The Loyalty Team", description="Signs drafted replies.")
     signature: str = Field(default="", description="Appended to email replies.")
+    signoff: str = Field(
+        default="– {agent_first}",
+        description="How short replies end; {agent_first}, {agent} and {brand} are filled in.",
+    )
+    gestures: GestureSettings = Field(
+        default_factory=GestureSettings,
+        description="The gesture ladder: which cases get help, goodwill, make-whole or personal.",
+    )
+    writer: WriterSettings = Field(
+        default_factory=WriterSettings,
+        description="Optional local language model that rewrites drafts in the brand's voice.",
+    )
     currency: str = Field(default="$", description="Currency symbol for costs and budgets.")
     coupon_prefix: str = Field(
         default="ZS", pattern=r"^[A-Z0-9]{1,8}$", description="Start of generated coupon codes."

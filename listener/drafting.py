@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +31,7 @@ from listener.errors import TemplateError
 
 if TYPE_CHECKING:
     from listener.config import SourceSettings
+    from listener.understanding import Understanding
 
 __all__ = ["CHANNEL_LIMITS", "DEFAULT_CHANNEL", "channel_for", "draft_context", "render"]
 
@@ -96,10 +97,25 @@ def list_variants(env: ImmutableSandboxedEnvironment, channel: str, stem: str) -
 
 
 def choose_template(
-    env: ImmutableSandboxedEnvironment, channel: str, category: str | None, seed: str
+    env: ImmutableSandboxedEnvironment,
+    channel: str,
+    category: str | None,
+    seed: str,
+    kind: str | None = None,
 ) -> tuple[str, int]:
-    """The template (and variant index) for a channel and category; stable per ``seed``."""
-    variants = list_variants(env, channel, category or "default") if category else []
+    """The template (and variant index) for a channel and category; stable per ``seed``.
+
+    A post that is not a complaint (``kind``: praise, resolved, question, other) takes
+    ``<kind>[.n].j2`` first when the channel has one (praise is answered as praise
+    whatever its category); then ``<category>``, then ``default``.
+    """
+    stems = [kind] if kind and kind != "complaint" else []
+    stems += [category] if category else []
+    variants: list[str] = []
+    for stem in stems:
+        variants = list_variants(env, channel, stem)
+        if variants:
+            break
     if not variants:
         variants = list_variants(env, channel, "default")
     if not variants:
@@ -190,9 +206,45 @@ def render(
     context: dict[str, Any],
     seed: str,
 ) -> RenderedDraft:
-    """Render the reply for ``channel``/``category`` with ``context``."""
+    """Render the reply for ``channel``/``category`` with ``context``.
+
+    A context from :func:`draft_context` carries shorter versions of its parts
+    (``shorter``); the first rendering that fits the channel's length (X weighted)
+    is the draft.
+    """
     env = make_environment(str(templates_dir) if templates_dir else None)
-    name, variant = choose_template(env, channel, category, seed)
+    kind = context.get("kind") if isinstance(context.get("kind"), str) else None
+    name, variant = choose_template(env, channel, category, seed, kind)
+    attempts = [context, *context.get("shorter", [])]
+    draft = None
+    for attempt in attempts:
+        draft = _render_one(env, name, variant, channel, attempt)
+        if fits_channel(channel, draft.text):
+            return draft
+    assert draft is not None
+    return draft
+
+
+def fits_channel(channel: str, text: str) -> bool:
+    """Whether ``text`` is within the channel's length as the platform counts it."""
+    from listener.policy import CHANNEL_RULES, x_weighted_length
+
+    limit = CHANNEL_LIMITS.get(channel)
+    if limit is None:
+        return True
+    if channel == "x_reply":
+        return x_weighted_length(text) <= limit
+    rules = CHANNEL_RULES.get(channel)
+    return (rules.length(text) if rules else len(text)) <= limit
+
+
+def _render_one(
+    env: ImmutableSandboxedEnvironment,
+    name: str,
+    variant: int,
+    channel: str,
+    context: dict[str, Any],
+) -> RenderedDraft:
     try:
         template = env.get_template(name)
         text = template.render(**context)
@@ -203,7 +255,8 @@ def render(
     if text.startswith("Subject:"):  # email templates start with a "Subject: …" line
         first, _, text = text.partition("\n")
         subject = first.removeprefix("Subject:").strip()
-    text = re.sub(r"[ \t]+\n", "\n", text).strip()
+    # empty parts leave runs of spaces and blank paragraphs behind
+    text = "\n".join(" ".join(line.split()) for line in text.split("\n")).strip()
     text = re.sub(r"\n{3,}", "\n\n", text)
     return RenderedDraft(
         channel=channel, template=name, variant=variant, text=text, subject=subject
@@ -249,15 +302,28 @@ def draft_context(
     brand_terms: list[str] | None = None,
     address_known: bool = False,
     earlier_cases: int = 0,
+    understanding: Understanding | None = None,
+    signoff: str = "– {agent_first}",
+    gesture: str = "",
+    seed: str = "",
 ) -> dict[str, Any]:
     """Everything a reply template may use (every key is always present).
 
     ``products`` and ``order`` are taken from ``post_text`` when not given
-    (:mod:`listener.personalize`).  ``offer`` is the chosen gesture as
+    (:mod:`listener.personalize`).  ``offer`` is the attached gesture as
     ``{"key", "kind", "description", "code", "physical", "coupon"}``; a
     physical gift with no known address sets ``address_request``.
+
+    The reply's sentences come composed (:mod:`listener.composing`) from what
+    the post says (``understanding``, read from ``post_text`` when not given):
+    ``greeting``, ``ack``, ``circumstance_sentence``, ``gesture_sentence``,
+    ``address_line``, ``question``, ``closing``, ``signoff`` and ``body`` (all of
+    them in order); ``shorter`` holds the same context with shorter parts, which
+    :func:`render` uses when the channel's length needs it.
     """
+    from listener.composing import compose
     from listener.personalize import brand_free_products, extract_order
+    from listener.understanding import understand
 
     # address the author the way the channel can (listener.cases.sending): X reads
     # "@priya.s" as the account "priya", someone else, so such a handle gets no @mention
@@ -277,7 +343,53 @@ def draft_context(
             "physical": bool(offer.get("physical", False)),
             "coupon": bool(offer.get("coupon", False)),
         }
-    return {
+    if understanding is None:
+        understanding = understand(post_text, category=category, brand_terms=brand_terms)
+    if circumstances and set(circumstances) != set(understanding.circumstances):
+        # the case's circumstances (all its posts', read in context) are what we know
+        understanding = replace(understanding, circumstances=tuple(circumstances))
+    name = first_name(display_name, at_handle or _plain_name(handle))
+    levels = []
+    for level in (0, 1, 2, 3):
+        parts = compose(
+            understanding,
+            post=post_text,
+            category=category,
+            name=name,
+            handle=at_handle or _plain_name(handle),
+            products=list(products),
+            order=order or "",
+            offer=offer_ctx,
+            address_known=address_known,
+            agent=agent_name,
+            brand=brand_name,
+            signoff=signoff,
+            seed=seed or post_text,
+            level=level,
+            channel=channel,
+            brand_handles=tuple(
+                t for t in [brand_handle or "", *(brand_terms or [])] if t.startswith("@")
+            ),
+        )
+        levels.append(
+            {
+                "greeting": parts.greeting,
+                "opening": parts.opening,
+                "ack": parts.ack,
+                "circumstance_sentence": parts.circumstance,
+                "gesture_sentence": parts.gesture_sentence,
+                "address_line": parts.address_request,
+                "question": parts.question,
+                "closing": parts.closing,
+                "signoff": parts.signoff,
+                "body": parts.body(),
+            }
+        )
+    base = {
+        "kind": understanding.kind,
+        "severity": understanding.severity,
+        "specifics": list(understanding.specifics),
+        "gesture": gesture,
         "product": product,
         "order": order or "",
         "item": f"your {product}" if product else "your order",
@@ -289,7 +401,7 @@ def draft_context(
         "brand_handle": brand_handle or "",
         "voice": brand_voice,
         "handle": at_handle,
-        "name": first_name(display_name, at_handle or _plain_name(handle)),
+        "name": name,
         "channel": channel,
         "category": category or "other",
         "problem": PROBLEM_PHRASES.get(category or "other", PROBLEM_PHRASES["other"]),
@@ -302,3 +414,5 @@ def draft_context(
         "offer": offer_ctx,
         "products": list(products),
     }
+    shorter = [{**base, **parts} for parts in levels[1:]]
+    return {**base, **levels[0], "shorter": shorter}

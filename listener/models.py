@@ -165,6 +165,11 @@ class Case(Base):
     recovered_at: Mapped[datetime | None]
     #: a merged case's posts moved to this one (one customer across sources)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # what the post is and the gesture it calls for (listener.understanding, listener.gestures)
+    kind: Mapped[str | None] = mapped_column(String(20))
+    severity: Mapped[int | None] = mapped_column(Integer)
+    gesture: Mapped[str | None] = mapped_column(String(20))
+    gesture_reasons: Mapped[list[str] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

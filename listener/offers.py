@@ -108,15 +108,19 @@ def money(amount: float, currency: str = "$") -> str:
     return f"{currency}{amount:,.2f}"
 
 
-def fits(spec: OfferSpec, facts: CaseFacts) -> bool:
-    """Whether the offer suits the case at all (category, severity, circumstances)."""
+def fits(spec: OfferSpec, facts: CaseFacts, *, any_category: bool = False) -> bool:
+    """Whether the offer suits the case at all (category, severity, circumstances).
+
+    ``any_category``: the offer's categories are not checked (the gesture decision
+    calls for this rung and no offer of the case's category is on it).
+    """
     if not spec.enabled:
         return False
     if spec.circumstances and not set(spec.circumstances) & set(facts.circumstances):
         return False
     if facts.category == "praise" and not spec.circumstances:
         return False
-    if spec.categories and (facts.category or "other") not in spec.categories:
+    if not any_category and spec.categories and (facts.category or "other") not in spec.categories:
         return False
     if facts.unhappy_score < spec.min_unhappy:
         return False
@@ -214,13 +218,18 @@ def suggest_offers(
     limits: Limits,
     *,
     limit: int | None = 3,
+    any_category: bool = False,
 ) -> list[Suggestion]:
     """Offers that fit the case: eligible ones best first (ranks 0, 1, …), then excluded ones.
 
     At most ``limit`` eligible suggestions are returned; every fitting offer that
     a cap excludes is returned after them with its reason, so people see why.
     """
-    judged = [judge(spec, facts, history, limits) for spec in catalogue if fits(spec, facts)]
+    judged = [
+        judge(spec, facts, history, limits)
+        for spec in catalogue
+        if fits(spec, facts, any_category=any_category)
+    ]
     order = sorted(judged, key=lambda s: (-s.score, s.cost, s.key))
     eligible = [s for s in order if s.eligible]
     excluded = [s for s in order if not s.eligible]

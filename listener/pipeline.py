@@ -29,10 +29,12 @@ from listener.alerts.conditions import failure_kind
 from listener.cases import followup, linking
 from listener.cases.followup import Follow
 from listener.cases.offering import (
+    decide_for_case,
     draft_context_for,
     offers_event_data,
     suggest_for_case,
     top_offer_context,
+    understand_mention,
 )
 from listener.cases.status import CLOSED, OPEN, CaseStatus
 from listener.cleaning import clean_posts, reject
@@ -754,6 +756,7 @@ def _follow_conversation(
     author: m.Author,
     pred: Prediction,
     now: datetime,
+    kind: str | None = None,
 ) -> tuple[m.Case | None, followup.Followup | None]:
     """The conversation hook: the case this post follows and what it is to it
     (the brand's answer, a follow-up, or nothing) — see :mod:`listener.cases.followup`."""
@@ -769,6 +772,9 @@ def _follow_conversation(
             text=mention.full_text or mention.text,
             by_brand=found.by_brand,
             in_thread=found.in_thread,
+            # the reading of the post (listener.understanding) says it is sorted; otherwise
+            # the follow-up's own phrase check decides
+            resolved=True if kind == "resolved" else None,
         ),
         None if found.case is None else followup.facts_of(found.case),
         repeat_window=triage_cfg.repeat_window,
@@ -792,7 +798,13 @@ def _triage_mention(
     triage_cfg = settings.triage
     if mention.case_id is not None:
         return 0, 0
-    case, follow = _follow_conversation(session, settings, mention, author, pred, now)
+    # what the post says, read in context (listener.understanding): its circumstances are
+    # the context-based ones, not the classifier's single keywords
+    understood = understand_mention(settings, mention, pred.category)
+    circumstances = understood.circumstances
+    case, follow = _follow_conversation(
+        session, settings, mention, author, pred, now, understood.kind
+    )
     if follow is not None and not follow.joins:
         if follow.kind in (Follow.BRAND_ANSWER, Follow.BRAND_POST):
             return 0, 0  # the brand's own post: an answer, never a complaint
@@ -822,7 +834,7 @@ def _triage_mention(
         if pred.unhappy:
             # re-score the whole case: its worst post, every circumstance, how many posts
             case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
-            case.circumstances = sorted(set(case.circumstances) | set(pred.circumstances))
+            case.circumstances = sorted(set(case.circumstances) | set(circumstances))
             t = _score(
                 settings,
                 author,
@@ -841,7 +853,13 @@ def _triage_mention(
         if needs_draft:
             return 0, int(write_draft(session, settings, cfg, case, mention, author, now))
         return 0, 0
-    if not pred.unhappy:
+    if not pred.unhappy and not (
+        pred.label != "positive"
+        and understood.kind == "complaint"
+        and (understood.failed_order or understood.asks_refund)
+    ):
+        # an order that failed, or a customer asking for their money back, is an unhappy
+        # customer whatever the model's score says
         return 0, 0
     t = _score(
         settings,
@@ -849,7 +867,7 @@ def _triage_mention(
         label=pred.label,
         unhappy_score=pred.unhappy_score,
         category=pred.category,
-        circumstances=pred.circumstances,
+        circumstances=circumstances,
         posts=1,
         span=None,
     )
@@ -860,7 +878,7 @@ def _triage_mention(
         priority=t.priority,
         reasons=t.reasons,
         category=pred.category,
-        circumstances=list(pred.circumstances),
+        circumstances=list(circumstances),
         unhappy_score=float(pred.unhappy_score),
         sla_due_at=sla_due(mention.published_at, now, triage_cfg.first_response_sla),
         mention_count=1,
@@ -870,6 +888,7 @@ def _triage_mention(
     session.add(case)
     session.flush()
     mention.case_id = case.id
+    decide_for_case(session, settings, case, understood, now)
     session.add(
         m.Event(
             actor=SYSTEM_ACTOR,
@@ -882,6 +901,10 @@ def _triage_mention(
                 "reasons": t.reasons,
                 "category": pred.category,
                 "model": pred.model_version,
+                "kind": case.kind,
+                "severity": case.severity,
+                "gesture": case.gesture,
+                "gesture_reasons": case.gesture_reasons,
             },
         )
     )
@@ -968,12 +991,15 @@ def write_draft(
             )
         )
         return False
+    text, writer_note = rendered.text, None
+    if settings.recovery.writer.url:
+        text, writer_note = _rewrite(settings, case, mention, author, channel, rendered.text)
     draft = m.Draft(
         case_id=case.id,
         channel=channel,
         template=rendered.template,
         variant=rendered.variant,
-        text=rendered.text,
+        text=text,
         subject=rendered.subject,
         in_reply_to_mention_id=mention.id,
         created_by=actor,
@@ -993,10 +1019,40 @@ def write_draft(
                 "template": rendered.template,
                 "channel": channel,
                 "offers": offers_event_data(suggestions),
+                **({"writer": writer_note} if writer_note is not None else {}),
             },
         )
     )
     return True
+
+
+def _rewrite(
+    settings: Settings,
+    case: m.Case,
+    mention: m.Mention,
+    author: m.Author,
+    channel: str,
+    text: str,
+) -> tuple[str, str]:
+    """The local model's rewrite when it passes the checks, else ``text`` (listener.writer)."""
+    from listener.cases.sending import CHANNEL_LIMITS, Rules
+    from listener.writer import rewrite_draft
+
+    result = rewrite_draft(
+        text,
+        settings=settings.recovery.writer,
+        brand=settings.brand.name,
+        voice=settings.brand.voice,
+        post=mention.text or "",
+        channel=channel,
+        limit=CHANNEL_LIMITS.get(channel, 2000),
+        author_handle=author.handle,
+        rules=Rules.from_settings(settings),
+        in_reply_to=mention.external_id,
+    )
+    if not result.used:
+        log.info("draft.writer_fallback", case_id=case.id, reason=result.reason)
+    return result.text, "rewritten" if result.used else result.reason
 
 
 # ---------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def check_templates(settings: Settings) -> tuple[int, list[str]]:
 
     from jinja2 import TemplateError as JinjaTemplateError
 
-    from listener.drafting import draft_context, make_environment
+    from listener.drafting import draft_context, fits_channel, make_environment
     from listener.offers import describe, new_coupon_code
 
     custom = settings.resolve_path(settings.recovery.templates_dir)
@@ -163,7 +163,11 @@ def check_templates(settings: Settings) -> tuple[int, list[str]]:
                                 f"circumstances={list(circ)}, name={display!r}]"
                             )
                             try:
-                                text, subject = _finish(template.render(**ctx))
+                                # as drafting does: the first of the shorter versions that fits
+                                for attempt in [ctx, *ctx.get("shorter", [])]:
+                                    text, subject = _finish(template.render(**attempt))
+                                    if fits_channel(channel, text):
+                                        break
                             except JinjaTemplateError as exc:
                                 problems.setdefault(name, f"{where}: {type(exc).__name__}: {exc}")
                                 continue

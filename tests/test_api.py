@@ -240,7 +240,7 @@ def test_approve_with_an_old_draft_version_is_409_with_the_current_text(
     ann, bob = api("ann"), api("bob")
     seen = ann.get(f"/api/v1/cases/{cid}").json()
     assert seen["draft_version"] == 1
-    newer = "@maria So sorry! Overnight shipping is on us."
+    newer = "@maria So sorry! I'm on it now and will update you shortly."
     r = bob.put(f"/api/v1/cases/{cid}/draft", json={"text": newer, "draft_version": 1})
     assert r.status_code == 200 and r.json()["draft_version"] == 2
     r = ann.put(f"/api/v1/cases/{cid}/offer", json={"offer_key": None, "draft_version": 1})

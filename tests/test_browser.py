@@ -495,7 +495,7 @@ def test_unsaved_edits_hold_other_actions_and_approve_saves_them(
     wf.add_users(app, ("ann", "agent"))
     cid = wf.seed_case(app, channel="blog_comment", draft="Sorry, Maria.")
     ctx, page, watch = _page(browser, server, "ann", f"/cases/{cid}")
-    page.locator("#draft-text").fill("Sorry, Maria. A new pair is on its way, no charge.")
+    page.locator("#draft-text").fill("Sorry, Maria. I'm looking into it today.")
     page.click("#snooze")  # another form: held until the edits are saved or discarded
     assert page.locator("#dirty-note").is_visible()
     assert page.url.endswith(f"/cases/{cid}")
@@ -506,7 +506,7 @@ def test_unsaved_edits_hold_other_actions_and_approve_saves_them(
     page.wait_for_load_state()
     with app.sessions() as s:
         msg = s.scalars(select(m.OutboxMessage).where(m.OutboxMessage.case_id == cid)).one()
-    assert msg.text == "Sorry, Maria. A new pair is on its way, no charge."
+    assert msg.text == "Sorry, Maria. I'm looking into it today."
     assert watch.errors == [], watch.errors
     ctx.close()
 

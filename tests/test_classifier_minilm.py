@@ -305,3 +305,27 @@ def test_category_examples_from_another_graph_are_ignored(minilm) -> None:  # ty
             assert (minilm.head.cat_labels == ["billing"]) is kept
     finally:
         minilm._use_head(head)
+
+
+@pytest.mark.model
+def test_int8_graph_quantizes_activations_with_fixed_scales(minilm) -> None:  # type: ignore[no-untyped-def]
+    """What makes batching safe: no activation scale is computed from the batch (issue
+    #16). A dynamic quantizer (``DynamicQuantizeLinear`` or the fused
+    ``DynamicQuantizeMatMul``) in the exported graph would make a post's score depend on
+    its neighbours again; every quantizer is a ``QuantizeLinear`` with constant scales."""
+    import onnx
+
+    from classifiers.encoder import onnx_path
+
+    if minilm.encoder.backend != "onnx" or not minilm.settings.quantize:
+        pytest.skip("the ONNX int8 path is not the one in use")
+    path = onnx_path(minilm.settings.models_path / "onnx", minilm.encoder.top_weights, True)
+    graph = onnx.load(str(path)).graph
+    ops = {n.op_type for n in graph.node}
+    assert not ops & {"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulInteger"}
+    constants = {i.name for i in graph.initializer}
+    quantizers = [n for n in graph.node if n.op_type == "QuantizeLinear"]
+    assert len(quantizers) == 24  # 4 per layer: q/k/v input, attention output, two FFN inputs
+    for n in quantizers:
+        assert n.input[1] in constants and n.input[2] in constants, n.name
+    assert sum(n.op_type == "MatMulIntegerToFloat" for n in graph.node) == 36

@@ -36,7 +36,18 @@ def check_contract(stdout: str, n: int) -> list[dict]:
     rows = [json.loads(line) for line in stdout.splitlines()]
     assert len(rows) == n
     for row in rows:
-        assert set(row) == {"label", "unhappy", "unhappy_score", "category", "category_score"}
+        assert set(row) == {
+            "label",
+            "unhappy",
+            "unhappy_score",
+            "category",
+            "category_score",
+            # what the post says (listener.understanding, issue #13)
+            "kind",
+            "severity",
+            "circumstances",
+            "specifics",
+        }
         assert row["label"] in ("negative", "neutral", "positive")
         assert isinstance(row["unhappy"], bool)
         assert 0.0 <= row["unhappy_score"] <= 1.0

@@ -98,15 +98,20 @@ def test_a_correction_retriages_its_case(make_app: Callable[..., App], tmp_path:
     assert after["category"] == new_category
     assert after["reasons"][-1] == "corrected by ann"
     assert after["priority"] == done["retriaged"]["priority"]
-    # the unedited, machine-written draft was written again from the new category's template
-    assert after["reply"]["version"] == before["reply"]["version"] + 1
+    # the unedited, machine-written draft is written again for the new triage; a grounded
+    # draft quotes the customer, so it may read the same under another category, and then
+    # no new version is made
+    redrafted = "draft.edited" in events(app, cid)
+    assert after["reply"]["version"] == before["reply"]["version"] + int(redrafted)
+    assert redrafted or after["reply"]["text"] == before["reply"]["text"]
     assert after["reply"]["created_by"] == "listener"
     kinds = events(app, cid)
     assert kinds.count("case.retriaged") == 1 and kinds.count("mention.corrected") == 1
-    assert kinds[-3:] == ["mention.corrected", "case.retriaged", "draft.edited"]
+    expected = ["mention.corrected", "case.retriaged"] + ["draft.edited"] * redrafted
+    assert kinds[-len(expected) :] == expected
     texts = [e["text"] for e in after["events"]]
     assert any("ann's correction re-triaged the case" in t for t in texts)
-    assert any("rewrote the reply after ann's correction" in t for t in texts)
+    assert redrafted == any("rewrote the reply after ann's correction" in t for t in texts)
 
     # not unhappy after all: bottom of the queue, with the reason
     correct_label(app, mid, "bob", unhappy=False)

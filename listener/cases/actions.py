@@ -47,6 +47,7 @@ from listener.cases.status import (
 from listener.cases.view import case_summary_of
 from listener.cases.work import CaseWork, case_work, current_draft, resolve_actor
 from listener.errors import Conflict, NotFound, PermissionDenied, PolicyViolation
+from listener.gestures import free_text_cost, promise_problems
 from listener.offers import CODE_PLACEHOLDER, cap_violations, judge, new_coupon_code
 from listener.outbox import already_replied, mark_row_sent
 from listener.permissions import WRITE_ROLES, may_approve_offer, require
@@ -228,11 +229,13 @@ def select_offer(
         work.expect_draft_version(draft_version)
         case, me, now_ = work.case, work.actor.username, work.now
         live = [o for o in case.offers if o.status in LIVE_OFFERS]
+        before = chosen_offer(case.offers)
+        previous = offer_context(spec_for(settings, before)) if before is not None else None
         if offer_key is None:
             for o in live:
                 o.status, o.updated_at = OfferStatus.DECLINED, now_
             work.record("offer.none", declined=[o.offer_key for o in live])
-            _rerender(work, settings, None)
+            _rerender(work, settings, None, previous)
         else:
             spec = settings.recovery.offer(offer_key)
             if spec is None:
@@ -265,17 +268,23 @@ def select_offer(
                 cost=spec.cost,
                 requires_lead=judged.requires_lead,
             )
-            _rerender(work, settings, offer_context(spec))
+            _rerender(work, settings, offer_context(spec), previous)
     return case_summary_of(app, case_id)
 
 
-def _rerender(work: CaseWork, settings: Settings, offer: dict[str, Any] | None) -> None:
+def _rerender(
+    work: CaseWork,
+    settings: Settings,
+    offer: dict[str, Any] | None,
+    previous: dict[str, Any] | None = None,
+) -> None:
     _, data = rerender_draft(
-        work.session, settings, work.case, offer, work.actor.username, work.now
+        work.session, settings, work.case, offer, work.actor.username, work.now, previous
     )
     if data:
         kind = data.pop("kind")
-        work.then(SYSTEM_ACTOR if kind == "draft.edited" else work.actor.username, kind, **data)
+        machine = kind == "draft.edited" and not data.get("gesture_swapped")
+        work.then(SYSTEM_ACTOR if machine else work.actor.username, kind, **data)
 
 
 # ---------------------------------------------------------------------------
@@ -362,6 +371,7 @@ def approve(
             raise PolicyViolation(
                 f"the reply mentions {CODE_PLACEHOLDER} but no coupon offer is chosen"
             )
+        _check_promises(settings, case, actor, final_text, spec, code)
         author = case.author
         in_reply_to = mention.external_id if mention is not None else None
         recipient = author.handle if author else None
@@ -434,6 +444,38 @@ def approve(
             ),
         )
     return case_summary_of(app, case_id)
+
+
+def _check_promises(
+    settings: Settings,
+    case: m.Case,
+    actor: Any,
+    text: str,
+    spec: Any,
+    code: str | None,
+) -> None:
+    """Refuse a reply that promises a gesture the case does not carry.
+
+    A promised card, flowers, upgrade or replacement must be the attached offer
+    (PolicyViolation otherwise).  A free-text promise of money (refund, credit,
+    coupon) needs the approval tier the same catalogue offer (or the amount
+    written) would: PermissionDenied when the approver lacks it.
+    """
+    wording = offer_context(spec, code)["description"] if spec is not None else ""
+    for promise, why in promise_problems(text, spec, wording):
+        if not promise.money:
+            raise PolicyViolation(f"{why}; attach that offer or take the promise out")
+        cost = free_text_cost(promise, settings.recovery.offers)
+        writers = {d.created_by for d in case.drafts}
+        writers.discard(SYSTEM_ACTOR)
+        refused = may_approve_offer(
+            actor.role, actor.username, cost, settings.recovery.approval.lead_above, writers
+        )
+        if refused:
+            raise PermissionDenied(
+                f"{why}; a promise worth {settings.recovery.currency}{cost:g} needs the same "
+                f"approval as the offer: {refused}"
+            )
 
 
 # ---------------------------------------------------------------------------

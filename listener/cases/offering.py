@@ -10,7 +10,9 @@ pure :mod:`listener.offers`; rendering is :mod:`listener.drafting`.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from listener import models as m
 from listener.cases.status import LIVE_DRAFTS, DraftStatus, OfferStatus
 from listener.errors import TemplateError
+from listener.gestures import NO_COMPENSATION, GestureDecision, GestureFacts, decide_gesture
 from listener.offers import (
     CaseFacts,
     Limits,
@@ -28,6 +31,7 @@ from listener.offers import (
     describe,
     suggest_offers,
 )
+from listener.understanding import Understanding, understand
 
 if TYPE_CHECKING:
     from listener.config import OfferSpec, Settings
@@ -129,21 +133,94 @@ def offer_context(spec: OfferSpec, code: str | None = None) -> dict[str, Any]:
 
 
 def chosen_offer(offers: Sequence[m.Offer]) -> m.Offer | None:
-    """The offer a reply goes out with: the selected one, else the top live suggestion."""
+    """The offer a reply goes out with: the attached (selected) one, else None.
+
+    A merely suggested offer is never attached: the drafting machine attaches
+    the offer its gesture decision calls for (selected by ``listener``), an
+    agent attaches another or none.
+    """
     selected = [o for o in offers if o.status == OfferStatus.SELECTED]
-    if selected:
-        return selected[-1]
-    suggested = sorted(
-        (o for o in offers if o.status == OfferStatus.SUGGESTED), key=lambda o: o.rank
-    )
-    return suggested[0] if suggested else None
+    return selected[-1] if selected else None
 
 
 def shown_offer(offers: Sequence[m.Offer]) -> m.Offer | None:
-    """The offer a summary shows: the latest chosen or granted one, else the top suggestion."""
-    done = (OfferStatus.SUGGESTED, OfferStatus.DECLINED, OfferStatus.CANCELLED)
-    chosen = [o for o in offers if o.status not in done]
-    return chosen[-1] if chosen else chosen_offer(offers)
+    """The offer a summary shows: the attached or granted one, else None (never a suggestion)."""
+    attached = (OfferStatus.SELECTED, OfferStatus.APPROVED)
+    chosen = [o for o in offers if o.status in attached]
+    return chosen[-1] if chosen else None
+
+
+def context_of(settings: Settings, mention: m.Mention) -> tuple[str | None, bool]:
+    """The post ``mention`` answers (its text, as the source carried it) and whether the
+    brand wrote it (``in_reply_to_text`` / ``in_reply_to_author`` in the raw payload)."""
+    raw = mention.raw if isinstance(mention.raw, dict) else {}
+    text = raw.get("in_reply_to_text")
+    author = str(raw.get("in_reply_to_author") or "").lstrip("@").lower()
+    ours = {h.lstrip("@").lower() for h in settings.brand.handles}
+    return (str(text) if text else None), bool(author and author in ours)
+
+
+def understand_mention(
+    settings: Settings, mention: m.Mention, category: str | None = None
+) -> Understanding:
+    """What ``mention`` says (listener.understanding), with the post it answers as context."""
+    context, by_brand = context_of(settings, mention)
+    return understand(
+        mention.text or "",
+        context=context,
+        context_by_brand=by_brand,
+        category=category,
+        brand_terms=list(settings.brand.match_terms),
+    )
+
+
+def budget_left(session: Session, settings: Settings, now: datetime) -> float | None:
+    """What is left of today's team budget (None: no budget set)."""
+    cap = settings.recovery.caps.daily_budget
+    if cap is None:
+        return None
+    spent = session.scalar(
+        select(func.coalesce(func.sum(m.Offer.cost), 0.0)).where(
+            granted(), m.Offer.approved_at >= _day_start(now)
+        )
+    )
+    return float(cap) - float(spent or 0.0)
+
+
+def decide_for_case(
+    session: Session, settings: Settings, case: m.Case, u: Understanding, now: datetime
+) -> GestureDecision:
+    """The gesture ladder's decision for ``case`` (stored on it, with its reasons)."""
+    decision = decide_gesture(
+        GestureFacts(
+            kind=u.kind,
+            severity=u.severity,
+            circumstances=tuple(case.circumstances or u.circumstances),
+            failed_order=u.failed_order,
+            asks_refund=u.asks_refund,
+            costly=u.costly,
+            earlier_cases=earlier_cases(session, settings, case, now),
+            budget_left=budget_left(session, settings, now),
+        ),
+        settings.recovery.gestures,
+    )
+    case.kind, case.severity = u.kind, u.severity
+    case.gesture, case.gesture_reasons = decision.gesture, list(decision.reasons)
+    return decision
+
+
+def gesture_of(case: m.Case, settings: Settings) -> str:
+    """The case's gesture: the attached offer's rung, else the decided one (``none``)."""
+    offer = chosen_offer(case.offers) or next(
+        (o for o in case.offers if o.status == OfferStatus.APPROVED), None
+    )
+    if offer is not None:
+        spec = settings.recovery.offer(offer.offer_key)
+        from listener.config import GESTURE_OF_KIND
+
+        return spec.tier if spec is not None else GESTURE_OF_KIND.get(offer.kind, "goodwill")
+    gesture = case.gesture or "none"
+    return gesture if gesture in ("none", "apology_and_help") else "apology_and_help"
 
 
 def spec_for(settings: Settings, offer: m.Offer) -> OfferSpec:
@@ -173,19 +250,43 @@ def suggest_for_case(
     """
     if not settings.recovery.offers:
         return []
+    gesture = case.gesture or "apology_and_help"
+    if gesture in NO_COMPENSATION:
+        return []  # no compensation: nothing suggested, nothing attached
     history = offer_history(session, settings, case, now)
-    suggestions = suggest_offers(
-        settings.recovery.offers,
-        facts(case),
-        history,
-        limits(settings),
-        limit=settings.recovery.suggestions,
-    )
+    # offers on the decided rung first, then one rung down (make-whole → goodwill)
+    wanted = {gesture}
+    if gesture == "make_whole":
+        wanted.add("goodwill")
+    catalogue = [o for o in settings.recovery.offers if o.tier in wanted]
+    ranked = suggest_offers(catalogue, facts(case), history, limits(settings), limit=None)
+    if not any(s.eligible and _tier(settings, s.key) == gesture for s in ranked):
+        # nothing on the decided rung fits the case's category: the rung's other offers
+        rung = [o for o in settings.recovery.offers if o.tier == gesture]
+        wider = suggest_offers(
+            rung, facts(case), history, limits(settings), limit=None, any_category=True
+        )
+        known = {s.key for s in ranked}
+        ranked = [*ranked, *(s for s in wider if s.key not in known)]
+    on_rung = [s for s in ranked if _tier(settings, s.key) == gesture]
+    below = [s for s in ranked if _tier(settings, s.key) != gesture]
+    eligible = [s for s in [*on_rung, *below] if s.eligible][: settings.recovery.suggestions]
+    excluded = [s for s in ranked if not s.eligible]
+    suggestions = [
+        Suggestion(**{**s.__dict__, "rank": rank}) for rank, s in enumerate([*eligible, *excluded])
+    ]
     for s in suggestions:
         if s.eligible:
-            session.add(offer_row(case.id, s, s.rank, OfferStatus.SUGGESTED, SYSTEM_ACTOR, now))
+            # the first one is attached: the draft carries it, the agent may change it
+            status = OfferStatus.SELECTED if s.rank == 0 else OfferStatus.SUGGESTED
+            session.add(offer_row(case.id, s, s.rank, status, SYSTEM_ACTOR, now))
     session.flush()
     return suggestions
+
+
+def _tier(settings: Settings, key: str) -> str:
+    spec = settings.recovery.offer(key)
+    return spec.tier if spec is not None else "goodwill"
 
 
 def offer_row(
@@ -238,6 +339,10 @@ def draft_context_for(
 
     author = case.author
     handles = settings.brand.handles
+    u = understand_mention(settings, mention, case.category)
+    if case.circumstances is not None:
+        # the case's circumstances (every post's, context-based) are what the reply knows
+        u = replace(u, circumstances=tuple(case.circumstances))
     return draft_context(
         brand_name=settings.brand.name,
         brand_voice=settings.brand.voice,
@@ -255,6 +360,10 @@ def draft_context_for(
         offer=offer,
         brand_terms=settings.brand.match_terms,
         earlier_cases=earlier_cases(session, settings, case, now),
+        understanding=u,
+        signoff=settings.recovery.signoff,
+        gesture=gesture_of(case, settings),
+        seed=f"{case.id}:{mention.external_id}",
     )
 
 
@@ -311,6 +420,35 @@ def new_version(
     return draft, data
 
 
+def _swap_gesture(
+    session: Session,
+    case: m.Case,
+    current: m.Draft,
+    previous: dict[str, Any] | None,
+    offer: dict[str, Any] | None,
+    because: str,
+    now: datetime,
+) -> tuple[m.Draft | None, dict[str, Any]]:
+    """In a text the agent wrote, the previous offer's wording replaced by the new offer's
+    (or its sentence taken out when no offer is attached now); the rest is theirs."""
+    old = str((previous or {}).get("description") or "").strip().rstrip(".")
+    if not old or old not in current.text:
+        return None, {}
+    new = str((offer or {}).get("description") or "").strip().rstrip(".")
+    if new:
+        text = current.text.replace(old, new)
+    else:
+        # the whole sentence that carried the gesture goes
+        sentence = re.compile(r"[^.!?\n]*" + re.escape(old) + r"[^.!?\n]*[.!?]?\s*")
+        text = sentence.sub("", current.text).strip()
+    if not text or text == current.text:
+        return None, {}
+    draft, data = new_version(
+        session, case, current, text, current.subject, because, now, template=None
+    )
+    return draft, {"kind": "draft.edited", **data, "because": because, "gesture_swapped": True}
+
+
 def rerender_draft(
     session: Session,
     settings: Settings,
@@ -318,10 +456,15 @@ def rerender_draft(
     offer: dict[str, Any] | None,
     because: str,
     now: datetime,
+    previous: dict[str, Any] | None = None,
     *,
     reply_to: m.Mention | None = None,
 ) -> tuple[m.Draft | None, dict[str, Any]]:
     """A new machine-written version with ``offer``, when the machine wrote the current one.
+
+    When the agent wrote (or edited) the current text, the previous offer's wording
+    (``previous``) is swapped for the new one's, so the text never promises a gesture
+    that is not attached; their other words are kept.
 
     ``reply_to``: the post the new version answers (a customer's follow-up);
     by default the one the current version answers.
@@ -334,8 +477,10 @@ def rerender_draft(
 
     live = [d for d in case.drafts if d.status in LIVE_DRAFTS]
     current = live[-1] if live else None
-    if current is None or current.created_by != SYSTEM_ACTOR or current.template is None:
+    if current is None:
         return None, {}
+    if current.created_by != SYSTEM_ACTOR or current.template is None:
+        return _swap_gesture(session, case, current, previous, offer, because, now)
     mention = reply_to or primary_mention(case, current)
     if mention is None:
         return None, {}

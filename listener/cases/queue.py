@@ -34,6 +34,7 @@ from listener.cases.presence import viewers_for
 from listener.cases.status import WORKABLE, CaseStatus, DraftStatus, OfferStatus
 from listener.clock import utcnow
 from listener.errors import PolicyViolation
+from listener.gestures import shown_gesture
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
@@ -97,7 +98,14 @@ class QueueItem:
     text: str | None
     url: str | None
     draft: str | None
+    #: the offer the reply carries (attached), or None — never a mere suggestion
     offer: dict[str, Any] | None
+    #: complaint | question | praise | resolved | other (listener.understanding)
+    kind: str | None = None
+    #: none | apology_and_help | goodwill | make_whole | personal (listener.gestures)
+    gesture: str = "none"
+    #: the source's own ids of the case's posts, oldest first
+    post_ids: list[str] = field(default_factory=list)
     # extras (not part of the minimal contract, handy for people and scripts)
     platform: str | None = None
     channel: str | None = None  #: the reply's channel
@@ -285,6 +293,8 @@ def _rows(
             m.Case.snoozed_until,
             m.Case.snoozed_by,
             m.Case.snooze_note,
+            m.Case.kind,
+            m.Case.gesture,
             m.Author.handle,
             m.Author.platform,
             m.Author.display_name,
@@ -394,10 +404,26 @@ def _offers(session: Session, case_ids: Sequence[int]) -> dict[int, list[m.Offer
     return out
 
 
+def _post_ids(session: Session, case_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Each case's posts' ids as the source gave them, oldest first."""
+    out: dict[int, list[str]] = {}
+    if not case_ids:
+        return out
+    for case_id, external_id in session.execute(
+        select(m.Mention.case_id, m.Mention.external_id)
+        .where(m.Mention.case_id.in_(list(case_ids)))
+        .order_by(m.Mention.published_at, m.Mention.id)
+    ):
+        if case_id is not None:
+            out.setdefault(case_id, []).append(external_id)
+    return out
+
+
 def _items(
     session: Session, rows: Any, now: datetime, *, text_limit: int | None, presence: bool
 ) -> list[QueueItem]:
     ids = [r.id for r in rows]
+    post_ids = _post_ids(session, ids)
     posts = _first_posts(session, ids, text_limit)
     drafts = _drafts(session, ids)
     offers = _offers(session, ids)
@@ -407,6 +433,7 @@ def _items(
     for r in rows:
         post = posts.get(r.id)
         draft = drafts.get(r.id)
+        attached = shown_offer(offers.get(r.id, []))
         items.append(
             QueueItem(
                 id=r.id,
@@ -420,7 +447,10 @@ def _items(
                 text=post.text if post else None,
                 url=post.url if post else None,
                 draft=draft.text if draft else None,
-                offer=offer_dict(shown_offer(offers.get(r.id, []))),
+                offer=offer_dict(attached),
+                kind=r.kind,
+                gesture=shown_gesture(r.gesture, attached.kind if attached else None),
+                post_ids=post_ids.get(r.id, []),
                 platform=r.platform,
                 channel=draft.channel if draft else None,
                 lang=post.detected_lang if post else None,

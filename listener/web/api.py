@@ -96,7 +96,15 @@ class QueueItem(BaseModel):
     url: str | None
     draft: str | None
     draft_version: int | None = Field(description="The reply's current version.")
-    offer: dict[str, Any] | None
+    offer: dict[str, Any] | None = Field(description="The offer the reply carries, or null.")
+    kind: str | None = Field(
+        default=None, description="complaint, question, praise, resolved, other."
+    )
+    gesture: str = Field(
+        default="none",
+        description="none, apology_and_help, goodwill, make_whole or personal.",
+    )
+    post_ids: list[str] = Field(default_factory=list, description="The source's ids of its posts.")
     snoozed_until: datetime | None
     snooze_note: str | None
     back_from_snooze: bool = Field(description="Snoozed, and back in the queue now.")

@@ -1,0 +1,199 @@
+"""Grounded drafts: every sentence true to the post, specifics mirrored, one question,
+channel rules kept, variety, and the gesture sentence derived from the attached offer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from listener.cases.sending import Reply, Rules, violations
+from listener.composing import mirror, problem_clause
+from listener.drafting import draft_context, render
+from listener.policy import x_weighted_length
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+CARD = {
+    "key": "handwritten_card",
+    "kind": "handwritten_card",
+    "description": "a handwritten note from our team is on its way to you",
+    "physical": True,
+    "coupon": False,
+}
+UPGRADE = {
+    "key": "overnight_upgrade",
+    "kind": "shipping_upgrade",
+    "description": "we've upgraded your shipping to overnight, on us",
+    "physical": False,
+    "coupon": False,
+}
+
+
+def draft(
+    text: str,
+    *,
+    category: str | None = "delivery",
+    channel: str = "x_reply",
+    offer: dict[str, Any] | None = None,
+    handle: str = "sam_k",
+    name: str | None = "Sam Kerr",
+    seed: str = "1",
+    signoff: str = "– {agent_first}",
+) -> str:
+    ctx = draft_context(
+        brand_name="Zephyr Shoes",
+        brand_voice="warm",
+        brand_handle="@zephyrshoes",
+        handle=handle,
+        display_name=name,
+        channel=channel,
+        category=category,
+        circumstances=[],
+        post_text=text,
+        published_at=NOW,
+        now=NOW,
+        agent_name="Carla Reyes",
+        signature="Carla Reyes · Zephyr Shoes",
+        offer=offer,
+        brand_terms=["Zephyr Shoes", "zephyrshoes"],
+        signoff=signoff,
+        seed=seed,
+    )
+    return render(ROOT / "templates", channel, category, ctx, seed=seed).text
+
+
+def test_resolved_post_gets_thanks_and_no_false_premise() -> None:
+    text = draft("My package just got here. All good, thank you!")
+    low = text.lower()
+    assert "didn't arrive" not in low and "hasn't" not in low and "sorry" not in low
+    assert "thank" in low or "great" in low or "glad" in low
+    assert "order number" not in low
+
+
+def test_late_shoes_are_late_not_missing() -> None:
+    text = draft("My shoes arrived two days late for the party. Not impressed.")
+    low = text.lower()
+    assert "should have your shoes by now" not in low
+    assert "didn't arrive" not in low and "hasn't arrived" not in low
+    assert "two days late" in low
+
+
+def test_a_dead_battery_is_not_a_bereavement() -> None:
+    text = draft("my Apple Watch battery died at the gym and now it won't charge", category=None)
+    low = text.lower()
+    assert "loss" not in low and "flowers" not in low and "condolence" not in low
+    assert "apple watch" in low or "battery died" in low
+
+
+def test_bereavement_is_named_once_with_care() -> None:
+    text = draft(
+        "My father passed away and the shoes I ordered for his funeral arrived two days late.",
+        offer=CARD,
+    )
+    assert text.count("loss") == 1
+    assert "handwritten note" in text
+
+
+def test_the_gesture_sentence_follows_the_attached_offer() -> None:
+    post = "My order never arrived and it's been two weeks."
+    with_upgrade = draft(post, offer=UPGRADE)
+    with_card = draft(post, offer=CARD)
+    without = draft(post)
+    assert "overnight" in with_upgrade and "handwritten" not in with_upgrade
+    assert "handwritten" in with_card and "overnight" not in with_card
+    assert "overnight" not in without and "handwritten" not in without
+
+
+def test_ask_for_an_order_number_only_when_needed() -> None:
+    assert "order number" in draft("My parcel never arrived, still waiting").lower()
+    with_order = draft("My parcel never arrived, order #ZS-48213, still waiting").lower()
+    assert "order number" not in with_order and "#zs-48213" in with_order
+    app = draft("the app crashes every time I try to check out", category="app_or_website")
+    assert "order number" not in app.lower() and "?" in app
+
+
+def test_one_question_at_most() -> None:
+    for post in (
+        "My parcel never arrived, still waiting",
+        "the app crashes every time I try to check out",
+        "Charged twice for one order, what is going on",
+    ):
+        assert draft(post).count("?") <= 1
+
+
+def test_mirroring_swaps_first_and_second_person() -> None:
+    assert mirror("my order never came and you ignored me") == (
+        "your order never came and we ignored you"
+    )
+    clause = problem_clause("@acme Hi! My box was crushed and the heel is cracked.")
+    assert clause is not None and clause[0].startswith("your box was crushed")
+
+
+@pytest.mark.parametrize("channel", ["x_reply", "bluesky_reply", "mastodon_reply"])
+def test_social_drafts_fit_and_name_only_the_author(channel: str) -> None:
+    post = (
+        "@zephyrshoes @otherbrand @friend my order #ZS-99999999 never arrived, see "
+        "https://evil.example/x and evil.com, and support at @zephyrhelp hung up on me twice. "
+        + "Really annoyed. "
+        * 10
+    )
+    text = draft(post, channel=channel, offer=CARD, name="Maximilianaoctavia Konstantinopolous")
+    reply = Reply(
+        text=text, channel=channel, author_handle="sam_k", recipient="sam_k", in_reply_to="1"
+    )
+    rules = Rules(brand_handles=("zephyrshoes",), brand_terms=("Zephyr Shoes",))
+    assert violations(reply, rules) == [], text
+    assert "otherbrand" not in text and "@friend" not in text and "evil." not in text
+    if channel == "x_reply":
+        assert x_weighted_length(text) <= 280
+
+
+def test_drafts_are_varied() -> None:
+    posts = [
+        f"my {item} {problem} {when}"
+        for item in ("order", "boots", "parcel", "refund", "sandals")
+        for problem in ("never arrived", "came damaged", "is still missing", "was wrong")
+        for when in ("last week", "after 3 days", "again")
+    ]
+    texts = [draft(p, seed=str(i), handle=f"user{i}", name=None) for i, p in enumerate(posts)]
+    assert len(set(texts)) / len(texts) >= 0.9
+
+
+def test_signoff_comes_from_config() -> None:
+    text = draft("my parcel never arrived", signoff="Cheers, {agent_first} at {brand}")
+    assert text.endswith("Cheers, Carla at Zephyr Shoes")
+
+
+def test_email_drafts_have_a_subject_and_use_no_dm_language() -> None:
+    ctx = draft_context(
+        brand_name="Zephyr Shoes",
+        brand_voice="warm",
+        brand_handle=None,
+        handle="sam@example.com",
+        display_name="Sam Kerr",
+        channel="email",
+        category="delivery",
+        circumstances=[],
+        post_text="My parcel never arrived and nobody answers.",
+        published_at=NOW,
+        now=NOW,
+        agent_name="Carla Reyes",
+        signature="Carla",
+    )
+    out = render(ROOT / "templates", "email", "delivery", ctx, seed="x")
+    assert out.subject and "Hi" not in out.subject and out.text.startswith("Hi Sam,")
+    assert "DM" not in out.text
+    assert "your parcel never arrived" in out.text.lower()
+
+
+@pytest.mark.parametrize(
+    "post",
+    ["", "{{ 7*7 }} {% raw %}", "<script>alert(1)</script> my order never came", "\x00" * 20],
+)
+def test_hostile_posts_render_safely(post: str) -> None:
+    text = draft(post)
+    assert "49" not in text  # the post is data, never a template
+    assert text.startswith("@sam_k ")
