@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, str] = {
     "init": "listener.cli_core:init_cmd",
     "poll": "listener.cli_core:poll_cmd",
+    "backfill": "listener.cli_ingest:backfill_cmd",
     "run": "listener.cli_ops:run_cmd",
     "worker": "listener.cli_ops:worker_cmd",
     "beat": "listener.cli_ops:beat_cmd",
@@ -67,6 +68,7 @@ SHORT_HELP: dict[str, str] = {
     "init": "Check the config, create or upgrade the database, register sources "
     "(writes a starter config.yaml where there is none).",
     "poll": "Poll sources now (all, --source NAME, or --due) and store what is new.",
+    "backfill": "Read a large source to its end in committed chunks (resumes after a kill).",
     "run": "Run the scheduler: poll sources when due, until stopped (or --once).",
     "worker": "Start a Celery worker (several machines): polls, classifies, sends.",
     "beat": "Enqueue due sources and approved messages for the workers, every few seconds.",

@@ -294,6 +294,14 @@ class PollingSettings(_Model):
         "faster), and anything it is not sure of with feedparser. false: feedparser for "
         "every feed.",
     )
+    store_in_bulk: bool = Field(
+        default=True,
+        description="Store each source's batch set-based: a few SQL statements per batch "
+        "(authors upserted together, mentions, classifications and events inserted in bulk, "
+        "triage decided in memory), not a few per post. false: one post at a time (the "
+        "older path, kept to compare against). Either way a batch that fails is stored "
+        "again one post per savepoint, so one bad post is quarantined, not the batch.",
+    )
 
 
 class TriageSettings(_Model):

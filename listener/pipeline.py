@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -93,6 +93,8 @@ class PollOutcome:
     error_kind: str | None = None
     problems: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
+    #: milliseconds per stage of storing: clean, classify, store (drafts included), drafts
+    stage_ms: dict[str, float] = field(default_factory=dict)
     next_check_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -374,6 +376,7 @@ def ingest(
     """
     now = now or utcnow()
     rng = rng or random.Random()
+    t0 = time.perf_counter()
     posts, rejected = clean_posts(result.posts, app.settings.limits, now)
     rejected = [*result.rejected, *rejected]
     with app.sessions() as session:
@@ -381,13 +384,22 @@ def ingest(
         known = _existing(session, source_id, [p.external_id for p in posts])
     fresh = [p for p in posts if known.get(p.external_id, (0, ""))[1] != p.content_hash]
     fresh = [replace(p, detected_lang=detect_language(p.full_text or p.text)) for p in fresh]
+    t1 = time.perf_counter()
     predictions = _classify(app, fresh, rejected)
     fresh = [p for p in fresh if p.external_id in predictions]
+    t2 = time.perf_counter()
+    stages = {"clean": (t1 - t0) * 1000, "classify": (t2 - t1) * 1000}
 
     per_row = False
     for attempt in range(3):
         try:
-            return _store(app, cfg, result, fresh, predictions, rejected, now, rng, per_row)
+            outcome = _store(app, cfg, result, fresh, predictions, rejected, now, rng, per_row)
+            outcome.stage_ms = {
+                **stages,
+                "store": (time.perf_counter() - t2) * 1000,
+                **outcome.stage_ms,
+            }
+            return outcome
         except IntegrityError as exc:
             if per_row:
                 raise
@@ -475,7 +487,12 @@ def _store(
         authors: dict[tuple[str, str], m.Author] = {}
         counts = rollups.Batch.for_settings(settings)
         first_error: Exception | None = None
-        for post in sorted(fresh, key=lambda p: p.published_at):
+        bulk = not per_row and settings.polling.store_in_bulk
+        if bulk:
+            _store_bulk(
+                session, settings, cfg, src, fresh, predictions, known, outcome, counts, now
+            )
+        for post in [] if bulk else sorted(fresh, key=lambda p: p.published_at):
             if not per_row:
                 _store_post(
                     session,
@@ -654,26 +671,30 @@ def _upsert_author(
 
 
 def _new_mention(src: m.Source, author: m.Author, post: Post, now: datetime) -> m.Mention:
-    return m.Mention(
-        source_id=src.id,
-        external_id=post.external_id[:500],
-        author_id=author.id,
-        kind=post.kind,
-        url=post.url,
-        title=post.title,
-        text=post.text,
-        full_text=post.full_text if post.full_text != post.text else None,
-        lang=post.lang,
-        detected_lang=post.detected_lang,
-        conversation_id=post.conversation_id,
-        in_reply_to_id=post.in_reply_to_id,
-        matched_keywords=list(post.matched_keywords),
-        published_at=post.published_at,
-        collected_at=now,
-        content_hash=post.content_hash,
-        raw=post.raw,
-        truncated=post.truncated,
-    )
+    return m.Mention(**_mention_row(src.id, author.id, post, now))
+
+
+def _mention_row(source_id: int, author_id: int, post: Post, now: datetime) -> dict[str, Any]:
+    return {
+        "source_id": source_id,
+        "external_id": post.external_id[:500],
+        "author_id": author_id,
+        "kind": post.kind,
+        "url": post.url,
+        "title": post.title,
+        "text": post.text,
+        "full_text": post.full_text if post.full_text != post.text else None,
+        "lang": post.lang,
+        "detected_lang": post.detected_lang,
+        "conversation_id": post.conversation_id,
+        "in_reply_to_id": post.in_reply_to_id,
+        "matched_keywords": list(post.matched_keywords),
+        "published_at": post.published_at,
+        "collected_at": now,
+        "content_hash": post.content_hash,
+        "raw": post.raw,
+        "truncated": post.truncated,
+    }
 
 
 def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
@@ -692,25 +713,27 @@ def _update_mention(mention: m.Mention, post: Post, now: datetime) -> None:
 
 def apply_prediction(session: Session, mention: m.Mention, pred: Prediction, now: datetime) -> None:
     """Record a classification and make it the mention's current one (shared with workers)."""
-    session.add(
-        m.Classification(
-            mention_id=mention.id,
-            label=pred.label,
-            probabilities=dict(pred.probabilities),
-            unhappy_score=float(pred.unhappy_score),
-            unhappy=bool(pred.unhappy),
-            category=pred.category,
-            category_score=float(pred.category_score),
-            circumstances=list(pred.circumstances),
-            model_version=pred.model_version,
-            created_at=now,
-        )
-    )
+    session.add(m.Classification(**_classification_row(mention.id, pred, now)))
     mention.label = pred.label
     mention.unhappy = bool(pred.unhappy)
     mention.unhappy_score = float(pred.unhappy_score)
     mention.category = pred.category
     mention.model_version = pred.model_version
+
+
+def _classification_row(mention_id: int, pred: Prediction, now: datetime) -> dict[str, Any]:
+    return {
+        "mention_id": mention_id,
+        "label": pred.label,
+        "probabilities": dict(pred.probabilities),
+        "unhappy_score": float(pred.unhappy_score),
+        "unhappy": bool(pred.unhappy),
+        "category": pred.category,
+        "category_score": float(pred.category_score),
+        "circumstances": list(pred.circumstances),
+        "model_version": pred.model_version,
+        "created_at": now,
+    }
 
 
 def _open_case_for(session: Session, author_ids: list[int], since: datetime) -> m.Case | None:
@@ -1030,3 +1053,192 @@ def _rewrite(
     if not result.used:
         log.info("draft.writer_fallback", case_id=case.id, reason=result.reason)
     return result.text, "rewritten" if result.used else result.reason
+
+
+# ---------------------------------------------------------------------------
+# storing a batch set-based (polling.store_in_bulk)
+
+#: Rows per bulk statement (and ids per IN list): well under SQLite's and
+#: PostgreSQL's bound-parameter limits for the widest table (mentions).
+BULK_ROWS = 500
+
+
+def _chunks(items: Sequence[Any], size: int = BULK_ROWS) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _store_bulk(
+    session: Session,
+    settings: Settings,
+    cfg: SourceSettings,
+    src: m.Source,
+    fresh: list[Post],
+    predictions: dict[str, Prediction],
+    known: dict[str, tuple[int, str]],
+    outcome: PollOutcome,
+    counts: rollups.Batch,
+    now: datetime,
+) -> None:
+    """Store a batch's authors, mentions, classifications and edit events in bulk.
+
+    Authors are upserted together; new mentions and their classifications are
+    inserted in bulk, edited ones loaded once.  Triage then runs post by post in
+    order through :func:`_triage_mention` (following conversations and linking
+    customers read per post; one triage decider, never a copy).  A failure
+    raises: the caller stores the batch again one post per savepoint.
+    """
+    posts = sorted(fresh, key=lambda p: p.published_at)
+    if not posts:
+        return
+    with session.no_autoflush:
+        authors = _upsert_authors(session, [(_platform(cfg, p), p) for p in posts], now)
+    author_of = [authors[_author_key(_platform(cfg, p), p)] for p in posts]
+
+    # mentions: the edited ones loaded in one go, the new ones inserted in bulk
+    edited_ids = [known[p.external_id][0] for p in posts if p.external_id in known]
+    loaded: dict[int, m.Mention] = {}
+    for chunk in _chunks(edited_ids):
+        for row in session.scalars(select(m.Mention).where(m.Mention.id.in_(chunk))):
+            loaded[row.id] = row
+    new_rows = [
+        {**_mention_row(src.id, a.id, p, now), **_denormalised(predictions[p.external_id])}
+        for p, a in zip(posts, author_of, strict=True)
+        if p.external_id not in known
+    ]
+    inserted: dict[str, m.Mention] = {}
+    for chunk in _chunks(new_rows):
+        # RETURNING in any order (an ordered one is a statement per row on SQLite)
+        for row in session.scalars(insert(m.Mention).returning(m.Mention), chunk):
+            inserted[row.external_id] = row
+    classifications: list[dict[str, Any]] = []
+    events: list[m.Event] = []
+    items: list[tuple[m.Mention, m.Author, Prediction]] = []
+    for post, author in zip(posts, author_of, strict=True):
+        pred = predictions[post.external_id]
+        existing = known.get(post.external_id)
+        if existing is None:
+            mention = inserted[post.external_id[:500]]
+            outcome.new += 1
+        else:
+            mention = loaded[existing[0]]
+            counts.removed.append(rollups.counted(mention, counts.terms))
+            _update_mention(mention, post, now)
+            for key, value in _denormalised(pred).items():
+                setattr(mention, key, value)
+            outcome.updated += 1
+            events.append(
+                m.Event(
+                    actor=SYSTEM_ACTOR,
+                    kind="mention.edited",
+                    at=now,
+                    mention_id=mention.id,
+                    case_id=mention.case_id,
+                    data={"edit_count": mention.edit_count},
+                )
+            )
+        classifications.append(_classification_row(mention.id, pred, now))
+        items.append((mention, author, pred))
+    for chunk in _chunks(classifications):
+        session.execute(insert(m.Classification), chunk)
+
+    with session.no_autoflush:
+        for chunk in _chunks([_event_row(e) for e in events]):
+            session.execute(insert(m.Event), chunk)
+    for mention, _author, _pred in items:
+        counts.added.append(rollups.counted(mention, counts.terms))
+    # triage (and the drafts of the cases it opens): the per-post decider, post by post in
+    # order, so following conversations and linking customers decide exactly as per post
+    t0 = time.perf_counter()
+    for mention, author, pred in items:
+        opened, drafted = _triage_mention(session, settings, cfg, src, mention, author, pred, now)
+        outcome.cases_opened += opened
+        outcome.drafts += drafted
+    outcome.stage_ms["triage"] = (time.perf_counter() - t0) * 1000
+    log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
+
+
+def _event_row(event: m.Event) -> dict[str, Any]:
+    return {
+        "actor": event.actor,
+        "kind": event.kind,
+        "case_id": event.case_id,
+        "mention_id": event.mention_id,
+        "source_id": event.source_id,
+        "at": event.at,
+        "data": event.data,
+    }
+
+
+def _denormalised(pred: Prediction) -> dict[str, Any]:
+    """The mention's copy of its current classification."""
+    return {
+        "label": pred.label,
+        "unhappy": bool(pred.unhappy),
+        "unhappy_score": float(pred.unhappy_score),
+        "category": pred.category,
+        "model_version": pred.model_version,
+    }
+
+
+def _author_key(platform: str, post: Post) -> tuple[str, str]:
+    handle = post.author.handle.strip().lstrip("@")[:200] or "unknown"
+    return platform, handle.lower()
+
+
+def _upsert_authors(
+    session: Session, posts: list[tuple[str, Post]], now: datetime
+) -> dict[tuple[str, str], m.Author]:
+    """:func:`_upsert_author` for a batch: one ``INSERT … ON CONFLICT DO UPDATE`` per
+    :data:`BULK_ROWS` authors.  What a batch says of an author merges as the per-post
+    path would (the latest post's details win, empty ones keep what was known)."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for platform, post in posts:
+        info = post.author
+        key = _author_key(platform, post)
+        row = merged.setdefault(
+            key,
+            {
+                "platform": platform,
+                "handle": post.author.handle.strip().lstrip("@")[:200] or "unknown",
+                "display_name": None,
+                "external_id": None,
+                "followers": None,
+                "verified": False,
+                "url": None,
+                "email": None,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            },
+        )
+        for name in ("display_name", "external_id", "url", "email"):
+            row[name] = getattr(info, name) or row[name]
+        if info.followers is not None:
+            row["followers"] = info.followers
+        row["verified"] = bool(info.verified or row["verified"])
+    table = m.Author.__table__
+    dialect = session.get_bind().dialect.name
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    upsert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = upsert(m.Author)
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["platform", "handle"],
+        set_={
+            "display_name": func.coalesce(new.display_name, table.c.display_name),
+            "external_id": func.coalesce(new.external_id, table.c.external_id),
+            "followers": func.coalesce(new.followers, table.c.followers),
+            "verified": or_(new.verified, table.c.verified),
+            "url": func.coalesce(new.url, table.c.url),
+            "email": func.coalesce(new.email, table.c.email),
+            "last_seen_at": new.last_seen_at,
+        },
+    ).returning(m.Author)
+    out: dict[tuple[str, str], m.Author] = {}
+    # one order for every writer: two workers upserting the same authors never deadlock
+    for chunk in _chunks([merged[k] for k in sorted(merged)]):
+        rows = session.scalars(stmt, chunk, execution_options={"populate_existing": True})
+        for author in rows:
+            out[(author.platform, author.handle.lower())] = author
+    return out

@@ -1,0 +1,327 @@
+"""The set-based storage path (``polling.store_in_bulk``) and ``listener backfill``.
+
+- the bulk path decides exactly what the per-post path decides (cases, priorities,
+  reasons, drafts, events) for the same posts;
+- the number of SQL statements per batch does not grow with the batch's posts;
+- one post the database refuses in a large batch is quarantined, the rest stored;
+- a backfill killed with SIGKILL resumes where it stopped: nothing lost or doubled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import event, func, select, text
+
+from listener import models as m
+from listener.app import App
+from listener.backfill import backfill
+from listener.config import load_settings
+from listener.pipeline import poll_source
+from listener.quarantine import list_quarantined
+
+UNHAPPY = "Zephyr Shoes lost my package, furious and angry"
+HAPPY = "Zephyr Shoes love my new boots, great"
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def _line(ident: str, text_: str, author: Any, minutes: int) -> str:
+    when = (T0 + timedelta(minutes=minutes)).isoformat()
+    return json.dumps({"id": ident, "text": text_, "author": author, "created_at": when}) + "\n"
+
+
+def _mixed_posts(prefix: str, count: int) -> str:
+    """Happy and unhappy posts; some authors post again (their posts join one case)."""
+    out = []
+    for i in range(count):
+        author: Any = f"{prefix}user{i % 7}"
+        if i % 5 == 0:
+            author = {"handle": author, "followers": 1000 * i, "verified": i % 10 == 0}
+        out.append(_line(f"{prefix}{i}", UNHAPPY if i % 3 == 0 else HAPPY, author, i))
+    return "".join(out)
+
+
+def _app(make_app: Any, path: Path, bulk: bool, name: str = "social") -> Any:
+    return make_app(
+        {
+            "sources": [{"name": name, "type": "jsonl", "path": str(path)}],
+            "polling": {"store_in_bulk": bulk},
+        }
+    )
+
+
+def _snapshot(app: Any, source: str, prefix: str) -> dict[str, Any]:
+    """What triage decided for one source, without ids, timestamps or the run's prefix."""
+    with app.sessions() as s:
+        sid = s.scalar(select(m.Source.id).where(m.Source.name == source))
+        cases = s.execute(
+            select(
+                m.Author.handle,
+                m.Case.status,
+                m.Case.priority,
+                m.Case.reasons,
+                m.Case.category,
+                m.Case.mention_count,
+                m.Case.unhappy_score,
+            )
+            .join(m.Author, m.Case.author_id == m.Author.id)
+            .where(m.Case.source_id == sid)
+        ).all()
+        mentions = s.execute(
+            select(m.Mention.external_id, m.Mention.label, m.Mention.edit_count, m.Author.handle)
+            .outerjoin(m.Case, m.Mention.case_id == m.Case.id)
+            .outerjoin(m.Author, m.Case.author_id == m.Author.id)
+            .where(m.Mention.source_id == sid)
+        ).all()
+        case_ids = select(m.Case.id).where(m.Case.source_id == sid)
+        mention_ids = select(m.Mention.id).where(m.Mention.source_id == sid)
+        events = s.execute(
+            select(m.Event.kind, func.count())
+            .where(m.Event.case_id.in_(case_ids) | m.Event.mention_id.in_(mention_ids))
+            .group_by(m.Event.kind)
+        ).all()
+        drafts = s.scalar(
+            select(func.count()).select_from(m.Draft).where(m.Draft.case_id.in_(case_ids))
+        )
+        authors = s.execute(
+            select(m.Author.handle, m.Author.followers, m.Author.verified).where(
+                m.Author.handle.like(f"{prefix}%")
+            )
+        ).all()
+
+    def rows(items: Any) -> list[str]:
+        return sorted(str(tuple(x)).replace(f"'{prefix}", "'") for x in items)
+
+    return {
+        "cases": rows(cases),
+        "mentions": rows(mentions),
+        "events": rows(events),
+        "drafts": drafts,
+        "authors": rows(authors),
+    }
+
+
+def test_bulk_path_decides_what_the_per_post_path_decides(make_app: Any, tmp_path: Path) -> None:
+    snapshots = []
+    for bulk, prefix in ((False, "a"), (True, "b")):
+        path = tmp_path / f"posts-{prefix}.jsonl"
+        path.write_text(_mixed_posts(prefix, 60))
+        app = _app(make_app, path, bulk, name=prefix)
+        assert poll_source(app, prefix).new == 60
+        # a second batch: an edit, new posts by known authors (joining their open cases)
+        with path.open("a") as fh:
+            fh.write(_line(f"{prefix}3", UNHAPPY + " still waiting", f"{prefix}user3", 3))
+            fh.write(_mixed_posts("q", 10).replace('"q', f'"{prefix}q').replace("quser", "user"))
+        out = poll_source(app, prefix)
+        assert (out.new, out.updated) == (10, 1)
+        snapshots.append(_snapshot(app, prefix, prefix))
+        app.close()
+    assert snapshots[0] == snapshots[1]
+    assert snapshots[1]["drafts"] > 0
+    assert any("post in" in c for c in snapshots[1]["cases"]), snapshots[1]["cases"]
+
+
+@contextmanager
+def _counting(app: Any) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()[:3]).upper())
+
+    event.listen(app.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(app.engine, "before_cursor_execute", count)
+
+
+def _batch(prefix: str, count: int) -> str:
+    """``count`` posts: three unhappy authors (one posts twice), the rest happy, distinct."""
+    lines = [
+        _line(f"{prefix}-u1", UNHAPPY, f"{prefix}-angry1", 0),
+        _line(f"{prefix}-u2", UNHAPPY, f"{prefix}-angry2", 1),
+        _line(f"{prefix}-u3", UNHAPPY, f"{prefix}-angry3", 2),
+        _line(f"{prefix}-u4", UNHAPPY + " again", f"{prefix}-angry1", 3),
+    ]
+    lines += [_line(f"{prefix}-h{i}", HAPPY, f"{prefix}-fan{i}", 10 + i) for i in range(count - 4)]
+    return "".join(lines)
+
+
+def _storing(statements: list[str]) -> list[str]:
+    """The statements that store posts: authors, mentions, classifications."""
+    targets = ("INSERT INTO AUTHORS", "INSERT INTO MENTIONS", "INSERT INTO CLASSIFICATIONS")
+    return [s for s in statements if s.startswith(targets)]
+
+
+def test_statements_per_batch_do_not_grow_with_its_posts(make_app: Any, tmp_path: Path) -> None:
+    small, large = tmp_path / "small.jsonl", tmp_path / "large.jsonl"
+    small.write_text(_batch("s", 20))
+    large.write_text(_batch("l", 400))
+    app = make_app(
+        {
+            "sources": [
+                {"name": "small", "type": "jsonl", "path": str(small)},
+                {"name": "large", "type": "jsonl", "path": str(large)},
+                {"name": "old", "type": "jsonl", "path": str(large)},
+            ]
+        }
+    )
+    poll_source(app, "small", sync=True)  # warm: the sources exist, caches filled
+    small.write_text(small.read_text() + _batch("s2", 20))
+    with _counting(app) as few:
+        assert poll_source(app, "small", sync=False).new == 20
+    with _counting(app) as many:
+        assert poll_source(app, "large", sync=False).new == 400
+    assert len(_storing(many)) == len(_storing(few)) == 3, _storing(many)
+    # the per-post path, for scale: a few statements per post
+    per_post = app.settings.model_copy(
+        update={"polling": app.settings.polling.model_copy(update={"store_in_bulk": False})}
+    )
+    old_app = App.from_settings(per_post)
+    with _counting(old_app) as old:
+        assert poll_source(old_app, "old", sync=False).new == 400  # same posts, other source
+    old_app.close()
+    assert len(_storing(old)) >= 800
+    assert len(old) > len(many)
+
+
+def test_one_refused_post_in_a_large_batch_is_quarantined_the_rest_stored(
+    make_app: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "posts.jsonl"
+    path.write_text(_mixed_posts("p", 300).replace('"id": "p150"', '"id": "poison"'))
+    app = _app(make_app, path, bulk=True)
+    with app.engine.begin() as conn:
+        if app.engine.dialect.name == "sqlite":
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_poison BEFORE INSERT ON mentions "
+                    "WHEN NEW.external_id = 'poison' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
+                    "IF NEW.external_id = 'poison' THEN RAISE EXCEPTION 'refused'; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_poison BEFORE INSERT ON mentions "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+                )
+            )
+    out = poll_source(app, "social")
+    assert (out.status, out.new, out.quarantined) == ("ok", 299, 1), out.error
+    (row,) = list_quarantined(app)
+    assert (row["external_id"], row["stage"]) == ("poison", "store")
+    with app.sessions() as s:
+        ids = set(s.scalars(select(m.Mention.external_id)))
+        classified = s.scalar(select(func.count()).select_from(m.Classification))
+        offset = s.scalar(select(m.Source.cursor).where(m.Source.name == "social"))["offset"]
+    assert len(ids) == classified == 299 and "poison" not in ids
+    assert offset == path.stat().st_size
+
+
+# ---------------------------------------------------------------------------
+# backfill
+
+
+def _write_backfill(path: Path, count: int) -> None:
+    with path.open("w") as fh:
+        for i in range(count):
+            fh.write(_line(f"b{i}", UNHAPPY if i % 4 == 0 else HAPPY, f"fan{i % 997}", i % 100_000))
+
+
+def _counts(app: Any) -> tuple[int, int, int]:
+    with app.sessions() as s:
+        stored = s.scalar(select(func.count()).select_from(m.Mention))
+        distinct = s.scalar(select(func.count(func.distinct(m.Mention.external_id))))
+        classified = s.scalar(select(func.count()).select_from(m.Classification))
+    return int(stored or 0), int(distinct or 0), int(classified or 0)
+
+
+def test_backfill_reads_in_chunks_and_resumes(make_app: Any, tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    _write_backfill(path, 3000)
+    app = _app(make_app, path, bulk=True, name="history")
+    seen: list[int] = []
+    first = backfill(
+        app,
+        "history",
+        chunk_bytes=64 * 1024,
+        max_chunks=2,
+        on_chunk=lambda p, o: seen.append(o.new),
+    )
+    assert first.status == "stopped" and first.chunks == 2 and 0 < sum(seen) < 3000
+    assert _counts(app)[0] == sum(seen)
+    done = backfill(app, "history", chunk_bytes=64 * 1024)
+    assert done.status == "done" and done.position == done.total == path.stat().st_size
+    assert _counts(app) == (3000, 3000, 3000)
+    assert backfill(app, "history").new == 0  # nothing more
+
+
+def test_backfill_killed_with_sigkill_resumes_with_nothing_lost_or_doubled(
+    db_url: str, tmp_path: Path
+) -> None:
+    total = 100_000 if os.environ.get("LISTENER_FULL_BACKFILL") else 6_000
+    path = tmp_path / "history.jsonl"
+    _write_backfill(path, total)
+    config = {
+        "brand": {"name": "Zephyr Shoes"},
+        "database": {"url": db_url},
+        "sources": [{"name": "history", "type": "jsonl", "path": str(path)}],
+        "classifier": {"kind": "lexicon"},
+        "recovery": {"templates_dir": str(Path(__file__).parent.parent / "templates")},
+    }
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    app = App.from_settings(load_settings(cfg, env={}))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("LISTENER_DATABASE_URL", None)
+    command = [sys.executable, "-m", "listener", "--config", str(cfg), "backfill", "history"]
+    proc = subprocess.Popen(
+        [*command, "--chunk", "64k"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 240
+    stored = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        stored = _counts(app)[0]
+        if stored > 0:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # mid-chunk, most likely
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    stored, distinct, classified = _counts(app)
+    assert 0 < stored < total, "the backfill was not killed mid-run"
+    assert stored == distinct == classified  # never a duplicate, never half a mention
+    with app.sessions() as s:
+        offset = s.scalar(select(m.Source.cursor).where(m.Source.name == "history"))["offset"]
+    assert 0 < offset < path.stat().st_size
+    done = subprocess.run(
+        [*command, "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.splitlines()[-1])["backfill"]
+    assert summary["status"] == "done"
+    assert summary["new"] == total - stored  # it went on where it stopped
+    assert _counts(app) == (total, total, total)
+    app.close()
