@@ -87,9 +87,28 @@ def make_environment(templates_dir: str | None = None) -> ImmutableSandboxedEnvi
     return env
 
 
+#: how long a folder listing is reused: a new template file is seen within this time,
+#: and a batch of drafts does not walk the template folders once per draft
+LISTING_TTL = 2.0
+_listings: dict[int, tuple[float, ImmutableSandboxedEnvironment, list[str]]] = {}
+
+
+def _template_names(env: ImmutableSandboxedEnvironment) -> list[str]:
+    import time
+
+    now = time.monotonic()
+    hit = _listings.get(id(env))
+    if hit is not None and hit[1] is env and now - hit[0] < LISTING_TTL:
+        return hit[2]
+    names = env.list_templates()
+    _listings[id(env)] = (now, env, names)
+    return names
+
+
 def list_variants(env: ImmutableSandboxedEnvironment, channel: str, stem: str) -> list[str]:
     names = []
-    for name in env.list_templates(filter_func=lambda n: n.startswith(f"replies/{channel}/")):
+    prefix = f"replies/{channel}/"
+    for name in (n for n in _template_names(env) if n.startswith(prefix)):
         m = _TEMPLATE_NAME.match(name.rsplit("/", 1)[-1])
         if m and m.group("stem") == stem:
             names.append(name)
