@@ -239,7 +239,16 @@ _UNSAFE = re.compile(
 _WEAK_CUES = frozenset({"arrived", "came", "got", "again", "keep", "keeps", "hold", "not", "no"})
 _EVALUATIVE = re.compile(
     r"\b(?:worst|terrible|awful|trash|garbage|joke|horrible|useless|pathetic|ridiculous|"
-    r"sucks?|hate|disgusting|shame|crap|rubbish|incompetent|clowns?)\b",
+    r"sucks?|hate|disgusting|shame|crap|rubbish|incompetent|clowns?|not cool|unacceptable|"
+    # a threat to leave is a feeling to answer, not the problem in their words
+    r"(?:won'?t|will never|never)\s+(?:ever\s+)?(?:be a customer|shop|buy|order|fly|use|come back)|"
+    r"(?:i'?m|i am)\s+done\s+with|giving up on)\b",
+    re.I,
+)
+#: a concession or an aside ("I get that it's Halloween, but …") is not their problem
+_CONCESSION = re.compile(
+    r"^(?:i\s+(?:get|know|understand|realise|realize|appreciate)\s+(?:that\s+)?|"
+    r"i'?m\s+sure\s+)",
     re.I,
 )
 #: words never repeated back to anyone (profanity and slurs): a piece with one is skipped
@@ -364,8 +373,10 @@ def problem_clause(
             found_cues = [c.lower() for c in _CUE.findall(s)]
             cues = len(found_cues)
             weight = sum(0.3 if c in _WEAK_CUES else 1.0 for c in found_cues)
-            if _EVALUATIVE.search(s) and not cues:
+            if _EVALUATIVE.search(s) and weight < 1.0:
                 continue  # "worst service ever" is a feeling to answer, not words to repeat
+            if _CONCESSION.match(s):
+                continue
             score = (
                 (2.0 if first else 0.0)
                 - 0.5 * position

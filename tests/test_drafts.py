@@ -197,3 +197,22 @@ def test_hostile_posts_render_safely(post: str) -> None:
     text = draft(post)
     assert "49" not in text  # the post is data, never a template
     assert text.startswith("@sam_k ")
+
+
+def test_a_feeling_or_a_threat_to_leave_is_not_echoed_as_their_problem() -> None:
+    from listener.composing import problem_clause
+
+    found = problem_clause(
+        "why wasn't the earlier flight offered when I tried to rebook, not cool at all",
+        plain=True,
+    )
+    assert found is None or not found[0].startswith("not cool")  # their question, quoted
+    found = problem_clause(
+        "Charged me twice for one order. Definitely won't ever be a customer again!",
+        plain=True,
+    )
+    assert found is not None and "charged" in found[0].lower()
+    found = problem_clause(
+        "I get that it's a busy night but the manager was screaming at customers", plain=True
+    )
+    assert found is None or not found[0].lower().startswith("you get that")
