@@ -385,6 +385,9 @@ def problem_clause(
             )
             # the telling details (a product, an amount, a time) make the echo personal
             score += 1.5 * sum(1 for x in telling if x in s.lower())
+            # a concrete detail (a number, an amount, a time, a name) makes the echo theirs
+            if cues and re.search(r"[\d$£€¢]", s):
+                score += 1.0
             if re.match(r"(?:please|kindly|help|change|fix|give|let)\b", s, re.I):
                 score -= 2.0  # an instruction to us is not their problem in their words
             if cues:
