@@ -216,3 +216,15 @@ def test_a_feeling_or_a_threat_to_leave_is_not_echoed_as_their_problem() -> None
         "I get that it's a busy night but the manager was screaming at customers", plain=True
     )
     assert found is None or not found[0].lower().startswith("you get that")
+
+
+def test_a_blog_posts_title_is_not_echoed_as_the_customers_words() -> None:
+    from listener import models as m
+    from listener.cases.offering import post_body
+
+    body = "I returned the boots on October 3rd and the refund never came."
+    post = m.Mention(title="My refund saga, part 2", text=f"My refund saga, part 2\n\n{body}")
+    assert post_body(post) == body
+    assert post_body(m.Mention(title=None, text="My order is late\n\nPlease help")) == (
+        "My order is late\n\nPlease help"
+    )

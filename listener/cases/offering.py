@@ -160,6 +160,17 @@ def context_of(settings: Settings, mention: m.Mention) -> tuple[str | None, bool
     return (str(text) if text else None), bool(author and author in ours)
 
 
+def post_body(mention: m.Mention) -> str:
+    """The words of ``mention`` a reply answers: a blog post's stored text begins with its
+    title as a paragraph of its own ("My refund saga, part 2"), which is a headline, not
+    the customer's words about the problem."""
+    text = mention.text or ""
+    title = (mention.title or "").strip()
+    if title and text.startswith(title + "\n\n") and text[len(title) + 2 :].strip():
+        return text[len(title) + 2 :]
+    return text
+
+
 def understand_mention(
     settings: Settings, mention: m.Mention, category: str | None = None
 ) -> Understanding:
@@ -354,7 +365,7 @@ def draft_context_for(
         channel=channel,
         category=case.category,
         circumstances=case.circumstances or [],
-        post_text=mention.text,
+        post_text=post_body(mention),
         published_at=mention.published_at,
         now=now,
         agent_name=settings.recovery.agent_name,
