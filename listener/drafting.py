@@ -25,7 +25,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoe
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from listener.cases.sending import CHANNEL_LIMITS, address
+from listener.cases.sending import CHANNEL_LIMITS, address, fits_channel
 from listener.collectors import COLLECTOR_TYPES, default_channel
 from listener.errors import TemplateError
 
@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from listener.config import SourceSettings
     from listener.understanding import Understanding
 
-__all__ = ["CHANNEL_LIMITS", "DEFAULT_CHANNEL", "channel_for", "draft_context", "render"]
+__all__ = [
+    "CHANNEL_LIMITS",
+    "DEFAULT_CHANNEL",
+    "channel_for",
+    "draft_context",
+    "fits_channel",
+    "render",
+]
 
 
 #: which channel a source type answers on by default (a source's options.channel overrides;
@@ -242,19 +249,6 @@ def render(
             return draft
     assert draft is not None
     return draft
-
-
-def fits_channel(channel: str, text: str) -> bool:
-    """Whether ``text`` is within the channel's length as the platform counts it."""
-    from listener.policy import CHANNEL_RULES, x_weighted_length
-
-    limit = CHANNEL_LIMITS.get(channel)
-    if limit is None:
-        return True
-    if channel == "x_reply":
-        return x_weighted_length(text) <= limit
-    rules = CHANNEL_RULES.get(channel)
-    return (rules.length(text) if rules else len(text)) <= limit
 
 
 def _render_one(

@@ -94,6 +94,20 @@ def channel_limit(channel: str) -> int | None:
     return CHANNEL_LIMITS.get(channel)
 
 
+def length_on(channel: str, text: str) -> int:
+    """``text``'s length as ``channel``'s platform counts it (X: weighted characters)."""
+    if channel == "x_reply":
+        return x_weighted_length(text)
+    rules = CHANNEL_RULES.get(channel)
+    return rules.length(text) if rules else len(text)
+
+
+def fits_channel(channel: str, text: str) -> bool:
+    """Whether ``text`` is within the channel's length as the platform counts it."""
+    limit = CHANNEL_LIMITS.get(channel)
+    return limit is None or length_on(channel, text) <= limit
+
+
 def addressable(channel: str, handle: str | None) -> str | None:
     """The author's handle as an @mention on ``channel`` (without '@'), or None when the
     stored handle is not one the channel can mention (``priya.s`` or ``joe @elonmusk`` on X)."""
@@ -154,7 +168,7 @@ def violations(reply: Reply, rules: Rules) -> list[str]:
         problems.append("the reply is empty")
     limit = CHANNEL_LIMITS.get(channel)
     if channel == "x_reply":
-        length = x_weighted_length(text)
+        length = length_on(channel, text)
         if limit is not None and length > limit:
             problems.append(
                 f"the reply is {length} characters as X counts them (weighted characters: "
