@@ -713,6 +713,18 @@ def _circumstance(u: Understanding, seed: str) -> str:
     return ""
 
 
+def agent_first(agent: str) -> str:
+    """How the agent signs a short reply: their first name ("Carla" for "Carla Reyes");
+    a team signs with its whole name ("The Loyalty Team", never "The")."""
+    words = agent.split()
+    if not words:
+        return agent
+    team = words[0].lower() in ("the", "your", "our") or any(
+        w.lower().strip(".,") in ("team", "crew", "desk", "support", "care") for w in words
+    )
+    return agent.strip() if team else words[0]
+
+
 def compose(
     u: Understanding,
     *,
@@ -770,9 +782,8 @@ def compose(
         closing = _pick(
             ("I'll stay on this until it's sorted.", "I'll see it through."), seed, "cl"
         )
-    agent_first = agent.split()[0] if agent.split() else agent
     sign = (
-        signoff.replace("{agent_first}", agent_first)
+        signoff.replace("{agent_first}", agent_first(agent))
         .replace("{agent}", agent)
         .replace("{brand}", brand)
     )

@@ -334,7 +334,7 @@ def draft_context(
     them in order); ``shorter`` holds the same context with shorter parts, which
     :func:`render` uses when the channel's length needs it.
     """
-    from listener.composing import compose
+    from listener.composing import agent_first, compose
     from listener.personalize import brand_free_products, extract_order
     from listener.understanding import understand
 
@@ -422,7 +422,7 @@ def draft_context(
         "post": post_text,
         "posted_ago": humanize_ago(published_at, now),
         "agent": agent_name,
-        "agent_first": agent_name.split()[0] if agent_name.split() else agent_name,
+        "agent_first": agent_first(agent_name),
         "signature": signature,
         "offer": offer_ctx,
         "products": list(products),

@@ -228,3 +228,11 @@ def test_a_blog_posts_title_is_not_echoed_as_the_customers_words() -> None:
     assert post_body(m.Mention(title=None, text="My order is late\n\nPlease help")) == (
         "My order is late\n\nPlease help"
     )
+
+
+def test_a_team_signs_with_its_whole_name_an_agent_with_their_first() -> None:
+    from listener.composing import agent_first
+
+    assert agent_first("Carla Reyes") == "Carla"
+    assert agent_first("The Loyalty Team") == "The Loyalty Team"  # never "– The"
+    assert agent_first("M&S Care Team") == "M&S Care Team"
