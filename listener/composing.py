@@ -148,8 +148,12 @@ _CUE = re.compile(
     r"trouble|fail\w*|again|keeps?|arrived|came|got|crushed|scuffed|cracked|split|torn|ripped|"
     r"falling apart|came off|loops?|sent me|instead of|nobody|no one|zero|hold|"
     r"overcharged|declined|locked|hacked|stolen|expired|gone|empty|cold|dirty|leak\w*|"
-    r"been (?:over |almost |nearly )?(?:\d+|an?|two|three|four|five|six|several) "
-    r"(?:minutes|hours?|days?|weeks?|months?))\b",
+    r"ly(?:ing)|lied|lies|hung up|hanging up|hangs up|charg(?:e|es|ing)|pricing|fees?|"
+    r"timed out|glitch\w*|disconnect\w*|cuts? out|blocked|closed|pending|debited|buffer\w*|"
+    r"outage|busy|"
+    r"(?:been|for|over|almost|nearly|about) (?:over |almost |nearly )?"
+    r"(?:\d+|an?|two|three|four|five|six|several) ?(?:minutes|mins|hours?|hrs|days?|weeks?|wks|"
+    r"months?)|\d+ ?(?:minutes|mins|hours|hrs|days|weeks|wks|months))\b",
     re.I,
 )
 #: a clause may start with one of these in lower case ("the box was crushed"); other first
@@ -239,10 +243,14 @@ _UNSAFE = re.compile(
 _WEAK_CUES = frozenset({"arrived", "came", "got", "again", "keep", "keeps", "hold", "not", "no"})
 _EVALUATIVE = re.compile(
     r"\b(?:worst|terrible|awful|trash|garbage|joke|horrible|useless|pathetic|ridiculous|"
-    r"sucks?|hate|disgusting|shame|crap|rubbish|incompetent|clowns?|not cool|unacceptable|"
-    # a threat to leave is a feeling to answer, not the problem in their words
-    r"(?:won'?t|will never|never)\s+(?:ever\s+)?(?:be a customer|shop|buy|order|fly|use|come back)|"
-    r"(?:i'?m|i am)\s+done\s+with|giving up on)\b",
+    r"sucks?|hate|disgusting|shame|crap|rubbish|incompetent|clowns?|not cool|unacceptable)\b",
+    re.I,
+)
+#: a threat to leave is a feeling to answer, never the problem in their words
+_LEAVE = re.compile(
+    r"\b(?:(?:won'?t|will never|never|not)\s+(?:ever\s+)?(?:again\s+)?(?:be a customer|shop|buy|"
+    r"order|fly|use|come back|recommend)|(?:i'?m|i am)\s+done\s+with|giving up on|"
+    r"(?:switch|switching|go|going|move|moving) (?:to )?another (?:brand|company|provider|airline|bank))\b",
     re.I,
 )
 #: a concession or an aside ("I get that it's Halloween, but …") is not their problem
@@ -289,6 +297,25 @@ def _restore_brand(text: str) -> str:
     return text.replace(_OUR, "we")
 
 
+def _addressed(question: str) -> str:
+    """Our handle inside a question quoted back to them, as the "you" they meant:
+    ``why does @brand charge twice`` → ``why do you charge twice``."""
+    if _OUR not in question:
+        return question
+    q = re.sub(rf"\bdoes {_OUR}", "do you", question)
+    q = re.sub(
+        rf"\b(is|was) {_OUR}", lambda m: ("are" if m.group(1) == "is" else "were") + " you", q
+    )
+    q = re.sub(rf"\bhas {_OUR}", "have you", q)
+    q = re.sub(rf"{_OUR}(?:'s|’s)", "your", q)
+    q = re.sub(
+        rf"{_OUR} (is|was|has|does)\b",
+        lambda m: "you " + {"is": "are", "was": "were", "has": "have", "does": "do"}[m.group(1)],
+        q,
+    )
+    return q.replace(_OUR, "you")
+
+
 def problem_clause(
     text: str,
     limit: int = 110,
@@ -313,13 +340,20 @@ def problem_clause(
         re.I,
     )
     start = (text or "")[lead.end() :] if lead else (text or "")
-    if lead and re.match(
-        r"(?:is|are|was|were|has|have|had|keeps?|kept|won'?t|can'?t|cannot|did|does|didn'?t|"
-        r"doesn'?t|charged|cancell?ed|lost|sent|refused|ruined)\b",
-        start,
-        re.I,
+    if (
+        lead
+        and re.match(
+            r"(?:is|are|was|were|has|have|had|keeps?|kept|won'?t|can'?t|cannot|did|does|didn'?t|"
+            r"doesn'?t|charged|cancell?ed|lost|sent|refused|ruined)\b",
+            start,
+            re.I,
+        )
+        # "@brand is this where I report an outage?" asks; "@brand is the worst" says
+        and "?" not in re.split(r"[.!\n]", start, maxsplit=1)[0]
     ):
         start = _OUR + " " + start  # "@brand is the worst" → "we are the worst"
+    elif lead and re.match(r"['’]s\b", start):
+        start = _OUR + start  # ".@brand's surge pricing" → "our surge pricing"
     start = _brand_handles(start, brand_handles)
     start = start.replace("\u2019", "'").replace("\u2018", "'")
     # handles that end a sentence ("… for 10 years @delta.") name nobody in our echo
@@ -343,17 +377,30 @@ def problem_clause(
                 piece,
                 re.I,
             )
-            if "?" in piece or asks:
+            # "when your internet is this slow …" is a statement; "why …", "is it …?" ask
+            if "?" in piece or (
+                asks and asks.group(0).strip().lower() in ("why", "what", "how", "where", "who")
+            ):
                 q = _tidy(piece).strip(" .!,:;*?")
                 q = re.sub(r"^(?:hi|hey|hello|so|and|but|also)\b[,!. ]*", "", q, flags=re.I)
+                q = _addressed(q)  # their words to us, quoted: "why would you …?"
                 if (
                     plain
                     and len(q.split()) >= 4
                     and len(q) <= min(limit, 90)
                     and _OUR not in q
                     and "sorry" not in q.lower()
+                    and not _LEAVE.search(q)
                 ):
-                    questions.append((len(_CUE.findall(q)) - position, q))
+                    q_cues = [c.lower() for c in _CUE.findall(q)]
+                    q_weight = sum(0.3 if c in _WEAK_CUES else 1.0 for c in q_cues)
+                    q_score = min(q_weight, 3.0) - 0.5 * position + min(len(q.split()), 14) / 7
+                    q_score += 1.5 * sum(1 for x in telling if x in q.lower())
+                    if q_cues and re.search(r"[\d$£€¢]", q):
+                        q_score += 1.0
+                    # only a piece that *is* a question ("why …", "where is …") speaks for
+                    # itself; "I never got my points, who do I ask?" has its statement
+                    questions.append((q_score, q, q_weight if asks else 0.0))
                 continue
             s = _tidy(piece).strip(" .!,:;*")
             if s.count("'") % 2 and s.endswith("'"):
@@ -373,6 +420,8 @@ def problem_clause(
             found_cues = [c.lower() for c in _CUE.findall(s)]
             cues = len(found_cues)
             weight = sum(0.3 if c in _WEAK_CUES else 1.0 for c in found_cues)
+            if _LEAVE.search(s):
+                continue
             if _EVALUATIVE.search(s) and weight < 1.0:
                 continue  # "worst service ever" is a feeling to answer, not words to repeat
             if _CONCESSION.match(s):
@@ -395,9 +444,18 @@ def problem_clause(
             elif plain and len(s.split()) >= 4:
                 fallback.append((score, s, first))
     pool = candidates or fallback
-    if not pool and questions:
+    asked = max(questions, key=lambda c: c[0]) if questions else None
+    # a complaint put as a question ("why would you charge me twice?") is their problem in
+    # their words when it names a failure more plainly than any statement does
+    if asked is not None and (
+        not pool
+        or (
+            asked[2] >= 1.0
+            and asked[0] > max(c[0] for c in pool) - 2.0 * (max(c[0] for c in pool) > 4.0)
+        )
+    ):
         # their question, quoted as they asked it (no mirroring inside quotation marks)
-        _, q = max(questions, key=lambda c: c[0])
+        q = asked[1]
         q = q if q.startswith(("I ", "I'")) else q[0].lower() + q[1:]
         return f"“{q}?” is a fair question", False
     if not pool:

@@ -236,3 +236,42 @@ def test_a_team_signs_with_its_whole_name_an_agent_with_their_first() -> None:
     assert agent_first("Carla Reyes") == "Carla"
     assert agent_first("The Loyalty Team") == "The Loyalty Team"  # never "– The"
     assert agent_first("M&S Care Team") == "M&S Care Team"
+
+
+def test_a_complaint_put_as_a_question_is_quoted_when_it_names_the_failure() -> None:
+    from listener.composing import problem_clause
+
+    # the question carries the problem; the threat to leave after it never does
+    found = problem_clause(
+        "@bank what's with charging 15¢ to non-customers for a roll of quarters!? "
+        "That's ridiculous! Definitely won't ever be a customer there!",
+        plain=True,
+    )
+    assert found is not None
+    assert "roll of quarters" in found[0] and "customer there" not in found[0]
+    # our own handle inside their question is the "you" they meant
+    found = problem_clause(
+        "@acme why does @acme charge me twice for one order?", plain=True, brand_handles=("@acme",)
+    )
+    assert found == ("“why do you charge me twice for one order?” is a fair question", False)
+    # "@brand is this …?" asks; it is not "we are this …"
+    found = problem_clause(
+        "@comcast is this where I report an outage?", plain=True, brand_handles=("@comcast",)
+    )
+    assert found is not None and "you are this" not in found[0] and "we are" not in found[0]
+    # a statement with a question tacked on keeps the statement
+    found = problem_clause(
+        ".@air I didn't get my points from my last flights, who should I contact about that?",
+        plain=True,
+        brand_handles=("@air",),
+    )
+    assert found == ("you didn't get your points from your last flights", True)
+
+
+def test_a_brands_possessive_handle_becomes_our() -> None:
+    from listener.composing import problem_clause
+
+    found = problem_clause(
+        ".@eats’s surge pricing is ridiculous tonight", plain=True, brand_handles=("@eats",)
+    )
+    assert found is not None and found[0].startswith("our surge pricing")
