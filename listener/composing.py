@@ -250,7 +250,8 @@ _EVALUATIVE = re.compile(
 _LEAVE = re.compile(
     r"\b(?:(?:won'?t|will never|never|not)\s+(?:ever\s+)?(?:again\s+)?(?:be a customer|shop|buy|"
     r"order|fly|use|come back|recommend)|(?:i'?m|i am)\s+done\s+with|giving up on|"
-    r"(?:switch|switching|go|going|move|moving) (?:to )?another (?:brand|company|provider|airline|bank))\b",
+    r"(?:switch|switching|go|going|move|moving) (?:to )?another "
+    r"(?:brand|company|provider|airline|bank))\b",
     re.I,
 )
 #: a concession or an aside ("I get that it's Halloween, but …") is not their problem
@@ -364,7 +365,7 @@ def problem_clause(
         start,
     )
     telling = [x.lower() for x in specifics if len(x) >= 3]
-    questions: list[tuple[float, str]] = []
+    questions: list[tuple[float, str, float]] = []
     candidates: list[tuple[float, str, bool]] = []
     fallback: list[tuple[float, str, bool]] = []
     for position, raw in enumerate(sentences):

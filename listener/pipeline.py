@@ -767,7 +767,10 @@ def _follow_conversation(
     decision = followup.decide(
         followup.PostFacts(
             published_at=mention.published_at,
-            unhappy=bool(pred.unhappy),
+            # the reading of the post overrules the score when it plainly says they are
+            # happy or sorted ("Fab service today, shoes exchanged with no fuss")
+            unhappy=bool(pred.unhappy) and kind not in ("praise", "resolved"),
+            happy=kind == "praise",
             label=pred.label,
             text=mention.full_text or mention.text,
             by_brand=found.by_brand,
@@ -831,7 +834,7 @@ def _triage_mention(
                 data=data,
             )
         )
-        if pred.unhappy:
+        if pred.unhappy and follow.kind is not Follow.RECOVERED and not follow.sorted_before_reply:
             # re-score the whole case: its worst post, every circumstance, how many posts
             case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
             case.circumstances = sorted(set(case.circumstances) | set(circumstances))

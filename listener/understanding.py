@@ -257,7 +257,12 @@ _RESOLVED = re.compile(
     r"thanks? (?:you )?(?:so much |very much )?for (?:your|the|all"
     r" (?:your|the)) (?:help|assistance|support|quick|fast|prompt|reply|response)|"
     r"thanks? (?:you )?for (?:sorting|fixing|resolving|helping|getting back)|"
-    r"(?:you'?ve|you have) been (?:very |so |really )?helpful|no (?:worries|problem),? thanks?)",
+    r"(?:you'?ve|you have) been (?:very |so |really )?helpful|no (?:worries|problem),? thanks?|"
+    # "the refund came through, thank you"
+    r"(?:refund|money|credit|replacement|parcel|package|order|delivery|it|they|bag|luggage)\s+"
+    r"(?:has |have )?(?:finally |just )?(?:came|come|arrived|turned up|showed up|landed)"
+    r"(?: through)?\b(?:(?!\b(?:but|however|except|still|not|no)\b)[^.!?]){0,30}[.!,]*\s*"
+    r"(?:thanks|thank you|cheers))",
     re.I,
 )
 _THANKS = re.compile(r"\b(?:thanks?|thank you|thx|ty|cheers|appreciate (?:it|you|that))\b", re.I)
@@ -265,7 +270,9 @@ _PRAISE = re.compile(
     r"\b(?:love|loving|loved|amazing|awesome|great|excellent|fantastic|brilliant|best|"
     r"wonderful|perfect|outstanding|superb|kudos|shout ?out|props|impressed|delighted|happy with|"
     r"well done|good job|great job|nailed it|the best|favou?rite|lovely|beautiful|cheers to|"
-    r"thank you \S+ for|thanks \S+ for|<3|❤|😍|🙌|👏|💕|💙|👍)",
+    r"thank you \S+ for|thanks \S+ for|fab|fabulous|top notch|first class|spot on|"
+    r"(?:with |made )?no fuss|hassle[- ]free|no questions asked|above and beyond|"
+    r"<3|❤|😍|🙌|👏|💕|💙|👍|😁|😀|😊|🙂|☺|🥰)",
     re.I,
 )
 _QUESTION_START = re.compile(

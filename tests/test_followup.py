@@ -365,3 +365,74 @@ def test_hostile_threads(make_app: Callable[..., App], tmp_path: Path) -> None:
         )
     )
     assert t.mention("505").case_id not in (None, cid)
+
+
+def test_sorted_before_our_reply_is_a_join_that_says_so() -> None:
+    before = case(status="drafted", replied=None)
+    said = decide(
+        facts(text="it turned up this morning, all sorted now, thanks!"), before, **WINDOWS
+    )
+    assert said.kind is Follow.JOIN and said.refresh_draft and said.sorted_before_reply
+    assert "they say it is sorted" in said.reasons[0]
+    happy = decide(facts(text="Fab service in store today", happy=True), before, **WINDOWS)
+    assert happy.sorted_before_reply and "happy" in happy.reasons[0]
+    # still unhappy, or merely more detail: a plain join
+    more = decide(facts(text="still nothing", unhappy=True, label="negative"), before, **WINDOWS)
+    assert more.kind is Follow.JOIN and not more.sorted_before_reply
+
+
+def test_a_customer_who_sorts_it_before_our_reply_gets_thanks_not_an_apology(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    now = datetime.now(UTC) - timedelta(hours=3)
+    t = Thread(make_app, tmp_path)
+    t.post(tweet("500", "maya_k", COMPLAINT, now))
+    (cid,) = case_ids(t.app)
+    opened = case_view(t.app, cid)
+    t.post(
+        tweet(
+            "501",
+            "maya_k",
+            "@zephyrshoes update: they turned up this morning, all sorted now, thanks!",
+            now + timedelta(hours=1),
+            in_reply_to="500",
+        )
+    )
+    assert case_ids(t.app) == [cid]
+    view = case_view(t.app, cid)
+    assert view["kind"] == "resolved" and view["gesture"] == "none"
+    assert view["priority"] <= 10 < opened["priority"]
+    assert "they say it is sorted" in view["reasons"][0]
+    assert view["offer"] is None  # the machine's offer is detached, never sent
+    text = view["reply"]["text"]
+    assert "sorry" not in text.lower()
+    assert any(w in text.lower() for w in ("glad", "great", "thank")), text
+    assert view["recovered"] is not True  # we did not recover them: they sorted it
+
+
+def test_a_follow_up_with_more_detail_keeps_the_first_problem_in_the_reply(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    now = datetime.now(UTC) - timedelta(hours=3)
+    t = Thread(make_app, tmp_path)
+    t.post(
+        tweet(
+            "600",
+            "maya_k",
+            "@zephyrshoes my order of school shoes never arrived and it's been 9 days",
+            now,
+        )
+    )
+    (cid,) = case_ids(t.app)
+    t.post(
+        tweet(
+            "601",
+            "maya_k",
+            "@zephyrshoes rang customer services and they stated we are not right. Really poor.",
+            now + timedelta(minutes=40),
+            in_reply_to="600",
+        )
+    )
+    text = case_view(t.app, cid)["reply"]["text"]
+    assert "school shoes never arrived" in text, text
+    assert "stated" not in text

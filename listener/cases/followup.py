@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from listener import models as m
-from listener.cases.status import CaseStatus, DraftStatus, unclaimed_status
+from listener.cases.status import CaseStatus, DraftStatus, OfferStatus, unclaimed_status
 
 if TYPE_CHECKING:
     from listener.config import Settings
@@ -133,6 +133,7 @@ class PostFacts:
     same_customer: bool = True  #: the case's customer (or a linked account of theirs)
     in_thread: bool = False  #: it replies in the case's thread
     resolved: bool | None = None  #: says it is sorted (None: ask :func:`says_resolved`)
+    happy: bool = False  #: the reading of the post (listener.understanding) says praise
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,9 @@ class Followup:
     refresh_draft: bool = False  #: write an unedited draft again to answer this post
     back_to_queue: bool = False  #: a sent/resolved case comes back to the queue
     recovered: bool | None = None  #: the case's new ``recovered`` (None: unchanged)
+    #: the customer says it is sorted before we answered: no gesture, low priority, and
+    #: the refreshed draft is a short "glad it's sorted"
+    sorted_before_reply: bool = False
 
     @property
     def joins(self) -> bool:
@@ -206,15 +210,23 @@ def decide(
     resolved = says_resolved(post.text) if post.resolved is None else post.resolved
     if not replied:
         reasons = [f"the customer {how} before our reply"]
-        if resolved and not post.unhappy:
-            reasons.append("they say it is sorted")
-        return Followup(Follow.JOIN, case.case_id, reasons, refresh_draft=True)
-    if not post.unhappy and (resolved or post.label == "positive" or thanks(post.text)):
+        happy = not post.unhappy and (resolved or post.happy)
+        if happy:
+            reasons = [
+                f"the customer {how} before our reply: "
+                + ("they say it is sorted" if resolved else "they are happy now")
+            ]
+        return Followup(
+            Follow.JOIN, case.case_id, reasons, refresh_draft=True, sorted_before_reply=happy
+        )
+    if not post.unhappy and (
+        resolved or post.happy or post.label == "positive" or thanks(post.text)
+    ):
         why = (
             "they say it is sorted"
             if resolved
             else "they are happy now"
-            if post.label == "positive"
+            if post.label == "positive" or post.happy
             else "they thank us"
         )
         return Followup(
@@ -419,6 +431,8 @@ def apply(
         CaseStatus.DRAFTED,
         CaseStatus.CLAIMED,
     ):
+        if decision.sorted_before_reply:
+            data["sorted"] = _sorted_before_reply(case, decision, now)
         if decision.kind is Follow.STILL_UNHAPPY:
             case.reasons = [
                 *decision.reasons,
@@ -452,6 +466,32 @@ def apply(
         redraft["after"] = "the customer's follow-up"
         session.add(m.Event(actor=SYSTEM_ACTOR, kind=kind, case_id=case.id, at=now, data=redraft))
     return needs_draft
+
+
+#: a case whose customer says it is sorted before we answered waits below every open
+#: problem: the reply is a short "glad it's sorted", not a rescue
+SORTED_PRIORITY = 10
+
+
+def _sorted_before_reply(case: m.Case, decision: Followup, now: datetime) -> dict[str, Any]:
+    """The customer sorted it before our reply: no gesture (the machine's attached offer
+    goes back to the suggestions; an agent's choice stays), the case's kind becomes
+    ``resolved`` and its priority drops, with the reason first.  Returns what changed."""
+    was = {"priority": case.priority, "kind": case.kind, "gesture": case.gesture}
+    detached = []
+    for offer in case.offers:
+        if offer.status == OfferStatus.SELECTED and offer.created_by == SYSTEM_ACTOR:
+            offer.status, offer.updated_at = OfferStatus.SUGGESTED, now
+            detached.append(offer.offer_key)
+    case.kind = "resolved"
+    case.gesture = "none"
+    case.gesture_reasons = [*decision.reasons, "no gesture: they say it is already sorted"]
+    case.priority = min(case.priority or 0, SORTED_PRIORITY)
+    case.reasons = [
+        *decision.reasons,
+        *(r for r in case.reasons or [] if r not in decision.reasons),
+    ]
+    return {"was": was, "detached": detached}
 
 
 def _offer_of(settings: Settings, case: m.Case) -> dict[str, Any] | None:

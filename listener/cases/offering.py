@@ -171,6 +171,20 @@ def post_body(mention: m.Mention) -> str:
     return text
 
 
+def conversation(case: m.Case, mention: m.Mention) -> list[m.Mention]:
+    """The customer's posts in ``case`` a reply to ``mention`` answers: theirs, up to it,
+    since our last reply (all of them when we have not replied), oldest first."""
+    since = case.first_response_at
+    posts = [
+        x
+        for x in case.mentions
+        if x.author_id == mention.author_id
+        and x.published_at <= mention.published_at
+        and (since is None or x.published_at >= since or x.id == mention.id)
+    ]
+    return sorted(posts, key=lambda x: (x.published_at, x.id))
+
+
 def understand_mention(
     settings: Settings, mention: m.Mention, category: str | None = None
 ) -> Understanding:
@@ -353,6 +367,17 @@ def draft_context_for(
     author = case.author
     handles = settings.brand.handles
     u = understand_mention(settings, mention, case.category)
+    body = post_body(mention)
+    if (case.mention_count or 1) > 1 and u.kind not in ("praise", "resolved"):
+        # a customer who wrote again before our reply added to one problem: the reply
+        # answers the conversation (their first words about it lead), not only its last post
+        said = conversation(case, mention)
+        if len(said) > 1:
+            body = "\n".join(post_body(x) for x in said)
+            whole = understand(
+                body, category=case.category, brand_terms=list(settings.brand.match_terms)
+            )
+            u = replace(whole, kind=whole.kind if whole.kind != "other" else u.kind)
     if case.circumstances is not None:
         # the case's circumstances (every post's, context-based) are what the reply knows
         u = replace(u, circumstances=tuple(case.circumstances))
@@ -365,7 +390,7 @@ def draft_context_for(
         channel=channel,
         category=case.category,
         circumstances=case.circumstances or [],
-        post_text=post_body(mention),
+        post_text=body,
         published_at=mention.published_at,
         now=now,
         agent_name=settings.recovery.agent_name,
