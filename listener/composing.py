@@ -143,7 +143,9 @@ def mirror(clause: str) -> str:
 
 _CUE = re.compile(
     r"\b(?:not|no|never|still|can'?t|won'?t|didn'?t|doesn'?t|isn'?t|hasn'?t|haven'?t|wasn'?t|"
-    r"broke\w*|damaged|late|lost|missing|wrong|cancel\w*|delay\w*|charged|refund|waiting|"
+    r"broke\w*|damaged|late(?! (?:january|february|march|april|may|june|july|august|"
+    r"september|october|november|december|night|evening|afternoon|morning|summer|autumn|fall|"
+    r"winter|spring|breakfast|lunch|dinner))|lost|missing|wrong|cancel\w*|delay\w*|charged|refund|waiting|"
     r"waited|died|dead|stuck|crash\w*|freez\w*|error|down|rude|hung|hang|problem|issue|"
     r"trouble|fail\w*|again|keeps?|arrived|came|got|crushed|scuffed|cracked|split|torn|ripped|"
     r"falling apart|came off|loops?|sent me|instead of|nobody|no one|zero|hold|"
@@ -404,13 +406,16 @@ def problem_clause(
                     questions.append((q_score, q, q_weight if asks else 0.0))
                 continue
             s = _tidy(piece).strip(" .!,:;*")
-            if s.count("'") % 2 and s.endswith("'"):
-                s = s[:-1]
+            # quotation marks (not apostrophes) left unbalanced by the split go
+            marks = list(re.finditer(rf"(?<![A-Za-z0-9{_OUR}])'|'(?![A-Za-z])", s))
+            if len(marks) % 2:
+                for mark in reversed(marks):
+                    s = s[: mark.start()] + s[mark.end() :]
             if s.count('"') % 2:
                 s = s.replace('"', "")
             s = re.sub(
                 r"^(?:hi|hey|hello|ok|okay|so|well|um|ugh|yo|and|but|yet|also|plus|then|"
-                r"wow|lol|omg|unfortunately|honestly|seriously)\b[,!. ]*",
+                r"wow|lol|omg|unfortunately|honestly|seriously|update|edit|ps|p\.s)\b[,!.: ]*",
                 "",
                 s,
                 flags=re.I,

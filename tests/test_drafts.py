@@ -275,3 +275,18 @@ def test_a_brands_possessive_handle_becomes_our() -> None:
         ".@eats’s surge pricing is ridiculous tonight", plain=True, brand_handles=("@eats",)
     )
     assert found is not None and found[0].startswith("our surge pricing")
+
+
+def test_late_november_is_a_date_not_a_failure_and_labels_are_not_echoed() -> None:
+    from listener.composing import problem_clause
+
+    found = problem_clause(
+        "I returned the boots on October 3rd. It is now late November. Still no refund.",
+        limit=80,
+        plain=True,
+    )
+    assert found == ("still no refund", False)
+    found = problem_clause("update: still no package, 3rd day of asking", plain=True)
+    assert found is not None and not found[0].lower().startswith("update")
+    found = problem_clause("the rep told me it's 'not their problem' and hung up", plain=True)
+    assert found is not None and found[0].count("'") - found[0].count("it's") in (0, 2)
