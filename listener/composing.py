@@ -137,7 +137,13 @@ def mirror(clause: str) -> str:
     text = re.sub(r"\byou are\b", "you're", text)
     text = re.sub(r"\byou was\b", "you were", text)
     text = re.sub(r"\byou has\b", "you have", text)
-    text = re.sub(r"\b(from|to|with|at|by|for|about|of|than) we\b", r"\1 us", text)
+    text = re.sub(
+        r"\b(from|to|with|at|by|for|about|of|than|telling|told|tell|asked|ask|asking|sent|"
+        r"send|gave|give|called|call|calling|emailed|email|contacted|contact|paid|pay|"
+        r"showed|show|wanted|want|begged|beg) we\b",
+        r"\1 us",
+        text,
+    )
     return text
 
 
@@ -406,6 +412,7 @@ def problem_clause(
                     questions.append((q_score, q, q_weight if asks else 0.0))
                 continue
             s = _tidy(piece).strip(" .!,:;*")
+            s = re.sub(r"^[:;]?[()\[\]]+\s*", "", s)  # ":(" and stray brackets lead nothing
             # quotation marks (not apostrophes) left unbalanced by the split go
             marks = list(re.finditer(rf"(?<![A-Za-z0-9{_OUR}])'|'(?![A-Za-z])", s))
             if len(marks) % 2:

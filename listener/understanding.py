@@ -267,7 +267,7 @@ _RESOLVED = re.compile(
 )
 _THANKS = re.compile(r"\b(?:thanks?|thank you|thx|ty|cheers|appreciate (?:it|you|that))\b", re.I)
 _PRAISE = re.compile(
-    r"\b(?:love|loving|loved|amazing|awesome|great|excellent|fantastic|brilliant|best|"
+    r"\b(?:(?<!the )love|loving|loved|amazing|awesome|great|excellent|fantastic|brilliant|best|"
     r"wonderful|perfect|outstanding|superb|kudos|shout ?out|props|impressed|delighted|happy with|"
     r"well done|good job|great job|nailed it|the best|favou?rite|lovely|beautiful|cheers to|"
     r"thank you \S+ for|thanks \S+ for|fab|fabulous|top notch|first class|spot on|"

@@ -290,3 +290,20 @@ def test_late_november_is_a_date_not_a_failure_and_labels_are_not_echoed() -> No
     assert found is not None and not found[0].lower().startswith("update")
     found = problem_clause("the rep told me it's 'not their problem' and hung up", plain=True)
     assert found is not None and found[0].count("'") - found[0].count("it's") in (0, 2)
+
+
+def test_mirroring_keeps_the_grammar_of_who_told_whom() -> None:
+    from listener.composing import problem_clause
+    from listener.understanding import understand
+
+    found = problem_clause(
+        "this is an inadequate response to me telling you I had to throw away the £18 order",
+        plain=True,
+    )
+    assert found is not None and "telling us you had to throw away" in found[0]
+    found = problem_clause(
+        ":( Spent money on a ticket, the site says I get a full refund", plain=True
+    )
+    assert found is not None and found[0].startswith("spent money")
+    # "for the love of god" is exasperation, not praise
+    assert understand("Change your hold music, a 2 min loop, for the love of god.").kind != "praise"
