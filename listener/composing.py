@@ -711,11 +711,44 @@ def _ack(
             seed,
             "ackq",
         )
+    bare = opener.replace(" to hear", "").replace(" to read", "")
+    judged = _judged(post) if level < 3 else None
+    if judged:
+        # "your support SUCKS" → "our support let you down": what they judged, in their word
+        return f"{bare} our {judged} let you down."
     owned = list(products) or _owned(u)
     if owned:
-        bare = opener.replace(" to hear", "").replace(" to read", "")
         return f"{bare} about the trouble with {_their(owned[0])}."
-    return f"{opener.replace(' to hear', '').replace(' to read', '')} about the trouble."
+    return f"{bare} about the trouble."
+
+
+#: what a customer judges when they only vent ("worst customer service", "your app is trash")
+_JUDGED_THING = re.compile(
+    r"\b(customer (?:service|support|care)|costumer service|support|service|app|website|site|"
+    r"staff|drivers?|delivery|internet|connection|wi-?fi|network|signal|hold music|interface|"
+    r"update|servers?|reps?|call cent(?:er|re)|live chat|chat|helpline|coverage|isp|"
+    r"communication|website|checkout|prices?|pricing)\b",
+    re.I,
+)
+_JUDGEMENT = re.compile(
+    r"\b(?:worst|terrible|awful|trash|garbage|horrible|useless|pathetic|ridiculous|sucks?|"
+    r"rubbish|crap|shit\w*|poor|bad|slow|joke|disgrace\w*|appalling|shocking|lousy)\b",
+    re.I,
+)
+
+
+def _judged(post: str) -> str | None:
+    """The thing a venting post judges ("customer service"), when one sentence names both
+    a judgement and one of the usual things; None otherwise."""
+    for sentence in re.split(r"(?<=[.!?])\s+|\n+", _tidy(post)):
+        thing = _JUDGED_THING.search(sentence)
+        if thing and _JUDGEMENT.search(sentence):
+            word = thing.group(1).lower()
+            word = {"costumer service": "customer service", "isp": "service", "reps": "team"}.get(
+                word, word
+            )
+            return word
+    return None
 
 
 _ENGLISH = re.compile(

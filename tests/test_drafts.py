@@ -307,3 +307,12 @@ def test_mirroring_keeps_the_grammar_of_who_told_whom() -> None:
     assert found is not None and found[0].startswith("spent money")
     # "for the love of god" is exasperation, not praise
     assert understand("Change your hold music, a 2 min loop, for the love of god.").kind != "praise"
+
+
+def test_a_customer_who_only_vents_hears_what_they_judged_in_their_word() -> None:
+    from listener.composing import _judged
+
+    assert _judged("@sprintcare is the worst customer service") == "customer service"
+    assert _judged("@hulu Your support SUCKS!!!") == "support"
+    assert _judged("Fuck Wells Fargo") is None  # nothing judged by name: no claim about it
+    assert _judged("my app crashed") is None  # no judgement: their clause is echoed instead
