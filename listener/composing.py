@@ -372,7 +372,13 @@ def problem_clause(
         rf"\s*[{_EMOJI}]+\s*",
         start,
     )
-    telling = [x.lower() for x in specifics if len(x) >= 3]
+    # a telling detail names something: a number, or two words at least ("refund" alone
+    # is the topic, not a detail)
+    telling = [
+        x.lower()
+        for x in specifics
+        if len(x) >= 3 and (len(x.split()) >= 2 or re.search(r"\d", x) or x[:1].isupper())
+    ]
     questions: list[tuple[float, str, float]] = []
     candidates: list[tuple[float, str, bool]] = []
     fallback: list[tuple[float, str, bool]] = []
