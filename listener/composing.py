@@ -458,6 +458,9 @@ def problem_clause(
                 score += 1.0
             if re.match(r"(?:please|kindly|help|change|fix|give|let)\b", s, re.I):
                 score -= 2.0  # an instruction to us is not their problem in their words
+            if re.match(r"(?:told|said|hung up|refused|gave|kept|sent)\b", s, re.I):
+                # someone else's act cut from its subject ("…the rep was rude, told me …")
+                score -= 1.5
             if cues:
                 candidates.append((score, s, first))
             elif plain and len(s.split()) >= 4:
