@@ -621,8 +621,22 @@ def _question(
             "q",
         )
     key = category if category in _QUESTIONS else "other"
-    if key == "other" and (u.failed_order or u.asks_refund):
-        key = "returns_and_refunds" if u.asks_refund else "delivery"
+    if key in ("other", "rude_or_slow_service", "product_or_policy") and (
+        u.failed_order or u.asks_refund
+    ):
+        # an order that failed needs the order's question, whoever was slow to answer
+        key = (
+            "returns_and_refunds"
+            if u.asks_refund
+            else "damaged_or_defective"
+            if re.search(
+                r"\b(?:broke\w*|damaged|crushed|cracked|smashed|scuffed|torn|ripped|split|"
+                r"defective|faulty|falling apart|fell apart|came off|stopped working)\b",
+                " ".join(u.specifics) + " " + (u.problem or ""),
+                re.I,
+            )
+            else "delivery"
+        )
     item = f"your {products[0]}" if products else "your order"
     if key in ("other", "rude_or_slow_service", "product_or_policy") and products:
         return _pick(
@@ -818,6 +832,14 @@ def _circumstance(u: Understanding, seed: str) -> str:
         m = re.search(r"\b(?:my|our)\s+([\w' ]{3,30})$", phrase, re.I)
         if m:
             return f"I know your {m.group(1).lower()} is close, so I'm treating this as urgent."
+        m = re.match(r"^(?:the\s+)?(\w+)\s+(is|starts|begins|'s)\s+([\w ]{3,30})$", phrase, re.I)
+        if m:
+            verb = "is" if m.group(2) == "'s" else m.group(2).lower()
+            when = m.group(3)
+            when = when if when[:1].isupper() else when.lower()
+            return (
+                f"I know your {m.group(1).lower()} {verb} {when}, so I'm treating this as urgent."
+            )
         return "I know the timing matters here, so I'm treating this as urgent."
     if "accessibility" in c:
         return "Access like this should never be an afterthought; I'm raising it with the team."

@@ -118,6 +118,15 @@ _CIRC_RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             re.I,
         ),
         re.compile(
+            # a named event on a near day: "Race is Saturday", "kid starts school Monday"
+            r"\b(?:race|marathon|wedding|party|interview|exam|recital|concert|funeral|"
+            r"graduation|prom|trip|holiday|vacation|honeymoon|school|term|kid|kids)\s+"
+            r"(?:is|starts|begins|'s|starts school)\s+(?:on\s+|this\s+|next\s+)?"
+            r"(?:tomorrow|tonight|today|monday|tuesday|wednesday|thursday|friday|saturday|"
+            r"sunday|weekend|in (?:\d+|two|three|four|five|six) days)\b",
+            re.I,
+        ),
+        re.compile(
             r"\b(?:need(?:ed)?|needs)\s+(?:it|them|this)\s+(?:by|before|for)\s+"
             r"(?:tomorrow|tonight|monday|tuesday|wednesday|thursday|friday|saturday|"
             r"sunday|the weekend|the \d+(?:st|nd|rd|th))\b",

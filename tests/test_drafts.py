@@ -316,3 +316,26 @@ def test_a_customer_who_only_vents_hears_what_they_judged_in_their_word() -> Non
     assert _judged("@hulu Your support SUCKS!!!") == "support"
     assert _judged("Fuck Wells Fargo") is None  # nothing judged by name: no claim about it
     assert _judged("my app crashed") is None  # no judgement: their clause is echoed instead
+
+
+def test_a_failed_order_gets_the_orders_question_whoever_was_slow() -> None:
+    from listener.composing import compose
+    from listener.understanding import understand
+
+    post = "Ordered trail runners two weeks ago, still not delivered and nobody answers the chat."
+    parts = compose(
+        understand(post, category="rude_or_slow_service"),
+        post=post,
+        category="rude_or_slow_service",
+        name="Dan",
+        handle="@dan",
+        products=["trail runners"],
+        order="",
+        offer=None,
+        address_known=False,
+        agent="Carla",
+        brand="Zephyr",
+        signoff="– {agent_first}",
+        seed="1",
+    )
+    assert "order number" in parts.question, parts.question

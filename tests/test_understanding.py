@@ -132,3 +132,11 @@ def test_dev_set_floors() -> None:
     assert right / len(labels) >= 0.7
     assert tp / max(1, tp + fp) >= 0.9
     assert tp / max(1, tp + fn) >= 0.5
+
+
+def test_a_named_event_on_a_near_day_is_a_deadline() -> None:
+    from listener.understanding import detect_circumstances
+
+    assert detect_circumstances("Still not delivered. Race is Saturday.")[0] == ("event_deadline",)
+    assert detect_circumstances("wrong size again. Kid starts Monday.")[0] == ("event_deadline",)
+    assert detect_circumstances("the school is closed today")[0] == ()
