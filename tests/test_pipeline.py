@@ -257,3 +257,22 @@ def test_oversized_fields_fit_their_columns(make_app: Any, tmp_path: Path) -> No
         ids = set(s.scalars(select(m.Mention.external_id)))
         assert "1" in ids and any(i.startswith("sha256:") for i in ids)
     assert poll_source(app, "s").new == 0  # the hashed id is stable
+
+
+def test_jsonl_accepts_the_dates_real_exports_carry() -> None:
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from listener.collectors.jsonl import parse_timestamp
+
+    want = datetime(2017, 11, 8, 16, 28, 30, tzinfo=UTC)
+    # Twitter's v1.1 API (and the public "Customer Support on Twitter" data set), RFC 2822,
+    # ISO 8601 and Unix seconds
+    assert parse_timestamp("Wed Nov 08 16:28:30 +0000 2017") == want
+    assert parse_timestamp("Wed, 08 Nov 2017 17:28:30 +0100") == want
+    assert parse_timestamp("2017-11-08T16:28:30Z") == want
+    assert parse_timestamp(1510158510) == want
+    for bad in ("Wed Nov 99 16:28:30 +0000 2017", "32 Nov 2017 16:28", "soon", "", None):
+        with pytest.raises(ValueError):
+            parse_timestamp(bad)

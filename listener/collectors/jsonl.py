@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
@@ -62,8 +63,14 @@ TAIL = 4096
 _ID_HINT = re.compile(rb'"id"\s*:\s*"?([^",}\s]{1,200})')
 
 
+_TWITTER_DATE = re.compile(r"^[A-Z][a-z]{2} [A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} [+-]\d{4} \d{4}$")
+_RFC2822_DATE = re.compile(r"^(?:[A-Z][a-z]{2},\s*)?\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}")
+
+
 def parse_timestamp(value: object) -> datetime:
-    """ISO 8601 (``Z`` allowed) or Unix seconds → aware UTC datetime.
+    """ISO 8601 (``Z`` allowed), an RFC 2822 date as Twitter's v1.1 API and e-mail
+    write it (``Wed Nov 08 16:28:30 +0000 2017``, ``Wed, 08 Nov 2017 16:28:30 +0000``) or
+    Unix seconds → aware UTC datetime.
 
     ValueError for anything else, a number out of range (``1e20``) included.
     """
@@ -74,6 +81,15 @@ def parse_timestamp(value: object) -> datetime:
             raise ValueError(f"created_at {value!r} is out of range") from None
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"invalid created_at {value!r}")
+    if _TWITTER_DATE.match(value.strip()):
+        dt = datetime.strptime(value.strip(), "%a %b %d %H:%M:%S %z %Y")
+        return dt.astimezone(UTC)
+    if _RFC2822_DATE.match(value.strip()):
+        try:
+            dt = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError):
+            raise ValueError(f"invalid created_at {value!r}") from None
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
