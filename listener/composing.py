@@ -21,6 +21,7 @@ the user's to edit.  ``level`` 0–3 gives shorter parts for tight channels.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -158,7 +159,7 @@ _CUE = re.compile(
     r"overcharged|declined|locked|hacked|stolen|expired|gone|empty|cold|dirty|leak\w*|"
     r"ly(?:ing)|lied|lies|hung up|hanging up|hangs up|charg(?:e|es|ing)|pricing|fees?|"
     r"timed out|glitch\w*|disconnect\w*|cuts? out|blocked|closed|pending|debited|buffer\w*|"
-    r"outage|busy|"
+    r"outage|busy|ruin\w*|without|w/o|plastic|glass|hair|insects?|bugs?|cockroach\w*|mou?ld|"
     r"(?:been|for|over|almost|nearly|about) (?:over |almost |nearly )?"
     r"(?:\d+|an?|two|three|four|five|six|several) ?(?:minutes|mins|hours?|hrs|days?|weeks?|wks|"
     r"months?)|\d+ ?(?:minutes|mins|hours|hrs|days|weeks|wks|months))\b",
@@ -258,6 +259,7 @@ _EVALUATIVE = re.compile(
 _LEAVE = re.compile(
     r"\b(?:(?:won'?t|will never|never|not)\s+(?:ever\s+)?(?:again\s+)?(?:be a customer|shop|buy|"
     r"order|fly|use|come back|recommend)|(?:i'?m|i am)\s+done\s+with|giving up on|"
+    r"lost (?:me|us|a|another) (?:as a )?(?:loyal )?customers?|"
     r"(?:switch|switching|go|going|move|moving) (?:to )?another "
     r"(?:brand|company|provider|airline|bank))\b",
     re.I,
@@ -325,6 +327,34 @@ def _addressed(question: str) -> str:
     return q.replace(_OUR, "you")
 
 
+def _lead_off(paragraph: str) -> str:
+    """One paragraph without its leading greeting and @handles; "@brand is the worst"
+    keeps the brand as the sentence's subject."""
+    # leading @handles go; a link or someone's @mention inside a piece rules it out
+    lead = re.match(
+        r"^(?:\s*(?:hi|hey|hello|yo|dear|ok|okay)\b[,!.]?)?"
+        r"(?:\s*[.]?@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s*",
+        paragraph,
+        re.I,
+    )
+    start = paragraph[lead.end() :] if lead else paragraph
+    if (
+        lead
+        and re.match(
+            r"(?:is|are|was|were|has|have|had|keeps?|kept|won'?t|can'?t|cannot|did|does|didn'?t|"
+            r"doesn'?t|charged|cancell?ed|lost|sent|refused|ruined)\b",
+            start,
+            re.I,
+        )
+        # "@brand is this where I report an outage?" asks; "@brand is the worst" says
+        and "?" not in re.split(r"[.!\n]", start, maxsplit=1)[0]
+    ):
+        start = _OUR + " " + start  # "@brand is the worst" → "we are the worst"
+    elif lead and re.match(r"['’]s\b", start):
+        start = _OUR + start  # ".@brand's surge pricing" → "our surge pricing"
+    return start
+
+
 def problem_clause(
     text: str,
     limit: int = 110,
@@ -341,28 +371,9 @@ def problem_clause(
     will do (for a post known to be a complaint).  Pieces with a link, someone
     else's @handle or profanity are never repeated; our own handles become "we"/"us".
     """
-    # leading @handles go; a link or someone's @mention inside a piece rules it out
-    lead = re.match(
-        r"^(?:\s*(?:hi|hey|hello|yo|dear|ok|okay)\b[,!.]?)?"
-        r"(?:\s*[.]?@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s*",
-        text or "",
-        re.I,
-    )
-    start = (text or "")[lead.end() :] if lead else (text or "")
-    if (
-        lead
-        and re.match(
-            r"(?:is|are|was|were|has|have|had|keeps?|kept|won'?t|can'?t|cannot|did|does|didn'?t|"
-            r"doesn'?t|charged|cancell?ed|lost|sent|refused|ruined)\b",
-            start,
-            re.I,
-        )
-        # "@brand is this where I report an outage?" asks; "@brand is the worst" says
-        and "?" not in re.split(r"[.!\n]", start, maxsplit=1)[0]
-    ):
-        start = _OUR + " " + start  # "@brand is the worst" → "we are the worst"
-    elif lead and re.match(r"['’]s\b", start):
-        start = _OUR + start  # ".@brand's surge pricing" → "our surge pricing"
+    # each paragraph (a post of the conversation) loses its leading @handles; a link or
+    # someone's @mention inside a piece rules it out
+    start = "\n".join(_lead_off(p) for p in html.unescape(text or "").split("\n"))
     start = _brand_handles(start, brand_handles)
     start = start.replace("\u2019", "'").replace("\u2018", "'")
     # handles that end a sentence ("… for 10 years @delta.") name nobody in our echo
@@ -383,7 +394,7 @@ def problem_clause(
     candidates: list[tuple[float, str, bool]] = []
     fallback: list[tuple[float, str, bool]] = []
     for position, raw in enumerate(sentences):
-        pieces = [raw, *re.split(r",\s+|\s+(?:and|but|because|yet|then)\s+", raw)]
+        pieces = [raw, *re.split(r",\s+|\s*&\s*|\s+(?:and|but|because|yet|then)\s+", raw)]
         for piece in pieces:
             if _UNSAFE.search(piece) or _PROFANE.search(piece) or f"{_OUR}:" in piece:
                 continue

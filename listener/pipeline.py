@@ -29,6 +29,7 @@ from listener.alerts.conditions import failure_kind
 from listener.cases import followup, linking
 from listener.cases.followup import Follow
 from listener.cases.offering import (
+    context_of,
     decide_for_case,
     draft_context_for,
     offers_event_data,
@@ -757,6 +758,7 @@ def _follow_conversation(
     pred: Prediction,
     now: datetime,
     kind: str | None = None,
+    praised: bool = False,
 ) -> tuple[m.Case | None, followup.Followup | None]:
     """The conversation hook: the case this post follows and what it is to it
     (the brand's answer, a follow-up, or nothing) — see :mod:`listener.cases.followup`."""
@@ -764,13 +766,21 @@ def _follow_conversation(
     customer = linking.customer_ids(session, author)
     recent = _open_case_for(session, customer, mention.published_at - triage_cfg.repeat_window)
     found = followup.find_case(session, settings, mention, author, customer, recent)
+    facts = None
+    if found.case is not None:
+        _, answers_brand = context_of(settings, mention)
+        if answers_brand and not found.by_brand:
+            # the customer replies to one of the brand's posts: the brand has answered
+            # (from Listener or elsewhere), so this post comes after our reply
+            followup.record_reply_seen(session, found.case, mention, now)
+        facts = followup.facts_of(found.case)
     decision = followup.decide(
         followup.PostFacts(
             published_at=mention.published_at,
             # the reading of the post overrules the score when it plainly says they are
             # happy or sorted ("Fab service today, shoes exchanged with no fuss")
             unhappy=bool(pred.unhappy) and kind not in ("praise", "resolved"),
-            happy=kind == "praise",
+            happy=praised,
             label=pred.label,
             text=mention.full_text or mention.text,
             by_brand=found.by_brand,
@@ -779,7 +789,7 @@ def _follow_conversation(
             # the follow-up's own phrase check decides
             resolved=True if kind == "resolved" else None,
         ),
-        None if found.case is None else followup.facts_of(found.case),
+        facts,
         repeat_window=triage_cfg.repeat_window,
         thread_window=triage_cfg.thread_window,
     )
@@ -806,7 +816,7 @@ def _triage_mention(
     understood = understand_mention(settings, mention, pred.category)
     circumstances = understood.circumstances
     case, follow = _follow_conversation(
-        session, settings, mention, author, pred, now, understood.kind
+        session, settings, mention, author, pred, now, understood.kind, understood.praised
     )
     if follow is not None and not follow.joins:
         if follow.kind in (Follow.BRAND_ANSWER, Follow.BRAND_POST):
@@ -849,6 +859,9 @@ def _triage_mention(
                 span=case.last_mention_at - _first_post_at(session, case),
             )
             case.priority, case.reasons = max(case.priority, t.priority), t.reasons
+            if case.kind in ("resolved", "praise") and understood.kind == "complaint":
+                # sorted (or happy) before, unhappy again: the case is a complaint again
+                decide_for_case(session, settings, case, understood, now)
         needs_draft = followup.apply(
             session, settings, case, mention, follow, now, label=pred.label, unhappy=pred.unhappy
         )

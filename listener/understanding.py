@@ -53,6 +53,8 @@ class Understanding:
     asks_refund: bool = False  #: the customer asks for their money back / compensation
     costly: bool = False  #: the failure cost them time or money (not just strong words)
     failed_order: bool = False  #: an order or booked service failed (never came, cancelled…)
+    #: praise in words of praise ("fab service"), not a bare "cheers" or "thanks"
+    praised: bool = False
     reasons: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
@@ -767,6 +769,7 @@ def understand(
         circumstance_phrases=phrases,
         asks_refund=asks,
         failed_order=failed,
+        praised=kind == "praise" and bool(_PRAISE.search(clean)),
         costly=kind in ("complaint", "question") and bool(_COSTLY.search(clean)),
         reasons=tuple(reasons),
     )

@@ -436,3 +436,62 @@ def test_a_follow_up_with_more_detail_keeps_the_first_problem_in_the_reply(
     text = case_view(t.app, cid)["reply"]["text"]
     assert "school shoes never arrived" in text, text
     assert "stated" not in text
+
+
+def test_a_cheers_sign_off_is_not_sorted_and_unhappy_again_is_a_complaint_again(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    now = datetime.now(UTC) - timedelta(hours=3)
+    t = Thread(make_app, tmp_path)
+    t.post(tweet("700", "maya_k", COMPLAINT, now))
+    (cid,) = case_ids(t.app)
+    t.post(
+        tweet(
+            "701",
+            "maya_k",
+            "@zephyrshoes tell your courier to answer his phone. cheers",
+            now + timedelta(minutes=5),
+        )
+    )
+    view = case_view(t.app, cid)
+    assert view["kind"] == "complaint" and view["priority"] > 10  # "cheers" is a sign-off
+    t.post(
+        tweet(
+            "702",
+            "maya_k",
+            "@zephyrshoes they turned up, all sorted now, thanks!",
+            now + timedelta(minutes=30),
+        )
+    )
+    assert case_view(t.app, cid)["kind"] == "resolved"
+    t.post(
+        tweet(
+            "703",
+            "maya_k",
+            "@zephyrshoes actually the heel is broken on both shoes. Awful, really disappointed.",
+            now + timedelta(minutes=50),
+        )
+    )
+    view = case_view(t.app, cid)
+    assert view["kind"] == "complaint" and view["gesture"] != "none"
+    assert "sorry" in view["reply"]["text"].lower()  # an apology again, not "glad it's sorted"
+
+
+def test_a_reply_to_the_brands_own_post_means_the_brand_has_answered(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    # the brand answered from its own app (not seen by Listener); the customer's reply to
+    # that answer names the brand as the author of the post it answers
+    now = datetime.now(UTC) - timedelta(hours=3)
+    t = Thread(make_app, tmp_path)
+    t.post(tweet("800", "maya_k", COMPLAINT, now))
+    (cid,) = case_ids(t.app)
+    reply = tweet(
+        "801", "maya_k", "@zephyrshoes Thank you, all sorted now!", now + timedelta(hours=1)
+    )
+    reply["in_reply_to_text"] = "@maya_k So sorry, Maya – we've reshipped it overnight."
+    reply["in_reply_to_author"] = "zephyrshoes"
+    t.post(reply)
+    view = case_view(t.app, cid)
+    assert view["recovered"] is True and view["first_response_at"] is not None
+    assert "case.brand_answered" in events(t.app, cid)

@@ -210,7 +210,11 @@ _SENTENCES: dict[str, Callable[[str, dict[str, Any], str], str]] = {
     "link.rejected": lambda a, d, c: (
         f"{a} rejected the suggestion that case {d.get('other_case_id')} is the same customer"
     ),
-    "case.brand_answered": lambda a, d, c: f"The brand answered in the thread (@{d.get('handle')})",
+    "case.brand_answered": lambda a, d, c: (
+        f"The brand answered in the thread (@{d.get('handle')})"
+        if d.get("handle")
+        else "The brand answered (seen in the customer's reply to it)"
+    ),
     "case.retriaged": lambda a, d, c: (
         f"{a}'s correction re-triaged the case: priority {d.get('priority')}"
         + (f", category {d['category']}" if d.get("category") else "")

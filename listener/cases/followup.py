@@ -378,6 +378,24 @@ def record_brand_answer(
     )
 
 
+def record_reply_seen(session: Session, case: m.Case, mention: m.Mention, now: datetime) -> None:
+    """The customer replied to one of the brand's posts (the answered post's author is ours):
+    the case has had a reply, even one sent outside Listener (recorded once)."""
+    if case.first_response_at is not None and case.first_response_at <= mention.published_at:
+        return
+    case.first_response_at = mention.published_at
+    session.add(
+        m.Event(
+            actor=SYSTEM_ACTOR,
+            kind="case.brand_answered",
+            case_id=case.id,
+            mention_id=mention.id,
+            at=now,
+            data={"seen_in": "the customer's reply to it"},
+        )
+    )
+
+
 def apply(
     session: Session,
     settings: Settings,
