@@ -284,7 +284,13 @@ def _brand_handles(text: str, handles: tuple[str, ...]) -> str:
         {h.lstrip("@").lower() for h in handles if h.strip("@ ")}, key=len, reverse=True
     ):
         text = re.sub(rf"[.]?@{re.escape(h)}\b", _OUR, text, flags=re.I)
-    return text
+    # "Oh @brand you were unhelpful": the handle is who they speak to, not a subject
+    return re.sub(
+        rf"(?:(?<=^)|(?<=[.!?]\s)|(?<=\n)){_OUR}[,:]?\s+(?=(?:you|your|you're|you've|u|ur)\b)",
+        "",
+        text,
+        flags=re.I,
+    )
 
 
 def _restore_brand(text: str) -> str:
@@ -332,7 +338,7 @@ def _lead_off(paragraph: str) -> str:
     keeps the brand as the sentence's subject."""
     # leading @handles go; a link or someone's @mention inside a piece rules it out
     lead = re.match(
-        r"^(?:\s*(?:hi|hey|hello|yo|dear|ok|okay)\b[,!.]?)?"
+        r"^(?:\s*(?:hi|hey|hello|yo|dear|ok|okay|oh|so|um|erm)\b[,!.]?)?"
         r"(?:\s*[.]?@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s*",
         paragraph,
         re.I,
@@ -430,6 +436,7 @@ def problem_clause(
                 continue
             s = _tidy(piece).strip(" .!,:;*")
             s = re.sub(r"^[:;]?[()\[\]]+\s*", "", s)  # ":(" and stray brackets lead nothing
+            s = re.sub(r"\s+(?:[:;=]-?[/\\()|pPdDoO3]+|[.:]{2,})(?=\s|$)", "", s)  # ":/" ".:"
             # quotation marks (not apostrophes) left unbalanced by the split go
             marks = list(re.finditer(rf"(?<![A-Za-z0-9{_OUR}])'|'(?![A-Za-z])", s))
             if len(marks) % 2:

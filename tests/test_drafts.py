@@ -339,3 +339,25 @@ def test_a_failed_order_gets_the_orders_question_whoever_was_slow() -> None:
         seed="1",
     )
     assert "order number" in parts.question, parts.question
+
+
+def test_the_handle_they_speak_to_is_not_a_subject() -> None:
+    from listener.composing import problem_clause
+
+    found = problem_clause(
+        "Oh @Delta you were very unhelpful :/ .: never had this problem.",
+        plain=True,
+        brand_handles=("@Delta",),
+    )
+    assert found is not None and not found[0].startswith("we we ") and ":/" not in found[0]
+    found = problem_clause(
+        "I told @Delta your crew lost my bag", plain=True, brand_handles=("@Delta",)
+    )
+    assert found == ("you told us our crew lost your bag", True)
+    # a conversation's later post loses its own leading handles ("we It seems …" never)
+    found = problem_clause(
+        "@Delta the search on your website is broken.\n@Delta It seems this still isn't fixed.",
+        plain=True,
+        brand_handles=("@Delta",),
+    )
+    assert found is not None and not found[0].startswith("we It")
