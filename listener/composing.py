@@ -301,7 +301,9 @@ def _restore_brand(text: str) -> str:
     text = re.sub(
         rf"{_OUR} (?=(?:staff|team|app|site|website|drivers?|agents?|reps?|customer service|"
         rf"support|service|flights?|crew|stores?|shops?|employees?|people|system|servers?|"
-        rf"network|internet|bill|prices?|delivery|deliveries|trains?|planes?|staff member)\b)",
+        rf"network|internet|bill|prices?|delivery|deliveries|trains?|planes?|staff member|"
+        rf"delays?|queues?|lines?|wifi|wi-fi|food|pricing|fees?|checkout|hold music|"
+        rf"customer service|security|policy|policies|stock|shelves|toilets?|lounge|gates?)\b)",
         "our ",
         text,
     )
