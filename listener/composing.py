@@ -387,7 +387,7 @@ def problem_clause(
     # handles that end a sentence ("… for 10 years @delta.") name nobody in our echo
     start = re.sub(r"\s+(?:[.]?@[\w.\-]+\s*)+(?=[.!?]|$)", "", start)
     sentences = re.split(
-        rf"(?<=[.!?])\s+|(?<=[a-z][.!?])(?=[A-Z])|\n+|\s+[-–—]\s+|;\s*|\.{{2,}}|"
+        rf"(?<=[.!?])\s+|(?<=[a-z][.!?])(?=[A-Z])|\n+|\s+[-–—]\s+|(?<=[a-z])-\s+|;\s*|\.{{2,}}|"
         rf"\s*[{_EMOJI}]+\s*",
         start,
     )
@@ -741,7 +741,7 @@ def _ack(
         bare = opener.replace(" to hear", "").replace(" to read", "")
         return f"{bare} – {clause}."
     # quote only what says what happened (not a bare time or product)
-    specifics = [s for s in specifics if _CUE.search(s)]
+    specifics = [s for s in specifics if _CUE.search(s) and not _BARE_TIME.fullmatch(s.strip())]
     if specifics and level < 3:
         picked = specifics[:2] if level == 0 else specifics[:1]
         quoted = " and ".join(_quote(s) for s in picked)
@@ -793,6 +793,14 @@ def _judged(post: str) -> str | None:
             return word
     return None
 
+
+#: a duration on its own ("4 minutes", "over an hour") is not what happened
+_BARE_TIME = re.compile(
+    r"(?:(?:over|about|almost|nearly|for|in|after)\s+)?(?:\d+|an?|one|two|three|four|five|six|"
+    r"several|a few)\s*(?:minutes?|mins?|hours?|hrs?|days?|weeks?|wks?|months?)"
+    r"(?:\s+(?:ago|late|later|early))?",
+    re.I,
+)
 
 _ENGLISH = re.compile(
     r"\b(?:the|my|is|and|to|i|it|not|you|for|on|was|have|this|that|with|of|a|in|me|we|are|"
