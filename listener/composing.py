@@ -340,7 +340,7 @@ def _lead_off(paragraph: str) -> str:
     keeps the brand as the sentence's subject."""
     # leading @handles go; a link or someone's @mention inside a piece rules it out
     lead = re.match(
-        r"^(?:\s*(?:hi|hey|hello|yo|dear|ok|okay|oh|so|um|erm)\b[,!.]?)?"
+        r"^(?:\s*(?:hi|hiya|hey|hello|yo|ay|aye|oi|dear|ok|okay|oh|so|um|erm)\b[,!.]?)?"
         r"(?:\s*[.]?@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s*",
         paragraph,
         re.I,

@@ -162,6 +162,14 @@ _CIRC_RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             r"on bed rest|hospice|the flu|pneumonia)\b",
             re.I,
         ),
+        re.compile(
+            # an allergic reaction, not a mention of allergens: "nut allergies … I nearly died"
+            r"\b(?:allerg\w+|anaphyla\w+)\b[\s\S]{0,120}?\b(?:nearly died|almost died|"
+            r"hospital|ambulance|a&e|epi-?pen|reaction|couldn'?t breathe|swell\w*)|"
+            r"\b(?:nearly died|almost died|ambulance|epi-?pen|couldn'?t breathe)\b[\s\S]{0,120}?"
+            r"\ballerg\w+|\ballergic reaction\b|\banaphyla\w+",
+            re.I,
+        ),
     ),
     "accessibility": (
         re.compile(

@@ -140,3 +140,11 @@ def test_a_named_event_on_a_near_day_is_a_deadline() -> None:
     assert detect_circumstances("Still not delivered. Race is Saturday.")[0] == ("event_deadline",)
     assert detect_circumstances("wrong size again. Kid starts Monday.")[0] == ("event_deadline",)
     assert detect_circumstances("the school is closed today")[0] == ()
+
+
+def test_an_allergic_reaction_is_illness_an_allergen_question_is_not() -> None:
+    from listener.understanding import detect_circumstances
+
+    said = "@Tesco your label says nothing about nut allergies! I nearly died."
+    assert detect_circumstances(said)[0] == ("illness",)
+    assert detect_circumstances("does this contain nut allergens?")[0] == ()
