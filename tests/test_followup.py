@@ -495,3 +495,5 @@ def test_a_reply_to_the_brands_own_post_means_the_brand_has_answered(
     view = case_view(t.app, cid)
     assert view["recovered"] is True and view["first_response_at"] is not None
     assert "case.brand_answered" in events(t.app, cid)
+    # nothing urgent is left: the case waits below every open problem, saying why
+    assert view["priority"] <= 10 and "they say it is sorted" in view["reasons"][0]

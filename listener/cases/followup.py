@@ -430,6 +430,18 @@ def apply(
     }
     needs_draft = False
     redraft: dict[str, Any] = {}
+    if decision.kind is Follow.RECOVERED and case.status in (
+        CaseStatus.NEW,
+        CaseStatus.DRAFTED,
+        CaseStatus.CLAIMED,
+    ):
+        # answered from outside Listener, and now they say it is sorted: nothing urgent left
+        data["was"] = {"priority": case.priority}
+        case.priority = min(case.priority or 0, SORTED_PRIORITY)
+        case.reasons = [
+            *decision.reasons,
+            *(r for r in case.reasons or [] if r not in decision.reasons),
+        ]
     if decision.back_to_queue:
         data["was"] = {"status": case.status, "assignee": case.assignee}
         for d in case.drafts:
