@@ -29,3 +29,19 @@ _HANDLE_RUN = re.compile(r"@user(?:\s+@user)+")
 def model_input(text: str) -> str:
     """What the encoder sees of a post: normalised, a run of handles as one ``@user``."""
     return _HANDLE_RUN.sub("@user", normalize(text))
+
+
+#: The only characters that case-insensitive matching equates with ASCII letters (İ ı ſ K);
+#: İ is also the only character whose ``lower()`` is two characters.
+_ASCII_FOLDS = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
+def lower_matches_ignorecase(text: str) -> bool:
+    """Whether an ASCII lower-case pattern matches ``text.lower()`` exactly where it
+    matches ``text`` with ``re.IGNORECASE`` (same offsets, same word boundaries).
+
+    True for every text without İ ı ſ K: other characters keep their length and
+    their word-ness when lower-cased, and none of them folds to an ASCII letter.
+    Matching the lower-cased text without the flag is about twice as fast.
+    """
+    return text.isascii() or not _ASCII_FOLDS.search(text)

@@ -1,0 +1,120 @@
+"""The classifier's fast paths give the answers of the code they replace (no model).
+
+``predict`` spends ~10 % of its CPU outside the encoder (docs/benchmarks.md): keyword
+hits per category, special circumstances, VADER.  Each fast path is compared with the
+straightforward version on real tweets and on cases built to break it.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifiers.categories import KeywordIndex, _hits, _keywords_pattern
+from classifiers.circumstances import _PATTERNS, detect_circumstances
+from classifiers.settings import default_categories
+from classifiers.text import lower_matches_ignorecase, normalize
+
+TRICKY = [
+    "",
+    "   ",
+    "NEVER ARRIVED!!! never arrived, Never-Arrived",
+    "ſhipping İnvoice Kit ıtem",  # İ ı ſ K: case-insensitive matching folds them to ASCII
+    "café refund's wi-fi zephyrshoes.com #refund @refund_desk refund_x refund2",
+    "my MOTHER passed away, funeral tomorrow; my son's flight was Cancelled Flightled",
+    "kids' party… children's hospital 😍 ill in bed",
+    "Σ ΟΔΟΣ straße ﬁnal İstanbul",
+]
+
+
+def _real_tweets(shared_data: Path, n: int = 600) -> list[str]:
+    with (shared_data / "airline-dev" / "Tweets-dev.csv").open(encoding="utf-8") as fh:
+        airline = [row["text"] for row in csv.DictReader(fh)]
+    vader = []
+    for line in (shared_data / "vader" / "tweets_GroundTruth.txt").read_text("utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            vader.append(parts[2])
+    rng = random.Random(3)
+    texts = rng.sample(airline, n) + rng.sample(vader, n)
+    # the non-ASCII ones too: emojis, accents, curly quotes
+    texts += [t for t in airline + vader if not t.isascii()][:200]
+    return texts + [normalize(t) for t in texts] + TRICKY
+
+
+def test_lower_matches_ignorecase_only_without_the_four_folding_characters() -> None:
+    pattern = re.compile(r"[a-z0-9_]", re.IGNORECASE)
+    folding = [chr(c) for c in range(0x80, 0x110000) if pattern.fullmatch(chr(c))]
+    assert sorted(folding) == ["\u0130", "\u0131", "\u017f", "\u212a"]
+    # and İ is the only character whose lower() is not one character (offsets stay put)
+    assert [c for c in range(0x110000) if len(chr(c).lower()) != 1] == [0x130]
+    assert all(not lower_matches_ignorecase(f"x{c}y") for c in folding)
+    assert lower_matches_ignorecase("café 😍 Straße")
+
+
+def _keyword_counts(patterns: list[re.Pattern[str] | None], text: str) -> list[int]:
+    return [_hits(p, text) for p in patterns]
+
+
+def test_keyword_index_counts_like_the_per_category_regexes(shared_data: Path) -> None:
+    keywords = [spec.keywords for spec in default_categories()]
+    index = KeywordIndex.build(keywords)
+    assert index is not None
+    patterns = [_keywords_pattern(k) for k in keywords]
+    for text in _real_tweets(shared_data):
+        got = index.hits(text)
+        if got is None:  # İ ı ſ K: the caller uses the regexes
+            assert not lower_matches_ignorecase(text)
+            continue
+        assert got == _keyword_counts(patterns, text), text
+
+
+def test_keyword_index_on_overlapping_keywords() -> None:
+    """Keywords that share words, overlap and nest: leftmost, longest, no overlap."""
+    keywords = [
+        ["never arrived", "arrived late", "late", "never", "arrived"],
+        ["late", "too late", "so late", "late again"],
+        ["wi-fi", "wi", "fi", "wi-fi down", "down"],
+        ["refund", "refunds", "refund please", "please"],
+        [],
+    ]
+    index = KeywordIndex.build(keywords)
+    assert index is not None
+    patterns = [_keywords_pattern(k) for k in keywords]
+    vocab = ["never", "arrived", "late", "again", "too", "so", "wi", "fi", "down", "refund"]
+    vocab += ["refunds", "please", "NEVER", "Late", "x", "_", "2"]
+    seps = [" ", "  ", "-", ", ", "!", "'", "_", ".", "\u2019", " #", " @"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        words = rng.choices(vocab, k=rng.randint(1, 9))
+        text = "".join(w + rng.choice(seps) for w in words)[: rng.randint(1, 80)]
+        assert index.hits(text) == _keyword_counts(patterns, text), text
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [[["café"]], [["#refund"]], [["refund!"]], [["ok", "help me?"]]],
+)
+def test_keyword_index_declines_keywords_it_cannot_match(keywords: list[list[str]]) -> None:
+    assert KeywordIndex.build(keywords) is None
+
+
+def test_circumstances_like_the_case_insensitive_patterns(shared_data: Path) -> None:
+    for text in _real_tweets(shared_data):
+        want = tuple(name for name, p in _PATTERNS.items() if p.search(text))
+        assert detect_circumstances(text) == want, text
+
+
+def test_keyword_bonus_uses_the_regexes_for_folding_characters() -> None:
+    from classifiers.categories import CategoryModel
+    from classifiers.settings import CategorySpec
+
+    specs = [CategorySpec(name="delivery", description="d", keywords=["shipping", "kit"])]
+    model = CategoryModel(specs, lambda ts: np.ones((len(ts), 2), np.float32), "other")
+    bonus = model.keyword_bonus(["ſhipping KIT", "shipping kit", "nothing"])
+    assert bonus[:, 0].tolist() == pytest.approx([0.16, 0.16, 0.0])
