@@ -110,6 +110,26 @@ def test_circumstances_like_the_case_insensitive_patterns(shared_data: Path) -> 
         assert detect_circumstances(text) == want, text
 
 
+def test_fast_vader_scores_equal_vaders(shared_data: Path) -> None:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from classifiers.vader import FastVader
+
+    slow, fast = SentimentIntensityAnalyzer(), FastVader()
+    extra = [
+        "I LOVE it but HATE the wait 😡😡 but ok",
+        "kind of GOOD, sort of bad",
+        "no no good",
+        "not the shit",
+        "at least good, very least good, least good",
+        "never so happy, without doubt great",
+        "it is NOT BAD AT ALL!!!???",
+    ]
+    for text in _real_tweets(shared_data) + extra:
+        want, got = slow.polarity_scores(text), fast.polarity_scores(text)
+        assert list(got.items()) == list(want.items()), text
+
+
 def test_keyword_bonus_uses_the_regexes_for_folding_characters() -> None:
     from classifiers.categories import CategoryModel
     from classifiers.settings import CategorySpec
