@@ -223,9 +223,17 @@ class CategoryModel:
         scores = sims + (self.keyword_bonus(texts) if bonus is None else bonus)
         scores[:, ~self.has_proto] = -np.inf
         pos = [not u for u in unhappy] if positive is None else positive
+        if np.isnan(scores).any():  # the row-by-row rules say what NaN means
+            return self._assign_rows(scores, unhappy, pos)
+        return self._assign_batch(scores, np.asarray(unhappy, bool), np.asarray(pos, bool))
+
+    def _assign_rows(
+        self, scores: np.ndarray, unhappy: Sequence[bool], pos: Sequence[bool]
+    ) -> list[tuple[str, float]]:
+        """:func:`decide` and the confidence, one row at a time."""
         fb = self.names.index(self.fallback) if self.fallback in self.names else None
         out: list[tuple[str, float]] = []
-        for row in range(len(texts)):
+        for row in range(len(scores)):
             s = scores[row]
             choice = decide(self.names, s, bool(unhappy[row]), bool(pos[row]), self.fallback)
             if choice is None:
@@ -240,3 +248,54 @@ class CategoryModel:
             p = np.exp((z - z.max()) / TEMPERATURE)
             out.append((self.names[choice], float(p[choice] / p.sum())))
         return out
+
+    def _assign_batch(
+        self, scores: np.ndarray, unhappy: np.ndarray, pos: np.ndarray
+    ) -> list[tuple[str, float]]:
+        """:meth:`_assign_rows` for a whole batch at once: the same choices (first of
+        equal scores, as ``max`` takes them) and the same float32 confidences."""
+        names, n, k = self.names, len(scores), len(self.names)
+        praise = names.index(PRAISE) if PRAISE in names else None
+        other = names.index(self.fallback) if self.fallback in names else None
+        cols = np.arange(k)
+        # unhappy: the best of every category but praise; None if it is the fallback or -inf
+        not_praise = cols != praise
+        masked = np.where(not_praise, scores, -np.inf)
+        best_u = masked.argmax(axis=1) if not_praise.any() else np.full(n, -1)
+        best_u_score = masked[np.arange(n), best_u] if not_praise.any() else np.full(n, -np.inf)
+        ok_u = np.isfinite(best_u_score) & (best_u != other)
+        # not unhappy: praise when positive and close, else a clear problem, else None
+        problems = not_praise & (cols != other)
+        if problems.any():
+            masked = np.where(problems, scores, -np.inf)
+            best_p = masked.argmax(axis=1)
+            best_p_score = masked[np.arange(n), best_p]
+        else:
+            best_p, best_p_score = np.full(n, -1), np.full(n, -np.inf, np.float32)
+        is_praise = np.zeros(n, bool)
+        if praise is not None:
+            sp = scores[:, praise]
+            is_praise = pos & (sp >= PRAISE_MIN) & (sp >= best_p_score)
+        is_problem = best_p_score >= PROBLEM_MIN
+        if other is not None:
+            is_problem &= best_p_score >= scores[:, other]
+        fb = -1 if other is None else other
+        choice = np.where(
+            unhappy,
+            np.where(ok_u, best_u, fb),
+            np.where(
+                is_praise, praise if praise is not None else -1, np.where(is_problem, best_p, fb)
+            ),
+        )
+        allowed = np.isfinite(scores)
+        if praise is not None:
+            allowed[unhappy, praise] = False
+        z = np.where(allowed, scores, -1e9)
+        p = np.exp((z - z.max(axis=1, keepdims=True)) / TEMPERATURE)
+        rows = np.arange(n)
+        safe = np.maximum(choice, 0)
+        conf = (p[rows, safe] / p.sum(axis=1)).tolist()
+        return [
+            (names[c], conf[i]) if c >= 0 else (self.fallback, 0.0)
+            for i, c in enumerate(choice.tolist())
+        ]

@@ -138,3 +138,38 @@ def test_keyword_bonus_uses_the_regexes_for_folding_characters() -> None:
     model = CategoryModel(specs, lambda ts: np.ones((len(ts), 2), np.float32), "other")
     bonus = model.keyword_bonus(["ſhipping KIT", "shipping kit", "nothing"])
     assert bonus[:, 0].tolist() == pytest.approx([0.16, 0.16, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("names", "fallback"),
+    [
+        ([spec.name for spec in default_categories()], "other"),
+        ([spec.name for spec in default_categories()], "not_a_category"),
+        (["delivery", "billing", "other"], "other"),
+        (["praise", "other"], "other"),
+        (["praise"], "other"),
+        (["delivery"], "delivery"),
+        (["praise", "delivery", "other", "billing"], "praise"),
+    ],
+)
+def test_categories_for_a_batch_are_those_of_each_row(names: list[str], fallback: str) -> None:
+    """The batch decision equals :func:`decide` and the softmax row by row, exactly:
+    ties, categories without texts (-inf), praise and the fallback in any place."""
+    from classifiers.categories import CategoryModel, _normalise
+    from classifiers.settings import CategorySpec
+
+    rng = np.random.default_rng(0)
+    specs = [CategorySpec(name=x, description=x if i % 5 != 4 else "") for i, x in enumerate(names)]
+    model = CategoryModel(
+        specs, lambda ts: rng.standard_normal((len(ts), 8)).astype(np.float32), fallback
+    )
+    n = 2000
+    topic = rng.standard_normal((n, 8)).astype(np.float32)
+    bonus = (rng.integers(0, 4, (n, len(names))) * 0.08).astype(np.float32)
+    spread = rng.uniform(0.5, 3, (n, 1)).astype(np.float32)  # cross every threshold
+    scores = (_normalise(topic) @ model.prototypes.T) * spread + bonus
+    scores[::11] = 0.8  # ties everywhere
+    scores[:, ~model.has_proto] = -np.inf
+    unhappy, positive = rng.random(n) < 0.5, rng.random(n) < 0.5
+    rows = model._assign_rows(scores.copy(), unhappy.tolist(), positive.tolist())
+    assert model._assign_batch(scores.copy(), unhappy, positive) == rows
