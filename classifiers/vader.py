@@ -34,11 +34,6 @@ def _negated(word: str) -> bool:
     return word in _NEGATE or "n't" in word
 
 
-def _strip_punc_if_word(token: str) -> str:
-    stripped = token.strip(_PUNCTUATION)
-    return token if len(stripped) <= 2 else stripped
-
-
 class FastVader(_vs.SentimentIntensityAnalyzer):  # type: ignore[misc]
     """VADER with ``polarity_scores`` computed once per word, not once per rule."""
 
@@ -68,30 +63,33 @@ class FastVader(_vs.SentimentIntensityAnalyzer):  # type: ignore[misc]
 
     def polarity_scores(self, text: str) -> dict[str, float]:
         text = self._without_emoji(text)
-        words = [_strip_punc_if_word(w) for w in text.split()]
+        punctuation = _PUNCTUATION
+        # _strip_punc_if_word, inline
+        words = [w if len(s := w.strip(punctuation)) <= 2 else s for w in text.split()]
         lows = [w.lower() for w in words]
         n = len(words)
         caps = sum(1 for w in words if w.isupper())
         is_cap_diff = 0 < n - caps < n
+        lexicon = self.lexicon
         sentiments: list[float] = []
         for i, low in enumerate(lows):
-            if low in _BOOSTER:
+            # boosters and "kind of" count 0, and so does a word the lexicon does not know
+            if (
+                low in _BOOSTER
+                or (i < n - 1 and low == "kind" and lows[i + 1] == "of")
+                or low not in lexicon
+            ):
                 sentiments.append(0)
-                continue
-            if i < n - 1 and low == "kind" and lows[i + 1] == "of":
-                sentiments.append(0)
-                continue
-            sentiments.append(self._valence(words, lows, i, is_cap_diff))
+            else:
+                sentiments.append(self._valence(words, lows, i, is_cap_diff))
         if "but" in lows:
             sentiments = self._but_check(words, sentiments)
         return self.score_valence(sentiments, text)  # type: ignore[no-any-return]
 
     def _valence(self, words: list[str], lows: list[str], i: int, is_cap_diff: bool) -> float:
-        """``sentiment_valence`` for word ``i`` (0 when it is not in the lexicon)."""
+        """``sentiment_valence`` for word ``i``, which is in the lexicon."""
         lexicon = self.lexicon
         item_lowercase = lows[i]
-        if item_lowercase not in lexicon:
-            return 0
         n = len(words)
         valence = lexicon[item_lowercase]
         if item_lowercase == "no" and i != n - 1 and lows[i + 1] in lexicon:

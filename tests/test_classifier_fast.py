@@ -173,3 +173,20 @@ def test_categories_for_a_batch_are_those_of_each_row(names: list[str], fallback
     unhappy, positive = rng.random(n) < 0.5, rng.random(n) < 0.5
     rows = model._assign_rows(scores.copy(), unhappy.tolist(), positive.tolist())
     assert model._assign_batch(scores.copy(), unhappy, positive) == rows
+
+
+def test_normalize_skips_only_substitutions_that_cannot_apply(shared_data: Path) -> None:
+    import html
+
+    from classifiers import text as T
+
+    def plain(text: str) -> str:
+        text = html.unescape(text or "")
+        text = T._URL.sub("http", text)
+        text = T._HANDLE.sub("@user", text)
+        return T._SPACE.sub(" ", text).strip()
+
+    extra = ["HTTP://x.co hi", "WwW.example.com", "ＨＴＴＰ://x", "@a @b  @c\t@d", "a@b", "&amp;@x"]
+    for text in _real_tweets(shared_data) + extra:
+        assert T.normalize(text) == plain(text), text
+        assert T.model_input(text) == T._HANDLE_RUN.sub("@user", plain(text)), text
