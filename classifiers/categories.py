@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from classifiers.settings import CategorySpec
+from classifiers.text import lower_matches_ignorecase
 
 KEYWORD_BONUS = 0.08
 MAX_KEYWORD_HITS = 3
@@ -53,6 +54,61 @@ def _hits(pattern: re.Pattern[str] | None, text: str) -> int:
     if pattern is None:
         return 0
     return len({m.group(0).lower() for m in pattern.finditer(text)})
+
+
+_WORD = re.compile(r"\w+")
+
+
+class KeywordIndex:
+    """Every category's keyword hits in one pass over a text's words.
+
+    The same count as :func:`_hits` per category (``tests/test_categories.py``
+    checks it on real tweets), without a regex scan per category: keywords are
+    whole words at both ends, so a match starts where a word starts and that word
+    is the keyword's first word.  Each category's matches are taken as its
+    alternation takes them: leftmost, longest first, not overlapping.  Used when
+    every keyword is ASCII and starts and ends with a word character (else None).
+    """
+
+    def __init__(self, keywords: Sequence[Sequence[str]]) -> None:
+        self.size = len(keywords)
+        first: dict[str, list[tuple[int, str]]] = {}
+        for j, words in enumerate(keywords):
+            for w in sorted({k.strip().lower() for k in words if k.strip()}, key=len, reverse=True):
+                first.setdefault(_WORD.match(w).group(0), []).append((j, w))  # type: ignore[union-attr]
+        self.first = first
+
+    @classmethod
+    def build(cls, keywords: Sequence[Sequence[str]]) -> KeywordIndex | None:
+        words = [k.strip().lower() for ws in keywords for k in ws if k.strip()]
+        if not all(w.isascii() and _WORD.fullmatch(w[0]) and _WORD.fullmatch(w[-1]) for w in words):
+            return None
+        return cls(keywords)
+
+    def hits(self, text: str) -> list[int] | None:
+        """Distinct keywords found per category; None when the text needs the regexes."""
+        if not lower_matches_ignorecase(text):
+            return None
+        first = self.first
+        low = text.lower()
+        found: list[set[str]] | None = None
+        resume = [0] * self.size  # where each category's next match may start
+        for m in _WORD.finditer(low):
+            candidates = first.get(m.group(0))
+            if candidates is None:
+                continue
+            start = m.start()
+            for j, w in candidates:  # per category, longest keyword first
+                if start < resume[j] or not low.startswith(w, start):
+                    continue
+                end = start + len(w)
+                if end < len(low) and _WORD.match(low, end):
+                    continue
+                if found is None:
+                    found = [set() for _ in range(self.size)]
+                found[j].add(w)
+                resume[j] = end
+        return [0] * self.size if found is None else [len(f) for f in found]
 
 
 def category_texts(spec: CategorySpec) -> list[str]:
@@ -112,6 +168,7 @@ class CategoryModel:
         self.names = [s.name for s in specs]
         self.fallback = fallback
         self.patterns = [_keywords_pattern(s.keywords) for s in specs]
+        self.index = KeywordIndex.build([s.keywords for s in specs])
         texts: list[str] = []
         owner: list[int] = []
         for i, s in enumerate(specs):
@@ -140,9 +197,14 @@ class CategoryModel:
     def keyword_bonus(self, texts: Sequence[str]) -> np.ndarray:
         """Per text and category, the score bonus its keywords earn (shape (n, k))."""
         bonus = np.zeros((len(texts), len(self.names)), np.float32)
+        index = self.index
         for row, text in enumerate(texts):
-            for j, pattern in enumerate(self.patterns):
-                bonus[row, j] = KEYWORD_BONUS * min(_hits(pattern, text), MAX_KEYWORD_HITS)
+            counts = index.hits(text) if index is not None else None
+            if counts is None:
+                counts = [_hits(pattern, text) for pattern in self.patterns]
+            for j, n in enumerate(counts):
+                if n:
+                    bonus[row, j] = KEYWORD_BONUS * min(n, MAX_KEYWORD_HITS)
         return bonus
 
     def assign(
@@ -161,9 +223,17 @@ class CategoryModel:
         scores = sims + (self.keyword_bonus(texts) if bonus is None else bonus)
         scores[:, ~self.has_proto] = -np.inf
         pos = [not u for u in unhappy] if positive is None else positive
+        if np.isnan(scores).any():  # the row-by-row rules say what NaN means
+            return self._assign_rows(scores, unhappy, pos)
+        return self._assign_batch(scores, np.asarray(unhappy, bool), np.asarray(pos, bool))
+
+    def _assign_rows(
+        self, scores: np.ndarray, unhappy: Sequence[bool], pos: Sequence[bool]
+    ) -> list[tuple[str, float]]:
+        """:func:`decide` and the confidence, one row at a time."""
         fb = self.names.index(self.fallback) if self.fallback in self.names else None
         out: list[tuple[str, float]] = []
-        for row in range(len(texts)):
+        for row in range(len(scores)):
             s = scores[row]
             choice = decide(self.names, s, bool(unhappy[row]), bool(pos[row]), self.fallback)
             if choice is None:
@@ -178,3 +248,54 @@ class CategoryModel:
             p = np.exp((z - z.max()) / TEMPERATURE)
             out.append((self.names[choice], float(p[choice] / p.sum())))
         return out
+
+    def _assign_batch(
+        self, scores: np.ndarray, unhappy: np.ndarray, pos: np.ndarray
+    ) -> list[tuple[str, float]]:
+        """:meth:`_assign_rows` for a whole batch at once: the same choices (first of
+        equal scores, as ``max`` takes them) and the same float32 confidences."""
+        names, n, k = self.names, len(scores), len(self.names)
+        praise = names.index(PRAISE) if PRAISE in names else None
+        other = names.index(self.fallback) if self.fallback in names else None
+        cols = np.arange(k)
+        # unhappy: the best of every category but praise; None if it is the fallback or -inf
+        not_praise = cols != praise
+        masked = np.where(not_praise, scores, -np.inf)
+        best_u = masked.argmax(axis=1) if not_praise.any() else np.full(n, -1)
+        best_u_score = masked[np.arange(n), best_u] if not_praise.any() else np.full(n, -np.inf)
+        ok_u = np.isfinite(best_u_score) & (best_u != other)
+        # not unhappy: praise when positive and close, else a clear problem, else None
+        problems = not_praise & (cols != other)
+        if problems.any():
+            masked = np.where(problems, scores, -np.inf)
+            best_p = masked.argmax(axis=1)
+            best_p_score = masked[np.arange(n), best_p]
+        else:
+            best_p, best_p_score = np.full(n, -1), np.full(n, -np.inf, np.float32)
+        is_praise = np.zeros(n, bool)
+        if praise is not None:
+            sp = scores[:, praise]
+            is_praise = pos & (sp >= PRAISE_MIN) & (sp >= best_p_score)
+        is_problem = best_p_score >= PROBLEM_MIN
+        if other is not None:
+            is_problem &= best_p_score >= scores[:, other]
+        fb = -1 if other is None else other
+        choice = np.where(
+            unhappy,
+            np.where(ok_u, best_u, fb),
+            np.where(
+                is_praise, praise if praise is not None else -1, np.where(is_problem, best_p, fb)
+            ),
+        )
+        allowed = np.isfinite(scores)
+        if praise is not None:
+            allowed[unhappy, praise] = False
+        z = np.where(allowed, scores, -1e9)
+        p = np.exp((z - z.max(axis=1, keepdims=True)) / TEMPERATURE)
+        rows = np.arange(n)
+        safe = np.maximum(choice, 0)
+        conf = (p[rows, safe] / p.sum(axis=1)).tolist()
+        return [
+            (names[c], conf[i]) if c >= 0 else (self.fallback, 0.0)
+            for i, c in enumerate(choice.tolist())
+        ]

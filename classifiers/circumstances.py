@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from classifiers.text import lower_matches_ignorecase
+
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "bereavement": re.compile(
         r"\b(funeral|passed away|passed on|died|death of|memorial|condolences|grieving|"
@@ -33,6 +35,18 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
+#: The same patterns without IGNORECASE, for lower-cased text (about twice as fast; the
+#: same answer: see :func:`lower_matches_ignorecase`).  Only if they are ASCII lower case.
+_LOWER_PATTERNS: dict[str, re.Pattern[str]] | None = (
+    {name: re.compile(pattern.pattern) for name, pattern in _PATTERNS.items()}
+    if all(p.pattern.isascii() and p.pattern == p.pattern.lower() for p in _PATTERNS.values())
+    else None
+)
+
+
 def detect_circumstances(text: str) -> tuple[str, ...]:
     """Return the special circumstances mentioned in ``text``, in a stable order."""
+    if _LOWER_PATTERNS is not None and lower_matches_ignorecase(text):
+        low = text.lower()
+        return tuple(name for name, pattern in _LOWER_PATTERNS.items() if pattern.search(low))
     return tuple(name for name, pattern in _PATTERNS.items() if pattern.search(text))

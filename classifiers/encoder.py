@@ -36,6 +36,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -148,6 +149,19 @@ def top_layer_count(top_weights: Path | None) -> int:
     return len({int(k.split(".")[2]) for k in keys if k.startswith("encoder.layer.")})
 
 
+@dataclass
+class EncodeJob:
+    """An encoding under way (:meth:`MiniLMEncoder.start`)."""
+
+    #: the texts as the encoder sees them, one per input text
+    norm: list[str]
+    #: row in ``sent``/``topic`` of each text this job encodes (not cached before)
+    rows: dict[str, int]
+    sent: np.ndarray | None
+    topic: np.ndarray | None
+    runs: list[Future[None]] = field(default_factory=list)
+
+
 class MiniLMEncoder:
     """Cached encoder returning (sentiment, topic) pooled vectors, one text at a time."""
 
@@ -212,37 +226,53 @@ class MiniLMEncoder:
         return self._bert
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        # encode_batch_fast (tokenizers >= 0.21): the same ids without character offsets
+        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        return [e.ids for e in encode(list(texts))]
 
     def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        sent, topic, runs = self._launch(texts)
+        for run in runs:
+            run.result()
+        return sent, topic
+
+    def _launch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[Future[None]]]:
+        """Start the forward pass of ``texts``: (sent, topic, runs); the arrays are filled
+        when every run is done.  ONNX batches go to the pool when it has more than one
+        thread and there is more than one batch; otherwise the work is done here."""
         ids = self.token_ids(texts)
         sent = np.zeros((len(texts), self.dim), dtype=np.float32)
         topic = np.zeros((len(texts), self.dim), dtype=np.float32)
+        runs: list[Future[None]] = []
         if self._session is not None:
-            self._forward_onnx(ids, sent, topic)
+            runs = self._forward_onnx(ids, sent, topic)
         else:
             self._forward_torch(ids, sent, topic)
-        return sent, topic
+        return sent, topic, runs
 
-    def _forward_onnx(self, ids: list[list[int]], sent: np.ndarray, topic: np.ndarray) -> None:
+    def _forward_onnx(
+        self, ids: list[list[int]], sent: np.ndarray, topic: np.ndarray
+    ) -> list[Future[None]]:
         # Length-sorted batches (little padding; activation scales are fixed, so a row's
         # result does not depend on its neighbours), longest first so the cores finish
-        # together, side by side on the pool (each run is single-threaded).
+        # together, side by side on the pool (each run is single-threaded).  The batches
+        # are padded here, so a pool thread needs the GIL only to start and end a run.
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         size = max(1, min(self.batch_size, ONNX_BATCH))
         chunks = [order[s : s + size] for s in range(0, len(order), size)]
         session = self._session
 
-        def run(idx: list[int]) -> None:
-            arr, msk = pad_batch(ids, idx)
+        def run(idx: list[int], arr: np.ndarray, msk: np.ndarray) -> None:
             s_out, t_out = session.run(None, {"input_ids": arr, "attention_mask": msk})
             sent[idx], topic[idx] = s_out, t_out
 
+        batches = [(idx, *pad_batch(ids, idx)) for idx in chunks]
         if self.workers > 1 and len(chunks) > 1:
-            list(self._pool().map(run, chunks))
-        else:
-            for idx in chunks:
-                run(idx)
+            pool = self._pool()
+            return [pool.submit(run, *batch) for batch in batches]
+        for batch in batches:
+            run(*batch)
+        return []
 
     def _forward_torch(self, ids: list[list[int]], sent: np.ndarray, topic: np.ndarray) -> None:
         import torch
@@ -276,17 +306,39 @@ class MiniLMEncoder:
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Return (sentiment, topic) arrays of shape (len(texts), dim)."""
+        return self.finish(self.start(texts))
+
+    def start(self, texts: Sequence[str], pending: Sequence[EncodeJob] = ()) -> EncodeJob:
+        """Start encoding ``texts`` and return at once (the ONNX runs go on in the pool);
+        :meth:`finish` waits for the vectors.  Texts that a ``pending`` job (started
+        earlier, finished before this one) is already encoding are not encoded twice.
+        Each job encodes what ``encode`` would have after the pending ones: the same
+        texts in the same batches, so the same vectors."""
         norm = [model_input(t) for t in texts]
         with self._lock:
-            todo = list(dict.fromkeys(t for t in norm if t not in self._cache))
+            todo = [
+                t
+                for t in dict.fromkeys(norm)
+                if t not in self._cache and not any(t in job.rows for job in pending)
+            ]
+        if not todo:
+            return EncodeJob(norm, {}, None, None, [])
+        sent, topic, runs = self._launch(todo)
+        return EncodeJob(norm, {t: i for i, t in enumerate(todo)}, sent, topic, runs)
+
+    def finish(self, job: EncodeJob) -> tuple[np.ndarray, np.ndarray]:
+        """The (sentiment, topic) arrays of a :meth:`start`-ed job, once its runs are done."""
+        for run in job.runs:
+            run.result()
         fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if todo:
-            s, tp = self._forward(todo)
-            fresh = {t: (s[i], tp[i]) for i, t in enumerate(todo)}
+        if job.sent is not None and job.topic is not None:
+            s, tp = job.sent, job.topic
+            fresh = {t: (s[i], tp[i]) for t, i in job.rows.items()}
             with self._lock:
                 self._cache.update(fresh)
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
+        norm = job.norm
         sent = np.zeros((len(norm), self.dim), dtype=np.float32)
         topic = np.zeros((len(norm), self.dim), dtype=np.float32)
         missing: list[int] = []

@@ -8,7 +8,9 @@ package, our top layers and head from ``classifiers/weights/`` — or, when
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,14 @@ import numpy as np
 from classifiers.base import Label, Prediction
 from classifiers.categories import CategoryModel
 from classifiers.circumstances import detect_circumstances
-from classifiers.encoder import GRAPH_VERSION, INT8_SCHEME, MiniLMEncoder
+from classifiers.encoder import GRAPH_VERSION, INT8_SCHEME, EncodeJob, MiniLMEncoder
 from classifiers.head import LABEL_ORDER, Head
 from classifiers.progress import Progress
 from classifiers.settings import ClassifierSettings
 from listener.errors import ClassifierError
+
+#: VADER features, keyword bonus and circumstances of a batch (``_text_features``).
+_Features = tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "minilm-vader-v2"
 ACTIVE_FILE = "ACTIVE"
@@ -158,15 +163,32 @@ class MiniLMClassifier:
         if not texts:
             return []
         self.reload_if_changed()
-        out: list[Prediction] = []
         step = max(self.settings.batch_size * 16, 1)
-        for start in range(0, len(texts), step):
-            out += self._predict(texts[start : start + step])
+        steps = [texts[start : start + step] for start in range(0, len(texts), step)]
+        # A pipeline over the steps: while the pool runs one step's ONNX batches (they
+        # release the GIL), this thread tokenizes the next step and turns the previous
+        # one's vectors into predictions; the pure-Python features of each step run on
+        # the pool beside the batches.  Each step encodes the texts (and in the batches)
+        # it would have one step at a time: the results are the same.
+        encoder = self.encoder
+        started: deque[tuple[list[str], Future[_Features], EncodeJob]] = deque()
+
+        def launch(chunk: list[str]) -> None:
+            features = encoder.submit(self._text_features, chunk)
+            job = encoder.start(chunk, [job for _, _, job in started])
+            started.append((chunk, features, job))
+
+        launch(steps[0])
+        out: list[Prediction] = []
+        for k in range(len(steps)):
+            if k + 1 < len(steps):
+                launch(steps[k + 1])
+            chunk, features, job = started.popleft()
+            sent, topic = encoder.finish(job)
+            out += self._predictions(chunk, sent, topic, *features.result())
         return out
 
-    def _text_features(
-        self, texts: list[str]
-    ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+    def _text_features(self, texts: list[str]) -> _Features:
         """The pure-Python features: VADER, category keywords, circumstances.
 
         Computed once per distinct text (retweets and copy-paste complaints repeat).
@@ -183,39 +205,46 @@ class MiniLMClassifier:
             [circumstances[i] for i in rows],
         )
 
-    def _predict(self, texts: list[str]) -> list[Prediction]:
-        # The Python features are computed on the encoder's pool beside the ONNX
-        # batches (which release the GIL), instead of after them.
-        side = self.encoder.submit(self._text_features, texts)
-        sent, topic = self.encoder.encode(texts)
-        lex, bonus, circumstances = side.result()
+    def _predictions(
+        self,
+        texts: list[str],
+        sent: np.ndarray,
+        topic: np.ndarray,
+        lex: np.ndarray,
+        bonus: np.ndarray,
+        circumstances: list[tuple[str, ...]],
+    ) -> list[Prediction]:
         x = self.head.features(sent, lex)
         unhappy_p = self.head.unhappy_proba(x)
         probs = self.head.sentiment_proba(x)
         unhappy = unhappy_p >= self.settings.threshold
+        # Python floats and bools once for the batch (float32 → float is exact)
+        rows = probs.tolist()
+        top = probs.argmax(axis=1).tolist()
+        flags = unhappy.tolist()
+        scores = unhappy_p.tolist()
         labels: list[Label] = []
-        for i in range(len(texts)):
-            label: Label = LABEL_ORDER[int(np.argmax(probs[i]))]  # type: ignore[assignment]
-            if unhappy[i] and label != "negative":
+        for i, row in enumerate(rows):
+            label: Label = LABEL_ORDER[top[i]]  # type: ignore[assignment]
+            if flags[i] and label != "negative":
                 label = "negative"
-            elif not unhappy[i] and label == "negative":
-                label = "neutral" if probs[i][1] >= probs[i][2] else "positive"
+            elif not flags[i] and label == "negative":
+                label = "neutral" if row[1] >= row[2] else "positive"
             labels.append(label)
         cats = self.categories.assign(
-            texts, topic, unhappy.tolist(), bonus, [lab == "positive" for lab in labels]
+            texts, topic, flags, bonus, [lab == "positive" for lab in labels]
         )
-        preds = []
-        for i in range(len(texts)):
-            preds.append(
-                Prediction(
-                    label=labels[i],
-                    probabilities={k: float(v) for k, v in zip(LABEL_ORDER, probs[i], strict=True)},
-                    unhappy_score=float(unhappy_p[i]),
-                    unhappy=bool(unhappy[i]),
-                    category=cats[i][0],
-                    category_score=cats[i][1],
-                    circumstances=circumstances[i],
-                    model_version=self.version,
-                )
+        version = self.version
+        return [
+            Prediction(
+                label=labels[i],
+                probabilities=dict(zip(LABEL_ORDER, row, strict=True)),
+                unhappy_score=scores[i],
+                unhappy=flags[i],
+                category=cats[i][0],
+                category_score=cats[i][1],
+                circumstances=circumstances[i],
+                model_version=version,
             )
-        return preds
+            for i, row in enumerate(rows)
+        ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from classifiers import ClassifierSettings, Prediction, load_classifier
+from classifiers.text import model_input
 from listener.errors import ClassifierError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -329,3 +330,28 @@ def test_int8_graph_quantizes_activations_with_fixed_scales(minilm) -> None:  # 
     for n in quantizers:
         assert n.input[1] in constants and n.input[2] in constants, n.name
     assert sum(n.op_type == "MatMulIntegerToFloat" for n in graph.node) == 36
+
+
+@pytest.mark.model
+def test_steps_run_as_a_pipeline_with_the_results_of_one_step_at_a_time(
+    minilm, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """``predict`` encodes the next step while it finishes this one: each step still
+    encodes exactly what it would one step at a time (repeated posts once), so the
+    predictions are equal, not just close."""
+    texts = [*real_tweets(90), *COMPLAINTS, *HAPPY]
+    texts += texts[5:45]  # posts repeated in later steps
+    monkeypatch.setattr(minilm, "settings", minilm.settings.model_copy(update={"batch_size": 2}))
+    step = 2 * 16
+    minilm.encoder.clear_cache()
+    steps = [texts[s : s + step] for s in range(0, len(texts), step)]
+    one_at_a_time = [p for chunk in steps for p in minilm.predict(chunk)]
+    minilm.encoder.clear_cache()
+    encoded: list[str] = []
+    launch = minilm.encoder._launch
+    monkeypatch.setattr(
+        minilm.encoder, "_launch", lambda todo: (encoded.extend(todo), launch(todo))[1]
+    )
+    pipelined = minilm.predict(texts)
+    assert len(encoded) == len(set(encoded)) == len({model_input(t) for t in texts})
+    assert pipelined == one_at_a_time
