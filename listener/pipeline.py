@@ -22,11 +22,13 @@ import structlog
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from listener import models as m
 from listener import rollups
 from listener.alerts.conditions import failure_kind
 from listener.cases import followup, linking
+from listener.cases.batch import BatchReads, batch_of, reading
 from listener.cases.followup import Follow
 from listener.cases.offering import (
     decide_for_case,
@@ -64,6 +66,7 @@ from listener.quarantine import record as record_quarantine
 from listener.redact import mask_text
 from listener.scheduling import jittered, next_check_after_error
 from listener.triage import Triage, TriageInput, score_case, sla_due
+from listener.understanding import Understanding
 
 if TYPE_CHECKING:
     from classifiers import Prediction
@@ -737,6 +740,11 @@ def _classification_row(mention_id: int, pred: Prediction, now: datetime) -> dic
 
 
 def _open_case_for(session: Session, author_ids: list[int], since: datetime) -> m.Case | None:
+    reads = batch_of(session)  # the set-based path looked the batch's open cases up once
+    if reads is not None:
+        known, case = reads.open_case(author_ids, since)
+        if known:
+            return case
     return session.scalars(
         select(m.Case)
         .where(
@@ -756,14 +764,19 @@ def _follow_conversation(
     author: m.Author,
     pred: Prediction,
     now: datetime,
-    kind: str | None = None,
+    kind: str | Callable[[], str] | None = None,
 ) -> tuple[m.Case | None, followup.Followup | None]:
     """The conversation hook: the case this post follows and what it is to it
-    (the brand's answer, a follow-up, or nothing) — see :mod:`listener.cases.followup`."""
+    (the brand's answer, a follow-up, or nothing) — see :mod:`listener.cases.followup`.
+
+    ``kind``: what the post's reading says it is, or a function that reads it (called
+    only when a customer's post has a case to follow: the only time the decision asks)."""
     triage_cfg = settings.triage
     customer = linking.customer_ids(session, author)
     recent = _open_case_for(session, customer, mention.published_at - triage_cfg.repeat_window)
     found = followup.find_case(session, settings, mention, author, customer, recent)
+    if callable(kind):
+        kind = kind() if found.case is not None and not found.by_brand else None
     decision = followup.decide(
         followup.PostFacts(
             published_at=mention.published_at,
@@ -799,11 +812,11 @@ def _triage_mention(
     if mention.case_id is not None:
         return 0, 0
     # what the post says, read in context (listener.understanding): its circumstances are
-    # the context-based ones, not the classifier's single keywords
-    understood = understand_mention(settings, mention, pred.category)
-    circumstances = understood.circumstances
+    # the context-based ones, not the classifier's single keywords. Read when a rule asks
+    # (a happy post with no case to follow never does), once
+    reading = _Reading(session, settings, mention, pred.category)
     case, follow = _follow_conversation(
-        session, settings, mention, author, pred, now, understood.kind
+        session, settings, mention, author, pred, now, lambda: reading().kind
     )
     if follow is not None and not follow.joins:
         if follow.kind in (Follow.BRAND_ANSWER, Follow.BRAND_POST):
@@ -815,6 +828,7 @@ def _triage_mention(
         case.last_mention_at = max(
             case.last_mention_at or mention.published_at, mention.published_at
         )
+        _saw(session, case, mention)
         data = {
             "label": pred.label,
             "unhappy": pred.unhappy,
@@ -834,7 +848,7 @@ def _triage_mention(
         if pred.unhappy:
             # re-score the whole case: its worst post, every circumstance, how many posts
             case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
-            case.circumstances = sorted(set(case.circumstances) | set(circumstances))
+            case.circumstances = sorted(set(case.circumstances) | set(reading().circumstances))
             t = _score(
                 settings,
                 author,
@@ -851,16 +865,18 @@ def _triage_mention(
         )
         linking.suggest_links(session, settings, case, now)  # the new post may name an order
         if needs_draft:
-            return 0, int(write_draft(session, settings, cfg, case, mention, author, now))
+            return 0, int(_first_draft(session, settings, cfg, case, mention, author, now))
         return 0, 0
     if not pred.unhappy and not (
         pred.label != "positive"
-        and understood.kind == "complaint"
-        and (understood.failed_order or understood.asks_refund)
+        and reading().kind == "complaint"
+        and (reading().failed_order or reading().asks_refund)
     ):
         # an order that failed, or a customer asking for their money back, is an unhappy
         # customer whatever the model's score says
         return 0, 0
+    understood = reading()
+    circumstances = understood.circumstances
     t = _score(
         settings,
         author,
@@ -888,6 +904,7 @@ def _triage_mention(
     session.add(case)
     session.flush()
     mention.case_id = case.id
+    _saw(session, case, mention, opened=True)
     decide_for_case(session, settings, case, understood, now)
     session.add(
         m.Event(
@@ -908,12 +925,66 @@ def _triage_mention(
             },
         )
     )
-    drafted = write_draft(session, settings, cfg, case, mention, author, now)
+    drafted = _first_draft(session, settings, cfg, case, mention, author, now)
     linking.suggest_links(session, settings, case, now)  # shown to agents, never merged
     return 1, int(drafted)
 
 
+def _saw(session: Session, case: m.Case, mention: m.Mention, *, opened: bool = False) -> None:
+    """Tell the batch's reads (set-based path) that triage opened or joined ``case``."""
+    reads = batch_of(session)
+    if reads is not None:
+        reads.saw(case, mention, opened=opened)
+
+
+def _first_draft(
+    session: Session,
+    settings: Settings,
+    cfg: SourceSettings,
+    case: m.Case,
+    mention: m.Mention,
+    author: m.Author,
+    now: datetime,
+) -> bool:
+    """:func:`write_draft`, its time counted as the batch's drafting stage."""
+    t0 = time.perf_counter()
+    try:
+        return write_draft(session, settings, cfg, case, mention, author, now)
+    finally:
+        reads = batch_of(session)
+        if reads is not None:
+            reads.draft_seconds += time.perf_counter() - t0
+
+
+class _Reading:
+    """:func:`understand_mention` of one post, read on first use and kept; the set-based
+    path's batch keeps it for the draft (listener.cases.batch)."""
+
+    def __init__(
+        self, session: Session, settings: Settings, mention: m.Mention, category: str
+    ) -> None:
+        self.session, self.settings, self.mention, self.category = (
+            session,
+            settings,
+            mention,
+            category,
+        )
+        self.understood: Understanding | None = None
+
+    def __call__(self) -> Understanding:
+        if self.understood is None:
+            self.understood = understand_mention(self.settings, self.mention, self.category)
+            reads = batch_of(self.session)
+            if reads is not None:
+                reads.read(self.mention, self.category, self.understood)
+        return self.understood
+
+
 def _first_post_at(session: Session, case: m.Case) -> datetime:
+    reads = batch_of(session)  # a case the batch opened: its posts are known
+    posts = reads.posts_of(case.id) if reads is not None else None
+    if posts:
+        return min(p.published_at for p in posts)
     first = session.scalars(
         select(m.Mention.published_at)
         .where(m.Mention.case_id == case.id)
@@ -968,8 +1039,24 @@ def write_draft(
     """
     channel = channel_for(cfg, author.platform)
     suggestions = suggest_for_case(session, settings, case, now)
+    reads = batch_of(session)
+    if (
+        reads is not None
+        and reads.opened_here(case.id)
+        and "offers" not in case.__dict__
+        and not any(s.eligible for s in suggestions)
+    ):
+        # the batch opened it and no offer was stored: it has none (no lazy load)
+        set_committed_value(case, "offers", [])
     context = draft_context_for(
-        session, settings, case, mention, channel, now, top_offer_context(suggestions, settings)
+        session,
+        settings,
+        case,
+        mention,
+        channel,
+        now,
+        top_offer_context(suggestions, settings),
+        understood=None if reads is None else reads.understood(mention, case.category),
     )
     try:
         rendered = render(
@@ -1149,12 +1236,27 @@ def _store_bulk(
         counts.added.append(rollups.counted(mention, counts.terms))
     # triage (and the drafts of the cases it opens): the per-post decider, post by post in
     # order, so following conversations and linking customers decide exactly as per post
+    # the reads triage makes for each post, made once for the batch (listener.cases.batch)
     t0 = time.perf_counter()
-    for mention, author, pred in items:
-        opened, drafted = _triage_mention(session, settings, cfg, src, mention, author, pred, now)
-        outcome.cases_opened += opened
-        outcome.drafts += drafted
+    reads = BatchReads(
+        session,
+        authors.values(),
+        open_since=posts[0].published_at - settings.triage.repeat_window,
+        created_since=now - settings.recovery.caps.customer_period,
+    )
+    if settings.linking.suggest:
+        reads.fetch_link_keys(
+            session, linking.lookup_keys(settings, [x[0] for x in items], authors.values())
+        )
+    with reading(session, reads):
+        for mention, author, pred in items:
+            opened, drafted = _triage_mention(
+                session, settings, cfg, src, mention, author, pred, now
+            )
+            outcome.cases_opened += opened
+            outcome.drafts += drafted
     outcome.stage_ms["triage"] = (time.perf_counter() - t0) * 1000
+    outcome.stage_ms["drafts"] = reads.draft_seconds * 1000
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
 
 
