@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from sqlalchemy import func, insert, or_, select
@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from listener.app import App
 
 log = structlog.get_logger("listener.pipeline")
+_Row = TypeVar("_Row", bound=m.Base)
 
 OPEN_STATUSES = OPEN  # kept for callers; the statuses live in listener.cases.status
 CLOSED_STATUSES = CLOSED
@@ -887,22 +888,24 @@ def _triage_mention(
         posts=1,
         span=None,
     )
-    case = m.Case(
-        author_id=author.id,
-        source_id=src.id,
-        status=CaseStatus.NEW,
-        priority=t.priority,
-        reasons=t.reasons,
-        category=pred.category,
-        circumstances=list(circumstances),
-        unhappy_score=float(pred.unhappy_score),
-        sla_due_at=sla_due(mention.published_at, now, triage_cfg.first_response_sla),
-        mention_count=1,
-        last_mention_at=mention.published_at,
-        created_at=now,
+    case = _insert_now(
+        session,
+        m.Case,
+        {
+            "author_id": author.id,
+            "source_id": src.id,
+            "status": CaseStatus.NEW,
+            "priority": t.priority,
+            "reasons": t.reasons,
+            "category": pred.category,
+            "circumstances": list(circumstances),
+            "unhappy_score": float(pred.unhappy_score),
+            "sla_due_at": sla_due(mention.published_at, now, triage_cfg.first_response_sla),
+            "mention_count": 1,
+            "last_mention_at": mention.published_at,
+            "created_at": now,
+        },
     )
-    session.add(case)
-    session.flush()
     mention.case_id = case.id
     _saw(session, case, mention, opened=True)
     decide_for_case(session, settings, case, understood, now)
@@ -954,6 +957,13 @@ def _first_draft(
         reads = batch_of(session)
         if reads is not None:
             reads.draft_seconds += time.perf_counter() - t0
+
+
+def _insert_now(session: Session, model: type[_Row], values: dict[str, Any]) -> _Row:
+    """Insert one row now and return it (its id is needed at once) without flushing the
+    rest of what is pending: that goes out with the next flush, together."""
+    with session.no_autoflush:
+        return session.scalars(insert(model).returning(model), [values]).one()
 
 
 class _Reading:
@@ -1081,19 +1091,25 @@ def write_draft(
     text, writer_note = rendered.text, None
     if settings.recovery.writer.url:
         text, writer_note = _rewrite(settings, case, mention, author, channel, rendered.text)
-    draft = m.Draft(
-        case_id=case.id,
-        channel=channel,
-        template=rendered.template,
-        variant=rendered.variant,
-        text=text,
-        subject=rendered.subject,
-        in_reply_to_mention_id=mention.id,
-        created_by=actor,
-        created_at=now,
+    draft = _insert_now(
+        session,
+        m.Draft,
+        {
+            "case_id": case.id,
+            "channel": channel,
+            "template": rendered.template,
+            "variant": rendered.variant,
+            "text": text,
+            "subject": rendered.subject,
+            "in_reply_to_mention_id": mention.id,
+            "created_by": actor,
+            "created_at": now,
+        },
     )
-    session.add(draft)
-    session.flush()
+    if reads is not None and reads.opened_here(case.id):
+        # the batch opened it: its drafts are the ones written here (no lazy load)
+        earlier = list(case.drafts) if "drafts" in case.__dict__ else []
+        set_committed_value(case, "drafts", [*earlier, draft])
     case.status = CaseStatus.DRAFTED
     session.add(
         m.Event(
