@@ -97,7 +97,8 @@ class PollOutcome:
     error_kind: str | None = None
     problems: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
-    #: milliseconds per stage of storing: clean, classify, store (drafts included), drafts
+    #: milliseconds per stage of storing: clean, classify, store (drafts included); and,
+    #: within store on the set-based path, triage, drafts (first drafts) and followups
     stage_ms: dict[str, float] = field(default_factory=dict)
     next_check_at: datetime | None = None
 
@@ -861,9 +862,13 @@ def _triage_mention(
                 span=case.last_mention_at - _first_post_at(session, case),
             )
             case.priority, case.reasons = max(case.priority, t.priority), t.reasons
+        t0 = time.perf_counter()
         needs_draft = followup.apply(
             session, settings, case, mention, follow, now, label=pred.label, unhappy=pred.unhappy
         )
+        reads = batch_of(session)
+        if reads is not None:
+            reads.followup_seconds += time.perf_counter() - t0
         linking.suggest_links(session, settings, case, now)  # the new post may name an order
         if needs_draft:
             return 0, int(_first_draft(session, settings, cfg, case, mention, author, now))
@@ -1273,6 +1278,7 @@ def _store_bulk(
             outcome.drafts += drafted
     outcome.stage_ms["triage"] = (time.perf_counter() - t0) * 1000
     outcome.stage_ms["drafts"] = reads.draft_seconds * 1000
+    outcome.stage_ms["followups"] = reads.followup_seconds * 1000
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
 
 

@@ -108,6 +108,8 @@ class BatchReads:
         self._link_cases: dict[int, m.Case] = {}
         #: seconds spent writing first drafts (the bench's "drafts" stage)
         self.draft_seconds = 0.0
+        #: seconds spent applying follow-ups (mostly re-rendering the drafts they refresh)
+        self.followup_seconds = 0.0
 
     # -- what triage tells it -------------------------------------------------------
 
