@@ -396,15 +396,13 @@ def suggest_links(
     author = case.author
     group = customer_ids(session, author) if author is not None else [case.author_id]
     since = min(mine.times) - window
-    found_ids = (
+    ids = (
         reads.link_candidates(case.id, wanted, since=since, group=group, limit=limit)
         if reads is not None
         else None
     )
-    ids = (
-        found_ids
-        if found_ids is not None
-        else list(
+    if ids is None:
+        ids = list(
             session.scalars(
                 select(m.LinkKey.case_id)
                 .join(m.Case, m.Case.id == m.LinkKey.case_id)
@@ -419,7 +417,6 @@ def suggest_links(
                 .limit(limit)
             )
         )
-    )
     if not ids:
         return []
     others = (
