@@ -1276,6 +1276,7 @@ def _store_bulk(
             )
             outcome.cases_opened += opened
             outcome.drafts += drafted
+        session.flush()  # the last events, numbered like the rest
     outcome.stage_ms["triage"] = (time.perf_counter() - t0) * 1000
     outcome.stage_ms["drafts"] = reads.draft_seconds * 1000
     outcome.stage_ms["followups"] = reads.followup_seconds * 1000
