@@ -237,13 +237,14 @@ def render(rows: list[dict[str, Any]], posts: int, large: int) -> str:
         f"{large:,} posts as a `listener backfill` in 1 MiB chunks (set-based path). "
         "*mentions/s* is end to end (collect, clean, classify, store, triage, draft, commit); "
         "*stored/s* counts the storing stage without the drafts (authors, mentions, "
-        "classifications, triage, cases, events, rollups); *ratio* is against the per-post "
-        "path's figure in the same run. Peak memory is the process's maximum RSS, the model "
-        "included.",
+        "classifications, triage, cases, events, rollups); *follow-ups s* is the part of "
+        "storing spent applying customers' follow-ups (mostly re-rendering the drafts they "
+        "refresh; set-based path only); *ratio* is against the per-post path's figure in the "
+        "same run. Peak memory is the process's maximum RSS, the model included.",
         "",
         "| database | classifier | posts | path | seconds | mentions/s | ratio | classify s | "
-        "store s | drafts s | stored/s | ratio | cases | peak MB |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "store s | drafts s | follow-ups s | stored/s | ratio | cases | peak MB |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     # the per-post path writes its drafts inside triage: its drafting time is taken to be
     # the set-based run's (the same function for the same cases), marked ≈
@@ -267,11 +268,13 @@ def render(rows: list[dict[str, Any]], posts: int, large: int) -> str:
         b = base.get(key)
         ratio = f"{r['per_second'] / b[0]:.1f}×" if b and b[0] else "—"
         ratio_stored = f"{stored / b[1]:.1f}×" if b and b[1] else "—"
+        follow = f"{st['followups']:.1f}" if "followups" in st else "—"
         lines.append(
             f"| {r['db']} | {r['classifier']} | {r['mentions']:,} | {r['path']} | "
             f"{r['seconds']:.1f} | {r['per_second']:,.0f} | {ratio} | "
             f"{st.get('classify', 0.0):.1f} | {store:.1f} | "
-            f"{'≈' if approx else ''}{drafts or 0:.1f} | {'≈' if approx else ''}{stored:,.0f} | "
+            f"{'≈' if approx else ''}{drafts or 0:.1f} | {follow} | "
+            f"{'≈' if approx else ''}{stored:,.0f} | "
             f"{ratio_stored} | {r['cases']:,} | {r['peak_mb']:.0f} |"
         )
     return "\n".join(lines)

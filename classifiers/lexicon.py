@@ -25,6 +25,16 @@ def _keyword_pattern(keyword: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){escaped}(?!\w)", re.IGNORECASE)
 
 
+def _any_pattern(keywords: list[str]) -> re.Pattern[str]:
+    """Matches where any of ``keywords`` does (the alternation backtracks through every
+    keyword at each position, so it finds a match exactly when one keyword's own pattern
+    would)."""
+    if not keywords:
+        return re.compile(r"(?!)")
+    alternatives = "|".join(re.escape(k.strip()) for k in keywords)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
 @lru_cache(maxsize=1)
 def _analyzer():  # type: ignore[no-untyped-def]
     """VADER (:class:`classifiers.vader.FastVader`: the same scores, in half the time,
@@ -55,10 +65,18 @@ class LexiconClassifier:
             (spec.name, [_keyword_pattern(k) for k in spec.keywords if k.strip()])
             for spec in settings.categories
         ]
+        # one search per category first: a text that names none of its keywords (most
+        # texts, for most categories) skips the keyword-by-keyword count
+        self._any = [
+            _any_pattern([k for k in s.keywords if k.strip()]) for s in settings.categories
+        ]
 
     def _categorise(self, text: str, label: Label) -> tuple[str, float, int]:
         """Return (category, score, problem keyword hits)."""
-        hits = {name: sum(1 for p in pats if p.search(text)) for name, pats in self._patterns}
+        hits = {
+            name: sum(1 for p in pats if p.search(text)) if any_.search(text) else 0
+            for (name, pats), any_ in zip(self._patterns, self._any, strict=True)
+        }
         problem_hits = sum(v for k, v in hits.items() if k not in _NON_PROBLEM)
         if label == "positive" and hits.get("praise", 0) and problem_hits <= hits["praise"]:
             best = "praise"

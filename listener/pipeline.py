@@ -16,17 +16,19 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from listener import models as m
 from listener import rollups
 from listener.alerts.conditions import failure_kind
 from listener.cases import followup, linking
+from listener.cases.batch import BatchReads, batch_of, reading
 from listener.cases.followup import Follow
 from listener.cases.offering import (
     context_of,
@@ -65,12 +67,14 @@ from listener.quarantine import record as record_quarantine
 from listener.redact import mask_text
 from listener.scheduling import jittered, next_check_after_error
 from listener.triage import Triage, TriageInput, score_case, sla_due
+from listener.understanding import Understanding
 
 if TYPE_CHECKING:
     from classifiers import Prediction
     from listener.app import App
 
 log = structlog.get_logger("listener.pipeline")
+_Row = TypeVar("_Row", bound=m.Base)
 
 OPEN_STATUSES = OPEN  # kept for callers; the statuses live in listener.cases.status
 CLOSED_STATUSES = CLOSED
@@ -94,7 +98,8 @@ class PollOutcome:
     error_kind: str | None = None
     problems: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
-    #: milliseconds per stage of storing: clean, classify, store (drafts included), drafts
+    #: milliseconds per stage of storing: clean, classify, store (drafts included); and,
+    #: within store on the set-based path, triage, drafts (first drafts) and followups
     stage_ms: dict[str, float] = field(default_factory=dict)
     next_check_at: datetime | None = None
 
@@ -738,6 +743,11 @@ def _classification_row(mention_id: int, pred: Prediction, now: datetime) -> dic
 
 
 def _open_case_for(session: Session, author_ids: list[int], since: datetime) -> m.Case | None:
+    reads = batch_of(session)  # the set-based path looked the batch's open cases up once
+    if reads is not None:
+        known, case = reads.open_case(author_ids, since)
+        if known:
+            return case
     return session.scalars(
         select(m.Case)
         .where(
@@ -757,15 +767,22 @@ def _follow_conversation(
     author: m.Author,
     pred: Prediction,
     now: datetime,
-    kind: str | None = None,
-    praised: bool = False,
+    kind: str | Callable[[], str] | None = None,
+    praised: bool | Callable[[], bool] = False,
 ) -> tuple[m.Case | None, followup.Followup | None]:
     """The conversation hook: the case this post follows and what it is to it
-    (the brand's answer, a follow-up, or nothing) — see :mod:`listener.cases.followup`."""
+    (the brand's answer, a follow-up, or nothing) — see :mod:`listener.cases.followup`.
+
+    ``kind``: what the post's reading says it is, or a function that reads it (called
+    only when a customer's post has a case to follow: the only time the decision asks)."""
     triage_cfg = settings.triage
     customer = linking.customer_ids(session, author)
     recent = _open_case_for(session, customer, mention.published_at - triage_cfg.repeat_window)
     found = followup.find_case(session, settings, mention, author, customer, recent)
+    if callable(kind):
+        kind = kind() if found.case is not None and not found.by_brand else None
+    if callable(praised):
+        praised = praised() if found.case is not None and not found.by_brand else False
     facts = None
     if found.case is not None:
         _, answers_brand = context_of(settings, mention)
@@ -812,11 +829,18 @@ def _triage_mention(
     if mention.case_id is not None:
         return 0, 0
     # what the post says, read in context (listener.understanding): its circumstances are
-    # the context-based ones, not the classifier's single keywords
-    understood = understand_mention(settings, mention, pred.category)
-    circumstances = understood.circumstances
+    # the context-based ones, not the classifier's single keywords. Read when a rule asks
+    # (a happy post with no case to follow never does), once
+    reading = _Reading(session, settings, mention, pred.category)
     case, follow = _follow_conversation(
-        session, settings, mention, author, pred, now, understood.kind, understood.praised
+        session,
+        settings,
+        mention,
+        author,
+        pred,
+        now,
+        lambda: reading().kind,
+        lambda: reading().praised,
     )
     if follow is not None and not follow.joins:
         if follow.kind in (Follow.BRAND_ANSWER, Follow.BRAND_POST):
@@ -828,6 +852,7 @@ def _triage_mention(
         case.last_mention_at = max(
             case.last_mention_at or mention.published_at, mention.published_at
         )
+        _saw(session, case, mention)
         data = {
             "label": pred.label,
             "unhappy": pred.unhappy,
@@ -847,7 +872,7 @@ def _triage_mention(
         if pred.unhappy and follow.kind is not Follow.RECOVERED and not follow.sorted_before_reply:
             # re-score the whole case: its worst post, every circumstance, how many posts
             case.unhappy_score = max(case.unhappy_score, pred.unhappy_score)
-            case.circumstances = sorted(set(case.circumstances) | set(circumstances))
+            case.circumstances = sorted(set(case.circumstances) | set(reading().circumstances))
             t = _score(
                 settings,
                 author,
@@ -859,24 +884,30 @@ def _triage_mention(
                 span=case.last_mention_at - _first_post_at(session, case),
             )
             case.priority, case.reasons = max(case.priority, t.priority), t.reasons
-            if case.kind in ("resolved", "praise") and understood.kind == "complaint":
+            if case.kind in ("resolved", "praise") and reading().kind == "complaint":
                 # sorted (or happy) before, unhappy again: the case is a complaint again
-                decide_for_case(session, settings, case, understood, now)
+                decide_for_case(session, settings, case, reading(), now)
+        t0 = time.perf_counter()
         needs_draft = followup.apply(
             session, settings, case, mention, follow, now, label=pred.label, unhappy=pred.unhappy
         )
+        reads = batch_of(session)
+        if reads is not None:
+            reads.followup_seconds += time.perf_counter() - t0
         linking.suggest_links(session, settings, case, now)  # the new post may name an order
         if needs_draft:
-            return 0, int(write_draft(session, settings, cfg, case, mention, author, now))
+            return 0, int(_first_draft(session, settings, cfg, case, mention, author, now))
         return 0, 0
     if not pred.unhappy and not (
         pred.label != "positive"
-        and understood.kind == "complaint"
-        and (understood.failed_order or understood.asks_refund)
+        and reading().kind == "complaint"
+        and (reading().failed_order or reading().asks_refund)
     ):
         # an order that failed, or a customer asking for their money back, is an unhappy
         # customer whatever the model's score says
         return 0, 0
+    understood = reading()
+    circumstances = understood.circumstances
     t = _score(
         settings,
         author,
@@ -887,23 +918,26 @@ def _triage_mention(
         posts=1,
         span=None,
     )
-    case = m.Case(
-        author_id=author.id,
-        source_id=src.id,
-        status=CaseStatus.NEW,
-        priority=t.priority,
-        reasons=t.reasons,
-        category=pred.category,
-        circumstances=list(circumstances),
-        unhappy_score=float(pred.unhappy_score),
-        sla_due_at=sla_due(mention.published_at, now, triage_cfg.first_response_sla),
-        mention_count=1,
-        last_mention_at=mention.published_at,
-        created_at=now,
+    case = _insert_now(
+        session,
+        m.Case,
+        {
+            "author_id": author.id,
+            "source_id": src.id,
+            "status": CaseStatus.NEW,
+            "priority": t.priority,
+            "reasons": t.reasons,
+            "category": pred.category,
+            "circumstances": list(circumstances),
+            "unhappy_score": float(pred.unhappy_score),
+            "sla_due_at": sla_due(mention.published_at, now, triage_cfg.first_response_sla),
+            "mention_count": 1,
+            "last_mention_at": mention.published_at,
+            "created_at": now,
+        },
     )
-    session.add(case)
-    session.flush()
     mention.case_id = case.id
+    _saw(session, case, mention, opened=True)
     decide_for_case(session, settings, case, understood, now)
     session.add(
         m.Event(
@@ -924,12 +958,73 @@ def _triage_mention(
             },
         )
     )
-    drafted = write_draft(session, settings, cfg, case, mention, author, now)
+    drafted = _first_draft(session, settings, cfg, case, mention, author, now)
     linking.suggest_links(session, settings, case, now)  # shown to agents, never merged
     return 1, int(drafted)
 
 
+def _saw(session: Session, case: m.Case, mention: m.Mention, *, opened: bool = False) -> None:
+    """Tell the batch's reads (set-based path) that triage opened or joined ``case``."""
+    reads = batch_of(session)
+    if reads is not None:
+        reads.saw(case, mention, opened=opened)
+
+
+def _first_draft(
+    session: Session,
+    settings: Settings,
+    cfg: SourceSettings,
+    case: m.Case,
+    mention: m.Mention,
+    author: m.Author,
+    now: datetime,
+) -> bool:
+    """:func:`write_draft`, its time counted as the batch's drafting stage."""
+    t0 = time.perf_counter()
+    try:
+        return write_draft(session, settings, cfg, case, mention, author, now)
+    finally:
+        reads = batch_of(session)
+        if reads is not None:
+            reads.draft_seconds += time.perf_counter() - t0
+
+
+def _insert_now(session: Session, model: type[_Row], values: dict[str, Any]) -> _Row:
+    """Insert one row now and return it (its id is needed at once) without flushing the
+    rest of what is pending: that goes out with the next flush, together."""
+    with session.no_autoflush:
+        return session.scalars(insert(model).returning(model), [values]).one()
+
+
+class _Reading:
+    """:func:`understand_mention` of one post, read on first use and kept; the set-based
+    path's batch keeps it for the draft (listener.cases.batch)."""
+
+    def __init__(
+        self, session: Session, settings: Settings, mention: m.Mention, category: str
+    ) -> None:
+        self.session, self.settings, self.mention, self.category = (
+            session,
+            settings,
+            mention,
+            category,
+        )
+        self.understood: Understanding | None = None
+
+    def __call__(self) -> Understanding:
+        if self.understood is None:
+            self.understood = understand_mention(self.settings, self.mention, self.category)
+            reads = batch_of(self.session)
+            if reads is not None:
+                reads.read(self.mention, self.category, self.understood)
+        return self.understood
+
+
 def _first_post_at(session: Session, case: m.Case) -> datetime:
+    reads = batch_of(session)  # a case the batch opened: its posts are known
+    posts = reads.posts_of(case.id) if reads is not None else None
+    if posts:
+        return min(p.published_at for p in posts)
     first = session.scalars(
         select(m.Mention.published_at)
         .where(m.Mention.case_id == case.id)
@@ -984,8 +1079,24 @@ def write_draft(
     """
     channel = channel_for(cfg, author.platform)
     suggestions = suggest_for_case(session, settings, case, now)
+    reads = batch_of(session)
+    if (
+        reads is not None
+        and reads.opened_here(case.id)
+        and "offers" not in case.__dict__
+        and not any(s.eligible for s in suggestions)
+    ):
+        # the batch opened it and no offer was stored: it has none (no lazy load)
+        set_committed_value(case, "offers", [])
     context = draft_context_for(
-        session, settings, case, mention, channel, now, top_offer_context(suggestions, settings)
+        session,
+        settings,
+        case,
+        mention,
+        channel,
+        now,
+        top_offer_context(suggestions, settings),
+        understood=None if reads is None else reads.understood(mention, case.category),
     )
     try:
         rendered = render(
@@ -1010,19 +1121,25 @@ def write_draft(
     text, writer_note = rendered.text, None
     if settings.recovery.writer.url:
         text, writer_note = _rewrite(settings, case, mention, author, channel, rendered.text)
-    draft = m.Draft(
-        case_id=case.id,
-        channel=channel,
-        template=rendered.template,
-        variant=rendered.variant,
-        text=text,
-        subject=rendered.subject,
-        in_reply_to_mention_id=mention.id,
-        created_by=actor,
-        created_at=now,
+    draft = _insert_now(
+        session,
+        m.Draft,
+        {
+            "case_id": case.id,
+            "channel": channel,
+            "template": rendered.template,
+            "variant": rendered.variant,
+            "text": text,
+            "subject": rendered.subject,
+            "in_reply_to_mention_id": mention.id,
+            "created_by": actor,
+            "created_at": now,
+        },
     )
-    session.add(draft)
-    session.flush()
+    if reads is not None and reads.opened_here(case.id):
+        # the batch opened it: its drafts are the ones written here (no lazy load)
+        earlier = list(case.drafts) if "drafts" in case.__dict__ else []
+        set_committed_value(case, "drafts", [*earlier, draft])
     case.status = CaseStatus.DRAFTED
     session.add(
         m.Event(
@@ -1165,12 +1282,29 @@ def _store_bulk(
         counts.added.append(rollups.counted(mention, counts.terms))
     # triage (and the drafts of the cases it opens): the per-post decider, post by post in
     # order, so following conversations and linking customers decide exactly as per post
+    # the reads triage makes for each post, made once for the batch (listener.cases.batch)
     t0 = time.perf_counter()
-    for mention, author, pred in items:
-        opened, drafted = _triage_mention(session, settings, cfg, src, mention, author, pred, now)
-        outcome.cases_opened += opened
-        outcome.drafts += drafted
+    reads = BatchReads(
+        session,
+        authors.values(),
+        open_since=posts[0].published_at - settings.triage.repeat_window,
+        created_since=now - settings.recovery.caps.customer_period,
+    )
+    if settings.linking.suggest:
+        reads.fetch_link_keys(
+            session, linking.lookup_keys(settings, [x[0] for x in items], authors.values())
+        )
+    with reading(session, reads):
+        for mention, author, pred in items:
+            opened, drafted = _triage_mention(
+                session, settings, cfg, src, mention, author, pred, now
+            )
+            outcome.cases_opened += opened
+            outcome.drafts += drafted
+        session.flush()  # the last events, numbered like the rest
     outcome.stage_ms["triage"] = (time.perf_counter() - t0) * 1000
+    outcome.stage_ms["drafts"] = reads.draft_seconds * 1000
+    outcome.stage_ms["followups"] = reads.followup_seconds * 1000
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from listener import models as m
+from listener.cases.batch import batch_of
 from listener.cases.status import (
     LIVE_OFFERS,
     WORKABLE,
@@ -184,6 +185,10 @@ def customer_ids(session: Session, author: m.Author) -> list[int]:
     """Every author account of the person ``author`` is (just it, when not linked)."""
     if author.customer_id is None:
         return [author.id]
+    reads = batch_of(session)
+    known = reads.customer_ids(author) if reads is not None else None
+    if known is not None:
+        return known
     ids = list(
         session.scalars(select(m.Author.id).where(m.Author.customer_id == author.customer_id))
     )
@@ -294,17 +299,31 @@ def case_keys(
     return out
 
 
-def index_case(session: Session, case_id: int, keys: Iterable[tuple[str, str]]) -> None:
-    """Store the case's keys (those it has not got yet)."""
-    have = {
-        (kind, value)
-        for kind, value in session.execute(
-            select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == case_id)
-        )
-    }
+def index_case(
+    session: Session,
+    case_id: int,
+    keys: Iterable[tuple[str, str]],
+    *,
+    have: set[tuple[str, str]] | None = None,
+    fresh: bool = False,
+) -> list[tuple[str, str]]:
+    """Store the case's keys (those it has not got yet); returns the ones added.
+
+    ``have``: the keys the case is known to have (not read again); ``fresh``: the case
+    was opened in this transaction, so no other can have indexed it (no savepoint)."""
+    if have is None:
+        have = {
+            (kind, value)
+            for kind, value in session.execute(
+                select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == case_id)
+            )
+        }
     missing = sorted(set(keys) - have)
     if not missing:
-        return
+        return []
+    if fresh:
+        session.add_all(m.LinkKey(case_id=case_id, kind=k, value=v) for k, v in missing)
+        return missing
     try:
         with session.begin_nested():
             session.add_all(m.LinkKey(case_id=case_id, kind=k, value=v) for k, v in missing)
@@ -317,6 +336,24 @@ def index_case(session: Session, case_id: int, keys: Iterable[tuple[str, str]]) 
                     session.flush()
             except IntegrityError:
                 continue
+    return missing
+
+
+def lookup_keys(
+    settings: Settings, posts: Iterable[m.Mention], authors: Iterable[m.Author]
+) -> set[tuple[str, str]]:
+    """Every index entry :func:`suggest_links` may look up for a case made of some of
+    ``posts`` by one of ``authors`` (a superset: each post's and each author's keys,
+    looked up as :data:`_LOOKUP` says; the pipeline's batch fetches them at once)."""
+    own, domains = _own(settings)
+    keys: set[tuple[str, str]] = set()
+    for x in posts:
+        texts = (x.full_text or x.text, *profile_texts(x.raw))
+        keys |= case_keys(Side(0, "", "", None, texts, ()), own, domains)
+    for a in authors:
+        texts = (a.url,) if a.url else ()
+        keys |= case_keys(Side(0, a.platform, a.handle, a.email, texts, ()), own, domains)
+    return {(_LOOKUP[k], v) for k, v in keys if k in _LOOKUP}
 
 
 def suggest_links(
@@ -330,35 +367,56 @@ def suggest_links(
     window = settings.linking.window
     if not settings.linking.suggest:
         return []
-    session.flush()
-    posts = list(session.scalars(select(m.Mention).where(m.Mention.case_id == case.id)))
+    # the pipeline's batch (listener.cases.batch) knows the posts and keys of the cases it
+    # opened, and the index entries its posts may look up: no flush for reads it answers
+    reads = batch_of(session)
+    if reads is None:
+        session.flush()
+    known = reads.posts_of(case.id) if reads is not None else None
+    if known is not None:
+        posts = known
+    else:
+        posts = list(session.scalars(select(m.Mention).where(m.Mention.case_id == case.id)))
     if not posts:
         return []
     mine = _side(case, posts)
     own, domains = _own(settings)
     keys = case_keys(mine, own, domains)
-    index_case(session, case.id, keys)
+    if reads is not None and known is not None:
+        added = index_case(
+            session, case.id, keys, have=reads.keys_of(case.id), fresh=reads.opened_here(case.id)
+        )
+    else:
+        added = index_case(session, case.id, keys)
+    if reads is not None:
+        reads.indexed(case.id, added, case)
     wanted = [(_LOOKUP[k], v) for k, v in keys if k in _LOOKUP]
     if not wanted:
         return []
     author = case.author
     group = customer_ids(session, author) if author is not None else [case.author_id]
     since = min(mine.times) - window
-    ids = list(
-        session.scalars(
-            select(m.LinkKey.case_id)
-            .join(m.Case, m.Case.id == m.LinkKey.case_id)
-            .where(
-                or_(*(and_(m.LinkKey.kind == k, m.LinkKey.value == v) for k, v in wanted)),
-                m.LinkKey.case_id != case.id,
-                m.Case.status.in_(WORKABLE),
-                m.Case.last_mention_at >= since,
-                m.Case.author_id.not_in(group),
-            )
-            .distinct()
-            .limit(limit)
-        )
+    ids = (
+        reads.link_candidates(case.id, wanted, since=since, group=group, limit=limit)
+        if reads is not None
+        else None
     )
+    if ids is None:
+        ids = list(
+            session.scalars(
+                select(m.LinkKey.case_id)
+                .join(m.Case, m.Case.id == m.LinkKey.case_id)
+                .where(
+                    or_(*(and_(m.LinkKey.kind == k, m.LinkKey.value == v) for k, v in wanted)),
+                    m.LinkKey.case_id != case.id,
+                    m.Case.status.in_(WORKABLE),
+                    m.Case.last_mention_at >= since,
+                    m.Case.author_id.not_in(group),
+                )
+                .distinct()
+                .limit(limit)
+            )
+        )
     if not ids:
         return []
     others = (

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from listener import models as m
+from listener.cases.batch import batch_of
 from listener.cases.status import LIVE_DRAFTS, DraftStatus, OfferStatus
 from listener.errors import TemplateError
 from listener.gestures import NO_COMPENSATION, GestureDecision, GestureFacts, decide_gesture
@@ -65,6 +66,10 @@ def granted() -> Any:
 def earlier_cases(session: Session, settings: Settings, case: m.Case, now: datetime) -> int:
     """The customer's other cases within ``recovery.caps.customer_period``."""
     since = now - settings.recovery.caps.customer_period
+    reads = batch_of(session)  # the pipeline's batch has counted them (listener.cases.batch)
+    known = reads.earlier_cases(case.author_id, case.id, since) if reads is not None else None
+    if known is not None:
+        return known
     return int(
         session.scalar(
             select(func.count(m.Case.id)).where(
@@ -360,13 +365,18 @@ def draft_context_for(
     channel: str,
     now: datetime,
     offer: dict[str, Any] | None,
+    *,
+    understood: Understanding | None = None,
 ) -> dict[str, Any]:
-    """Everything a template needs for ``case`` (see listener.drafting.draft_context)."""
+    """Everything a template needs for ``case`` (see listener.drafting.draft_context).
+
+    ``understood``: :func:`understand_mention` of ``mention`` with the case's category,
+    when the caller has read it already."""
     from listener.drafting import draft_context
 
     author = case.author
     handles = settings.brand.handles
-    u = understand_mention(settings, mention, case.category)
+    u = understand_mention(settings, mention, case.category) if understood is None else understood
     body = post_body(mention)
     if (case.mention_count or 1) > 1 and u.kind not in ("praise", "resolved"):
         # a customer who wrote again before our reply added to one problem: the reply

@@ -1,0 +1,298 @@
+"""A batch's reads, looked up once: what triage asks of the database for each post.
+
+The set-based storing path (``polling.store_in_bulk``) triages a batch post by
+post through the pipeline's one triage hook, so every rule stays in one place.
+The reads those rules make for each post — the customer's linked accounts
+(:func:`listener.cases.linking.customer_ids`), their open case in the repeat
+window (the pipeline's ``_open_case_for``), their earlier cases
+(:func:`listener.cases.offering.earlier_cases`), a case's posts and link keys
+(:func:`listener.cases.linking.suggest_links`) — are fetched here for the whole
+batch in a few statements, and those same functions consult this object before
+they query.  Whatever it does not know (an author outside the batch, a window
+wider than the one fetched) they still read from the database, so an answer is
+always the one the query would give.
+
+It is installed on the batch's session (:func:`reading`) and removed after the
+batch; the cases triage opens or changes meanwhile are told to it
+(:meth:`BatchReads.saw`), which keeps it equal to the database the queries
+would see inside the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, func, inspect, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from listener import models as m
+from listener.cases.status import WORKABLE, CaseStatus
+from listener.understanding import Understanding
+
+_KEY = "listener.batch_reads"
+#: ids per IN list (well under SQLite's and PostgreSQL's bound-parameter limits)
+_CHUNK = 500
+#: a case in these states is not the customer's open case (``_open_case_for``)
+_NOT_OPEN = frozenset({CaseStatus.RESOLVED, CaseStatus.REJECTED, CaseStatus.MERGED})
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class BatchReads:
+    """The batch's customers, their cases that may be open, their recent cases, and the
+    posts and link keys of the cases the batch opened (see the module docs)."""
+
+    def __init__(
+        self,
+        session: Session,
+        authors: Iterable[m.Author],
+        *,
+        open_since: datetime,
+        created_since: datetime,
+    ) -> None:
+        self.open_since = open_since
+        self.created_since = created_since
+        batch = {a.id: a for a in authors}
+        # customers: every account of each batch author's person
+        self._group: dict[int, list[int]] = {}
+        linked = sorted({a.customer_id for a in batch.values() if a.customer_id is not None})
+        members: dict[int, set[int]] = {}
+        for chunk in _chunks(linked):
+            linked_rows = session.execute(
+                select(m.Author.id, m.Author.customer_id).where(m.Author.customer_id.in_(chunk))
+            )
+            for author_id, customer in linked_rows:
+                if customer is not None:
+                    members.setdefault(customer, set()).add(author_id)
+        for a in batch.values():
+            if a.customer_id is None:
+                self._group[a.id] = [a.id]
+            else:
+                self._group[a.id] = sorted({a.id, *members.get(a.customer_id, ())})
+        everyone = sorted({i for ids in self._group.values() for i in ids})
+        # the cases that may be someone's open case: not closed, a post in the window
+        self._cases: dict[int, dict[int, m.Case]] = {i: {} for i in everyone}
+        for chunk in _chunks(everyone):
+            for case in session.scalars(
+                select(m.Case).where(
+                    m.Case.author_id.in_(chunk),
+                    m.Case.status.not_in(tuple(_NOT_OPEN)),
+                    m.Case.last_mention_at >= open_since,
+                )
+            ):
+                self._cases[case.author_id][case.id] = case
+        # earlier cases: the ids of each author's cases created in the caps' period
+        self._created: dict[int, set[int]] = {i: set() for i in everyone}
+        for chunk in _chunks(everyone):
+            created_rows = session.execute(
+                select(m.Case.id, m.Case.author_id).where(
+                    m.Case.author_id.in_(chunk), m.Case.created_at >= created_since
+                )
+            )
+            for case_id, author_id in created_rows:
+                self._created[author_id].add(case_id)
+        # the posts and link keys of the cases opened in this batch (none in the database yet)
+        self._posts: dict[int, dict[int, m.Mention]] = {}
+        self._keys: dict[int, set[tuple[str, str]]] = {}
+        # what each post says (listener.understanding), read once for triage and the draft
+        self._understood: dict[tuple[int, str | None], Understanding] = {}
+        # link keys: the index entries the batch's cases may look up, and their cases
+        self._lookups: set[tuple[str, str]] = set()
+        self._linked: dict[tuple[str, str], set[int]] = {}
+        self._link_cases: dict[int, m.Case] = {}
+        #: seconds spent writing first drafts (the bench's "drafts" stage)
+        self.draft_seconds = 0.0
+        #: seconds spent applying follow-ups (mostly re-rendering the drafts they refresh)
+        self.followup_seconds = 0.0
+
+    # -- what triage tells it -------------------------------------------------------
+
+    def saw(self, case: m.Case, mention: m.Mention | None = None, *, opened: bool = False) -> None:
+        """``case`` was opened (``opened``) or changed by this batch; ``mention`` joined it."""
+        cases = self._cases.get(case.author_id)
+        if cases is not None:
+            cases[case.id] = case
+        created = self._created.get(case.author_id)
+        if (
+            created is not None
+            and case.created_at is not None
+            and case.created_at >= self.created_since
+        ):
+            created.add(case.id)
+        if opened:
+            self._posts[case.id] = {}
+            self._keys[case.id] = set()
+        posts = self._posts.get(case.id)
+        if posts is not None and mention is not None:
+            posts[mention.id] = mention
+
+    def indexed(self, case_id: int, keys: Iterable[tuple[str, str]], case: m.Case) -> None:
+        """``keys`` were stored for ``case`` by this batch."""
+        keys = set(keys)
+        if case_id in self._keys:
+            self._keys[case_id] |= keys
+        self._link_cases[case_id] = case
+        for key in keys:
+            self._linked.setdefault(key, set()).add(case_id)
+
+    def fetch_link_keys(self, session: Session, lookups: Iterable[tuple[str, str]]) -> None:
+        """The ``link_keys`` entries equal to ``lookups`` (the keys the batch's cases may
+        look up, :func:`listener.cases.linking.lookup_keys`) and their cases."""
+        pairs = sorted(set(lookups))
+        for chunk in _chunks(pairs):
+            rows = session.execute(
+                select(m.LinkKey.case_id, m.LinkKey.kind, m.LinkKey.value).where(
+                    tuple_(m.LinkKey.kind, m.LinkKey.value).in_(chunk)
+                )
+            )
+            for case_id, kind, value in rows:
+                self._linked.setdefault((kind, value), set()).add(case_id)
+        wanted = sorted({i for ids in self._linked.values() for i in ids} - set(self._link_cases))
+        for chunk in _chunks(wanted):
+            for case in session.scalars(select(m.Case).where(m.Case.id.in_(chunk))):
+                self._link_cases[case.id] = case
+        self._lookups |= set(pairs)
+
+    def read(self, mention: m.Mention, category: str | None, understood: Understanding) -> None:
+        """Triage read ``mention`` (as :func:`listener.cases.offering.understand_mention`)."""
+        self._understood[(mention.id, category)] = understood
+
+    # -- what the triage functions ask -----------------------------------------------
+
+    def customer_ids(self, author: m.Author) -> list[int] | None:
+        """:func:`listener.cases.linking.customer_ids` (None: not a batch author)."""
+        group = self._group.get(author.id)
+        return None if group is None else list(group)
+
+    def open_case(self, author_ids: Sequence[int], since: datetime) -> tuple[bool, m.Case | None]:
+        """``_open_case_for``: (known, the newest case not closed with a post since ``since``)."""
+        if since < self.open_since or any(i not in self._cases for i in author_ids):
+            return False, None
+        best: m.Case | None = None
+        for i in author_ids:
+            for case in self._cases[i].values():
+                if case.status in _NOT_OPEN or case.last_mention_at is None:
+                    continue
+                if case.last_mention_at < since:
+                    continue
+                if best is None or case.id > best.id:
+                    best = case
+        return True, best
+
+    def earlier_cases(self, author_id: int, case_id: int, since: datetime) -> int | None:
+        """:func:`listener.cases.offering.earlier_cases` (None: not known here)."""
+        created = self._created.get(author_id)
+        if created is None or since != self.created_since:
+            return None
+        return len(created - {case_id})
+
+    def understood(self, mention: m.Mention, category: str | None) -> Understanding | None:
+        """What triage read ``mention`` to say (None: not read in this batch)."""
+        return self._understood.get((mention.id, category))
+
+    def link_candidates(
+        self,
+        case_id: int,
+        wanted: Iterable[tuple[str, str]],
+        *,
+        since: datetime,
+        group: Sequence[int],
+        limit: int,
+    ) -> list[int] | None:
+        """:func:`listener.cases.linking.suggest_links`' candidates: workable cases of other
+        people with a post since ``since`` indexed under one of ``wanted`` (None: a key
+        the batch did not fetch)."""
+        wanted = set(wanted)
+        if not wanted <= self._lookups:
+            return None
+        ids: set[int] = set()
+        for key in wanted:
+            for other in self._linked.get(key, ()):
+                case = self._link_cases.get(other)
+                if case is None:
+                    return None
+                if (
+                    other != case_id
+                    and case.status in WORKABLE
+                    and case.last_mention_at is not None
+                    and case.last_mention_at >= since
+                    and case.author_id not in group
+                ):
+                    ids.add(other)
+        return sorted(ids)[:limit]
+
+    def posts_of(self, case_id: int) -> list[m.Mention] | None:
+        """The posts of a case this batch opened, in id order (None: another case)."""
+        posts = self._posts.get(case_id)
+        return None if posts is None else [posts[i] for i in sorted(posts)]
+
+    def keys_of(self, case_id: int) -> set[tuple[str, str]] | None:
+        """The link keys stored for a case this batch opened (None: another case)."""
+        keys = self._keys.get(case_id)
+        return None if keys is None else set(keys)
+
+    def opened_here(self, case_id: int) -> bool:
+        """Whether this batch opened the case (no other transaction can see it yet)."""
+        return case_id in self._posts
+
+
+def batch_of(session: Session) -> BatchReads | None:
+    """The reads of the batch ``session`` is storing, if it stores one set-based."""
+    reads = session.info.get(_KEY)
+    return reads if isinstance(reads, BatchReads) else None
+
+
+def _event_ids(session: Session, count: int) -> list[int] | None:
+    """The ids the database would give the next ``count`` events, in order (None: let it)."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        # a rowid table without AUTOINCREMENT numbers a row max(id) + 1; this transaction
+        # holds SQLite's write lock, so nobody else inserts in between
+        top = conn.execute(select(func.max(m.Event.id))).scalar()
+        return list(range((top or 0) + 1, (top or 0) + 1 + count))
+    if dialect == "postgresql":
+        # the values the column's default would draw from the same sequence
+        rows = conn.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
+        return sorted(int(v) for (v,) in rows)
+    return None
+
+
+def _number_events(session: Session, _context: Any, _instances: Any) -> None:
+    """Before a flush: number the pending events as the database would, in the order they
+    were added, so the flush inserts them together (no RETURNING, one statement)."""
+    pending = [o for o in session.new if isinstance(o, m.Event) and o.id is None]
+    if not pending:
+        return
+    pending.sort(key=lambda o: inspect(o).insert_order)
+    ids = _event_ids(session, len(pending))
+    if ids is None:
+        return
+    for row, ident in zip(pending, ids, strict=True):
+        row.id = ident
+
+
+@contextmanager
+def reading(session: Session, reads: BatchReads) -> Iterator[BatchReads]:
+    """Install ``reads`` on ``session`` for the batch (removed after it, whatever happens).
+
+    Meanwhile the session's flushes number new events before inserting them
+    (:func:`_number_events`): the audit log's rows go out in bulk, not one by one."""
+    session.info[_KEY] = reads
+    event.listen(session, "before_flush", _number_events)
+    try:
+        yield reads
+    finally:
+        event.remove(session, "before_flush", _number_events)
+        session.info.pop(_KEY, None)
