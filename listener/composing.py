@@ -20,6 +20,7 @@ the user's to edit.  ``level`` 0–3 gives shorter parts for tight channels.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -363,6 +364,7 @@ def _lead_off(paragraph: str) -> str:
     return start
 
 
+@functools.lru_cache(maxsize=4096)
 def problem_clause(
     text: str,
     limit: int = 110,

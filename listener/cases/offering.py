@@ -169,25 +169,36 @@ def post_body(mention: m.Mention) -> str:
     """The words of ``mention`` a reply answers: a blog post's stored text begins with its
     title as a paragraph of its own ("My refund saga, part 2"), which is a headline, not
     the customer's words about the problem."""
-    text = mention.text or ""
-    title = (mention.title or "").strip()
+    return _body(mention.text, mention.title)
+
+
+def _body(text: str | None, title: str | None) -> str:
+    text = text or ""
+    title = (title or "").strip()
     if title and text.startswith(title + "\n\n") and text[len(title) + 2 :].strip():
         return text[len(title) + 2 :]
     return text
 
 
-def conversation(case: m.Case, mention: m.Mention) -> list[m.Mention]:
-    """The customer's posts in ``case`` a reply to ``mention`` answers: theirs, up to it,
-    since our last reply (all of them when we have not replied), oldest first."""
+def conversation(session: Session, case: m.Case, mention: m.Mention) -> list[str]:
+    """The words of the customer's posts in ``case`` a reply to ``mention`` answers:
+    theirs, up to it, since our last reply (all of them when we have not replied), oldest
+    first (one query for the columns, not the case's whole post objects)."""
     since = case.first_response_at
-    posts = [
-        x
-        for x in case.mentions
-        if x.author_id == mention.author_id
-        and x.published_at <= mention.published_at
-        and (since is None or x.published_at >= since or x.id == mention.id)
+    query = select(m.Mention.id, m.Mention.published_at, m.Mention.text, m.Mention.title).where(
+        m.Mention.case_id == case.id,
+        m.Mention.author_id == mention.author_id,
+        m.Mention.published_at <= mention.published_at,
+    )
+    said = [
+        (r.published_at, r.id, _body(r.text, r.title))
+        for r in session.execute(query)
+        if since is None or r.published_at >= since or r.id == mention.id
     ]
-    return sorted(posts, key=lambda x: (x.published_at, x.id))
+    if not any(i == mention.id for _, i, _ in said):
+        said.append((mention.published_at, mention.id, post_body(mention)))  # not flushed yet
+    said.sort(key=lambda r: (r[0], r[1]))
+    return [body for _, _, body in said]
 
 
 def understand_mention(
@@ -381,9 +392,9 @@ def draft_context_for(
     if (case.mention_count or 1) > 1 and u.kind not in ("praise", "resolved"):
         # a customer who wrote again before our reply added to one problem: the reply
         # answers the conversation (their first words about it lead), not only its last post
-        said = conversation(case, mention)
+        said = conversation(session, case, mention)
         if len(said) > 1:
-            body = "\n".join(post_body(x) for x in said)
+            body = "\n".join(said)
             whole = understand(
                 body, category=case.category, brand_terms=list(settings.brand.match_terms)
             )
