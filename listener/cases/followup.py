@@ -364,6 +364,22 @@ def record_brand_answer(
     if decision.kind is not Follow.BRAND_ANSWER or decision.case_id is None:
         return
     case = session.get_one(m.Case, decision.case_id)
+    handle = mention.author.handle if mention.author else None
+    _brand_answered(session, case, mention, now, {"handle": handle})
+
+
+def record_reply_seen(session: Session, case: m.Case, mention: m.Mention, now: datetime) -> None:
+    """The customer replied to one of the brand's posts (the answered post's author is ours):
+    the case has had a reply, even one sent outside Listener (recorded once)."""
+    if case.first_response_at is not None and case.first_response_at <= mention.published_at:
+        return
+    _brand_answered(session, case, mention, now, {"seen_in": "the customer's reply to it"})
+
+
+def _brand_answered(
+    session: Session, case: m.Case, mention: m.Mention, now: datetime, data: dict[str, Any]
+) -> None:
+    """The case's first response is the earliest answer seen; one ``case.brand_answered``."""
     if case.first_response_at is None or mention.published_at < case.first_response_at:
         case.first_response_at = mention.published_at
     session.add(
@@ -373,25 +389,7 @@ def record_brand_answer(
             case_id=case.id,
             mention_id=mention.id,
             at=now,
-            data={"handle": mention.author.handle if mention.author else None},
-        )
-    )
-
-
-def record_reply_seen(session: Session, case: m.Case, mention: m.Mention, now: datetime) -> None:
-    """The customer replied to one of the brand's posts (the answered post's author is ours):
-    the case has had a reply, even one sent outside Listener (recorded once)."""
-    if case.first_response_at is not None and case.first_response_at <= mention.published_at:
-        return
-    case.first_response_at = mention.published_at
-    session.add(
-        m.Event(
-            actor=SYSTEM_ACTOR,
-            kind="case.brand_answered",
-            case_id=case.id,
-            mention_id=mention.id,
-            at=now,
-            data={"seen_in": "the customer's reply to it"},
+            data=data,
         )
     )
 
