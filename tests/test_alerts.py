@@ -433,3 +433,27 @@ def test_one_live_alert_per_key_even_when_two_writers_race(make_app: Callable[..
                 last_seen_at=now,
             )
         )
+
+
+def test_alert_evaluation_during_a_database_outage_logs_no_traceback(
+    make_app: Callable[..., Any],
+) -> None:
+    import structlog
+
+    from listener.alerts.evaluate import evaluate_after_poll
+
+    app = make_app()
+    app.engine.dispose()
+    # the database goes away between the poll's commit and the alerts' evaluation
+    app.engine.pool._creator = _refused  # type: ignore[attr-defined]
+    with structlog.testing.capture_logs() as logs:
+        evaluate_after_poll(app, [], datetime.now(UTC))
+    events = [e["event"] for e in logs]
+    assert events == ["alerts.evaluation_skipped"], logs
+    assert not any(e.get("exc_info") for e in logs)
+
+
+def _refused() -> Any:
+    import psycopg
+
+    raise psycopg.OperationalError("connection refused")

@@ -36,6 +36,7 @@ from listener import rollups
 from listener.alerts import conditions as cond
 from listener.alerts import detect, notify, store
 from listener.clock import utcnow
+from listener.outage import is_outage
 from listener.terms import brand_exclusions, document_frequency, emerging, terms_of
 
 if TYPE_CHECKING:
@@ -599,5 +600,10 @@ def evaluate_after_poll(app: App, outcomes: Sequence[PollOutcome], now: datetime
     """The poll's last step: never lets an alert problem fail the poll."""
     try:
         evaluate(app, outcomes, now)
-    except Exception:  # logged; the poll itself succeeded
+    except Exception as exc:  # logged; the poll itself succeeded
+        if is_outage(exc):
+            # the database went away after the poll committed: the scheduler's outage
+            # handling reports it once; a traceback here would only repeat it
+            log.warning("alerts.evaluation_skipped", reason="a service is unreachable")
+            return
         log.error("alerts.evaluation_failed", exc_info=True)
