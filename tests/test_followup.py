@@ -497,3 +497,27 @@ def test_a_reply_to_the_brands_own_post_means_the_brand_has_answered(
     assert "case.brand_answered" in events(t.app, cid)
     # nothing urgent is left: the case waits below every open problem, saying why
     assert view["priority"] <= 10 and "they say it is sorted" in view["reasons"][0]
+
+
+def test_sorted_before_our_reply_leaves_an_agents_text_and_offer_as_they_are(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    now = datetime.now(UTC) - timedelta(hours=3)
+    t = Thread(make_app, tmp_path)
+    t.post(tweet("900", "maya_k", COMPLAINT, now))
+    (cid,) = case_ids(t.app)
+    before = case_view(t.app, cid)
+    edit_draft(t.app, cid, "ann", "Hi Maya, so sorry about #88231 — Ann")
+    t.post(
+        tweet(
+            "901",
+            "maya_k",
+            "@zephyrshoes update: they turned up this morning, all sorted now, thanks!",
+            now + timedelta(hours=1),
+            in_reply_to="900",
+        )
+    )
+    view = case_view(t.app, cid)
+    assert view["kind"] == "resolved" and view["priority"] <= 10
+    assert view["reply"]["text"] == "Hi Maya, so sorry about #88231 — Ann"
+    assert (view["offer"] or {}).get("key") == (before["offer"] or {}).get("key")

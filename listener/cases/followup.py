@@ -460,7 +460,9 @@ def apply(
         CaseStatus.CLAIMED,
     ):
         if decision.sorted_before_reply:
-            data["sorted"] = _sorted_before_reply(case, decision, now)
+            live = current_draft(case)
+            machine_text = live is None or live.created_by == SYSTEM_ACTOR
+            data["sorted"] = _sorted_before_reply(case, decision, now, detach=machine_text)
         if decision.kind is Follow.STILL_UNHAPPY:
             case.reasons = [
                 *decision.reasons,
@@ -501,13 +503,16 @@ def apply(
 SORTED_PRIORITY = 10
 
 
-def _sorted_before_reply(case: m.Case, decision: Followup, now: datetime) -> dict[str, Any]:
+def _sorted_before_reply(
+    case: m.Case, decision: Followup, now: datetime, *, detach: bool
+) -> dict[str, Any]:
     """The customer sorted it before our reply: no gesture (the machine's attached offer
-    goes back to the suggestions; an agent's choice stays), the case's kind becomes
-    ``resolved`` and its priority drops, with the reason first.  Returns what changed."""
+    goes back to the suggestions while the machine wrote the text; an agent's choice, or
+    an agent's text, stays as they left it), the case's kind becomes ``resolved`` and its
+    priority drops, with the reason first.  Returns what changed."""
     was = {"priority": case.priority, "kind": case.kind, "gesture": case.gesture}
     detached = []
-    for offer in case.offers:
+    for offer in case.offers if detach else ():
         if offer.status == OfferStatus.SELECTED and offer.created_by == SYSTEM_ACTOR:
             offer.status, offer.updated_at = OfferStatus.SUGGESTED, now
             detached.append(offer.offer_key)
