@@ -364,6 +364,27 @@ def _lead_off(paragraph: str) -> str:
     return start
 
 
+def _piece_score(
+    piece: str, position: int, telling: list[str], *, first: bool = False
+) -> tuple[float, float, int]:
+    """How well ``piece`` says the problem in their words, its failure-cue weight and its
+    number of cues: cues (weak ones count less), earlier and longer pieces, the first person,
+    the telling details (a product, an amount, a time) and a concrete number make the echo
+    theirs."""
+    found = [c.lower() for c in _CUE.findall(piece)]
+    weight = sum(0.3 if c in _WEAK_CUES else 1.0 for c in found)
+    score = (
+        (2.0 if first else 0.0)
+        - 0.5 * position
+        + min(weight, 3.0)
+        + min(len(piece.split()), 14) / 7
+    )
+    score += 1.5 * sum(1 for x in telling if x in piece.lower())
+    if found and re.search(r"[\d$£€¢]", piece):
+        score += 1.0
+    return score, weight, len(found)
+
+
 @functools.lru_cache(maxsize=4096)
 def problem_clause(
     text: str,
@@ -428,12 +449,7 @@ def problem_clause(
                     and "sorry" not in q.lower()
                     and not _LEAVE.search(q)
                 ):
-                    q_cues = [c.lower() for c in _CUE.findall(q)]
-                    q_weight = sum(0.3 if c in _WEAK_CUES else 1.0 for c in q_cues)
-                    q_score = min(q_weight, 3.0) - 0.5 * position + min(len(q.split()), 14) / 7
-                    q_score += 1.5 * sum(1 for x in telling if x in q.lower())
-                    if q_cues and re.search(r"[\d$£€¢]", q):
-                        q_score += 1.0
+                    q_score, q_weight, _ = _piece_score(q, position, telling)
                     # only a piece that *is* a question ("why …", "where is …") speaks for
                     # itself; "I never got my points, who do I ask?" has its statement
                     questions.append((q_score, q, q_weight if asks else 0.0))
@@ -458,26 +474,13 @@ def problem_clause(
             if not s or len(s) > limit or len(s.split()) < 3:
                 continue
             first = bool(_FIRST_PERSON_START.match(s))
-            found_cues = [c.lower() for c in _CUE.findall(s)]
-            cues = len(found_cues)
-            weight = sum(0.3 if c in _WEAK_CUES else 1.0 for c in found_cues)
+            score, weight, cues = _piece_score(s, position, telling, first=first)
             if _LEAVE.search(s):
                 continue
             if _EVALUATIVE.search(s) and weight < 1.0:
                 continue  # "worst service ever" is a feeling to answer, not words to repeat
             if _CONCESSION.match(s):
                 continue
-            score = (
-                (2.0 if first else 0.0)
-                - 0.5 * position
-                + min(weight, 3.0)
-                + min(len(s.split()), 14) / 7
-            )
-            # the telling details (a product, an amount, a time) make the echo personal
-            score += 1.5 * sum(1 for x in telling if x in s.lower())
-            # a concrete detail (a number, an amount, a time, a name) makes the echo theirs
-            if cues and re.search(r"[\d$£€¢]", s):
-                score += 1.0
             if re.match(r"(?:please|kindly|help|change|fix|give|let)\b", s, re.I):
                 score -= 2.0  # an instruction to us is not their problem in their words
             if re.match(r"(?:told|said|hung up|refused|gave|kept|sent)\b", s, re.I):
@@ -723,6 +726,7 @@ def _ack(
         else ("Sorry to hear", "I'm sorry to read", "I'm sorry to hear")
     )
     opener = _pick(opener_sev, seed, "opener")
+    bare = opener.replace(" to hear", "").replace(" to read", "")  # "I'm sorry – …"
     found = (
         None
         if not _looks_english(post)
@@ -740,7 +744,6 @@ def _ack(
         clause, first_person = found
         if first_person and opener.endswith(("hear", "read")):
             return f"{opener} that {clause}."
-        bare = opener.replace(" to hear", "").replace(" to read", "")
         return f"{bare} – {clause}."
     # quote only what says what happened (not a bare time or product)
     specifics = [s for s in specifics if _CUE.search(s) and not _BARE_TIME.fullmatch(s.strip())]
@@ -749,14 +752,12 @@ def _ack(
         quoted = " and ".join(_quote(s) for s in picked)
         return _pick(
             (
-                f"{opener.replace(' to hear', '').replace(' to read', '')} about {quoted}.",
-                f"{opener.replace(' to hear', '').replace(' to read', '')} – {quoted} isn't the "
-                "experience we want for you.",
+                f"{bare} about {quoted}.",
+                f"{bare} – {quoted} isn't the experience we want for you.",
             ),
             seed,
             "ackq",
         )
-    bare = opener.replace(" to hear", "").replace(" to read", "")
     judged = _judged(post) if level < 3 else None
     if judged:
         # "your support SUCKS" → "our support let you down": what they judged, in their word
@@ -772,7 +773,7 @@ _JUDGED_THING = re.compile(
     r"\b(customer (?:service|support|care)|costumer service|support|service|app|website|site|"
     r"staff|drivers?|delivery|internet|connection|wi-?fi|network|signal|hold music|interface|"
     r"update|servers?|reps?|call cent(?:er|re)|live chat|chat|helpline|coverage|isp|"
-    r"communication|website|checkout|prices?|pricing)\b",
+    r"communication|checkout|prices?|pricing)\b",
     re.I,
 )
 _JUDGEMENT = re.compile(
