@@ -767,22 +767,22 @@ def _follow_conversation(
     author: m.Author,
     pred: Prediction,
     now: datetime,
-    kind: str | Callable[[], str] | None = None,
-    praised: bool | Callable[[], bool] = False,
+    reading: Callable[[], Understanding] | None = None,
 ) -> tuple[m.Case | None, followup.Followup | None]:
     """The conversation hook: the case this post follows and what it is to it
     (the brand's answer, a follow-up, or nothing) — see :mod:`listener.cases.followup`.
 
-    ``kind``: what the post's reading says it is, or a function that reads it (called
-    only when a customer's post has a case to follow: the only time the decision asks)."""
+    ``reading``: a function that reads the post (listener.understanding), called only when
+    a customer's post has a case to follow: the only time the decision asks."""
     triage_cfg = settings.triage
     customer = linking.customer_ids(session, author)
     recent = _open_case_for(session, customer, mention.published_at - triage_cfg.repeat_window)
     found = followup.find_case(session, settings, mention, author, customer, recent)
-    if callable(kind):
-        kind = kind() if found.case is not None and not found.by_brand else None
-    if callable(praised):
-        praised = praised() if found.case is not None and not found.by_brand else False
+    understood = None
+    if reading is not None and found.case is not None and not found.by_brand:
+        understood = reading()
+    kind = understood.kind if understood is not None else None
+    praised = understood.praised if understood is not None else False
     facts = None
     if found.case is not None:
         _, answers_brand = context_of(settings, mention)
@@ -839,8 +839,7 @@ def _triage_mention(
         author,
         pred,
         now,
-        lambda: reading().kind,
-        lambda: reading().praised,
+        reading,
     )
     if follow is not None and not follow.joins:
         if follow.kind in (Follow.BRAND_ANSWER, Follow.BRAND_POST):

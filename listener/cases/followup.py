@@ -435,11 +435,7 @@ def apply(
     ):
         # answered from outside Listener, and now they say it is sorted: nothing urgent left
         data["was"] = {"priority": case.priority}
-        case.priority = min(case.priority or 0, SORTED_PRIORITY)
-        case.reasons = [
-            *decision.reasons,
-            *(r for r in case.reasons or [] if r not in decision.reasons),
-        ]
+        _nothing_urgent(case, decision)
     if decision.back_to_queue:
         data["was"] = {"status": case.status, "assignee": case.assignee}
         for d in case.drafts:
@@ -449,10 +445,7 @@ def apply(
         case.snoozed_until = case.snoozed_by = case.snooze_note = None
         case.resolved_at = None
         case.status = unclaimed_status(has_draft=False)
-        case.reasons = [
-            *decision.reasons,
-            *(r for r in case.reasons or [] if r not in decision.reasons),
-        ]
+        _reasons_first(case, decision.reasons)
         needs_draft = True
     elif decision.refresh_draft and case.status in (
         CaseStatus.NEW,
@@ -464,10 +457,7 @@ def apply(
             machine_text = live is None or live.created_by == SYSTEM_ACTOR
             data["sorted"] = _sorted_before_reply(case, decision, now, detach=machine_text)
         if decision.kind is Follow.STILL_UNHAPPY:
-            case.reasons = [
-                *decision.reasons,
-                *(r for r in case.reasons or [] if r not in decision.reasons),
-            ]
+            _reasons_first(case, decision.reasons)
         if current_draft(case) is None:
             needs_draft = case.status == CaseStatus.NEW
         else:
@@ -519,12 +509,19 @@ def _sorted_before_reply(
     case.kind = "resolved"
     case.gesture = "none"
     case.gesture_reasons = [*decision.reasons, "no gesture: they say it is already sorted"]
-    case.priority = min(case.priority or 0, SORTED_PRIORITY)
-    case.reasons = [
-        *decision.reasons,
-        *(r for r in case.reasons or [] if r not in decision.reasons),
-    ]
+    _nothing_urgent(case, decision)
     return {"was": was, "detached": detached}
+
+
+def _nothing_urgent(case: m.Case, decision: Followup) -> None:
+    """The customer says it is sorted: the case waits below every open problem, saying why."""
+    case.priority = min(case.priority or 0, SORTED_PRIORITY)
+    _reasons_first(case, decision.reasons)
+
+
+def _reasons_first(case: m.Case, reasons: list[str]) -> None:
+    """``reasons`` lead the case's reasons (the older ones follow, none twice)."""
+    case.reasons = [*reasons, *(r for r in case.reasons or [] if r not in reasons)]
 
 
 def _offer_of(settings: Settings, case: m.Case) -> dict[str, Any] | None:
