@@ -106,22 +106,27 @@ _FIRST_PERSON_START = re.compile(
 )
 
 
+_LINK = re.compile(r"https?://\S+|www\.\S+")
+# a bare domain ("shop.example.com") would be a link in the reply: its name only
+_DOMAIN = re.compile(
+    r"(?<![@\w.\-/])((?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)(?:\.[a-z0-9\-]+)*)"
+    r"\.(?:com|net|org|io|co|shop|store|example|info|biz|app|uk|us|ca|de|fr|eu)\b(?:/\S*)?",
+    re.I,
+)
+_AT = re.compile(r"[.]?@[\w.\-]+(?:@[\w.\-]+)?")
+_HASHTAG = re.compile(r"#([A-Za-z][A-Za-z_]*)(?![\w-])")  # hashtags, not "#ZS-48213"
+
+
 def _tidy(text: str) -> str:
     """A customer's text made safe to repeat: no links, @mentions, hashtags' #, control chars."""
-    text = re.sub(r"https?://\S+|www\.\S+", " ", text or "")
-    # a bare domain ("shop.example.com") would be a link in the reply: its name only
-    text = re.sub(
-        r"(?<![@\w.\-/])((?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)(?:\.[a-z0-9\-]+)*)"
-        r"\.(?:com|net|org|io|co|shop|store|example|info|biz|app|uk|us|ca|de|fr|eu)\b(?:/\S*)?",
-        r"\1",
-        text,
-        flags=re.I,
-    )
-    text = re.sub(r"[.]?@[\w.\-]+(?:@[\w.\-]+)?", " ", text)
-    text = re.sub(r"#([A-Za-z][A-Za-z_]*)(?![\w-])", r"\1", text)  # hashtags, not "#ZS-48213"
+    text = _LINK.sub(" ", text or "")
+    text = _DOMAIN.sub(r"\1", text)
+    text = _AT.sub(" ", text)
+    text = _HASHTAG.sub(r"\1", text)
     text = text.replace("&amp;", "&").replace("&gt;", ">").replace("&lt;", "<")
     text = text.replace("\u2019", "'").replace("\u2018", "'")
-    text = "".join(ch for ch in text if ch.isprintable() or ch in (" ", _OUR))
+    if not text.isprintable():  # (most texts are: nothing to take out)
+        text = "".join(ch for ch in text if ch.isprintable() or ch in (" ", _OUR))
     return " ".join(text.split())
 
 

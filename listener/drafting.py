@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2 import TemplateError as JinjaTemplateError
@@ -362,8 +363,8 @@ def draft_context(
         # the case's circumstances (all its posts', read in context) are what we know
         understanding = replace(understanding, circumstances=tuple(circumstances))
     name = first_name(display_name, at_handle or _plain_name(handle))
-    levels = []
-    for level in (0, 1, 2, 3):
+
+    def parts_at(level: int) -> dict[str, Any]:
         parts = compose(
             understanding,
             post=post_text,
@@ -384,20 +385,19 @@ def draft_context(
                 t for t in [brand_handle or "", *(brand_terms or [])] if t.startswith("@")
             ),
         )
-        levels.append(
-            {
-                "greeting": parts.greeting,
-                "opening": parts.opening,
-                "ack": parts.ack,
-                "circumstance_sentence": parts.circumstance,
-                "gesture_sentence": parts.gesture_sentence,
-                "address_line": parts.address_request,
-                "question": parts.question,
-                "closing": parts.closing,
-                "signoff": parts.signoff,
-                "body": parts.body(),
-            }
-        )
+        return {
+            "greeting": parts.greeting,
+            "opening": parts.opening,
+            "ack": parts.ack,
+            "circumstance_sentence": parts.circumstance,
+            "gesture_sentence": parts.gesture_sentence,
+            "address_line": parts.address_request,
+            "question": parts.question,
+            "closing": parts.closing,
+            "signoff": parts.signoff,
+            "body": parts.body(),
+        }
+
     base = {
         "kind": understanding.kind,
         "severity": understanding.severity,
@@ -427,5 +427,28 @@ def draft_context(
         "offer": offer_ctx,
         "products": list(products),
     }
-    shorter = [{**base, **parts} for parts in levels[1:]]
-    return {**base, **levels[0], "shorter": shorter}
+    return {**base, **parts_at(0), "shorter": Shorter(base, parts_at)}
+
+
+class Shorter(Sequence[dict[str, Any]]):
+    """The context with shorter parts, levels 1–3, each composed the first time it is
+    asked for (most replies fit at level 0: their shorter parts are never needed)."""
+
+    def __init__(self, base: dict[str, Any], parts_at: Callable[[int], dict[str, Any]]) -> None:
+        self._base, self._parts_at = base, parts_at
+        self._done: dict[int, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return 3
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(3))]
+        i = range(3)[index]  # IndexError past the end, as a list would
+        if i not in self._done:
+            self._done[i] = {**self._base, **self._parts_at(i + 1)}
+        return self._done[i]

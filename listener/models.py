@@ -244,6 +244,11 @@ class LinkSuggestion(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None]
 
+    # the flush inserts the cases before the rows that name them (a case may be numbered
+    # ahead and inserted with the rest: listener.cases.batch.reserve_id)
+    case: Mapped[Case] = relationship(foreign_keys=[case_id])
+    other_case: Mapped[Case] = relationship(foreign_keys=[other_case_id])
+
 
 class LinkKey(Base):
     """Strong evidence a case carries (an order number, an e-mail address, an account it
@@ -255,6 +260,8 @@ class LinkKey(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     value: Mapped[str] = mapped_column(String(320), primary_key=True)
+
+    case: Mapped[Case] = relationship()  # inserted after its case (see LinkSuggestion)
 
 
 class Classification(Base):
@@ -376,6 +383,10 @@ class Event(Base):
     mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id"))
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    # never loaded by the code: it tells the flush to insert the case (a case may be
+    # numbered ahead, listener.cases.batch.reserve_id) before its events
+    case: Mapped[Case | None] = relationship()
 
 
 class User(Base):

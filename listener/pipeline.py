@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, insert, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -28,8 +28,8 @@ from listener import models as m
 from listener import rollups
 from listener.alerts.conditions import failure_kind
 from listener.cases import followup, linking
-from listener.cases.batch import BatchReads, batch_of, reading
-from listener.cases.followup import Follow
+from listener.cases.batch import BatchReads, batch_of, reading, reserve_id, reserve_ids
+from listener.cases.followup import Follow, Redraft
 from listener.cases.offering import (
     context_of,
     decide_for_case,
@@ -67,7 +67,7 @@ from listener.quarantine import record as record_quarantine
 from listener.redact import mask_text
 from listener.scheduling import jittered, next_check_after_error
 from listener.triage import Triage, TriageInput, score_case, sla_due
-from listener.understanding import Understanding
+from listener.understanding import Understanding, may_ask_refund_or_fail
 
 if TYPE_CHECKING:
     from classifiers import Prediction
@@ -494,9 +494,20 @@ def _store(
         counts = rollups.Batch.for_settings(settings)
         first_error: Exception | None = None
         bulk = not per_row and settings.polling.store_in_bulk
+        drafting = Drafting()
         if bulk:
             _store_bulk(
-                session, settings, cfg, src, fresh, predictions, known, outcome, counts, now
+                session,
+                settings,
+                cfg,
+                src,
+                fresh,
+                predictions,
+                known,
+                outcome,
+                counts,
+                now,
+                drafting,
             )
         for post in [] if bulk else sorted(fresh, key=lambda p: p.published_at):
             if not per_row:
@@ -512,9 +523,10 @@ def _store(
                     outcome,
                     counts,
                     now,
+                    drafting,
                 )
                 continue
-            cached = dict(authors)
+            cached, queued = dict(authors), drafting.copy()
             try:
                 with session.begin_nested():
                     _store_post(
@@ -529,18 +541,22 @@ def _store(
                         outcome,
                         counts,
                         now,
+                        drafting,
                     )
             except Exception as exc:
                 if is_outage(exc):
                     raise
                 authors.clear()
                 authors.update(cached)
+                drafting = queued
                 first_error = first_error or exc
                 failed.append(
                     reject(post, f"cannot be stored: {type(exc).__name__}: {exc}", "store")
                 )
         if per_row and failed and len(failed) == len(fresh) > 1 and first_error is not None:
             raise first_error
+        if not bulk:
+            write_drafts(session, settings, cfg, drafting, outcome, now, per_row=per_row)
         rollups.record(session, counts)
         outcome.quarantined = record_quarantine(session, src, [*rejected, *failed], now)
         _advance_state(src, cfg, result, settings, outcome, now, rng)
@@ -568,8 +584,10 @@ def _store_post(
     outcome: PollOutcome,
     counts: rollups.Batch,
     now: datetime,
+    drafting: Drafting,
 ) -> None:
-    """Store one post: its author, mention, classification, case and draft.
+    """Store one post: its author, mention, classification and case (its draft is queued
+    on ``drafting``).
 
     ``outcome`` and the rollup ``counts`` are counted only once everything is
     written (a savepoint that fails leaves them as they were).
@@ -609,7 +627,7 @@ def _store_post(
         label=pred.label,
         unhappy=pred.unhappy,
     )
-    opened, drafted = _triage_mention(session, settings, cfg, src, mention, author, pred, now)
+    opened = _triage_mention(session, settings, cfg, src, mention, author, pred, now, drafting)
     session.flush()
     if uncounted is not None:
         counts.removed.append(uncounted)
@@ -617,7 +635,6 @@ def _store_post(
     outcome.new += new
     outcome.updated += updated
     outcome.cases_opened += opened
-    outcome.drafts += drafted
 
 
 def _advance_state(
@@ -823,11 +840,14 @@ def _triage_mention(
     author: m.Author,
     pred: Prediction,
     now: datetime,
-) -> tuple[int, int]:
-    """Link the mention to its author's open case or open one. Returns (opened, drafted)."""
+    drafting: Drafting,
+) -> int:
+    """Link the mention to its author's open case or open one. Returns how many cases it
+    opened (0 or 1); the drafts it asks for are queued on ``drafting``, written once per
+    case after the batch's triage (:func:`write_drafts`)."""
     triage_cfg = settings.triage
     if mention.case_id is not None:
-        return 0, 0
+        return 0
     # what the post says, read in context (listener.understanding): its circumstances are
     # the context-based ones, not the classifier's single keywords. Read when a rule asks
     # (a happy post with no case to follow never does), once
@@ -843,10 +863,10 @@ def _triage_mention(
     )
     if follow is not None and not follow.joins:
         if follow.kind in (Follow.BRAND_ANSWER, Follow.BRAND_POST):
-            return 0, 0  # the brand's own post: an answer, never a complaint
+            return 0  # the brand's own post: an answer, never a complaint
         case = None
     if case is not None and follow is not None:
-        mention.case_id = case.id
+        _attach(case, mention)
         case.mention_count = (case.mention_count or 1) + 1
         case.last_mention_at = max(
             case.last_mention_at or mention.published_at, mention.published_at
@@ -887,24 +907,22 @@ def _triage_mention(
                 # sorted (or happy) before, unhappy again: the case is a complaint again
                 decide_for_case(session, settings, case, reading(), now)
         t0 = time.perf_counter()
-        needs_draft = followup.apply(
+        needs = followup.apply(
             session, settings, case, mention, follow, now, label=pred.label, unhappy=pred.unhappy
         )
-        reads = batch_of(session)
-        if reads is not None:
-            reads.followup_seconds += time.perf_counter() - t0
+        drafting.followup_seconds += time.perf_counter() - t0
+        drafting.want(case, mention, author, needs)
         linking.suggest_links(session, settings, case, now)  # the new post may name an order
-        if needs_draft:
-            return 0, int(_first_draft(session, settings, cfg, case, mention, author, now))
-        return 0, 0
+        return 0
     if not pred.unhappy and not (
         pred.label != "positive"
+        and may_ask_refund_or_fail(mention.text or "")
         and reading().kind == "complaint"
         and (reading().failed_order or reading().asks_refund)
     ):
         # an order that failed, or a customer asking for their money back, is an unhappy
         # customer whatever the model's score says
-        return 0, 0
+        return 0
     understood = reading()
     circumstances = understood.circumstances
     t = _score(
@@ -917,10 +935,11 @@ def _triage_mention(
         posts=1,
         span=None,
     )
-    case = _insert_now(
+    case = _new_row(
         session,
         m.Case,
         {
+            "author": author,
             "author_id": author.id,
             "source_id": src.id,
             "status": CaseStatus.NEW,
@@ -935,7 +954,12 @@ def _triage_mention(
             "created_at": now,
         },
     )
-    mention.case_id = case.id
+    if inspect(case).pending:
+        # a new case has no posts or drafts but those this transaction adds (and a pending
+        # row loads nothing)
+        set_committed_value(case, "mentions", [])
+        set_committed_value(case, "drafts", [])
+    _attach(case, mention)
     _saw(session, case, mention, opened=True)
     decide_for_case(session, settings, case, understood, now)
     session.add(
@@ -957,9 +981,19 @@ def _triage_mention(
             },
         )
     )
-    drafted = _first_draft(session, settings, cfg, case, mention, author, now)
+    drafting.want(case, mention, author, Redraft.FIRST)
     linking.suggest_links(session, settings, case, now)  # shown to agents, never merged
-    return 1, int(drafted)
+    return 1
+
+
+def _attach(case: m.Case, mention: m.Mention) -> None:
+    """``mention`` joins ``case`` (and its posts, where they are loaded)."""
+    mention.case_id = case.id
+    if "mentions" in case.__dict__:
+        posts = [x for x in case.mentions if x is not mention]
+        posts.append(mention)
+        posts.sort(key=lambda x: x.published_at)
+        set_committed_value(case, "mentions", posts)
 
 
 def _saw(session: Session, case: m.Case, mention: m.Mention, *, opened: bool = False) -> None:
@@ -969,30 +1003,96 @@ def _saw(session: Session, case: m.Case, mention: m.Mention, *, opened: bool = F
         reads.saw(case, mention, opened=opened)
 
 
-def _first_draft(
+@dataclass
+class Drafting:
+    """The drafts a batch's triage asks for, written once per case after it.
+
+    A case opened in the batch gets one first draft, answering its latest post
+    with the whole conversation, however many follow-ups joined it in the same
+    batch; a case from earlier gets its machine draft re-rendered once, answering
+    the customer's latest follow-up.  Nobody sees a draft before the batch commits,
+    so the in-between versions would be versions no agent ever read."""
+
+    work: dict[int, tuple[m.Case, m.Mention, m.Author, Redraft]] = field(default_factory=dict)
+    #: seconds spent deciding follow-ups (the bench's "followups" stage)
+    followup_seconds: float = 0.0
+
+    def want(self, case: m.Case, mention: m.Mention, author: m.Author, needs: Redraft) -> None:
+        """``case`` needs ``needs`` to answer ``mention`` (the later post is the one answered)."""
+        if needs is Redraft.NONE:
+            return
+        earlier = self.work.pop(case.id, None)
+        self.work[case.id] = (
+            case,
+            mention,
+            author,
+            needs if earlier is None else earlier[3].then(needs),
+        )
+
+    def copy(self) -> Drafting:
+        return Drafting(dict(self.work), self.followup_seconds)
+
+
+def write_drafts(
+    session: Session,
+    settings: Settings,
+    cfg: SourceSettings,
+    drafting: Drafting,
+    outcome: PollOutcome,
+    now: datetime,
+    *,
+    per_row: bool = False,
+) -> None:
+    """Write what ``drafting`` asks, one case at a time, in the order asked; counts the
+    first drafts written and the time as the batch's ``drafts`` stage.
+
+    ``per_row``: each case in its own savepoint; one that fails is logged and left
+    without its draft (the case stays in the queue), the rest are written."""
+    t0 = time.perf_counter()
+    for case, mention, author, needs in drafting.work.values():
+        if not per_row:
+            outcome.drafts += _draft_one(session, settings, cfg, case, mention, author, needs, now)
+            continue
+        try:
+            with session.begin_nested():
+                written = _draft_one(session, settings, cfg, case, mention, author, needs, now)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            log.error("draft.failed", source=cfg.name, case_id=case.id, error=type(exc).__name__)
+            continue
+        outcome.drafts += written
+    outcome.stage_ms["drafts"] = (time.perf_counter() - t0) * 1000
+    outcome.stage_ms["followups"] = drafting.followup_seconds * 1000
+
+
+def _draft_one(
     session: Session,
     settings: Settings,
     cfg: SourceSettings,
     case: m.Case,
     mention: m.Mention,
     author: m.Author,
+    needs: Redraft,
     now: datetime,
-) -> bool:
-    """:func:`write_draft`, its time counted as the batch's drafting stage."""
-    t0 = time.perf_counter()
-    try:
-        return write_draft(session, settings, cfg, case, mention, author, now)
-    finally:
-        reads = batch_of(session)
-        if reads is not None:
-            reads.draft_seconds += time.perf_counter() - t0
+) -> int:
+    if needs is Redraft.FIRST:
+        return int(write_draft(session, settings, cfg, case, mention, author, now))
+    followup.redraft(session, settings, case, mention, now)
+    return 0
 
 
-def _insert_now(session: Session, model: type[_Row], values: dict[str, Any]) -> _Row:
-    """Insert one row now and return it (its id is needed at once) without flushing the
-    rest of what is pending: that goes out with the next flush, together."""
-    with session.no_autoflush:
-        return session.scalars(insert(model).returning(model), [values]).one()
+def _new_row(session: Session, model: type[_Row], values: dict[str, Any]) -> _Row:
+    """A new row with its id (needed at once): numbered ahead and inserted with the next
+    flush, together with the rest (:func:`listener.cases.batch.reserve_id`), or inserted
+    now where the database must number it."""
+    ident = reserve_id(session, model)
+    if ident is None:
+        with session.no_autoflush:
+            return session.scalars(insert(model).returning(model), [values]).one()
+    row = model(id=ident, **values)
+    session.add(row)
+    return row
 
 
 class _Reading:
@@ -1120,7 +1220,7 @@ def write_draft(
     text, writer_note = rendered.text, None
     if settings.recovery.writer.url:
         text, writer_note = _rewrite(settings, case, mention, author, channel, rendered.text)
-    draft = _insert_now(
+    draft = _new_row(
         session,
         m.Draft,
         {
@@ -1135,8 +1235,8 @@ def write_draft(
             "created_at": now,
         },
     )
-    if reads is not None and reads.opened_here(case.id):
-        # the batch opened it: its drafts are the ones written here (no lazy load)
+    if "drafts" in case.__dict__ or (reads is not None and reads.opened_here(case.id)):
+        # the case's drafts, as loaded (or none: the batch opened it), and this one
         earlier = list(case.drafts) if "drafts" in case.__dict__ else []
         set_committed_value(case, "drafts", [*earlier, draft])
     case.status = CaseStatus.DRAFTED
@@ -1211,6 +1311,7 @@ def _store_bulk(
     outcome: PollOutcome,
     counts: rollups.Batch,
     now: datetime,
+    drafting: Drafting,
 ) -> None:
     """Store a batch's authors, mentions, classifications and edit events in bulk.
 
@@ -1239,7 +1340,19 @@ def _store_bulk(
         if p.external_id not in known
     ]
     inserted: dict[str, m.Mention] = {}
-    for chunk in _chunks(new_rows):
+    ids = reserve_ids(session, m.Mention, len(new_rows)) if new_rows else []
+    if ids:
+        # numbered ahead (listener.cases.batch): inserted by one flush, in bulk, without
+        # RETURNING; the objects are the ones triage goes on with
+        by_author = {a.id: a for a in author_of}
+        for ident, values in zip(ids, new_rows, strict=True):
+            fresh_row = m.Mention(
+                id=ident, source=src, author=by_author[values["author_id"]], **values
+            )
+            session.add(fresh_row)
+            inserted[fresh_row.external_id] = fresh_row
+        session.flush()
+    for chunk in _chunks(new_rows if ids is None else []):
         # RETURNING in any order (an ordered one is a statement per row on SQLite)
         for row in session.scalars(insert(m.Mention).returning(m.Mention), chunk):
             inserted[row.external_id] = row
@@ -1295,15 +1408,12 @@ def _store_bulk(
         )
     with reading(session, reads):
         for mention, author, pred in items:
-            opened, drafted = _triage_mention(
-                session, settings, cfg, src, mention, author, pred, now
+            outcome.cases_opened += _triage_mention(
+                session, settings, cfg, src, mention, author, pred, now, drafting
             )
-            outcome.cases_opened += opened
-            outcome.drafts += drafted
+        write_drafts(session, settings, cfg, drafting, outcome, now)
         session.flush()  # the last events, numbered like the rest
     outcome.stage_ms["triage"] = (time.perf_counter() - t0) * 1000
-    outcome.stage_ms["drafts"] = reads.draft_seconds * 1000
-    outcome.stage_ms["followups"] = reads.followup_seconds * 1000
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
 
 

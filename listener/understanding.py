@@ -729,6 +729,13 @@ _CATEGORY_PROBLEM: dict[str, str] = {
 }
 
 
+def may_ask_refund_or_fail(text: str) -> bool:
+    """False when :func:`understand` of ``text`` (whatever its context) surely finds no
+    failed order and no request for money back: a cheap check before the whole reading."""
+    clean = _clean((text or "")[:5000])
+    return bool(_FAILED_ORDER.search(clean) or _ASKS_REFUND.search(clean))
+
+
 def understand(
     text: str,
     *,

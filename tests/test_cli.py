@@ -85,7 +85,10 @@ def test_main_job_on_the_embedded_default(workdir: tuple[Path, dict[str, str]]) 
     }
     shown = listener(["show", str(cases[0]["id"]), "--json"], cwd, env)
     detail = json.loads(shown.stdout)
-    assert [e["kind"] for e in detail["events"]][:2] == ["case.opened", "draft.created"]
+    kinds = [e["kind"] for e in detail["events"]]
+    # one draft, written after the batch's posts joined the case (it answers all of them)
+    assert kinds[0] == "case.opened" and kinds.count("draft.created") == 1, kinds
+    assert set(kinds[1 : kinds.index("draft.created")]) <= {"case.mention_added", "case.followup"}
 
 
 def test_poll_unknown_source_is_one_line(workdir: tuple[Path, dict[str, str]]) -> None:

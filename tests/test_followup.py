@@ -162,7 +162,12 @@ class Thread:
     """A JSONL source that grows, polled after each step."""
 
     def __init__(
-        self, make_app: Callable[..., App], tmp_path: Path, channel: str = "x_reply", **brand: Any
+        self,
+        make_app: Callable[..., App],
+        tmp_path: Path,
+        channel: str = "x_reply",
+        polling: dict[str, Any] | None = None,
+        **brand: Any,
     ) -> None:
         self.path = tmp_path / "posts.jsonl"
         self.posts: list[dict[str, Any]] = []
@@ -174,6 +179,8 @@ class Thread:
         }
         if brand:
             overrides["brand"] = brand
+        if polling:
+            overrides["polling"] = polling
         self.app = make_app(overrides)
         add_people(self.app)
 
@@ -521,3 +528,61 @@ def test_sorted_before_our_reply_leaves_an_agents_text_and_offer_as_they_are(
     assert view["kind"] == "resolved" and view["priority"] <= 10
     assert view["reply"]["text"] == "Hi Maya, so sorry about #88231 — Ann"
     assert (view["offer"] or {}).get("key") == (before["offer"] or {}).get("key")
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_posts_that_arrive_together_get_one_draft_answering_all_of_them(
+    make_app: Callable[..., App], tmp_path: Path, bulk: bool
+) -> None:
+    """#19: a batch drafts each case once, after its posts joined: a case opened and
+    followed up in one poll gets one first draft (answering the latest post, the first
+    problem leading); a case from an earlier poll followed up twice gets one new version."""
+    now = datetime.now(UTC) - timedelta(hours=3)
+    t = Thread(make_app, tmp_path, polling={"store_in_bulk": bulk})
+    t.post(
+        tweet("700", "maya_k", COMPLAINT, now),
+        tweet(
+            "701",
+            "maya_k",
+            "@zephyrshoes the wedding is tomorrow, I really need these shoes. Awful.",
+            now + timedelta(minutes=20),
+            in_reply_to="700",
+        ),
+        tweet("800", "jo_runs", COMPLAINT.replace("#88231", "#66002"), now),
+    )
+    c1, c2 = case_ids(t.app)
+    first = case_view(t.app, c1)
+    assert first["reply"]["version"] == 1
+    assert events(t.app, c1).count("draft.created") == 1
+    latest = t.mention("701").id
+    with t.app.sessions() as s:
+        draft = s.get_one(m.Draft, first["reply"]["id"])
+        assert draft.in_reply_to_mention_id == latest
+        assert (
+            s.scalar(select(m.Draft.id).where(m.Draft.case_id == c1, m.Draft.id != draft.id))
+            is None
+        )
+    assert "tracking hasn't moved" in first["reply"]["text"].lower(), first["reply"]["text"]
+
+    t.post(
+        tweet(
+            "801",
+            "jo_runs",
+            "@zephyrshoes hello?? still waiting, this is terrible",
+            now + timedelta(minutes=30),
+            in_reply_to="800",
+        ),
+        tweet(
+            "802",
+            "jo_runs",
+            "@zephyrshoes two days before the race. Still nothing.",
+            now + timedelta(minutes=40),
+            in_reply_to="801",
+        ),
+    )
+    second = case_view(t.app, c2)["reply"]
+    assert second["version"] == 2  # one new version for two follow-ups
+    assert events(t.app, c2).count("draft.edited") == 1
+    latest = t.mention("802").id
+    with t.app.sessions() as s:
+        assert s.get_one(m.Draft, second["id"]).in_reply_to_mention_id == latest

@@ -99,6 +99,8 @@ class BatchReads:
                 self._created[author_id].add(case_id)
         # the posts and link keys of the cases opened in this batch (none in the database yet)
         self._posts: dict[int, dict[int, m.Mention]] = {}
+        # the posts this batch added to any case (not in the database until the flush)
+        self._joined: dict[int, dict[int, m.Mention]] = {}
         self._keys: dict[int, set[tuple[str, str]]] = {}
         # what each post says (listener.understanding), read once for triage and the draft
         self._understood: dict[tuple[int, str | None], Understanding] = {}
@@ -106,10 +108,6 @@ class BatchReads:
         self._lookups: set[tuple[str, str]] = set()
         self._linked: dict[tuple[str, str], set[int]] = {}
         self._link_cases: dict[int, m.Case] = {}
-        #: seconds spent writing first drafts (the bench's "drafts" stage)
-        self.draft_seconds = 0.0
-        #: seconds spent applying follow-ups (mostly re-rendering the drafts they refresh)
-        self.followup_seconds = 0.0
 
     # -- what triage tells it -------------------------------------------------------
 
@@ -131,6 +129,8 @@ class BatchReads:
         posts = self._posts.get(case.id)
         if posts is not None and mention is not None:
             posts[mention.id] = mention
+        if mention is not None:
+            self._joined.setdefault(case.id, {})[mention.id] = mention
 
     def indexed(self, case_id: int, keys: Iterable[tuple[str, str]], case: m.Case) -> None:
         """``keys`` were stored for ``case`` by this batch."""
@@ -232,6 +232,10 @@ class BatchReads:
         posts = self._posts.get(case_id)
         return None if posts is None else [posts[i] for i in sorted(posts)]
 
+    def joined(self, case_id: int) -> list[m.Mention]:
+        """The posts this batch added to the case (opened here or not)."""
+        return list(self._joined.get(case_id, {}).values())
+
     def keys_of(self, case_id: int) -> set[tuple[str, str]] | None:
         """The link keys stored for a case this batch opened (None: another case)."""
         keys = self._keys.get(case_id)
@@ -248,25 +252,76 @@ def batch_of(session: Session) -> BatchReads | None:
     return reads if isinstance(reads, BatchReads) else None
 
 
-def _event_ids(session: Session, count: int) -> list[int] | None:
-    """The ids the database would give the next ``count`` events, in order (None: let it)."""
+_IDS = "listener.reserved_ids"
+#: ids drawn from a PostgreSQL sequence at a time by :func:`reserve_id`
+_ID_BLOCK = 64
+
+
+def _new_ids(session: Session, table: Any, count: int, after: int = 0) -> list[int] | None:
+    """Ids the database would give the next ``count`` rows of ``table``, in order, none at
+    or below ``after`` (None: this database numbers its own rows)."""
     conn = session.connection()
     dialect = conn.dialect.name
     if dialect == "sqlite":
         # a rowid table without AUTOINCREMENT numbers a row max(id) + 1; this transaction
         # holds SQLite's write lock, so nobody else inserts in between
-        top = conn.execute(select(func.max(m.Event.id))).scalar()
-        return list(range((top or 0) + 1, (top or 0) + 1 + count))
+        top = max(conn.execute(select(func.max(table.c.id))).scalar() or 0, after)
+        return list(range(top + 1, top + 1 + count))
     if dialect == "postgresql":
         # the values the column's default would draw from the same sequence
         rows = conn.execute(
-            text(
-                "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)"
-            ),
-            {"n": count},
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": table.name, "n": count},
         )
         return sorted(int(v) for (v,) in rows)
     return None
+
+
+def reserve_id(session: Session, model: type[m.Base]) -> int | None:
+    """The id for one new row of ``model`` that is added to the session now and inserted
+    with the next flush, together with the others (None: insert it to learn its id).
+
+    On SQLite the next id above both the table's rows and the ids this session reserved
+    (a row the database numbers itself is flushed before any reserved after it); on
+    PostgreSQL the next value of the table's own sequence, drawn in blocks."""
+    table: Any = model.__table__
+    state: dict[str, list[int]] = session.info.setdefault(_IDS, {})
+    if session.get_bind().dialect.name == "postgresql":
+        block = state.setdefault(table.name, [])
+        if not block:
+            block.extend(reversed(_new_ids(session, table, _ID_BLOCK) or []))
+        return block.pop() if block else None
+    ids = reserve_ids(session, model, 1)
+    return ids[0] if ids else None
+
+
+def reserve_ids(session: Session, model: type[m.Base], count: int) -> list[int] | None:
+    """:func:`reserve_id` for ``count`` rows at once, in order."""
+    table: Any = model.__table__
+    if session.get_bind().dialect.name != "sqlite":
+        return _new_ids(session, table, count)
+    state: dict[str, list[int]] = session.info.setdefault(_IDS, {})
+    if _FLUSHES not in session.info:
+        session.info[_FLUSHES] = 0
+        event.listen(session, "after_flush", _count_flush)
+    flushes = session.info[_FLUSHES]
+    # [last id reserved, flushes then]: the table is read again only after a flush (a row
+    # numbered by the database since then may stand above the last reserved)
+    last = state.get(table.name)
+    if last is not None and last[1] == flushes:
+        ids = list(range(last[0] + 1, last[0] + 1 + count))
+    else:
+        ids = _new_ids(session, table, count, after=last[0] if last is not None else 0) or []
+    if ids:
+        state[table.name] = [ids[-1], flushes]
+    return ids
+
+
+_FLUSHES = "listener.flushes"
+
+
+def _count_flush(session: Session, _context: Any) -> None:
+    session.info[_FLUSHES] = session.info.get(_FLUSHES, 0) + 1
 
 
 def _number_events(session: Session, _context: Any, _instances: Any) -> None:
@@ -276,7 +331,7 @@ def _number_events(session: Session, _context: Any, _instances: Any) -> None:
     if not pending:
         return
     pending.sort(key=lambda o: inspect(o).insert_order)
-    ids = _event_ids(session, len(pending))
+    ids = _new_ids(session, m.Event.__table__, len(pending))
     if ids is None:
         return
     for row, ident in zip(pending, ids, strict=True):

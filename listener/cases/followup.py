@@ -404,14 +404,15 @@ def apply(
     *,
     label: str,
     unhappy: bool,
-) -> bool:
+) -> Redraft:
     """Apply a customer's follow-up to the case it joined (the caller attached the post).
 
-    Records one ``case.followup`` event; refreshes an unedited draft to answer
-    the new post; brings a sent/resolved case back to the queue.  Returns
-    whether the case now needs a first draft written (it came back with none).
+    Records one ``case.followup`` event; brings a sent/resolved case back to the
+    queue.  Returns the drafting the case now needs, written by the caller once per
+    case and batch (:func:`redraft`): a first draft (it came back with none, or its
+    first one is still to be written), the machine's draft re-rendered to answer the
+    new post, or nothing.
     """
-    from listener.cases.offering import rerender_draft
     from listener.cases.work import current_draft
 
     before = case.recovered
@@ -426,8 +427,7 @@ def apply(
         "recovered": case.recovered,
         "before": before,
     }
-    needs_draft = False
-    redraft: dict[str, Any] = {}
+    needs = Redraft.NONE
     if decision.kind is Follow.RECOVERED and case.status in (
         CaseStatus.NEW,
         CaseStatus.DRAFTED,
@@ -446,7 +446,7 @@ def apply(
         case.resolved_at = None
         case.status = unclaimed_status(has_draft=False)
         _reasons_first(case, decision.reasons)
-        needs_draft = True
+        needs = Redraft.FIRST
     elif decision.refresh_draft and case.status in (
         CaseStatus.NEW,
         CaseStatus.DRAFTED,
@@ -459,17 +459,9 @@ def apply(
         if decision.kind is Follow.STILL_UNHAPPY:
             _reasons_first(case, decision.reasons)
         if current_draft(case) is None:
-            needs_draft = case.status == CaseStatus.NEW
+            needs = Redraft.FIRST if case.status == CaseStatus.NEW else Redraft.NONE
         else:
-            _, redraft = rerender_draft(
-                session,
-                settings,
-                case,
-                _offer_of(settings, case),
-                SYSTEM_ACTOR,
-                now,
-                reply_to=mention,
-            )
+            needs = Redraft.REFRESH
     session.add(
         m.Event(
             actor=SYSTEM_ACTOR,
@@ -480,12 +472,44 @@ def apply(
             data=data,
         )
     )
-    if redraft:
-        kind = redraft.pop("kind")
-        redraft.pop("because", None)
-        redraft["after"] = "the customer's follow-up"
-        session.add(m.Event(actor=SYSTEM_ACTOR, kind=kind, case_id=case.id, at=now, data=redraft))
-    return needs_draft
+    return needs
+
+
+class Redraft(StrEnum):
+    """The drafting a case needs after triage (see :func:`apply`)."""
+
+    NONE = "none"
+    #: write the case's first draft, answering the post
+    FIRST = "first"
+    #: re-render the machine's current draft to answer the post (an agent's text stays)
+    REFRESH = "refresh"
+
+    def then(self, later: Redraft) -> Redraft:
+        """What one draft written after both requests must do: a first draft wins."""
+        if Redraft.FIRST in (self, later):
+            return Redraft.FIRST
+        return later if later is not Redraft.NONE else self
+
+
+def redraft(
+    session: Session,
+    settings: Settings,
+    case: m.Case,
+    mention: m.Mention,
+    now: datetime,
+) -> None:
+    """Re-render the machine's draft of ``case`` to answer the customer's follow-up
+    ``mention`` (:attr:`Redraft.REFRESH`), recording ``draft.edited`` (or ``draft.failed``)."""
+    from listener.cases.offering import rerender_draft
+
+    _, data = rerender_draft(
+        session, settings, case, _offer_of(settings, case), SYSTEM_ACTOR, now, reply_to=mention
+    )
+    if data:
+        kind = data.pop("kind")
+        data.pop("because", None)
+        data["after"] = "the customer's follow-up"
+        session.add(m.Event(actor=SYSTEM_ACTOR, kind=kind, case_id=case.id, at=now, data=data))
 
 
 #: a case whose customer says it is sorted before we answered waits below every open

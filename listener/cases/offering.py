@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -185,19 +186,30 @@ def conversation(session: Session, case: m.Case, mention: m.Mention) -> list[str
     theirs, up to it, since our last reply (all of them when we have not replied), oldest
     first (one query for the columns, not the case's whole post objects)."""
     since = case.first_response_at
-    query = select(m.Mention.id, m.Mention.published_at, m.Mention.text, m.Mention.title).where(
-        m.Mention.case_id == case.id,
-        m.Mention.author_id == mention.author_id,
-        m.Mention.published_at <= mention.published_at,
+    reads = batch_of(session)
+    posts = reads.posts_of(case.id) if reads is not None else None
+    rows: dict[int, tuple[datetime, str]] = {}
+    if posts is None:
+        # the set-based path's batch knows what it added to the case: the rest is read
+        # without flushing the batch first
+        query = select(m.Mention.id, m.Mention.published_at, m.Mention.text, m.Mention.title).where(
+            m.Mention.case_id == case.id,
+            m.Mention.author_id == mention.author_id,
+            m.Mention.published_at <= mention.published_at,
+        )
+        with session.no_autoflush if reads is not None else nullcontext():
+            for r in session.execute(query):
+                rows[r.id] = (r.published_at, _body(r.text, r.title))
+        posts = reads.joined(case.id) if reads is not None else []
+    for x in posts:
+        if x.author_id == mention.author_id and x.published_at <= mention.published_at:
+            rows[x.id] = (x.published_at, post_body(x))
+    rows[mention.id] = (mention.published_at, post_body(mention))  # maybe not flushed yet
+    said = sorted(
+        (at, i, body)
+        for i, (at, body) in rows.items()
+        if since is None or at >= since or i == mention.id
     )
-    said = [
-        (r.published_at, r.id, _body(r.text, r.title))
-        for r in session.execute(query)
-        if since is None or r.published_at >= since or r.id == mention.id
-    ]
-    if not any(i == mention.id for _, i, _ in said):
-        said.append((mention.published_at, mention.id, post_body(mention)))  # not flushed yet
-    said.sort(key=lambda r: (r[0], r[1]))
     return [body for _, _, body in said]
 
 
