@@ -236,11 +236,15 @@ def render(rows: list[dict[str, Any]], posts: int, large: int) -> str:
         "through `poll_sources`; the per-post path and the set-based path in the same run; "
         f"{large:,} posts as a `listener backfill` in 1 MiB chunks (set-based path). "
         "*mentions/s* is end to end (collect, clean, classify, store, triage, draft, commit); "
-        "*stored/s* counts the storing stage without the drafts (authors, mentions, "
-        "classifications, triage, cases, events, rollups); *follow-ups s* is the part of "
-        "storing spent applying customers' follow-ups (mostly re-rendering the drafts they "
-        "refresh; set-based path only); *ratio* is against the per-post path's figure in the "
-        "same run. Peak memory is the process's maximum RSS, the model included.",
+        "*stored/s* counts the storing stage without the drafting pass (authors, mentions, "
+        "classifications, triage, cases, events, rollups); *drafts s* is the drafting pass "
+        "(each case drafted once per batch, or per part); *follow-ups s* is the part of "
+        "triage spent deciding customers' follow-ups; *ratio* is against the per-post "
+        "path's figure in the same run. On the set-based path a batch over "
+        "`polling.classify_part` (1,000) posts is classified in parts on a thread while the "
+        "main thread stores: *classify s* is that thread's time, overlapping *store s* (the "
+        "main thread's, waits included). Peak memory is the process's maximum RSS, the "
+        "model included.",
         "",
         "| database | classifier | posts | path | seconds | mentions/s | ratio | classify s | "
         "store s | drafts s | follow-ups s | stored/s | ratio | cases | peak MB |",

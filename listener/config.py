@@ -302,6 +302,15 @@ class PollingSettings(_Model):
         "older path, kept to compare against). Either way a batch that fails is stored "
         "again one post per savepoint, so one bad post is quarantined, not the batch.",
     )
+    classify_part: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description="A set-based batch larger than this many posts is classified in parts on "
+        "a thread of its own, each part stored (in the batch's one transaction) while the "
+        "next is classified: the model's inference and the database work overlap. 0: "
+        "classify the whole batch first.",
+    )
 
 
 class TriageSettings(_Model):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -242,9 +243,8 @@ def render(
     env = make_environment(str(templates_dir) if templates_dir else None)
     kind = context.get("kind") if isinstance(context.get("kind"), str) else None
     name, variant = choose_template(env, channel, category, seed, kind)
-    attempts = [context, *context.get("shorter", [])]
     draft = None
-    for attempt in attempts:
+    for attempt in chain([context], context.get("shorter", [])):  # shorter ones when needed
         draft = _render_one(env, name, variant, channel, attempt)
         if fits_channel(channel, draft.text):
             return draft

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -390,34 +390,41 @@ def ingest(
         known = _existing(session, source_id, [p.external_id for p in posts])
     fresh = [p for p in posts if known.get(p.external_id, (0, ""))[1] != p.content_hash]
     fresh = [replace(p, detected_lang=detect_language(p.full_text or p.text)) for p in fresh]
+    fresh.sort(key=lambda p: p.published_at)  # stored (and triaged) in the order written
     t1 = time.perf_counter()
-    predictions = _classify(app, fresh, rejected)
-    fresh = [p for p in fresh if p.external_id in predictions]
+    polling = app.settings.polling
+    classified = Classified(
+        app, fresh, rejected, part=polling.classify_part if polling.store_in_bulk else 0
+    )
     t2 = time.perf_counter()
-    stages = {"clean": (t1 - t0) * 1000, "classify": (t2 - t1) * 1000}
 
     per_row = False
     for attempt in range(3):
         try:
-            outcome = _store(app, cfg, result, fresh, predictions, rejected, now, rng, per_row)
+            outcome = _store(app, cfg, result, classified, rejected, now, rng, per_row)
             outcome.stage_ms = {
-                **stages,
+                "clean": (t1 - t0) * 1000,
+                "classify": classified.seconds * 1000,
                 "store": (time.perf_counter() - t2) * 1000,
                 **outcome.stage_ms,
             }
             return outcome
+        except _ClassifyFailed as exc:
+            raise exc.error from None  # the model's failure, not the posts'
         except IntegrityError as exc:
             if per_row:
                 raise
             if attempt == 0:
                 # someone else stored some of these mentions in between: re-read, retry once
+                fresh, predictions = classified.all()
                 with app.sessions() as session:
                     known = _existing(session, source_id, [p.external_id for p in fresh])
                 fresh = [p for p in fresh if known.get(p.external_id, (0, ""))[1] != p.content_hash]
+                classified = Classified.done(fresh, predictions, classified.seconds)
                 continue
             error: Exception = exc
         except Exception as exc:
-            if per_row or is_outage(exc) or not fresh:
+            if per_row or is_outage(exc) or not classified.all()[0]:
                 raise
             error = exc
         log.warning(
@@ -428,6 +435,85 @@ def ingest(
         )
         per_row = True
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _ClassifyFailed(Exception):
+    """The model failed on a part (raised out of :func:`ingest` as ``error``)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Classified:
+    """A batch's predictions, made in parts of ``part`` posts on a thread of its own, so
+    that storing a part overlaps classifying the next (``polling.classify_part``; 0: one
+    part, classified here).  The model's inference releases the GIL.  Iterating gives each
+    part (its posts that got a prediction, in order, and their predictions) when it is ready.
+    """
+
+    def __init__(
+        self, app: App, posts: list[Post], rejected: list[Rejected], *, part: int = 0
+    ) -> None:
+        size = part if part > 0 else max(1, len(posts))
+        self.parts = [posts[i : i + size] for i in range(0, len(posts), size)]
+        self.predictions: dict[str, Prediction] = {}
+        self.seconds = 0.0
+        self._ready: list[Future[dict[str, Prediction]]] = []
+        self._rejected = [list[Rejected]() for _ in self.parts]
+        self._taken = 0
+
+        def classify(i: int) -> dict[str, Prediction]:
+            t0 = time.perf_counter()
+            try:
+                return _classify(app, self.parts[i], self._rejected[i])
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        if len(self.parts) > 1:
+            # one thread, the parts in order; it ends when the last is classified
+            pool = ThreadPoolExecutor(1, thread_name_prefix="classify")
+            self._ready = [pool.submit(classify, i) for i in range(len(self.parts))]
+            pool.shutdown(wait=False)
+        else:
+            for i in range(len(self.parts)):
+                done: Future[dict[str, Prediction]] = Future()
+                try:
+                    done.set_result(classify(i))
+                except Exception as exc:
+                    done.set_exception(exc)
+                self._ready.append(done)
+        self._out = rejected
+
+    @classmethod
+    def done(
+        cls, posts: list[Post], predictions: dict[str, Prediction], seconds: float
+    ) -> Classified:
+        """Posts classified already (one part)."""
+        out = cls.__new__(cls)
+        out.parts, out.predictions, out.seconds = [posts], dict(predictions), seconds
+        out._rejected, out._taken, out._out = [[]], 0, []
+        ready: Future[dict[str, Prediction]] = Future()
+        ready.set_result({p.external_id: predictions[p.external_id] for p in posts})
+        out._ready = [ready]
+        return out
+
+    def __iter__(self) -> Iterator[tuple[list[Post], dict[str, Prediction]]]:
+        for i, (posts, ready) in enumerate(zip(self.parts, self._ready, strict=True)):
+            try:
+                preds = ready.result()
+            except Exception as exc:
+                raise _ClassifyFailed(exc) from exc
+            if i >= self._taken:  # a part's rejects are the batch's once
+                self._out.extend(self._rejected[i])
+                self._taken = i + 1
+            self.predictions.update(preds)
+            yield [p for p in posts if p.external_id in preds], preds
+
+    def all(self) -> tuple[list[Post], dict[str, Prediction]]:
+        """Every part (waiting for the ones not classified yet)."""
+        posts = [p for part, _ in self for p in part]
+        return posts, self.predictions
 
 
 def _classify(app: App, posts: list[Post], rejected: list[Rejected]) -> dict[str, Prediction]:
@@ -465,8 +551,7 @@ def _store(
     app: App,
     cfg: SourceSettings,
     result: CollectResult,
-    fresh: list[Post],
-    predictions: dict[str, Prediction],
+    classified: Classified,
     rejected: list[Rejected],
     now: datetime,
     rng: random.Random,
@@ -489,27 +574,33 @@ def _store(
     failed: list[Rejected] = []
     with app.sessions() as session, session.begin():
         src = session.scalars(select(m.Source).where(m.Source.name == cfg.name)).one()
-        known = _existing(session, src.id, [p.external_id for p in fresh])
+        ids = [p.external_id for part in classified.parts for p in part]
+        known = _existing(session, src.id, ids)
         authors: dict[tuple[str, str], m.Author] = {}
         counts = rollups.Batch.for_settings(settings)
         first_error: Exception | None = None
         bulk = not per_row and settings.polling.store_in_bulk
         drafting = Drafting()
         if bulk:
-            _store_bulk(
-                session,
-                settings,
-                cfg,
-                src,
-                fresh,
-                predictions,
-                known,
-                outcome,
-                counts,
-                now,
-                drafting,
-            )
-        for post in [] if bulk else sorted(fresh, key=lambda p: p.published_at):
+            # part by part as each is classified: each part's drafts after its triage
+            for part, predictions in classified:
+                _store_bulk(
+                    session,
+                    settings,
+                    cfg,
+                    src,
+                    part,
+                    predictions,
+                    known,
+                    outcome,
+                    counts,
+                    now,
+                    Drafting(),
+                )
+            fresh: list[Post] = []
+        else:
+            fresh, predictions = classified.all()
+        for post in sorted(fresh, key=lambda p: p.published_at):
             if not per_row:
                 _store_post(
                     session,
@@ -1062,8 +1153,9 @@ def write_drafts(
             log.error("draft.failed", source=cfg.name, case_id=case.id, error=type(exc).__name__)
             continue
         outcome.drafts += written
-    outcome.stage_ms["drafts"] = (time.perf_counter() - t0) * 1000
-    outcome.stage_ms["followups"] = drafting.followup_seconds * 1000
+    stages = outcome.stage_ms
+    stages["drafts"] = stages.get("drafts", 0.0) + (time.perf_counter() - t0) * 1000
+    stages["followups"] = stages.get("followups", 0.0) + drafting.followup_seconds * 1000
 
 
 def _draft_one(
@@ -1413,7 +1505,9 @@ def _store_bulk(
             )
         write_drafts(session, settings, cfg, drafting, outcome, now)
         session.flush()  # the last events, numbered like the rest
-    outcome.stage_ms["triage"] = (time.perf_counter() - t0) * 1000
+    outcome.stage_ms["triage"] = (
+        outcome.stage_ms.get("triage", 0.0) + (time.perf_counter() - t0) * 1000
+    )
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
 
 

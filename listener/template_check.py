@@ -8,6 +8,7 @@ guard approval and the outbox run) would refuse.
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from listener.cases.sending import Reply, Rules, violations
@@ -164,7 +165,7 @@ def check_templates(settings: Settings) -> tuple[int, list[str]]:
                             )
                             try:
                                 # as drafting does: the first of the shorter versions that fits
-                                for attempt in [ctx, *ctx.get("shorter", [])]:
+                                for attempt in chain([ctx], ctx.get("shorter", [])):
                                     text, subject = _finish(template.render(**attempt))
                                     if fits_channel(channel, text):
                                         break

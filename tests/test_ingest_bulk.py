@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import event, func, select, text
 
@@ -537,3 +538,113 @@ def test_backfill_killed_with_sigkill_resumes_with_nothing_lost_or_doubled(
     assert summary["new"] == total - stored  # it went on where it stopped
     assert _counts(app) == (total, total, total)
     app.close()
+
+
+# ---------------------------------------------------------------------------
+# a large batch classified in parts while the parts before are stored
+
+
+def _steady_posts(prefix: str, count: int) -> str:
+    """:func:`_mixed_posts`, each author's follower count the same in all their posts."""
+    out = []
+    for i in range(count):
+        who = i % 7
+        author = {"handle": f"{prefix}user{who}", "followers": 4000 * who, "verified": who == 3}
+        out.append(_line(f"{prefix}{i}", UNHAPPY if i % 3 == 0 else HAPPY, author, i))
+    return "".join(out)
+
+
+def test_a_batch_classified_in_parts_decides_what_one_part_decides(
+    make_app: Any, tmp_path: Path
+) -> None:
+    """Parts are triaged in order in the batch's one transaction: the same cases, posts
+    and authors as one part.  (An author's details are the latest their posts gave when
+    a post is triaged, as on the per-post path; here they do not change.)"""
+    snapshots = []
+    for part, prefix in ((0, "a"), (16, "b")):
+        path = tmp_path / f"posts-{prefix}.jsonl"
+        path.write_text(_steady_posts(prefix, 70))
+        app = make_app(
+            {
+                "sources": [{"name": prefix, "type": "jsonl", "path": str(path)}],
+                "polling": {"classify_part": part},
+            }
+        )
+        out = poll_source(app, prefix)
+        assert (out.status, out.new) == ("ok", 70), out.error
+        snap = _snapshot(app, prefix, prefix)
+        with app.sessions() as s:
+            # every case has its one current draft, whichever part its posts came in
+            undrafted = s.scalar(
+                select(func.count())
+                .select_from(m.Case)
+                .where(~m.Case.drafts.any(m.Draft.status == "current"))
+            )
+        assert undrafted == 0
+        snapshots.append({k: v for k, v in snap.items() if k not in ("drafts", "events")})
+        app.close()
+    for key in snapshots[0]:
+        for x, y in zip(snapshots[0][key], snapshots[1][key], strict=True):
+            assert x == y, f"{key}\n{x}\n{y}"
+
+
+class _Refuses:
+    """The configured classifier, except that it cannot read a post saying POISON (and
+    fails every batch holding one), as a model that chokes on one input would."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.version, self.calls = inner, inner.version, 0
+
+    def predict(self, texts: list[str]) -> list[Any]:
+        self.calls += 1
+        if any("POISON" in t for t in texts):
+            raise ValueError("the model cannot read this")
+        return list(self.inner.predict(texts))
+
+
+def test_a_post_the_model_cannot_read_in_a_later_part_is_quarantined_the_rest_stored(
+    make_app: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "posts.jsonl"
+    lines = _mixed_posts("p", 90).splitlines(keepends=True)
+    lines[70] = _line("poison", "POISON " + UNHAPPY, "puser9", 70)
+    path.write_text("".join(lines))
+    app = make_app(
+        {
+            "sources": [{"name": "social", "type": "jsonl", "path": str(path)}],
+            "polling": {"classify_part": 20},
+        }
+    )
+    app._classifier = _Refuses(app.classifier)
+    out = poll_source(app, "social")
+    assert (out.status, out.new, out.quarantined) == ("ok", 89, 1), out.error
+    (row,) = list_quarantined(app)
+    assert (row["external_id"], row["stage"]) == ("poison", "classify")
+    assert app._classifier.calls > 5  # in parts (the failing one again post by post)
+    with app.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(m.Mention)) == 89
+
+
+def test_a_model_that_fails_on_a_whole_later_part_fails_the_poll_and_stores_nothing(
+    make_app: Any, tmp_path: Path
+) -> None:
+    """The model failing on every post of a part is the model's failure, not the posts':
+    it propagates, as it does for a batch in one part, and the parts stored before it in
+    the batch's transaction are rolled back with it (the source does not advance)."""
+    path = tmp_path / "posts.jsonl"
+    lines = _mixed_posts("p", 60).splitlines(keepends=True)
+    path.write_text(
+        "".join(lines[:20] + [x.replace("Zephyr", "POISON Zephyr") for x in lines[20:]])
+    )
+    app = make_app(
+        {
+            "sources": [{"name": "social", "type": "jsonl", "path": str(path)}],
+            "polling": {"classify_part": 20},
+        }
+    )
+    app._classifier = _Refuses(app.classifier)
+    with pytest.raises(ValueError, match="cannot read"):
+        poll_source(app, "social")
+    with app.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(m.Mention)) == 0
+        assert s.scalar(select(m.Source.cursor).where(m.Source.name == "social")) in (None, {})

@@ -108,6 +108,8 @@ class BatchReads:
         self._lookups: set[tuple[str, str]] = set()
         self._linked: dict[tuple[str, str], set[int]] = {}
         self._link_cases: dict[int, m.Case] = {}
+        # the link suggestions this batch made between cases it opened
+        self._suggested: set[tuple[int, int]] = set()
 
     # -- what triage tells it -------------------------------------------------------
 
@@ -231,6 +233,19 @@ class BatchReads:
         """The posts of a case this batch opened, in id order (None: another case)."""
         posts = self._posts.get(case_id)
         return None if posts is None else [posts[i] for i in sorted(posts)]
+
+    def opened_cases(self, ids: Sequence[int]) -> list[m.Case] | None:
+        """The cases ``ids``, when this batch opened every one of them (None: not all)."""
+        if not all(i in self._posts and i in self._link_cases for i in ids):
+            return None
+        return [self._link_cases[i] for i in ids]
+
+    def suggest(self, pair: tuple[int, int]) -> bool:
+        """Whether the pair is new to this batch's link suggestions (and remember it)."""
+        if pair in self._suggested:
+            return False
+        self._suggested.add(pair)
+        return True
 
     def joined(self, case_id: int) -> list[m.Mention]:
         """The posts this batch added to the case (opened here or not)."""
