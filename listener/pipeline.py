@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -40,6 +40,7 @@ from listener.cases.offering import (
     understand_mention,
 )
 from listener.cases.status import CLOSED, OPEN, CaseStatus
+from listener.classified import Classified, ClassifyFailed, settled
 from listener.cleaning import clean_posts, reject
 from listener.clock import utcnow
 from listener.collectors import (
@@ -54,7 +55,6 @@ from listener.collectors import (
 from listener.config import Settings, SourceSettings
 from listener.drafting import channel_for, render
 from listener.errors import (
-    ClassifierError,
     CollectorError,
     RateLimited,
     SourceFailing,
@@ -409,14 +409,14 @@ def ingest(
                 **outcome.stage_ms,
             }
             return outcome
-        except _ClassifyFailed as exc:
+        except ClassifyFailed as exc:
             raise exc.error from None  # the model's failure, not the posts'
         except IntegrityError as exc:
             if per_row:
                 raise
             if attempt == 0:
                 # someone else stored some of these mentions in between: re-read, retry once
-                fresh, predictions = classified.all()
+                fresh, predictions = settled(classified)
                 with app.sessions() as session:
                     known = _existing(session, source_id, [p.external_id for p in fresh])
                 fresh = [p for p in fresh if known.get(p.external_id, (0, ""))[1] != p.content_hash]
@@ -424,7 +424,7 @@ def ingest(
                 continue
             error: Exception = exc
         except Exception as exc:
-            if per_row or is_outage(exc) or not classified.all()[0]:
+            if per_row or is_outage(exc) or not any(classified.parts):
                 raise
             error = exc
         log.warning(
@@ -435,116 +435,6 @@ def ingest(
         )
         per_row = True
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-class _ClassifyFailed(Exception):
-    """The model failed on a part (raised out of :func:`ingest` as ``error``)."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class Classified:
-    """A batch's predictions, made in parts of ``part`` posts on a thread of its own, so
-    that storing a part overlaps classifying the next (``polling.classify_part``; 0: one
-    part, classified here).  The model's inference releases the GIL.  Iterating gives each
-    part (its posts that got a prediction, in order, and their predictions) when it is ready.
-    """
-
-    def __init__(
-        self, app: App, posts: list[Post], rejected: list[Rejected], *, part: int = 0
-    ) -> None:
-        size = part if part > 0 else max(1, len(posts))
-        self.parts = [posts[i : i + size] for i in range(0, len(posts), size)]
-        self.predictions: dict[str, Prediction] = {}
-        self.seconds = 0.0
-        self._ready: list[Future[dict[str, Prediction]]] = []
-        self._rejected = [list[Rejected]() for _ in self.parts]
-        self._taken = 0
-
-        def classify(i: int) -> dict[str, Prediction]:
-            t0 = time.perf_counter()
-            try:
-                return _classify(app, self.parts[i], self._rejected[i])
-            finally:
-                self.seconds += time.perf_counter() - t0
-
-        if len(self.parts) > 1:
-            # one thread, the parts in order; it ends when the last is classified
-            pool = ThreadPoolExecutor(1, thread_name_prefix="classify")
-            self._ready = [pool.submit(classify, i) for i in range(len(self.parts))]
-            pool.shutdown(wait=False)
-        else:
-            for i in range(len(self.parts)):
-                done: Future[dict[str, Prediction]] = Future()
-                try:
-                    done.set_result(classify(i))
-                except Exception as exc:
-                    done.set_exception(exc)
-                self._ready.append(done)
-        self._out = rejected
-
-    @classmethod
-    def done(
-        cls, posts: list[Post], predictions: dict[str, Prediction], seconds: float
-    ) -> Classified:
-        """Posts classified already (one part)."""
-        out = cls.__new__(cls)
-        out.parts, out.predictions, out.seconds = [posts], dict(predictions), seconds
-        out._rejected, out._taken, out._out = [[]], 0, []
-        ready: Future[dict[str, Prediction]] = Future()
-        ready.set_result({p.external_id: predictions[p.external_id] for p in posts})
-        out._ready = [ready]
-        return out
-
-    def __iter__(self) -> Iterator[tuple[list[Post], dict[str, Prediction]]]:
-        for i, (posts, ready) in enumerate(zip(self.parts, self._ready, strict=True)):
-            try:
-                preds = ready.result()
-            except Exception as exc:
-                raise _ClassifyFailed(exc) from exc
-            if i >= self._taken:  # a part's rejects are the batch's once
-                self._out.extend(self._rejected[i])
-                self._taken = i + 1
-            self.predictions.update(preds)
-            yield [p for p in posts if p.external_id in preds], preds
-
-    def all(self) -> tuple[list[Post], dict[str, Prediction]]:
-        """Every part (waiting for the ones not classified yet)."""
-        posts = [p for part, _ in self for p in part]
-        return posts, self.predictions
-
-
-def _classify(app: App, posts: list[Post], rejected: list[Rejected]) -> dict[str, Prediction]:
-    """Predictions by external id; a post the model fails on alone is quarantined.
-
-    The model failing on a whole batch (and on every post alone) is the
-    model's problem, not the posts': that error propagates.
-    """
-    if not posts:
-        return {}
-    try:
-        preds = app.classifier.predict([p.text for p in posts])
-        return {p.external_id: pred for p, pred in zip(posts, preds, strict=True)}
-    except ClassifierError:
-        raise
-    except Exception as batch_error:
-        if is_outage(batch_error):
-            raise
-        out: dict[str, Prediction] = {}
-        failed: list[Rejected] = []
-        for post in posts:
-            try:
-                out[post.external_id] = app.classifier.predict([post.text])[0]
-            except Exception as exc:
-                failed.append(
-                    reject(post, f"cannot be classified: {type(exc).__name__}", "classify")
-                )
-        if not out and len(posts) > 1:
-            raise
-        rejected.extend(failed)
-        return out
 
 
 def _store(
