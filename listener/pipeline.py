@@ -893,7 +893,7 @@ def _triage_mention(
         )
         drafting.followup_seconds += time.perf_counter() - t0
         drafting.want(case, mention, author, needs)
-        linking.suggest_links(session, settings, case, now)  # the new post may name an order
+        linking.suggest_links(session, settings, case, now, post=mention)  # it may name an order
         return 0
     if not pred.unhappy and not (
         pred.label != "positive"

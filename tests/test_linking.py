@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from test_cases import add_people, case_ids, events, recovery_block, write_jsonl
-from test_followup import tweet
+from test_followup import COMPLAINT, tweet
 
 from listener import models as m
 from listener.app import App
@@ -21,6 +21,7 @@ from listener.cases.actions import claim, reject
 from listener.cases.linking import (
     Side,
     accept_suggestion,
+    bounded_keys,
     case_keys,
     evidence,
     keys_of,
@@ -363,3 +364,56 @@ def test_a_rejected_suggestion_stays_rejected(make_app: Callable[..., App], tmp_
         accept_suggestion(w.app, s["id"], "bob")
     assert events(w.app, min(a, b)).count("link.rejected") == 1
     assert case_view(w.app, a)["status"] != "merged" and case_view(w.app, b)["status"] != "merged"
+
+
+def test_the_bound_of_a_union_is_the_bound_of_the_bounded_parts() -> None:
+    """A long-running case is indexed post by post: its keys so far (bounded) and a new
+    post's make the keys of all its posts."""
+    first = case_keys(side(1, "x", "maya_k", *[f"order #{30000 + 7 * i}" for i in range(40)]))
+    later = case_keys(side(1, "x", "maya_k", "order #29999 and maya@example.org"))
+    whole = case_keys(
+        side(
+            1,
+            "x",
+            "maya_k",
+            *[f"order #{30000 + 7 * i}" for i in range(40)],
+            "order #29999 and maya@example.org",
+        )
+    )
+    assert bounded_keys(first | later) == whole
+
+
+def test_a_follow_up_naming_an_order_in_a_later_poll_is_indexed_and_suggested(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    now = datetime.now(UTC) - timedelta(hours=5)
+    w = World(make_app, tmp_path)
+    w.post(
+        tweet("1861000101", "maya_k", COMPLAINT.replace("my order #88231", "my boots"), now),
+        tweet(
+            "1861000102",
+            "jo_runs",
+            COMPLAINT.replace("#88231", "#77120"),
+            now + timedelta(minutes=5),
+        ),
+    )
+    maya, jo = case_ids(w.app)
+    assert suggestions_for_case(w.app, maya) == []
+    w.post(
+        tweet(
+            "1861000103",
+            "maya_k",
+            "@zephyrshoes still nothing. it's order #77120, the one my sister placed for me",
+            now + timedelta(minutes=40),
+            in_reply_to="1861000101",
+        )
+    )
+    assert case_ids(w.app) == [maya, jo]  # the follow-up joined Maya's case
+    (suggestion,) = suggestions_for_case(w.app, maya)
+    assert {suggestion["case_id"], suggestion["other_case_id"]} == {maya, jo}
+    assert suggestion["evidence"][0]["value"] == "77120"
+    with w.app.sessions() as s:
+        keys = set(
+            s.execute(select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == maya))
+        )
+    assert ("order", "77120") in keys and ("self", "maya_k") in keys

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -275,14 +275,22 @@ def case_keys(
 ) -> set[tuple[str, str]]:
     """The keys a case is indexed by: its evidence, and its author's own handle (``self``),
     without the brand's handles and addresses (everyone names those)."""
-    mine = {h.strip().lstrip("@").lower() for h in own}
-    domains = {d.lower() for d in own_domains if d}
     keys: set[tuple[str, str]] = set()
     for text in side.texts:
         keys |= keys_of(text)
     if side.email:
         keys.add(("email", side.email.lower()))
     keys |= {("self", h) for h in _handles(side)}
+    return bounded_keys(keys, own, own_domains)
+
+
+def bounded_keys(
+    keys: Iterable[tuple[str, str]], own: Iterable[str] = (), own_domains: Iterable[str] = ()
+) -> set[tuple[str, str]]:
+    """``keys`` without the brand's own, at most :data:`MAX_KEYS_PER_KIND` of each kind
+    (the first in order: so the bound of a union is the bound of the bounded parts')."""
+    mine = {h.strip().lstrip("@").lower() for h in own}
+    domains = {d.lower() for d in own_domains if d}
     kept = sorted(
         (k, v[:320])
         for k, v in keys
@@ -357,13 +365,21 @@ def lookup_keys(
 
 
 def suggest_links(
-    session: Session, settings: Settings, case: m.Case, now: datetime, limit: int = 50
+    session: Session,
+    settings: Settings,
+    case: m.Case,
+    now: datetime,
+    limit: int = 50,
+    *,
+    post: m.Mention | None = None,
 ) -> list[m.LinkSuggestion]:
     """Index ``case``'s evidence and store suggestions: workable cases of other people
     within the window that share strong evidence with it (never merged: an agent decides).
 
     Equal keys are found through the ``link_keys`` index; the pure :func:`evidence`
-    then confirms each candidate."""
+    then confirms each candidate.  ``post``: the post that just joined the case (its
+    other posts are indexed already, so only this one is read for keys, and the case's
+    posts are loaded only when a candidate is to be confirmed)."""
     window = settings.linking.window
     if not settings.linking.suggest:
         return []
@@ -373,29 +389,63 @@ def suggest_links(
     if reads is None:
         session.flush()
     known = reads.posts_of(case.id) if reads is not None else None
-    if known is not None:
-        posts = known
-    else:
-        posts = list(session.scalars(select(m.Mention).where(m.Mention.case_id == case.id)))
-    if not posts:
-        return []
-    mine = _side(case, posts)
     own, domains = _own(settings)
-    keys = case_keys(mine, own, domains)
-    if reads is not None and known is not None:
-        added = index_case(
-            session, case.id, keys, have=reads.keys_of(case.id), fresh=reads.opened_here(case.id)
+    author = case.author
+    mine: Side | None = None
+    if known is None and post is not None:
+        # a post joined a case from before: the case's keys are the ones indexed already
+        # and this post's, bounded again (a long-running case is not read post by post
+        # for every new one)
+        have = {
+            (kind, value)
+            for kind, value in session.execute(
+                select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == case.id)
+            )
+        }
+        texts = [post.full_text or post.text or "", *profile_texts(post.raw)]
+        if author is not None and author.url:
+            texts.append(author.url)
+        joined = Side(
+            case_id=case.id,
+            platform=author.platform if author else "",
+            handle=author.handle if author else "",
+            email=author.email if author else None,
+            texts=tuple(texts),
+            times=(post.published_at,),
         )
+        keys = bounded_keys(have | case_keys(joined), own, domains)
+        added = index_case(session, case.id, keys, have=have)
+        first = session.scalar(
+            select(func.min(m.Mention.published_at)).where(m.Mention.case_id == case.id)
+        )
+        earliest = min(first, post.published_at) if first is not None else post.published_at
     else:
-        added = index_case(session, case.id, keys)
+        if known is not None:
+            posts = known
+        else:
+            posts = list(session.scalars(select(m.Mention).where(m.Mention.case_id == case.id)))
+        if not posts:
+            return []
+        mine = _side(case, posts)
+        keys = case_keys(mine, own, domains)
+        earliest = min(mine.times)
+        if reads is not None and known is not None:
+            added = index_case(
+                session,
+                case.id,
+                keys,
+                have=reads.keys_of(case.id),
+                fresh=reads.opened_here(case.id),
+            )
+        else:
+            added = index_case(session, case.id, keys)
     if reads is not None:
         reads.indexed(case.id, added, case)
     wanted = [(_LOOKUP[k], v) for k, v in keys if k in _LOOKUP]
     if not wanted:
         return []
-    author = case.author
     group = customer_ids(session, author) if author is not None else [case.author_id]
-    since = min(mine.times) - window
+    since = earliest - window
     ids = (
         reads.link_candidates(case.id, wanted, since=since, group=group, limit=limit)
         if reads is not None
@@ -419,6 +469,9 @@ def suggest_links(
         )
     if not ids:
         return []
+    if mine is None:  # a candidate to confirm: now the case's posts are needed
+        posts = list(session.scalars(select(m.Mention).where(m.Mention.case_id == case.id)))
+        mine = _side(case, posts)
     # cases the batch opened: their posts are known, and no other transaction can see them
     opened = reads.opened_cases(ids) if reads is not None and known is not None else None
     if opened is not None:
