@@ -47,47 +47,51 @@ class Classified:
     part (its posts that got a prediction, in order, and their predictions) when it is ready.
     """
 
-    def __init__(
-        self, app: App, posts: list[Post], rejected: list[Rejected], *, part: int = 0
-    ) -> None:
-        size = part if part > 0 else max(1, len(posts))
-        self.parts = [posts[i : i + size] for i in range(0, len(posts), size)]
+    def __init__(self, parts: list[list[Post]], rejected: list[Rejected], seconds: float = 0.0):
+        self.parts = parts
         self.predictions: dict[str, Prediction] = {}
-        self.seconds = 0.0
+        self.seconds = seconds
         self._ready: list[Future[dict[str, Prediction]]] = []
-        self._rejected = [list[Rejected]() for _ in self.parts]
+        self._rejected = [list[Rejected]() for _ in parts]
         self._taken = 0
+        self._out = rejected  # each part's rejects join the batch's when it is taken
+
+    @classmethod
+    def start(
+        cls, app: App, posts: list[Post], rejected: list[Rejected], *, part: int = 0
+    ) -> Classified:
+        """Classify ``posts`` in parts of ``part`` (0: one part, here and now)."""
+        size = part if part > 0 else max(1, len(posts))
+        out = cls([posts[i : i + size] for i in range(0, len(posts), size)], rejected)
 
         def classify(i: int) -> dict[str, Prediction]:
             t0 = time.perf_counter()
             try:
-                return classify_posts(app, self.parts[i], self._rejected[i])
+                return classify_posts(app, out.parts[i], out._rejected[i])
             finally:
-                self.seconds += time.perf_counter() - t0
+                out.seconds += time.perf_counter() - t0
 
-        if len(self.parts) > 1:
+        if len(out.parts) > 1:
             # one thread, the parts in order; it ends when the last is classified
             pool = ThreadPoolExecutor(1, thread_name_prefix="classify")
-            self._ready = [pool.submit(classify, i) for i in range(len(self.parts))]
+            out._ready = [pool.submit(classify, i) for i in range(len(out.parts))]
             pool.shutdown(wait=False)
         else:
-            for i in range(len(self.parts)):
+            for i in range(len(out.parts)):
                 done: Future[dict[str, Prediction]] = Future()
                 try:
                     done.set_result(classify(i))
                 except Exception as exc:
                     done.set_exception(exc)
-                self._ready.append(done)
-        self._out = rejected
+                out._ready.append(done)
+        return out
 
     @classmethod
     def done(
         cls, posts: list[Post], predictions: dict[str, Prediction], seconds: float
     ) -> Classified:
         """Posts classified already (one part)."""
-        out = cls.__new__(cls)
-        out.parts, out.predictions, out.seconds = [posts], dict(predictions), seconds
-        out._rejected, out._taken, out._out = [[]], 0, []
+        out = cls([posts], [], seconds)
         ready: Future[dict[str, Prediction]] = Future()
         ready.set_result({p.external_id: predictions[p.external_id] for p in posts})
         out._ready = [ready]

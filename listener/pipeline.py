@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,7 +29,7 @@ from listener import models as m
 from listener import rollups
 from listener.alerts.conditions import failure_kind
 from listener.cases import followup, linking
-from listener.cases.batch import BatchReads, batch_of, reading, reserve_id, reserve_ids
+from listener.cases.batch import BatchReads, add_numbered, batch_of, reading, reserve_ids
 from listener.cases.followup import Follow, Redraft
 from listener.cases.offering import (
     context_of,
@@ -102,6 +103,10 @@ class PollOutcome:
     #: within store on the set-based path, triage, drafts (first drafts) and followups
     stage_ms: dict[str, float] = field(default_factory=dict)
     next_check_at: datetime | None = None
+
+    def add_stage(self, name: str, ms: float) -> None:
+        """Count ``ms`` milliseconds more in stage ``name`` (a batch stored in parts adds up)."""
+        self.stage_ms[name] = self.stage_ms.get(name, 0.0) + ms
 
     def as_dict(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -393,7 +398,7 @@ def ingest(
     fresh.sort(key=lambda p: p.published_at)  # stored (and triaged) in the order written
     t1 = time.perf_counter()
     polling = app.settings.polling
-    classified = Classified(
+    classified = Classified.start(
         app, fresh, rejected, part=polling.classify_part if polling.store_in_bulk else 0
     )
     t2 = time.perf_counter()
@@ -1031,21 +1036,17 @@ def write_drafts(
     without its draft (the case stays in the queue), the rest are written."""
     t0 = time.perf_counter()
     for case, mention, author, needs in drafting.work.values():
-        if not per_row:
-            outcome.drafts += _draft_one(session, settings, cfg, case, mention, author, needs, now)
-            continue
         try:
-            with session.begin_nested():
+            with session.begin_nested() if per_row else nullcontext():
                 written = _draft_one(session, settings, cfg, case, mention, author, needs, now)
         except Exception as exc:
-            if is_outage(exc):
+            if not per_row or is_outage(exc):
                 raise
             log.error("draft.failed", source=cfg.name, case_id=case.id, error=type(exc).__name__)
             continue
         outcome.drafts += written
-    stages = outcome.stage_ms
-    stages["drafts"] = stages.get("drafts", 0.0) + (time.perf_counter() - t0) * 1000
-    stages["followups"] = stages.get("followups", 0.0) + drafting.followup_seconds * 1000
+    outcome.add_stage("drafts", (time.perf_counter() - t0) * 1000)
+    outcome.add_stage("followups", drafting.followup_seconds * 1000)
 
 
 def _draft_one(
@@ -1065,15 +1066,10 @@ def _draft_one(
 
 
 def _new_row(session: Session, model: type[_Row], values: dict[str, Any]) -> _Row:
-    """A new row with its id (needed at once): numbered ahead and inserted with the next
-    flush, together with the rest (:func:`listener.cases.batch.reserve_id`), or inserted
-    now where the database must number it."""
-    ident = reserve_id(session, model)
-    if ident is None:
-        with session.no_autoflush:
-            return session.scalars(insert(model).returning(model), [values]).one()
-    row = model(id=ident, **values)
-    session.add(row)
+    """A new row with its id (needed at once), inserted with the next flush together
+    with the rest (:func:`listener.cases.batch.add_numbered`)."""
+    row = model(**values)
+    add_numbered(session, row)
     return row
 
 
@@ -1395,9 +1391,7 @@ def _store_bulk(
             )
         write_drafts(session, settings, cfg, drafting, outcome, now)
         session.flush()  # the last events, numbered like the rest
-    outcome.stage_ms["triage"] = (
-        outcome.stage_ms.get("triage", 0.0) + (time.perf_counter() - t0) * 1000
-    )
+    outcome.add_stage("triage", (time.perf_counter() - t0) * 1000)
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
 
 

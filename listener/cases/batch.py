@@ -310,6 +310,17 @@ def reserve_id(session: Session, model: type[m.Base]) -> int | None:
     return ids[0] if ids else None
 
 
+def add_numbered(session: Session, row: m.Base) -> None:
+    """Add a new ``row`` with its id set now (:func:`reserve_id`), to be inserted with the
+    next flush together with the rest; where the database must number it, flush now."""
+    ident = reserve_id(session, type(row))
+    session.add(row)
+    if ident is None:
+        session.flush()
+    else:
+        row.id = ident  # type: ignore[attr-defined]
+
+
 def reserve_ids(session: Session, model: type[m.Base], count: int) -> list[int] | None:
     """:func:`reserve_id` for ``count`` rows at once, in order."""
     table: Any = model.__table__

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from listener import models as m
-from listener.cases.batch import batch_of, reserve_id
+from listener.cases.batch import add_numbered, batch_of
 from listener.cases.status import (
     LIVE_OFFERS,
     WORKABLE,
@@ -491,33 +491,6 @@ def suggest_links(
         if not found:
             continue
         lo, hi = sorted((case.id, other.id))
-        if opened is not None and reads is not None:
-            # both opened by this batch: the pair cannot be stored yet, but by this batch
-            if not reads.suggest((lo, hi)):
-                continue
-            row = m.LinkSuggestion(
-                case_id=lo,
-                other_case_id=hi,
-                evidence=[e.as_dict() for e in found[:10]],
-                status=SuggestionStatus.SUGGESTED,
-                created_at=now,
-            )
-            ident = reserve_id(session, m.LinkSuggestion)  # inserted with the batch
-            session.add(row)
-            if ident is None:
-                session.flush()
-            else:
-                row.id = ident
-            _suggested(session, case, other, row, now)
-            made.append(row)
-            continue
-        exists = session.scalars(
-            select(m.LinkSuggestion.id).where(
-                m.LinkSuggestion.case_id == lo, m.LinkSuggestion.other_case_id == hi
-            )
-        ).first()
-        if exists is not None:
-            continue
         row = m.LinkSuggestion(
             case_id=lo,
             other_case_id=hi,
@@ -525,29 +498,36 @@ def suggest_links(
             status=SuggestionStatus.SUGGESTED,
             created_at=now,
         )
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-        except IntegrityError:  # suggested at the same moment by another poll
-            continue
-        _suggested(session, case, other, row, now)
+        if opened is not None and reads is not None:
+            # both opened by this batch: the pair cannot be stored yet, but by this batch
+            if not reads.suggest((lo, hi)):
+                continue
+            add_numbered(session, row)  # inserted with the batch
+        else:
+            exists = session.scalars(
+                select(m.LinkSuggestion.id).where(
+                    m.LinkSuggestion.case_id == lo, m.LinkSuggestion.other_case_id == hi
+                )
+            ).first()
+            if exists is not None:
+                continue
+            try:
+                with session.begin_nested():
+                    session.add(row)
+                    session.flush()
+            except IntegrityError:  # suggested at the same moment by another poll
+                continue
+        session.add(
+            m.Event(
+                actor=SYSTEM_ACTOR,
+                kind="link.suggested",
+                case_id=case.id,
+                at=now,
+                data={"suggestion_id": row.id, "other_case_id": other.id, "evidence": row.evidence},
+            )
+        )
         made.append(row)
     return made
-
-
-def _suggested(
-    session: Session, case: m.Case, other: m.Case, row: m.LinkSuggestion, now: datetime
-) -> None:
-    session.add(
-        m.Event(
-            actor=SYSTEM_ACTOR,
-            kind="link.suggested",
-            case_id=case.id,
-            at=now,
-            data={"suggestion_id": row.id, "other_case_id": other.id, "evidence": row.evidence},
-        )
-    )
 
 
 def suggestion_dict(row: m.LinkSuggestion, case_id: int | None = None) -> dict[str, Any]:
