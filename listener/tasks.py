@@ -41,6 +41,8 @@ import structlog
 from celery import Celery, Task
 from celery.exceptions import Retry
 
+from listener.broker import transport_for
+
 if TYPE_CHECKING:
     from listener.app import App
     from listener.config import Settings
@@ -148,6 +150,9 @@ def celery_config(s: Settings) -> dict[str, Any]:
     if w.broker_url.startswith(("amqp", "pyamqp")):
         # RabbitMQ: redeliver an unacked message only when its consumer is gone
         conf["broker_transport_options"] = {}
+    # Redis: kombu's transport with an acknowledgement that a broker blip cannot turn
+    # into a worker that never asks for work again (listener.broker)
+    conf["broker_transport"] = transport_for(w.broker_url)
     return conf
 
 

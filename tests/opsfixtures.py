@@ -200,15 +200,23 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> int:
     return proc.returncode
 
 
-def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Poll ``cond`` until truthy; AssertionError naming ``what`` after ``timeout`` s."""
+def wait_for(
+    cond: Callable[[], Any],
+    timeout: float,
+    what: str,
+    context: Callable[[], str] | None = None,
+    every: float = 0.2,
+) -> Any:
+    """Poll ``cond`` until truthy; AssertionError naming ``what`` after ``timeout`` s,
+    with ``context()`` (the processes' logs, say) appended."""
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            detail = f"\n{context()}" if context is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(every)
 
 

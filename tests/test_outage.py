@@ -171,8 +171,14 @@ def test_worker_and_beat_survive_database_and_broker_outages(pg_url: str, tmp_pa
         worker_log, beat_log = tmp_path / "worker.log", tmp_path / "beat.log"
         worker = start_listener(["worker"], config, worker_log)  # prefork, the default
         beat = start_listener(["beat", "--no-classify"], config, beat_log)
+
+        def logs() -> str:
+            return "\n".join(
+                f"--- {log.name}\n{log.read_text()[-6000:]}" for log in (worker_log, beat_log)
+            )
+
         try:
-            wait_for(lambda: stored(pg_url) == 1, 90, "the first poll through the workers")
+            wait_for(lambda: stored(pg_url) == 1, 90, "the first poll through the workers", logs)
 
             db.cut()  # the database goes away for 15 s
             with posts.open("a") as fh:
@@ -181,7 +187,9 @@ def test_worker_and_beat_survive_database_and_broker_outages(pg_url: str, tmp_pa
             for proc, log in ((worker, worker_log), (beat, beat_log)):
                 assert proc.poll() is None, log.read_text()
             db.restore()
-            wait_for(lambda: stored(pg_url) == 2, 90, "the post appended during the DB outage")
+            wait_for(
+                lambda: stored(pg_url) == 2, 90, "the post appended during the DB outage", logs
+            )
 
             mq.cut()  # then the broker, for 10 s
             with posts.open("a") as fh:
@@ -190,7 +198,9 @@ def test_worker_and_beat_survive_database_and_broker_outages(pg_url: str, tmp_pa
             for proc, log in ((worker, worker_log), (beat, beat_log)):
                 assert proc.poll() is None, log.read_text()
             mq.restore()
-            wait_for(lambda: stored(pg_url) == 3, 120, "the post appended during the broker outage")
+            wait_for(
+                lambda: stored(pg_url) == 3, 120, "the post appended during the broker outage", logs
+            )
         finally:
             beat_rc, worker_rc = stop(beat), stop(worker)
             purge_queue(REDIS_URL, queue)
