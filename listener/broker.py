@@ -29,9 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu.transport import TRANSPORT_ALIASES
+from kombu.transport import TRANSPORT_ALIASES, virtual
 from kombu.transport import redis as kombu_redis
-from kombu.transport import virtual
 
 #: Broker URL schemes this transport serves.
 SCHEMES = ("redis", "rediss")
