@@ -22,14 +22,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 from sqlalchemy import func, insert, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from listener import models as m
 from listener import rollups
 from listener.alerts.conditions import failure_kind
 from listener.cases import followup, linking
-from listener.cases.batch import BatchReads, add_numbered, batch_of, reading, reserve_ids
+from listener.cases.batch import (
+    BatchReads,
+    add_numbered,
+    batch_of,
+    reading,
+    record_event,
+    reserve_ids,
+)
 from listener.cases.followup import Follow, Redraft
 from listener.cases.offering import (
     context_of,
@@ -595,15 +602,14 @@ def _store_post(
         uncounted = rollups.counted(mention, counts.terms)
         _update_mention(mention, post, now)
         updated = 1
-        session.add(
-            m.Event(
-                actor=SYSTEM_ACTOR,
-                kind="mention.edited",
-                at=now,
-                mention_id=mention.id,
-                case_id=mention.case_id,
-                data={"edit_count": mention.edit_count},
-            )
+        record_event(
+            session,
+            actor=SYSTEM_ACTOR,
+            kind="mention.edited",
+            at=now,
+            mention_id=mention.id,
+            case_id=mention.case_id,
+            data={"edit_count": mention.edit_count},
         )
     apply_prediction(session, mention, pred, now)
     log.debug(
@@ -864,15 +870,14 @@ def _triage_mention(
             "unhappy_score": round(pred.unhappy_score, 4),
             "case_status": case.status,
         }
-        session.add(
-            m.Event(
-                actor=SYSTEM_ACTOR,
-                kind="case.mention_added",
-                case_id=case.id,
-                mention_id=mention.id,
-                at=now,
-                data=data,
-            )
+        record_event(
+            session,
+            actor=SYSTEM_ACTOR,
+            kind="case.mention_added",
+            case_id=case.id,
+            mention_id=mention.id,
+            at=now,
+            data=data,
         )
         if pred.unhappy and follow.kind is not Follow.RECOVERED and not follow.sorted_before_reply:
             # re-score the whole case: its worst post, every circumstance, how many posts
@@ -948,24 +953,23 @@ def _triage_mention(
     _attach(case, mention)
     _saw(session, case, mention, opened=True)
     decide_for_case(session, settings, case, understood, now)
-    session.add(
-        m.Event(
-            actor=SYSTEM_ACTOR,
-            kind="case.opened",
-            case_id=case.id,
-            mention_id=mention.id,
-            at=now,
-            data={
-                "priority": t.priority,
-                "reasons": t.reasons,
-                "category": pred.category,
-                "model": pred.model_version,
-                "kind": case.kind,
-                "severity": case.severity,
-                "gesture": case.gesture,
-                "gesture_reasons": case.gesture_reasons,
-            },
-        )
+    record_event(
+        session,
+        actor=SYSTEM_ACTOR,
+        kind="case.opened",
+        case_id=case.id,
+        mention_id=mention.id,
+        at=now,
+        data={
+            "priority": t.priority,
+            "reasons": t.reasons,
+            "category": pred.category,
+            "model": pred.model_version,
+            "kind": case.kind,
+            "severity": case.severity,
+            "gesture": case.gesture,
+            "gesture_reasons": case.gesture_reasons,
+        },
     )
     drafting.want(case, mention, author, Redraft.FIRST)
     linking.suggest_links(session, settings, case, now)  # shown to agents, never merged
@@ -1185,14 +1189,13 @@ def write_draft(
         )
     except TemplateError as exc:
         log.error("draft.failed", source=cfg.name, case_id=case.id, error=str(exc))
-        session.add(
-            m.Event(
-                actor=actor,
-                kind="draft.failed",
-                case_id=case.id,
-                at=now,
-                data={"error": str(exc), "offers": offers_event_data(suggestions)},
-            )
+        record_event(
+            session,
+            actor=actor,
+            kind="draft.failed",
+            case_id=case.id,
+            at=now,
+            data={"error": str(exc), "offers": offers_event_data(suggestions)},
         )
         return False
     text, writer_note = rendered.text, None
@@ -1218,20 +1221,19 @@ def write_draft(
         earlier = list(case.drafts) if "drafts" in case.__dict__ else []
         set_committed_value(case, "drafts", [*earlier, draft])
     case.status = CaseStatus.DRAFTED
-    session.add(
-        m.Event(
-            actor=actor,
-            kind="draft.created",
-            case_id=case.id,
-            at=now,
-            data={
-                "draft_id": draft.id,
-                "template": rendered.template,
-                "channel": channel,
-                "offers": offers_event_data(suggestions),
-                **({"writer": writer_note} if writer_note is not None else {}),
-            },
-        )
+    record_event(
+        session,
+        actor=actor,
+        kind="draft.created",
+        case_id=case.id,
+        at=now,
+        data={
+            "draft_id": draft.id,
+            "template": rendered.template,
+            "channel": channel,
+            "offers": offers_event_data(suggestions),
+            **({"writer": writer_note} if writer_note is not None else {}),
+        },
     )
     return True
 
@@ -1278,6 +1280,11 @@ def _chunks(items: Sequence[Any], size: int = BULK_ROWS) -> Iterable[Sequence[An
         yield items[i : i + size]
 
 
+#: the tables the set-based path inserts into with Core (no ORM bulk machinery)
+_MENTIONS: Any = m.Mention.__table__
+_CLASSIFICATIONS: Any = m.Classification.__table__
+
+
 def _store_bulk(
     session: Session,
     settings: Settings,
@@ -1320,16 +1327,21 @@ def _store_bulk(
     inserted: dict[str, m.Mention] = {}
     ids = reserve_ids(session, m.Mention, len(new_rows)) if new_rows else []
     if ids:
-        # numbered ahead (listener.cases.batch): inserted by one flush, in bulk, without
-        # RETURNING; the objects are the ones triage goes on with
+        # numbered ahead (listener.cases.batch): every column given, inserted by one
+        # executemany without RETURNING; the objects triage goes on with are made from
+        # the same values and join the session as persistent rows (no flush to insert them)
         by_author = {a.id: a for a in author_of}
-        for ident, values in zip(ids, new_rows, strict=True):
-            fresh_row = m.Mention(
-                id=ident, source=src, author=by_author[values["author_id"]], **values
-            )
+        rows = [
+            {**values, "id": ident, "case_id": None, "edit_count": 0, "updated_at": now}
+            for ident, values in zip(ids, new_rows, strict=True)
+        ]
+        for chunk in _chunks(rows):
+            session.execute(_MENTIONS.insert(), chunk)
+        for values in rows:
+            fresh_row = m.Mention(source=src, author=by_author[values["author_id"]], **values)
+            make_transient_to_detached(fresh_row)
             session.add(fresh_row)
             inserted[fresh_row.external_id] = fresh_row
-        session.flush()
     for chunk in _chunks(new_rows if ids is None else []):
         # RETURNING in any order (an ordered one is a statement per row on SQLite)
         for row in session.scalars(insert(m.Mention).returning(m.Mention), chunk):
@@ -1363,7 +1375,7 @@ def _store_bulk(
         classifications.append(_classification_row(mention.id, pred, now))
         items.append((mention, author, pred))
     for chunk in _chunks(classifications):
-        session.execute(insert(m.Classification), chunk)
+        session.execute(_CLASSIFICATIONS.insert(), chunk)
 
     with session.no_autoflush:
         for chunk in _chunks([_event_row(e) for e in events]):

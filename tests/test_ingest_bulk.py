@@ -409,6 +409,41 @@ def test_statements_per_batch_do_not_grow_with_its_posts(make_app: Any, tmp_path
     assert len(old) > len(many)
 
 
+def test_events_a_batch_records_are_written_with_it_in_order_or_not_at_all(
+    make_app: Any,
+) -> None:
+    from listener.cases.batch import BatchReads, reading, record_event
+
+    app = make_app()
+    at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+    def events() -> list[tuple[str, dict[str, Any]]]:
+        with app.sessions() as s:
+            return [(e.kind, e.data) for e in s.scalars(select(m.Event).order_by(m.Event.id))]
+
+    with app.sessions() as s, s.begin():
+        reads = BatchReads(s, [], open_since=at, created_since=at)
+        with reading(s, reads):
+            record_event(s, actor="system", kind="test.first", at=at, data={"n": 1})
+            record_event(s, actor="system", kind="test.second", at=at)
+            # kept as rows: nothing is in the audit log before the batch's triage is done
+            assert s.scalar(select(func.count()).select_from(m.Event)) == 0
+            with pytest.raises(TypeError, match="no column 'colour'"):
+                record_event(s, actor="system", kind="test.bad", colour="red")
+        assert reads.events == []
+    assert events() == [("test.first", {"n": 1}), ("test.second", {})]
+
+    # a batch that fails writes none of its events (the per-post retry records its own)
+    with app.sessions() as s, s.begin():
+        reads = BatchReads(s, [], open_since=at, created_since=at)
+        with pytest.raises(RuntimeError), reading(s, reads):
+            record_event(s, actor="system", kind="test.lost", at=at)
+            raise RuntimeError("the batch failed")
+        # outside a batch an event is an ORM row, flushed as usual
+        record_event(s, actor="system", kind="test.single", at=at)
+    assert [k for k, _ in events()] == ["test.first", "test.second", "test.single"]
+
+
 def test_one_refused_post_in_a_large_batch_is_quarantined_the_rest_stored(
     make_app: Any, tmp_path: Path
 ) -> None:

@@ -25,11 +25,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, inspect, select, text, tuple_
+from sqlalchemy import event, func, insert, inspect, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.cases.status import WORKABLE, CaseStatus
+from listener.clock import utcnow
 from listener.understanding import Understanding
 
 _KEY = "listener.batch_reads"
@@ -110,6 +111,8 @@ class BatchReads:
         self._link_cases: dict[int, m.Case] = {}
         # the link suggestions this batch made between cases it opened
         self._suggested: set[tuple[int, int]] = set()
+        # the audit events triage and drafting recorded (record_event), in order
+        self.events: list[dict[str, Any]] = []
 
     # -- what triage tells it -------------------------------------------------------
 
@@ -364,16 +367,56 @@ def _number_events(session: Session, _context: Any, _instances: Any) -> None:
         row.id = ident
 
 
+_EVENT_COLUMNS = ("actor", "kind", "case_id", "mention_id", "source_id", "at", "data")
+
+
+def record_event(session: Session, **values: Any) -> None:
+    """Add an audit event (:class:`listener.models.Event`'s columns as keywords).
+
+    While a set-based batch is stored (:func:`reading`) it is kept as a plain row and
+    inserted with the batch's others, in the order recorded, when the batch's triage is
+    done: nothing reads the audit log while a batch is stored, and thousands of events
+    then cost one ``executemany`` instead of an ORM object and a flush each.  Otherwise
+    it is added to the session as usual."""
+    reads = batch_of(session)
+    if reads is None:
+        session.add(m.Event(**values))
+        return
+    unknown = set(values) - set(_EVENT_COLUMNS)
+    if unknown:
+        raise TypeError(f"Event has no column {sorted(unknown)[0]!r}")
+    reads.events.append(values)
+
+
+def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    defaults: dict[str, Any] = dict.fromkeys(_EVENT_COLUMNS)
+    full = [{**defaults, **row} for row in rows]
+    for row in full:  # the model's defaults
+        if row["data"] is None:
+            row["data"] = {}
+        if row["at"] is None:
+            row["at"] = utcnow()
+    for chunk in _chunks(full):
+        session.execute(insert(m.Event), chunk)
+
+
 @contextmanager
 def reading(session: Session, reads: BatchReads) -> Iterator[BatchReads]:
     """Install ``reads`` on ``session`` for the batch (removed after it, whatever happens).
 
     Meanwhile the session's flushes number new events before inserting them
-    (:func:`_number_events`): the audit log's rows go out in bulk, not one by one."""
+    (:func:`_number_events`): the audit log's rows go out in bulk, not one by one; the
+    events recorded with :func:`record_event` are inserted when the block ends without
+    an error (after everything they name is flushed)."""
     session.info[_KEY] = reads
     event.listen(session, "before_flush", _number_events)
     try:
         yield reads
+        session.flush()
+        _insert_events(session, reads.events)
     finally:
+        reads.events = []
         event.remove(session, "before_flush", _number_events)
         session.info.pop(_KEY, None)

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from listener import models as m
+from listener.cases.batch import record_event
 from listener.cases.status import CaseStatus, DraftStatus, OfferStatus, unclaimed_status
 
 if TYPE_CHECKING:
@@ -382,15 +383,14 @@ def _brand_answered(
     """The case's first response is the earliest answer seen; one ``case.brand_answered``."""
     if case.first_response_at is None or mention.published_at < case.first_response_at:
         case.first_response_at = mention.published_at
-    session.add(
-        m.Event(
-            actor=SYSTEM_ACTOR,
-            kind="case.brand_answered",
-            case_id=case.id,
-            mention_id=mention.id,
-            at=now,
-            data=data,
-        )
+    record_event(
+        session,
+        actor=SYSTEM_ACTOR,
+        kind="case.brand_answered",
+        case_id=case.id,
+        mention_id=mention.id,
+        at=now,
+        data=data,
     )
 
 
@@ -462,15 +462,14 @@ def apply(
             needs = Redraft.FIRST if case.status == CaseStatus.NEW else Redraft.NONE
         else:
             needs = Redraft.REFRESH
-    session.add(
-        m.Event(
-            actor=SYSTEM_ACTOR,
-            kind="case.followup",
-            case_id=case.id,
-            mention_id=mention.id,
-            at=now,
-            data=data,
-        )
+    record_event(
+        session,
+        actor=SYSTEM_ACTOR,
+        kind="case.followup",
+        case_id=case.id,
+        mention_id=mention.id,
+        at=now,
+        data=data,
     )
     return needs
 
@@ -509,7 +508,7 @@ def redraft(
         kind = data.pop("kind")
         data.pop("because", None)
         data["after"] = "the customer's follow-up"
-        session.add(m.Event(actor=SYSTEM_ACTOR, kind=kind, case_id=case.id, at=now, data=data))
+        record_event(session, actor=SYSTEM_ACTOR, kind=kind, case_id=case.id, at=now, data=data)
 
 
 #: a case whose customer says it is sorted before we answered waits below every open

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from listener import models as m
-from listener.cases.batch import add_numbered, batch_of
+from listener.cases.batch import add_numbered, batch_of, record_event
 from listener.cases.status import (
     LIVE_OFFERS,
     WORKABLE,
@@ -517,14 +517,13 @@ def suggest_links(
                     session.flush()
             except IntegrityError:  # suggested at the same moment by another poll
                 continue
-        session.add(
-            m.Event(
-                actor=SYSTEM_ACTOR,
-                kind="link.suggested",
-                case_id=case.id,
-                at=now,
-                data={"suggestion_id": row.id, "other_case_id": other.id, "evidence": row.evidence},
-            )
+        record_event(
+            session,
+            actor=SYSTEM_ACTOR,
+            kind="link.suggested",
+            case_id=case.id,
+            at=now,
+            data={"suggestion_id": row.id, "other_case_id": other.id, "evidence": row.evidence},
         )
         made.append(row)
     return made
