@@ -484,9 +484,11 @@ def _store(
         bulk = not per_row and settings.polling.store_in_bulk
         drafting = Drafting()
         if bulk:
-            # part by part as each is classified: each part's drafts after its triage
+            # part by part as each is classified: each part's drafts after its triage; the
+            # batch's reads are shared by the parts (one transaction)
+            reads: BatchReads | None = None
             for part, predictions in classified:
-                _store_bulk(
+                reads = _store_bulk(
                     session,
                     settings,
                     cfg,
@@ -498,6 +500,7 @@ def _store(
                     counts,
                     now,
                     Drafting(),
+                    reads,
                 )
             fresh: list[Post] = []
         else:
@@ -1285,6 +1288,28 @@ _MENTIONS: Any = m.Mention.__table__
 _CLASSIFICATIONS: Any = m.Classification.__table__
 
 
+def _as_stored(model: type[_Row], values: dict[str, Any], **related: Any) -> _Row:
+    """The object of a row just inserted with ``values`` (every column), ready to join a
+    session as persistent: what loading it back would give, without the query.
+
+    Built as the ORM builds the rows it loads (the class manager's new instance, its
+    attributes set as committed values, ``related`` objects as loaded relationships):
+    no attribute events, no history, so no flush writes it again. The declarative
+    constructor took a tenth of a batch's storing time for 5,000 mentions."""
+    mapper: Any = inspect(model)
+    if _COLUMNS.setdefault(model, frozenset(c.key for c in mapper.column_attrs)) - set(values):
+        row = model(**values, **related)  # a column left to its default: the usual way
+    else:
+        row = mapper.class_manager.new_instance()
+        row.__dict__.update(values)
+        row.__dict__.update(related)
+    make_transient_to_detached(row)
+    return row
+
+
+_COLUMNS: dict[type, frozenset[str]] = {}
+
+
 def _store_bulk(
     session: Session,
     settings: Settings,
@@ -1297,7 +1322,8 @@ def _store_bulk(
     counts: rollups.Batch,
     now: datetime,
     drafting: Drafting,
-) -> None:
+    reads: BatchReads | None = None,
+) -> BatchReads | None:
     """Store a batch's authors, mentions, classifications and edit events in bulk.
 
     Authors are upserted together; new mentions and their classifications are
@@ -1305,10 +1331,13 @@ def _store_bulk(
     order through :func:`_triage_mention` (following conversations and linking
     customers read per post; one triage decider, never a copy).  A failure
     raises: the caller stores the batch again one post per savepoint.
+
+    ``reads``: the batch reads of the earlier parts of the same poll (one transaction),
+    extended with this part's authors; returned for the next part.
     """
     posts = sorted(fresh, key=lambda p: p.published_at)
     if not posts:
-        return
+        return reads
     with session.no_autoflush:
         authors = _upsert_authors(session, [(_platform(cfg, p), p) for p in posts], now)
     author_of = [authors[_author_key(_platform(cfg, p), p)] for p in posts]
@@ -1338,8 +1367,9 @@ def _store_bulk(
         for chunk in _chunks(rows):
             session.execute(_MENTIONS.insert(), chunk)
         for values in rows:
-            fresh_row = m.Mention(source=src, author=by_author[values["author_id"]], **values)
-            make_transient_to_detached(fresh_row)
+            fresh_row = _as_stored(
+                m.Mention, values, source=src, author=by_author[values["author_id"]], case=None
+            )
             session.add(fresh_row)
             inserted[fresh_row.external_id] = fresh_row
     for chunk in _chunks(new_rows if ids is None else []):
@@ -1386,12 +1416,15 @@ def _store_bulk(
     # order, so following conversations and linking customers decide exactly as per post
     # the reads triage makes for each post, made once for the batch (listener.cases.batch)
     t0 = time.perf_counter()
-    reads = BatchReads(
-        session,
-        authors.values(),
-        open_since=posts[0].published_at - settings.triage.repeat_window,
-        created_since=now - settings.recovery.caps.customer_period,
-    )
+    if reads is None:
+        reads = BatchReads(
+            session,
+            authors.values(),
+            open_since=posts[0].published_at - settings.triage.repeat_window,
+            created_since=now - settings.recovery.caps.customer_period,
+        )
+    else:  # a later part of the same poll: what the earlier parts did is known
+        reads.add_authors(session, authors.values())
     if settings.linking.suggest:
         reads.fetch_link_keys(
             session, linking.lookup_keys(settings, [x[0] for x in items], authors.values())
@@ -1401,10 +1434,12 @@ def _store_bulk(
             outcome.cases_opened += _triage_mention(
                 session, settings, cfg, src, mention, author, pred, now, drafting
             )
+        session.flush()  # triage's rows now, so that the drafts stage times drafting alone
         write_drafts(session, settings, cfg, drafting, outcome, now)
         session.flush()  # the last events, numbered like the rest
     outcome.add_stage("triage", (time.perf_counter() - t0) * 1000)
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
+    return reads
 
 
 def _event_row(event: m.Event) -> dict[str, Any]:

@@ -589,6 +589,16 @@ def _steady_posts(prefix: str, count: int) -> str:
     return "".join(out)
 
 
+#: what reading a case from an earlier poll costs: its drafts (and their offers), its link
+#: keys, its first post
+_CASE_READS = (
+    "SELECT DRAFTS.ID, DRAFTS.CASE_ID,",
+    "SELECT OFFERS.ID, OFFERS.CASE_ID,",
+    "SELECT LINK_KEYS.KIND, LINK_KEYS.VALUE",
+    "SELECT MIN(MENTIONS.PUBLISHED_AT) AS",
+)
+
+
 def test_a_batch_classified_in_parts_decides_what_one_part_decides(
     make_app: Any, tmp_path: Path
 ) -> None:
@@ -605,8 +615,13 @@ def test_a_batch_classified_in_parts_decides_what_one_part_decides(
                 "polling": {"classify_part": part},
             }
         )
-        out = poll_source(app, prefix)
+        with _counting(app) as statements:
+            out = poll_source(app, prefix)
         assert (out.status, out.new) == ("ok", 70), out.error
+        # the parts share the batch's reads: a case an earlier part opened is known to the
+        # later ones (its drafts and posts are never loaded back)
+        loads = [x for x in statements if x.startswith(_CASE_READS)]
+        assert loads == [], loads
         snap = _snapshot(app, prefix, prefix)
         with app.sessions() as s:
             # every case has its one current draft, whichever part its posts came in

@@ -59,45 +59,10 @@ class BatchReads:
     ) -> None:
         self.open_since = open_since
         self.created_since = created_since
-        batch = {a.id: a for a in authors}
-        # customers: every account of each batch author's person
         self._group: dict[int, list[int]] = {}
-        linked = sorted({a.customer_id for a in batch.values() if a.customer_id is not None})
-        members: dict[int, set[int]] = {}
-        for chunk in _chunks(linked):
-            linked_rows = session.execute(
-                select(m.Author.id, m.Author.customer_id).where(m.Author.customer_id.in_(chunk))
-            )
-            for author_id, customer in linked_rows:
-                if customer is not None:
-                    members.setdefault(customer, set()).add(author_id)
-        for a in batch.values():
-            if a.customer_id is None:
-                self._group[a.id] = [a.id]
-            else:
-                self._group[a.id] = sorted({a.id, *members.get(a.customer_id, ())})
-        everyone = sorted({i for ids in self._group.values() for i in ids})
-        # the cases that may be someone's open case: not closed, a post in the window
-        self._cases: dict[int, dict[int, m.Case]] = {i: {} for i in everyone}
-        for chunk in _chunks(everyone):
-            for case in session.scalars(
-                select(m.Case).where(
-                    m.Case.author_id.in_(chunk),
-                    m.Case.status.not_in(tuple(_NOT_OPEN)),
-                    m.Case.last_mention_at >= open_since,
-                )
-            ):
-                self._cases[case.author_id][case.id] = case
-        # earlier cases: the ids of each author's cases created in the caps' period
-        self._created: dict[int, set[int]] = {i: set() for i in everyone}
-        for chunk in _chunks(everyone):
-            created_rows = session.execute(
-                select(m.Case.id, m.Case.author_id).where(
-                    m.Case.author_id.in_(chunk), m.Case.created_at >= created_since
-                )
-            )
-            for case_id, author_id in created_rows:
-                self._created[author_id].add(case_id)
+        self._cases: dict[int, dict[int, m.Case]] = {}
+        self._created: dict[int, set[int]] = {}
+        self.add_authors(session, authors)
         # the posts and link keys of the cases opened in this batch (none in the database yet)
         self._posts: dict[int, dict[int, m.Mention]] = {}
         # the posts this batch added to any case (not in the database until the flush)
@@ -113,6 +78,60 @@ class BatchReads:
         self._suggested: set[tuple[int, int]] = set()
         # the audit events triage and drafting recorded (record_event), in order
         self.events: list[dict[str, Any]] = []
+
+    def add_authors(self, session: Session, authors: Iterable[m.Author]) -> None:
+        """Look up what triage asks of ``authors`` that this object does not know yet: their
+        linked accounts, the cases that may be open for any of them (not closed, a post since
+        ``open_since``) and their cases created since ``created_since``.
+
+        A poll stored in parts (``polling.classify_part``) keeps one object for all its
+        parts, in one transaction: each part adds its authors, and the cases earlier parts
+        opened or changed stay known (:meth:`saw`), so a later part reads them from here."""
+        batch = {a.id: a for a in authors if a.id not in self._group}
+        if not batch:
+            return
+        # customers: every account of each batch author's person
+        linked = sorted({a.customer_id for a in batch.values() if a.customer_id is not None})
+        members: dict[int, set[int]] = {}
+        for chunk in _chunks(linked):
+            linked_rows = session.execute(
+                select(m.Author.id, m.Author.customer_id).where(m.Author.customer_id.in_(chunk))
+            )
+            for author_id, customer in linked_rows:
+                if customer is not None:
+                    members.setdefault(customer, set()).add(author_id)
+        for a in batch.values():
+            if a.customer_id is None:
+                self._group[a.id] = [a.id]
+            else:
+                self._group[a.id] = sorted({a.id, *members.get(a.customer_id, ())})
+        # only the accounts not looked up before (a case of a known one is known, or was
+        # told to saw())
+        everyone = sorted(
+            {i for a in batch for i in self._group[a]} - set(self._cases) - set(self._created)
+        )
+        # the cases that may be someone's open case: not closed, a post in the window
+        for i in everyone:
+            self._cases[i] = {}
+            self._created[i] = set()
+        for chunk in _chunks(everyone):
+            for case in session.scalars(
+                select(m.Case).where(
+                    m.Case.author_id.in_(chunk),
+                    m.Case.status.not_in(tuple(_NOT_OPEN)),
+                    m.Case.last_mention_at >= self.open_since,
+                )
+            ):
+                self._cases[case.author_id][case.id] = case
+        # earlier cases: the ids of each author's cases created in the caps' period
+        for chunk in _chunks(everyone):
+            created_rows = session.execute(
+                select(m.Case.id, m.Case.author_id).where(
+                    m.Case.author_id.in_(chunk), m.Case.created_at >= self.created_since
+                )
+            )
+            for case_id, author_id in created_rows:
+                self._created[author_id].add(case_id)
 
     # -- what triage tells it -------------------------------------------------------
 
