@@ -319,7 +319,54 @@ def _restore_brand(text: str) -> str:
         text,
         flags=re.I,
     )
+    # our handle after a word: the object of a verb ("I have flown @brand 15 times",
+    # "you charge @brand for …") is "us"; ending a clause after a noun it only names who
+    # is spoken to ("great customer service @brand") and goes
+    text = _AFTER_WORD.sub(_object_or_vocative, text)
     return text.replace(_OUR, "we")
+
+
+def _object_or_vocative(match: re.Match[str]) -> str:
+    word, after = match.group(1), match.group(2)
+    low = word.lower()
+    if low in _BEFORE_SUBJECT or low in _POSSESSIVE:
+        return match.group(0)  # "and @brand lost it": a subject, "we"
+    if low in ("thanks", "thank", "thx", "ty", "cheers", "hey", "hi", "hello", "dear"):
+        return word  # "thanks @brand for …": who they thank, as they say it
+    if low in _TAKES_OBJECT:
+        return f"{word} us"
+    nxt = after.strip()
+    if nxt == "" or nxt[0] in ".,!?;:)":
+        return word  # a clause ends: who they speak to, not part of what happened
+    if nxt[0].isdigit() or nxt.lower() in _PREPOSITIONS:
+        return f"{word} us"
+    return match.group(0)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: words after which a handle starts a clause ("and @brand lost it"): it stays "we"
+_BEFORE_SUBJECT = _words(
+    "and but or so because since when if that then while as though although until unless "
+    "why how what where who whether"
+)
+_POSSESSIVE = _words("my your his her its our their the a an this that")
+#: verbs whose object a handle after them is ("ask @brand", "I love @brand")
+_TAKES_OBJECT = _words(
+    "ask asked asking tell told telling thanked call called calling email emailed "
+    "emailing dm dmed message messaged contact contacted contacting help helped love "
+    "loved hate hated follow followed join joined choose chose chosen trust trusted fly "
+    "flew flown flying use used using pay paid paying blame blamed recommend recommended "
+    "support supported reach reached tweet tweeted tweeting @ leave left ditch ditched "
+    "charge charged charging"
+)
+_PREPOSITIONS = _words(
+    "for to in on at with about from again anymore ever over into every twice once since "
+    "today yesterday now"
+)
+_AFTER_WORD = re.compile(rf"\b([^\W\d_]+)\s+{_OUR}(?=(\s*[.,!?;:)]|\s*$|\s+[^\s{_OUR}]+))")
 
 
 def _addressed(question: str) -> str:

@@ -305,6 +305,19 @@ def test_mirroring_keeps_the_grammar_of_who_told_whom() -> None:
         ":( Spent money on a ticket, the site says I get a full refund", plain=True
     )
     assert found is not None and found[0].startswith("spent money")
+    # our handle as the object of a verb is "us", as a subject "we" (twcs-dev: "you have
+    # flown we 15 times")
+    handles = ("@AmericanAir",)
+    for post, said in (
+        ("I have flown @AmericanAir 15 times and left on time 4 times", "flown us 15 times"),
+        ("I keep calling @AmericanAir and nobody picks up", "calling us and nobody"),
+        ("I used to love @AmericanAir but my bag is lost", "love us but"),
+        ("and @AmericanAir and the airport both lost my bag", "we and the airport"),
+        ("@AmericanAir lost my bag again", "we lost your bag"),
+        ("Worst customer service @AmericanAir, flight cancelled twice", "service, flight"),
+    ):
+        found = problem_clause(post, plain=True, brand_handles=handles)
+        assert found is not None and said in found[0], (post, found)
     # "for the love of god" is exasperation, not praise
     assert understand("Change your hold music, a 2 min loop, for the love of god.").kind != "praise"
 
