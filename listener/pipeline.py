@@ -1500,14 +1500,48 @@ def _upsert_authors(
         if info.followers is not None:
             row["followers"] = info.followers
         row["verified"] = bool(info.verified or row["verified"])
-    table = m.Author.__table__
     dialect = session.get_bind().dialect.name
-    from sqlalchemy.dialects import postgresql, sqlite
+    if dialect == "postgresql":
+        table: Any = m.Author.__table__
+        upsert = _author_upsert(_pg_author_rows()).returning(*table.c)
+        stmt, by_column = select(m.Author).from_statement(upsert), True
+    else:
+        from sqlalchemy.dialects import sqlite
 
-    upsert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = upsert(m.Author)
-    new = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
+        stmt, by_column = _author_upsert(sqlite.insert(m.Author)).returning(m.Author), False
+    out: dict[tuple[str, str], m.Author] = {}
+    # one order for every writer: two workers upserting the same authors never deadlock
+    for chunk in _chunks([merged[k] for k in sorted(merged)]):
+        params: Any = (
+            {name: [row[name] for row in chunk] for name in _AUTHOR_COLUMNS} if by_column else chunk
+        )
+        rows = session.scalars(stmt, params, execution_options={"populate_existing": True})
+        for author in rows:
+            out[(author.platform, author.handle.lower())] = author
+    return out
+
+
+#: the columns a batch upserts of an author, in the order the arrays are unnested
+_AUTHOR_COLUMNS = (
+    "platform",
+    "handle",
+    "display_name",
+    "external_id",
+    "followers",
+    "verified",
+    "url",
+    "email",
+    "first_seen_at",
+    "last_seen_at",
+)
+
+
+def _author_upsert(insert_stmt: Any) -> Any:
+    """``insert_stmt`` (an author's row or rows) as the batch's upsert: what a post says of
+    its author merges with what was known (empty details keep the known ones)."""
+    table: Any = m.Author.__table__
+    new = insert_stmt.excluded
+    return insert_stmt.on_conflict_do_update(
         index_elements=["platform", "handle"],
         set_={
             "display_name": func.coalesce(new.display_name, table.c.display_name),
@@ -1518,11 +1552,24 @@ def _upsert_authors(
             "email": func.coalesce(new.email, table.c.email),
             "last_seen_at": new.last_seen_at,
         },
-    ).returning(m.Author)
-    out: dict[tuple[str, str], m.Author] = {}
-    # one order for every writer: two workers upserting the same authors never deadlock
-    for chunk in _chunks([merged[k] for k in sorted(merged)]):
-        rows = session.scalars(stmt, chunk, execution_options={"populate_existing": True})
-        for author in rows:
-            out[(author.platform, author.handle.lower())] = author
-    return out
+    )
+
+
+def _pg_author_rows() -> Any:
+    """PostgreSQL: an ``INSERT`` of authors whose rows come as one array per column
+    (``SELECT unnest(:platform), unnest(:handle), …``, zipped in order) instead of a
+    1,000-row ``VALUES`` list: the statement stays short, so psycopg parses it once
+    rather than once per batch (a long statement is not cached)."""
+    from sqlalchemy import TypeDecorator, bindparam
+    from sqlalchemy.dialects import postgresql
+
+    table: Any = m.Author.__table__
+
+    def array_of(name: str) -> Any:
+        kind = table.c[name].type
+        return postgresql.ARRAY(kind.impl_instance if isinstance(kind, TypeDecorator) else kind)
+
+    source = select(
+        *(func.unnest(bindparam(n, type_=array_of(n))).label(n) for n in _AUTHOR_COLUMNS)
+    )
+    return postgresql.insert(table).from_select(list(_AUTHOR_COLUMNS), source)

@@ -409,6 +409,32 @@ def test_statements_per_batch_do_not_grow_with_its_posts(make_app: Any, tmp_path
     assert len(old) > len(many)
 
 
+def test_a_batch_merges_what_it_says_of_an_author_with_what_was_known(
+    make_app: Any, tmp_path: Path
+) -> None:
+    """The authors' upsert (on PostgreSQL the rows go as one array per column): details a
+    post leaves out keep the known ones, the latest given win, verified stays verified."""
+    path = tmp_path / "posts.jsonl"
+    first = {"handle": "dana", "display_name": "Dana R", "followers": 10, "verified": True}
+    path.write_text(_line("a1", HAPPY, first, 0) + _line("a2", HAPPY, "sam", 1))
+    app = _app(make_app, path, bulk=True)
+    assert poll_source(app, "social").new == 2
+    later = {"handle": "dana", "followers": 25, "url": "https://example.com/dana"}
+    with path.open("a") as fh:
+        fh.write(_line("a3", HAPPY, later, 2) + _line("a4", HAPPY, {"handle": "new"}, 3))
+    assert poll_source(app, "social").new == 2
+    with app.sessions() as s:
+        got = {
+            a.handle: (a.display_name, a.followers, a.verified, a.url)
+            for a in s.scalars(select(m.Author))
+        }
+    assert got == {
+        "dana": ("Dana R", 25, True, "https://example.com/dana"),
+        "sam": (None, None, False, None),
+        "new": (None, None, False, None),
+    }
+
+
 def test_events_a_batch_records_are_written_with_it_in_order_or_not_at_all(
     make_app: Any,
 ) -> None:
