@@ -117,9 +117,21 @@ _AT = re.compile(r"[.]?@[\w.\-]+(?:@[\w.\-]+)?")
 _HASHTAG = re.compile(r"#([A-Za-z][A-Za-z_]*)(?![\w-])")  # hashtags, not "#ZS-48213"
 
 
+#: markup and template syntax in a post ("<script>…</script>", "{{ 7*7 }}") is never
+#: repeated to the customer ("<3" is a heart, not a tag)
+_MARKUP = re.compile(
+    r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>|"
+    r"</?[A-Za-z][^<>]{0,200}>|\{\{.{0,200}?\}\}|\{%.{0,200}?%\}|\$\{[^}]{0,200}\}",
+    re.I | re.S,
+)
+
+
 def _tidy(text: str) -> str:
-    """A customer's text made safe to repeat: no links, @mentions, hashtags' #, control chars."""
+    """A customer's text made safe to repeat: no links, @mentions, hashtags' #, markup,
+    control chars."""
     text = _LINK.sub(" ", text or "")
+    if "<" in text or "{" in text:
+        text = _MARKUP.sub(" ", text)
     text = _DOMAIN.sub(r"\1", text)
     text = _AT.sub(" ", text)
     text = _HASHTAG.sub(r"\1", text)

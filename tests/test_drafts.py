@@ -197,6 +197,9 @@ def test_hostile_posts_render_safely(post: str) -> None:
     text = draft(post)
     assert "49" not in text  # the post is data, never a template
     assert text.startswith("@sam_k ")
+    # and markup or template syntax is never repeated to the customer
+    for bad in ("<script", "alert(1)", "{{", "{%"):
+        assert bad not in text, text
 
 
 def test_a_feeling_or_a_threat_to_leave_is_not_echoed_as_their_problem() -> None:
