@@ -343,7 +343,7 @@ def _object_or_vocative(match: re.Match[str]) -> str:
     low = word.lower()
     if low in _BEFORE_SUBJECT or low in _POSSESSIVE:
         return match.group(0)  # "and @brand lost it": a subject, "we"
-    if low in ("thanks", "thank", "thx", "ty", "cheers", "hey", "hi", "hello", "dear"):
+    if low in _ADDRESSING:
         return word  # "thanks @brand for …": who they thank, as they say it
     if low in _TAKES_OBJECT:
         return f"{word} us"
@@ -364,6 +364,8 @@ _BEFORE_SUBJECT = _words(
     "and but or so because since when if that then while as though although until unless "
     "why how what where who whether"
 )
+#: words that address the handle after them ("thanks @brand", "hi @brand"): it goes
+_ADDRESSING = _words("thanks thank thx ty cheers hey hi hello dear")
 _POSSESSIVE = _words("my your his her its our their the a an this that")
 #: verbs whose object a handle after them is ("ask @brand", "I love @brand")
 _TAKES_OBJECT = _words(

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from sqlalchemy import func, insert, inspect, or_, select
+from sqlalchemy import TypeDecorator, bindparam, func, insert, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -1436,7 +1436,7 @@ def _store_bulk(
             )
         session.flush()  # triage's rows now, so that the drafts stage times drafting alone
         write_drafts(session, settings, cfg, drafting, outcome, now)
-        session.flush()  # the last events, numbered like the rest
+        # leaving reading() flushes the drafting pass's rows and inserts the batch's events
     outcome.add_stage("triage", (time.perf_counter() - t0) * 1000)
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
     return reads
@@ -1560,7 +1560,6 @@ def _pg_author_rows() -> Any:
     (``SELECT unnest(:platform), unnest(:handle), …``, zipped in order) instead of a
     1,000-row ``VALUES`` list: the statement stays short, so psycopg parses it once
     rather than once per batch (a long statement is not cached)."""
-    from sqlalchemy import TypeDecorator, bindparam
     from sqlalchemy.dialects import postgresql
 
     table: Any = m.Author.__table__

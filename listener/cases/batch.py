@@ -106,10 +106,8 @@ class BatchReads:
             else:
                 self._group[a.id] = sorted({a.id, *members.get(a.customer_id, ())})
         # only the accounts not looked up before (a case of a known one is known, or was
-        # told to saw())
-        everyone = sorted(
-            {i for a in batch for i in self._group[a]} - set(self._cases) - set(self._created)
-        )
+        # told to saw()); _cases and _created always have the same accounts
+        everyone = sorted({i for a in batch for i in self._group[a]} - self._cases.keys())
         # the cases that may be someone's open case: not closed, a post in the window
         for i in everyone:
             self._cases[i] = {}
