@@ -191,6 +191,15 @@ def test_worker_and_beat_survive_database_and_broker_outages(pg_url: str, tmp_pa
                 lambda: stored(pg_url) == 2, 90, "the post appended during the DB outage", logs
             )
 
+            # the beat backs off while the database is away (2 s doubling): wait until it
+            # has seen it back, or its next try can fall after the broker's outage below and
+            # it never touches the broker while it is down
+            wait_for(
+                lambda: "database.restored" in beat_log.read_text(),
+                60,
+                "the beat to see the database back",
+                logs,
+            )
             mq.cut()  # then the broker, for 10 s
             with posts.open("a") as fh:
                 fh.write(social_line(3))
