@@ -27,6 +27,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from listener.caseless import Caseless
 from listener.understanding import Understanding
 
 __all__ = ["Parts", "compose", "mirror"]
@@ -100,26 +101,26 @@ _SWAP = {
     "y'all": "we",
     "yall": "we",
 }
-_FIRST_PERSON_START = re.compile(
+_FIRST_PERSON_START = Caseless(
     r"^(?:so |and |but |now |just |also |still )?(?:i|i'm|im|i've|ive|my|we|we're|we've|our)\b",
     re.I,
 )
 
 
-_LINK = re.compile(r"https?://\S+|www\.\S+")
+_LINK = Caseless(r"https?://\S+|www\.\S+")
 # a bare domain ("shop.example.com") would be a link in the reply: its name only
-_DOMAIN = re.compile(
+_DOMAIN = Caseless(
     r"(?<![@\w.\-/])((?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)(?:\.[a-z0-9\-]+)*)"
     r"\.(?:com|net|org|io|co|shop|store|example|info|biz|app|uk|us|ca|de|fr|eu)\b(?:/\S*)?",
     re.I,
 )
-_AT = re.compile(r"[.]?@[\w.\-]+(?:@[\w.\-]+)?")
-_HASHTAG = re.compile(r"#([A-Za-z][A-Za-z_]*)(?![\w-])")  # hashtags, not "#ZS-48213"
+_AT = Caseless(r"[.]?@[\w.\-]+(?:@[\w.\-]+)?")
+_HASHTAG = Caseless(r"#([A-Za-z][A-Za-z_]*)(?![\w-])")  # hashtags, not "#ZS-48213"
 
 
 #: markup and template syntax in a post ("<script>…</script>", "{{ 7*7 }}") is never
 #: repeated to the customer ("<3" is a heart, not a tag)
-_MARKUP = re.compile(
+_MARKUP = Caseless(
     r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>|"
     r"</?[A-Za-z][^<>]{0,200}>|\{\{.{0,200}?\}\}|\{%.{0,200}?%\}|\$\{[^}]{0,200}\}",
     re.I | re.S,
@@ -129,12 +130,18 @@ _MARKUP = re.compile(
 def _tidy(text: str) -> str:
     """A customer's text made safe to repeat: no links, @mentions, hashtags' #, markup,
     control chars."""
-    text = _LINK.sub(" ", text or "")
+    # (each pattern needs its character: most pieces have none of them)
+    text = text or ""
+    if "http" in text or "www." in text:
+        text = _LINK.sub(" ", text)
     if "<" in text or "{" in text:
         text = _MARKUP.sub(" ", text)
-    text = _DOMAIN.sub(r"\1", text)
-    text = _AT.sub(" ", text)
-    text = _HASHTAG.sub(r"\1", text)
+    if "." in text:
+        text = _DOMAIN.sub(r"\1", text)
+    if "@" in text:
+        text = _AT.sub(" ", text)
+    if "#" in text:
+        text = _HASHTAG.sub(r"\1", text)
     text = text.replace("&amp;", "&").replace("&gt;", ">").replace("&lt;", "<")
     text = text.replace("\u2019", "'").replace("\u2018", "'")
     if not text.isprintable():  # (most texts are: nothing to take out)
@@ -166,7 +173,7 @@ def mirror(clause: str) -> str:
     return text
 
 
-_CUE = re.compile(
+_CUE = Caseless(
     r"\b(?:not|no|never|still|can'?t|won'?t|didn'?t|doesn'?t|isn'?t|hasn'?t|haven'?t|wasn'?t|"
     r"broke\w*|damaged|late(?! (?:january|february|march|april|may|june|july|august|"
     r"september|october|november|december|night|evening|afternoon|morning|summer|autumn|fall|"
@@ -259,7 +266,7 @@ _LOWER_OK = {
 }
 
 
-_UNSAFE = re.compile(
+_UNSAFE = Caseless(
     r"https?://|www\.|@\w|\b[ur]/\w|(?<![\w])[\w\-]+(?:\.[\w\-]+)*\.(?:com|net|org|io|co|shop|store|"
     r"example|info|biz|app|uk|us|ca|de|fr|eu)\b",
     re.I,
@@ -268,13 +275,13 @@ _UNSAFE = re.compile(
 
 #: cue words that say little on their own ("it arrived", "again")
 _WEAK_CUES = frozenset({"arrived", "came", "got", "again", "keep", "keeps", "hold", "not", "no"})
-_EVALUATIVE = re.compile(
+_EVALUATIVE = Caseless(
     r"\b(?:worst|terrible|awful|trash|garbage|joke|horrible|useless|pathetic|ridiculous|"
     r"sucks?|hate|disgusting|shame|crap|rubbish|incompetent|clowns?|not cool|unacceptable)\b",
     re.I,
 )
 #: a threat to leave is a feeling to answer, never the problem in their words
-_LEAVE = re.compile(
+_LEAVE = Caseless(
     r"\b(?:(?:won'?t|will never|never|not)\s+(?:ever\s+)?(?:again\s+)?(?:be a customer|shop|buy|"
     r"order|fly|use|come back|recommend)|(?:i'?m|i am)\s+done\s+with|giving up on|"
     r"lost (?:me|us|a|another) (?:as a )?(?:loyal )?customers?|"
@@ -283,13 +290,13 @@ _LEAVE = re.compile(
     re.I,
 )
 #: a concession or an aside ("I get that it's Halloween, but …") is not their problem
-_CONCESSION = re.compile(
+_CONCESSION = Caseless(
     r"^(?:i\s+(?:get|know|understand|realise|realize|appreciate)\s+(?:that\s+)?|"
     r"i'?m\s+sure\s+)",
     re.I,
 )
 #: words never repeated back to anyone (profanity and slurs): a piece with one is skipped
-_PROFANE = re.compile(
+_PROFANE = Caseless(
     r"(?:fuck|shit|wtf|damn|crap|bullshit|\bass\b|asshole|bitch|dick|cunt|bastard|"
     r"nigg|fag|retard|tranny|spastic|whore|slut|piss|twat|wank|prick)",
     re.I,
@@ -380,7 +387,7 @@ _PREPOSITIONS = _words(
     "for to in on at with about from again anymore ever over into every twice once since "
     "today yesterday now"
 )
-_AFTER_WORD = re.compile(rf"\b([^\W\d_]+)\s+{_OUR}(?=(\s*[.,!?;:)]|\s*$|\s+[^\s{_OUR}]+))")
+_AFTER_WORD = Caseless(rf"\b([^\W\d_]+)\s+{_OUR}(?=(\s*[.,!?;:)]|\s*$|\s+[^\s{_OUR}]+))")
 
 
 def _addressed(question: str) -> str:
@@ -446,9 +453,28 @@ def _piece_score(
         + min(len(piece.split()), 14) / 7
     )
     score += 1.5 * sum(1 for x in telling if x in piece.lower())
-    if found and re.search(r"[\d$£€¢]", piece):
+    if found and _NUMBER_OR_MONEY.search(piece):
         score += 1.0
     return score, weight, len(found)
+
+
+# problem_clause's pieces (compiled once: the function runs for every draft)
+_PIECE_SPLIT = re.compile(r",\s+|\s*&\s*|\s+(?:and|but|because|yet|then)\s+")
+_ASKS = Caseless(
+    r"\s*(?:why|what|how|where|when|who|which|is|are|does|do|can|could|will|would)\b", re.I
+)
+_QUESTION_LEAD = Caseless(r"^(?:hi|hey|hello|so|and|but|also)\b[,!. ]*", re.I)
+_BRACKETS_LEAD = re.compile(r"^[:;]?[()\[\]]+\s*")
+_SMILEY = re.compile(r"\s+(?:[:;=]-?[/\\()|pPdDoO3]+|[.:]{2,})(?=\s|$)")
+_QUOTE_MARK = re.compile(rf"(?<![A-Za-z0-9{_OUR}])'|'(?![A-Za-z])")
+_STATEMENT_LEAD = Caseless(
+    r"^(?:hi|hey|hello|ok|okay|so|well|um|ugh|yo|and|but|yet|also|plus|then|"
+    r"wow|lol|omg|unfortunately|honestly|seriously|update|edit|ps|p\.s)\b[,!.: ]*",
+    re.I,
+)
+_INSTRUCTION = Caseless(r"(?:please|kindly|help|change|fix|give|let)\b", re.I)
+_CUT_ACT = Caseless(r"(?:told|said|hung up|refused|gave|kept|sent)\b", re.I)
+_NUMBER_OR_MONEY = re.compile(r"[\d$£€¢]")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -491,21 +517,17 @@ def problem_clause(
     candidates: list[tuple[float, str, bool]] = []
     fallback: list[tuple[float, str, bool]] = []
     for position, raw in enumerate(sentences):
-        pieces = [raw, *re.split(r",\s+|\s*&\s*|\s+(?:and|but|because|yet|then)\s+", raw)]
+        pieces = [raw, *_PIECE_SPLIT.split(raw)]
         for piece in pieces:
             if _UNSAFE.search(piece) or _PROFANE.search(piece) or f"{_OUR}:" in piece:
                 continue
-            asks = re.match(
-                r"\s*(?:why|what|how|where|when|who|which|is|are|does|do|can|could|will|would)\b",
-                piece,
-                re.I,
-            )
+            asks = _ASKS.match(piece)
             # "when your internet is this slow …" is a statement; "why …", "is it …?" ask
             if "?" in piece or (
                 asks and asks.group(0).strip().lower() in ("why", "what", "how", "where", "who")
             ):
                 q = _tidy(piece).strip(" .!,:;*?")
-                q = re.sub(r"^(?:hi|hey|hello|so|and|but|also)\b[,!. ]*", "", q, flags=re.I)
+                q = _QUESTION_LEAD.sub("", q)
                 q = _addressed(q)  # their words to us, quoted: "why would you …?"
                 if (
                     plain
@@ -521,22 +543,16 @@ def problem_clause(
                     questions.append((q_score, q, q_weight if asks else 0.0))
                 continue
             s = _tidy(piece).strip(" .!,:;*")
-            s = re.sub(r"^[:;]?[()\[\]]+\s*", "", s)  # ":(" and stray brackets lead nothing
-            s = re.sub(r"\s+(?:[:;=]-?[/\\()|pPdDoO3]+|[.:]{2,})(?=\s|$)", "", s)  # ":/" ".:"
+            s = _BRACKETS_LEAD.sub("", s)  # ":(" and stray brackets lead nothing
+            s = _SMILEY.sub("", s)  # ":/" ".:"
             # quotation marks (not apostrophes) left unbalanced by the split go
-            marks = list(re.finditer(rf"(?<![A-Za-z0-9{_OUR}])'|'(?![A-Za-z])", s))
+            marks = list(_QUOTE_MARK.finditer(s)) if "'" in s else []
             if len(marks) % 2:
                 for mark in reversed(marks):
                     s = s[: mark.start()] + s[mark.end() :]
             if s.count('"') % 2:
                 s = s.replace('"', "")
-            s = re.sub(
-                r"^(?:hi|hey|hello|ok|okay|so|well|um|ugh|yo|and|but|yet|also|plus|then|"
-                r"wow|lol|omg|unfortunately|honestly|seriously|update|edit|ps|p\.s)\b[,!.: ]*",
-                "",
-                s,
-                flags=re.I,
-            )
+            s = _STATEMENT_LEAD.sub("", s)
             if not s or len(s) > limit or len(s.split()) < 3:
                 continue
             first = bool(_FIRST_PERSON_START.match(s))
@@ -547,9 +563,9 @@ def problem_clause(
                 continue  # "worst service ever" is a feeling to answer, not words to repeat
             if _CONCESSION.match(s):
                 continue
-            if re.match(r"(?:please|kindly|help|change|fix|give|let)\b", s, re.I):
+            if _INSTRUCTION.match(s):
                 score -= 2.0  # an instruction to us is not their problem in their words
-            if re.match(r"(?:told|said|hung up|refused|gave|kept|sent)\b", s, re.I):
+            if _CUT_ACT.match(s):
                 # someone else's act cut from its subject ("…the rep was rude, told me …")
                 score -= 1.5
             if cues:
@@ -835,14 +851,14 @@ def _ack(
 
 
 #: what a customer judges when they only vent ("worst customer service", "your app is trash")
-_JUDGED_THING = re.compile(
+_JUDGED_THING = Caseless(
     r"\b(customer (?:service|support|care)|costumer service|support|service|app|website|site|"
     r"staff|drivers?|delivery|internet|connection|wi-?fi|network|signal|hold music|interface|"
     r"update|servers?|reps?|call cent(?:er|re)|live chat|chat|helpline|coverage|isp|"
     r"communication|checkout|prices?|pricing)\b",
     re.I,
 )
-_JUDGEMENT = re.compile(
+_JUDGEMENT = Caseless(
     r"\b(?:worst|terrible|awful|trash|garbage|horrible|useless|pathetic|ridiculous|sucks?|"
     r"rubbish|crap|shit\w*|poor|bad|slow|joke|disgrace\w*|appalling|shocking|lousy)\b",
     re.I,
@@ -864,14 +880,14 @@ def _judged(post: str) -> str | None:
 
 
 #: a duration on its own ("4 minutes", "over an hour") is not what happened
-_BARE_TIME = re.compile(
+_BARE_TIME = Caseless(
     r"(?:(?:over|about|almost|nearly|for|in|after)\s+)?(?:\d+|an?|one|two|three|four|five|six|"
     r"several|a few)\s*(?:minutes?|mins?|hours?|hrs?|days?|weeks?|wks?|months?)"
     r"(?:\s+(?:ago|late|later|early))?",
     re.I,
 )
 
-_ENGLISH = re.compile(
+_ENGLISH = Caseless(
     r"\b(?:the|my|is|and|to|i|it|not|you|for|on|was|have|this|that|with|of|a|in|me|we|are|"
     r"be|no|your|just|at|but|can|get|got|do|did|so)\b",
     re.I,

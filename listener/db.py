@@ -8,11 +8,13 @@ a fresh clone needs no separate set-up step.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,8 +33,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def json_dumps(value: Any) -> str:
+    """A JSON column's text: orjson (the set-based ingest writes tens of thousands of
+    JSON values a batch; json.dumps was half of SQLAlchemy's parameter processing),
+    the standard library where orjson refuses (an integer over 64 bits, a lone
+    surrogate in a hostile post).  Reading stays with json.loads (orjson would turn
+    an integer over 64 bits into a float)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` with Listener's per-backend settings."""
+    kwargs.setdefault("json_serializer", json_dumps)
     try:
         if url.startswith("sqlite"):
             engine = create_engine(

@@ -1367,10 +1367,11 @@ def _store_bulk(
         for chunk in _chunks(rows):
             session.execute(_MENTIONS.insert(), chunk)
         for values in rows:
-            fresh_row = _as_stored(
-                m.Mention, values, source=src, author=by_author[values["author_id"]], case=None
-            )
+            fresh_row = _as_stored(m.Mention, values)
             session.add(fresh_row)
+            # its loaded relationships set once it is in the session: adding it with them
+            # would walk the save-update cascade to objects already there (5 % of storing)
+            fresh_row.__dict__.update(source=src, author=by_author[values["author_id"]], case=None)
             inserted[fresh_row.external_id] = fresh_row
     for chunk in _chunks(new_rows if ids is None else []):
         # RETURNING in any order (an ordered one is a statement per row on SQLite)

@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from listener.caseless import Caseless
+
 Kind = Literal["complaint", "question", "praise", "resolved", "other"]
 KINDS: tuple[Kind, ...] = ("complaint", "question", "praise", "resolved", "other")
 CIRCUMSTANCES: tuple[str, ...] = (
@@ -75,43 +77,43 @@ _REL = (
     r"grandfather|nan|nana|granny|brother|sister|partner|fianc[eé]e?|uncle|aunt|auntie|"
     r"cousin|best friend|friend|baby|child|family member|dog|cat)"
 )
-_CIRC_RULES: dict[str, tuple[re.Pattern[str], ...]] = {
+_CIRC_RULES: dict[str, tuple[Caseless, ...]] = {
     "bereavement": (
-        re.compile(
+        Caseless(
             rf"\b(?:my|our|her|his)\s+(?:\w+\s+){{0,2}}{_REL}\s+(?:\w+\s+){{0,2}}"
             r"(?:passed away|passed on|has passed|died|was killed|is gone)\b",
             re.I,
         ),
-        re.compile(rf"\b(?:lost|losing)\s+(?:my|our)\s+(?:\w+\s+)?{_REL}\b", re.I),
-        re.compile(
+        Caseless(rf"\b(?:lost|losing)\s+(?:my|our)\s+(?:\w+\s+)?{_REL}\b", re.I),
+        Caseless(
             rf"\b(?:death|funeral|passing|memorial(?: service)?)\s+of\s+(?:my|our)\s+"
             rf"(?:\w+\s+)?{_REL}",
             re.I,
         ),
-        re.compile(
+        Caseless(
             r"\b(?:(?:my|our|a|the|to a|for a|for the|for my)\s+(?:\w+'s\s+)?funeral|"
             r"bereavement|bereaved|in mourning|grieving)\b",
             re.I,
         ),
     ),
     "event_deadline": (
-        re.compile(
+        Caseless(
             r"\b(?:my|our|her|his|their|the|a|for)\s+(?:\w+'s\s+)?(?:own\s+)?"
             r"(?:wedding|prom|graduation|honeymoon|interview|job interview|christening|"
             r"baptism|bar mitzvah|bat mitzvah|ceremony)\b",
             re.I,
         ),
-        re.compile(
+        Caseless(
             r"\b(?:my|our|her|his|their|(?:son|daughter|kid|wife|husband|mum|mom|dad)'s)\s+"
             r"(?:\w+\s+)?(?:birthday|anniversary)\b",
             re.I,
         ),
-        re.compile(
+        Caseless(
             r"\b(?:having|throwing|hosting|going to|off to|for)\s+(?:a|an|our|my|the)\s+"
             r"(?:\w+\s+)?party\b",
             re.I,
         ),
-        re.compile(
+        Caseless(
             r"\b(?:(?:a|our|my) (?:flight|train|plane|ferry|bus) to catch|have to be (?:at|in) "
             r"(?:work|school|the airport|the station|court|hospital)\b[^.!?]{0,20}\b(?:at|by)\s+"
             r"\d|so (?:i|we) (?:won'?t|don'?t) miss|"
@@ -119,7 +121,7 @@ _CIRC_RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             r"(?:flight|train|wedding|party|event|show|game))",
             re.I,
         ),
-        re.compile(
+        Caseless(
             # a named event on a near day: "Race is Saturday", "kid starts school Monday"
             r"\b(?:race|marathon|wedding|party|interview|exam|recital|concert|funeral|"
             r"graduation|prom|trip|holiday|vacation|honeymoon|school|term|kid|kids)\s+"
@@ -128,7 +130,7 @@ _CIRC_RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             r"sunday|weekend|in (?:\d+|two|three|four|five|six) days)\b",
             re.I,
         ),
-        re.compile(
+        Caseless(
             r"\b(?:need(?:ed)?|needs)\s+(?:it|them|this)\s+(?:by|before|for)\s+"
             r"(?:tomorrow|tonight|monday|tuesday|wednesday|thursday|friday|saturday|"
             r"sunday|the weekend|the \d+(?:st|nd|rd|th))\b",
@@ -136,33 +138,33 @@ _CIRC_RULES: dict[str, tuple[re.Pattern[str], ...]] = {
         ),
     ),
     "child": (
-        re.compile(
+        Caseless(
             r"\b(?:my|our)\s+(?:\d+\s*(?:yo|y/o|year old|yr old|-year-old)\s+)?(?:little\s+)?"
             r"(?:son|daughter|kids?|child|children|baby|toddler|newborn|infant|"
             r"grandson|granddaughter|grandkids?|grandchild(?:ren)?)\b",
             re.I,
         ),
-        re.compile(r"\b(?:son|daughter|kid|child|baby|toddler)'s\b", re.I),
-        re.compile(
+        Caseless(r"\b(?:son|daughter|kid|child|baby|toddler)'s\b", re.I),
+        Caseless(
             r"\b(?:for|with)\s+(?:\d+|my|our|two|three|four|five|six)\s+(?:\w+\s+){0,2}"
             r"(?:kids|children)\b",
             re.I,
         ),
     ),
     "illness": (
-        re.compile(
+        Caseless(
             r"\b(?:i'?m|i am|i've been|i have been|been|while|currently|still)\s+"
             r"(?:so\s+|really\s+|very\s+)?(?:sick|ill|unwell|poorly|in (?:the )?hospital|"
             r"in a&e|recovering)\b(?!\s+(?:of|and tired))",
             re.I,
         ),
-        re.compile(
+        Caseless(
             r"\b(?:chemo(?:therapy)?|cancer|surgery|diagnosed with|hospitali[sz]ed|"
             r"broken (?:leg|arm|ankle|wrist|hip|foot)|my (?:illness|condition|treatment)|"
             r"on bed rest|hospice|the flu|pneumonia)\b",
             re.I,
         ),
-        re.compile(
+        Caseless(
             # an allergic reaction, not a mention of allergens: "nut allergies … I nearly died"
             r"\b(?:allerg\w+|anaphyla\w+)\b[\s\S]{0,120}?\b(?:nearly died|almost died|"
             r"hospital|ambulance|a&e|epi-?pen|reaction|couldn'?t breathe|swell\w*)|"
@@ -172,7 +174,7 @@ _CIRC_RULES: dict[str, tuple[re.Pattern[str], ...]] = {
         ),
     ),
     "accessibility": (
-        re.compile(
+        Caseless(
             r"\b(?:wheelchair|disabled (?:toilet|access|parking|bay|customer|person|people|"
             r"son|daughter|passenger|traveller|traveler)|the disabled\b|i'?m (?:deaf|blind|"
             r"disabled|partially sighted)|hard of hearing|hearing impaired|visually impaired|"
@@ -182,22 +184,22 @@ _CIRC_RULES: dict[str, tuple[re.Pattern[str], ...]] = {
         ),
     ),
     "loyal_customer": (
-        re.compile(
+        Caseless(
             r"\b(?:loyal|long[- ]?time|longstanding|long[- ]standing|regular|faithful|"
             r"lifelong|life[- ]long)\s+(?:\w+\s+)?(?:customer|member|shopper|flyer|flier|"
             r"subscriber|user|client)\b",
             re.I,
         ),
-        re.compile(
+        Caseless(
             r"\b(?:customer|member|subscriber|client|been with you|with you guys|with you)\s+"
             r"(?:for|since)\s+(?:over\s+|more than\s+|almost\s+)?"
             r"(?:\d+|two|three|four|five|six|seven|eight|nine|ten|twenty|many|several)\s+"
             r"(?:years|yrs)\b",
             re.I,
         ),
-        re.compile(r"\b(?:member|customer) since (?:19|20)\d\d\b", re.I),
-        re.compile(r"\b(?:each|every|a) year for (?:the )?(?:past |last )?\d+\+? years\b", re.I),
-        re.compile(
+        Caseless(r"\b(?:member|customer) since (?:19|20)\d\d\b", re.I),
+        Caseless(r"\b(?:each|every|a) year for (?:the )?(?:past |last )?\d+\+? years\b", re.I),
+        Caseless(
             r"\b(?:spend|spent)\s+(?:at least\s+)?[$£€]\d+\s+(?:a|per|every)\s+"
             r"(?:week|month)\b",
             re.I,
@@ -221,7 +223,7 @@ def detect_circumstances(text: str) -> tuple[tuple[str, ...], dict[str, str]]:
 # ---------------------------------------------------------------------------
 # kind and severity
 
-_NEG = re.compile(
+_NEG = Caseless(
     r"\b(?:not working|doesn'?t work|don'?t work|didn'?t work|isn'?t working|won'?t (?:work|load|"
     r"open|let|connect|start|turn|play|stop|accept|go)|can'?t (?:log|sign|get|access|connect|"
     r"use|find|load|reorder|even|believe|login)|cannot|unable to|no one|nobody|never (?:arrived|"
@@ -246,26 +248,26 @@ _NEG = re.compile(
     r"(?:did|does|do|has|have|had|is|was|were|are) not\b|no longer|\bfix\b|please help|help me)",
     re.I,
 )
-_STRONG = re.compile(
+_STRONG = Caseless(
     r"\b(?:fuck\w*|shit\w*|wtf|worst|disgusting|disgraceful|appalling|pathetic|scam|"
     r"never again|sue|lawyer|lawsuit|unacceptable|furious|outraged|ridiculous|"
     r"#?boycott|#fail|dangerous|injur\w*|hurt|unsafe|stranded|steal\w*|stole)",
     re.I,
 )
-_REPEAT = re.compile(
+_REPEAT = Caseless(
     r"\b(?:again|(?:second|third|fourth|fifth|2nd|3rd|4th|5th) time|every (?:time|day|week)|"
     r"twice|three times|\d+ times|still|for (?:days|weeks|months)|keeps|kept|"
     r"(?:several|multiple|many) (?:times|calls|messages|emails|days)|over and over)\b",
     re.I,
 )
-_COSTLY = re.compile(
+_COSTLY = Caseless(
     r"(?:[$£€]\s?\d|\b(?:charged|overcharged|paid|refund|money|cancell?ed|missed|lost|"
     r"stranded|never (?:arrived|came|received)|hasn'?t arrived|didn'?t arrive|hours?|days?|"
     r"weeks?|no (?:service|internet|power|signal)|broken|damaged|wrong (?:item|order|size)|"
     r"rebook\w*|delayed|compensation|not delivered|locked out|hacked|stolen|bill)\b)",
     re.I,
 )
-_RESOLVED = re.compile(
+_RESOLVED = Caseless(
     r"\b(?:already (?:fixed|sorted|resolved|working|arrived)|all (?:good|sorted|fixed|set)|"
     r"sorted now|(?:is|it'?s|its|all|got it|that'?s|everything'?s?)"
     r"\s+(?:now\s+)?(?:sorted|fixed|resolved|working)(?: now)?|(?:works|working|fixed|resolved|"
@@ -284,8 +286,8 @@ _RESOLVED = re.compile(
     r"(?:thanks|thank you|cheers))",
     re.I,
 )
-_THANKS = re.compile(r"\b(?:thanks?|thank you|thx|ty|cheers|appreciate (?:it|you|that))\b", re.I)
-_PRAISE = re.compile(
+_THANKS = Caseless(r"\b(?:thanks?|thank you|thx|ty|cheers|appreciate (?:it|you|that))\b", re.I)
+_PRAISE = Caseless(
     r"\b(?:(?<!the )love|loving|loved|amazing|awesome|great|excellent|fantastic|brilliant|best|"
     r"wonderful|perfect|outstanding|superb|kudos|shout ?out|props|impressed|delighted|happy with|"
     r"well done|good job|great job|nailed it|the best|favou?rite|lovely|beautiful|cheers to|"
@@ -294,12 +296,12 @@ _PRAISE = re.compile(
     r"<3|❤|😍|🙌|👏|💕|💙|👍|😁|😀|😊|🙂|☺|🥰)",
     re.I,
 )
-_QUESTION_START = re.compile(
+_QUESTION_START = Caseless(
     r"^(?:(?:@\w+\s+)*)(?:hi|hey|hello|hiya|help)?[,!.\s]*(?:how|what|when|where|which|who|"
     r"can|could|do|does|did|is|are|will|would|should|may|any|anyone|has|have|if)\b",
     re.I,
 )
-_BARE = re.compile(
+_BARE = Caseless(
     r"^\W*(?:ok(?:ay)?|k|done|dm(?:'?d| sent)?|sent|i did\.?|yes|yeah|yep|no|nope|sure|"
     r"will do|followed|following|just did|sent (?:you )?a? ?dm|check (?:your )?dms?|"
     r"can i dm (?:you|u)|dm'?ing (?:you|u) now|correct)\W*$",
@@ -463,25 +465,23 @@ def _severity(text: str, kind: Kind, cues: int, raw: str, reasons: list[str]) ->
 # ---------------------------------------------------------------------------
 # specifics: phrases copied from the text
 
-_SPECIFIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_SPECIFIC_PATTERNS: tuple[tuple[str, Caseless], ...] = (
     (
         "order",
-        re.compile(
+        Caseless(
             r"\b(?:order|ord|booking|reservation|confirmation|case|ticket|ref(?:erence)?|account)"
             r"\s*(?:number|no\.?|num|id|code)?\s*[:#]?\s*#?[A-Z0-9]{0,4}-?\d[\dA-Z\-]{3,20}\b",
             re.I,
         ),
     ),
-    ("code", re.compile(r"\b[A-Z]{2}\s?\d{2,4}\b")),  # a flight number: BA0229, AA 1234
+    ("code", Caseless(r"\b[A-Z]{2}\s?\d{2,4}\b")),  # a flight number: BA0229, AA 1234
     (
         "money",
-        re.compile(
-            r"[$£€]\s?\d[\d,]*(?:\.\d\d)?(?:\s+(?:for|a|per|every)\s+(?:\w+\s+)?\w+)?", re.I
-        ),
+        Caseless(r"[$£€]\s?\d[\d,]*(?:\.\d\d)?(?:\s+(?:for|a|per|every)\s+(?:\w+\s+)?\w+)?", re.I),
     ),
     (
         "product",
-        re.compile(
+        Caseless(
             r"\b(?:my|our|the|this|a|an|new)\s+(?:new\s+)?((?:[A-Z][\w\-+]*|[A-Z0-9]+\b)"
             r"(?:\s+(?:[A-Z0-9][\w\-+]*|\d+\w*)){0,3})"
             r"(?:\s+(?:[a-z]{3,12}))?",
@@ -490,7 +490,7 @@ _SPECIFIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "happened",
-        re.compile(
+        Caseless(
             r"\b(?:(?:still|keeps?|kept|continuously|constantly|never|just|finally)\s+)?"
             r"(?:arrived|came|got here|turned up)\s+(?:\w+\s+){0,2}?(?:late|early|damaged|broken|"
             r"open(?:ed)?|empty|wet|crushed|missing \w+)"
@@ -524,7 +524,7 @@ _SPECIFIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "timing",
-        re.compile(
+        Caseless(
             r"\b(?:(?:over|for|almost|nearly|about|more than|after|another|the last|in)\s+)?"
             r"(?:an?|\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve|24|48|several|"
             r"a few|few)\s+(?:more\s+)?(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)"
@@ -679,13 +679,13 @@ def extract_specifics(text: str, brand_terms: list[str] | None = None, limit: in
     return out
 
 
-_ASKS_REFUND = re.compile(
+_ASKS_REFUND = Caseless(
     r"\b(?:return (?:these|this|it|them)|refund|money back|reimburse\w*|compensat\w*|"
     r"my money|charge ?back|credit back|"
     r"pay (?:me|for)|(?:want|need|get) (?:a )?(?:replacement|new one|free upgrade|upgrade))",
     re.I,
 )
-_FAILED_ORDER = re.compile(
+_FAILED_ORDER = Caseless(
     r"\b(?:never (?:arrived|came|received|delivered|showed)|(?:hasn'?t|didn'?t|has not|did not|"
     r"still not|haven'?t|have not|not) (?:been )?(?:arrived|arrive|come|received|receive|"
     r"delivered|got|shown up|turned up)|still waiting (?:for|on) (?:my|our|the|it|them|a|an)|"
