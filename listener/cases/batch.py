@@ -78,6 +78,8 @@ class BatchReads:
         self._suggested: set[tuple[int, int]] = set()
         # the audit events triage and drafting recorded (record_event), in order
         self.events: list[dict[str, Any]] = []
+        # the link keys of the cases opened here, not inserted yet (add_link_keys)
+        self.link_keys: list[dict[str, Any]] = []
 
     def add_authors(self, session: Session, authors: Iterable[m.Author]) -> None:
         """Look up what triage asks of ``authors`` that this object does not know yet: their
@@ -405,6 +407,32 @@ def record_event(session: Session, **values: Any) -> None:
     reads.events.append(values)
 
 
+def add_link_keys(session: Session, case_id: int, keys: Sequence[tuple[str, str]]) -> None:
+    """Index a case opened in this transaction under ``keys`` (none of which it has yet).
+
+    While a set-based batch is stored they are plain rows, inserted together after the
+    cases they name (:func:`write_pending`): a batch opens thousands of cases with a few
+    keys each, and an ORM object per key cost its share of every flush.  The batch's
+    link reads (:meth:`BatchReads.indexed`) know them meanwhile."""
+    reads = batch_of(session)
+    if reads is None:
+        session.add_all(m.LinkKey(case_id=case_id, kind=k, value=v) for k, v in keys)
+        return
+    reads.link_keys.extend({"case_id": case_id, "kind": k, "value": v} for k, v in keys)
+
+
+def write_pending(session: Session) -> None:
+    """Insert the batch's link keys kept as rows (after flushing the cases they name), so
+    that a query of ``link_keys`` sees them: called before any such query in a batch."""
+    reads = batch_of(session)
+    if reads is None or not reads.link_keys:
+        return
+    rows, reads.link_keys = reads.link_keys, []
+    session.flush()
+    for chunk in _chunks(rows):
+        session.execute(insert(m.LinkKey), chunk)
+
+
 def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -431,9 +459,11 @@ def reading(session: Session, reads: BatchReads) -> Iterator[BatchReads]:
     event.listen(session, "before_flush", _number_events)
     try:
         yield reads
+        write_pending(session)
         session.flush()
         _insert_events(session, reads.events)
     finally:
         reads.events = []
+        reads.link_keys = []
         event.remove(session, "before_flush", _number_events)
         session.info.pop(_KEY, None)

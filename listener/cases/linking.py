@@ -32,7 +32,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from listener import models as m
-from listener.cases.batch import add_numbered, batch_of, record_event
+from listener.cases.batch import (
+    add_link_keys,
+    add_numbered,
+    batch_of,
+    record_event,
+    write_pending,
+)
 from listener.cases.status import (
     LIVE_OFFERS,
     WORKABLE,
@@ -320,6 +326,7 @@ def index_case(
     ``have``: the keys the case is known to have (not read again); ``fresh``: the case
     was opened in this transaction, so no other can have indexed it (no savepoint)."""
     if have is None:
+        write_pending(session)
         have = {
             (kind, value)
             for kind, value in session.execute(
@@ -330,8 +337,9 @@ def index_case(
     if not missing:
         return []
     if fresh:
-        session.add_all(m.LinkKey(case_id=case_id, kind=k, value=v) for k, v in missing)
+        add_link_keys(session, case_id, missing)
         return missing
+    write_pending(session)
     try:
         with session.begin_nested():
             session.add_all(m.LinkKey(case_id=case_id, kind=k, value=v) for k, v in missing)
@@ -396,6 +404,7 @@ def suggest_links(
         # a post joined a case from before: the case's keys are the ones indexed already
         # and this post's, bounded again (a long-running case is not read post by post
         # for every new one)
+        write_pending(session)
         have = {
             (kind, value)
             for kind, value in session.execute(
@@ -452,6 +461,7 @@ def suggest_links(
         else None
     )
     if ids is None:
+        write_pending(session)
         ids = list(
             session.scalars(
                 select(m.LinkKey.case_id)

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from listener import models as m
-from listener.cases.batch import batch_of
+from listener.cases.batch import add_numbered, batch_of
 from listener.cases.status import LIVE_DRAFTS, DraftStatus, OfferStatus
 from listener.errors import TemplateError
 from listener.gestures import NO_COMPENSATION, GestureDecision, GestureFacts, decide_gesture
@@ -482,8 +482,7 @@ def new_version(
         created_by=author,
         created_at=now,
     )
-    session.add(draft)
-    session.flush()
+    add_numbered(session, draft)  # numbered now, inserted with the next flush
     case.drafts.append(draft)
     data: dict[str, Any] = {"draft_id": draft.id, "version": draft.version, "diff": diff}
     if subject != current.subject:
