@@ -235,6 +235,47 @@ def test_brand_reply_then_all_good_now_marks_the_case_recovered(
     assert t.mention("102").case_id == cid
     followups = [e for e in view["events"] if e["kind"] == "case.followup"]
     assert len(followups) == 1 and followups[0]["data"]["follow"] == "recovered"
+    # nothing of ours went out and they say it is sorted: the reply waiting in the queue
+    # thanks them (no apology for what the brand already put right, no gesture)
+    assert view["kind"] == "resolved" and view["gesture"] == "none"
+    assert view["priority"] <= 10
+    text = view["reply"]["text"].lower()
+    assert "sorry" not in text and "88231" not in text and "dm us" not in text, text
+
+
+def test_a_positive_label_alone_after_the_brands_answer_keeps_the_complaint(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    """"Just DM'd you 😊" is not "it is sorted": the case keeps its kind and reply."""
+    now = datetime.now(UTC) - timedelta(hours=3)
+    t = Thread(make_app, tmp_path)
+    t.post(tweet("110", "maya_k", COMPLAINT, now, conversation="110"))
+    (cid,) = case_ids(t.app)
+    before = case_view(t.app, cid)
+    t.post(
+        tweet(
+            "111",
+            "ZephyrShoes",
+            "@maya_k So sorry, Maya! Could you DM us your order number? Zoe",
+            now + timedelta(minutes=20),
+            in_reply_to="110",
+            conversation="110",
+        )
+    )
+    t.post(
+        tweet(
+            "112",
+            "maya_k",
+            "@zephyrshoes Just DM'd you with the order number and a photo 😊",
+            now + timedelta(hours=1),
+            in_reply_to="111",
+            conversation="110",
+        )
+    )
+    view = case_view(t.app, cid)
+    assert view["kind"] == before["kind"] == "complaint"
+    assert view["gesture"] == before["gesture"]
+    assert "sorry" in view["reply"]["text"].lower()
 
 
 def test_still_unhappy_after_our_sent_reply_comes_back_to_the_queue(

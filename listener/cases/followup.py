@@ -160,6 +160,8 @@ class Followup:
     #: the customer says it is sorted before we answered: no gesture, low priority, and
     #: the refreshed draft is a short "glad it's sorted"
     sorted_before_reply: bool = False
+    #: the post itself says so (sorted, happy, thanks): not only a model's positive label
+    says_sorted: bool = False
 
     @property
     def joins(self) -> bool:
@@ -235,6 +237,7 @@ def decide(
             case.case_id,
             [f"the customer {how} after our reply: {why}"],
             recovered=True,
+            says_sorted=bool(resolved or post.happy or thanks(post.text)),
         )
     if post.unhappy:
         reasons = [f"still unhappy after our reply: “{_excerpt(post.text)}”"]
@@ -433,9 +436,21 @@ def apply(
         CaseStatus.DRAFTED,
         CaseStatus.CLAIMED,
     ):
-        # answered from outside Listener, and now they say it is sorted: nothing urgent left
+        # answered from outside Listener (nothing of ours went out), and now they say it is
+        # sorted: nothing urgent left; when their words say so (not only the model's label),
+        # the reply waiting here thanks them instead of apologising for what is already put
+        # right (no gesture; an agent's text and choice stay as they are)
         data["was"] = {"priority": case.priority}
-        _nothing_urgent(case, decision)
+        if decision.says_sorted:
+            live = current_draft(case)
+            machine_text = live is None or live.created_by == SYSTEM_ACTOR
+            data["sorted"] = _sorted_before_reply(case, decision, now, detach=machine_text)
+            if live is not None:
+                needs = Redraft.REFRESH
+            elif case.status == CaseStatus.NEW:
+                needs = Redraft.FIRST
+        else:
+            _nothing_urgent(case, decision)
     if decision.back_to_queue:
         data["was"] = {"status": case.status, "assignee": case.assignee}
         for d in case.drafts:
