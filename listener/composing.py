@@ -164,9 +164,15 @@ def mirror(clause: str) -> str:
     text = re.sub(r"\byou was\b", "you were", text)
     text = re.sub(r"\byou has\b", "you have", text)
     text = re.sub(
-        r"\b(from|to|with|at|by|for|about|of|than|telling|told|tell|asked|ask|asking|sent|"
+        r"\b((?i:from|to|with|at|by|for|about|of|than|telling|told|tell|asked|ask|asking|sent|"
         r"send|gave|give|called|call|calling|emailed|email|contacted|contact|paid|pay|"
-        r"showed|show|wanted|want|begged|beg) we\b",
+        r"showed|show|wanted|want|begged|beg|"
+        # a verb or preposition whose "you" is the object ("I'll DM you" → "you'll DM us")
+        r"dm|dmed|dm'd|dming|message|messaged|messaging|tweet|tweeted|tweeting|reply|replied|"
+        r"text|texted|phone|phoned|ring|rang|thank|thanked|blame|blamed|remind|reminded|help|"
+        r"helped|helping|join|joined|follow|followed|choose|chose|chosen|pick|picked|let|lets|"
+        r"letting|see|saw|seen|love|loved|hate|hated|make|made|recommend|recommended|warn|"
+        r"warned|bless|on|in|into|without|behind|against|towards?|upon)) we\b",
         r"\1 us",
         text,
     )
@@ -521,6 +527,8 @@ def problem_clause(
         for piece in pieces:
             if _UNSAFE.search(piece) or _PROFANE.search(piece) or f"{_OUR}:" in piece:
                 continue
+            if piece.count("#") >= 3 and 3 * len(_HASHTAG.findall(piece)) >= len(piece.split()):
+                continue  # "#equipment #change #no #guaranteed #seats" is tags, not a sentence
             asks = _ASKS.match(piece)
             # "when your internet is this slow …" is a statement; "why …", "is it …?" ask
             if "?" in piece or (

@@ -295,6 +295,20 @@ def test_late_november_is_a_date_not_a_failure_and_labels_are_not_echoed() -> No
     assert found is not None and found[0].count("'") - found[0].count("it's") in (0, 2)
 
 
+def test_their_you_as_an_object_becomes_us_and_hashtag_runs_are_never_echoed() -> None:
+    # twcs-dev: "I'll DM you if you can give me a real answer" came back "you'll DM we …"
+    assert mirror("I'll DM you if you can give me a real answer") == (
+        "you'll DM us if we can give you a real answer"
+    )
+    assert mirror("I'll let you know") == "you'll let us know"
+    assert mirror("I think you lost my bag") == "you think we lost your bag"  # a subject
+    # "#equipment #change #no #guaranteed #seats" is tags, not words to repeat
+    found = problem_clause(
+        "@Delta Same again! #equipment #change #no #guaranteed #seats #apologies", plain=True
+    )
+    assert found is None or "equipment change" not in found[0]
+
+
 def test_mirroring_keeps_the_grammar_of_who_told_whom() -> None:
     from listener.composing import problem_clause
     from listener.understanding import understand

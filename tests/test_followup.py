@@ -246,7 +246,7 @@ def test_brand_reply_then_all_good_now_marks_the_case_recovered(
 def test_a_positive_label_alone_after_the_brands_answer_keeps_the_complaint(
     make_app: Callable[..., App], tmp_path: Path
 ) -> None:
-    """"Just DM'd you 😊" is not "it is sorted": the case keeps its kind and reply."""
+    """ "Just DM'd you 😊" is not "it is sorted": the case keeps its kind and reply."""
     now = datetime.now(UTC) - timedelta(hours=3)
     t = Thread(make_app, tmp_path)
     t.post(tweet("110", "maya_k", COMPLAINT, now, conversation="110"))
