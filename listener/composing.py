@@ -172,7 +172,7 @@ def mirror(clause: str) -> str:
         r"text|texted|phone|phoned|ring|rang|thank|thanked|blame|blamed|remind|reminded|help|"
         r"helped|helping|join|joined|follow|followed|choose|chose|chosen|pick|picked|let|lets|"
         r"letting|see|saw|seen|love|loved|hate|hated|make|made|recommend|recommended|warn|"
-        r"warned|bless|on|in|into|without|behind|against|towards?|upon)) we\b",
+        r"warned|bless|got|get|gets|getting|on|in|into|without|behind|against|towards?|upon)) we\b",
         r"\1 us",
         text,
     )
@@ -712,6 +712,8 @@ def _question(
 ) -> str:
     if u.kind in ("praise", "resolved"):
         return ""
+    if u.emergency:
+        return ""  # the reply asks them to get help on the spot (compose), nothing else
     if u.kind == "other":
         return _pick(("Is there anything we can help with?", "How can we help?"), seed, "q")
     if u.kind == "question" and u.severity == 0:
@@ -779,6 +781,16 @@ def _ack(
 ) -> str:
     # a specific worth quoting says something: two words at least, not just a noun
     specifics = [s for s in u.specifics if len(s) <= 60 and len(s.split()) >= 2]
+    if u.emergency:
+        # someone in danger: no echo of their words, no apology for "the trouble"
+        return _pick(
+            (
+                "Thank you for telling us – that sounds really worrying.",
+                "That sounds really worrying – thank you for telling us.",
+            ),
+            seed,
+            "ack",
+        )
     if u.kind == "praise":
         return _pick(
             (
@@ -969,6 +981,28 @@ def _circumstance(u: Understanding, seed: str) -> str:
     return ""
 
 
+#: a post about travel: help on the spot is the crew's
+_ON_BOARD = Caseless(
+    r"\b(?:flights?|plane|aircraft|on ?board|aboard|cabin|flight attendants?|crew|seat \d+|"
+    r"train|carriage|bus|ship|cruise|ferry)\b",
+    re.I,
+)
+
+
+def _get_help_now(post: str, category: str) -> str:
+    """Someone's health or safety at risk (:attr:`Understanding.emergency`): help on the spot
+    first, from whoever can give it there."""
+    if category == "travel_disruption" or _ON_BOARD.search(post):
+        return (
+            "If you haven't already, please tell the crew right away – they're trained for "
+            "this and can get medical help quickly."
+        )
+    return (
+        "If anyone needs urgent help, please tell staff on the spot or call the emergency "
+        "services right away."
+    )
+
+
 def agent_first(agent: str) -> str:
     """How the agent signs a short reply: their first name ("Carla" for "Carla Reyes");
     a team signs with its whole name ("The Loyalty Team", never "The")."""
@@ -1033,8 +1067,10 @@ def compose(
         question = ""
     if level >= 3:
         greeting = ""
+    if u.emergency:
+        question = _get_help_now(post, cat)
     closing = ""
-    if level == 0 and u.kind == "complaint" and u.severity >= 2 and not offer:
+    if level == 0 and u.kind == "complaint" and u.severity >= 2 and not offer and not u.emergency:
         closing = _pick(
             ("I'll stay on this until it's sorted.", "I'll see it through."), seed, "cl"
         )
@@ -1045,7 +1081,7 @@ def compose(
     )
     ack = _ack(u, post, products, seed, level, brand_handles)
     ack = ack[0].upper() + ack[1:]
-    circumstance = _circumstance(u, seed) if level < 2 else ""
+    circumstance = _circumstance(u, seed) if level < 2 and not u.emergency else ""
     if "bereavement" in u.circumstances and u.kind in ("complaint", "question"):
         # condolences first, then the problem (one "sorry" leading into the other)
         m = re.match(

@@ -43,6 +43,7 @@ class GestureFacts:
     costly: bool = True  #: the failure cost time or money (angry words alone do not)
     earlier_cases: int = 0  #: the customer's other cases in the period
     budget_left: float | None = None  #: of the team's daily budget (None: no budget)
+    emergency: bool = False  #: someone's health or safety at risk (listener.understanding)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,12 @@ def decide_gesture(facts: GestureFacts, rules: GestureSettings) -> GestureDecisi
                 "apology_and_help", ("a question about an ongoing failure: help first",)
             )
         return GestureDecision("none", ("a plain question: an answer, no compensation",))
+    if facts.emergency:
+        # a coupon is the wrong answer to "a man in 3A is moaning in pain": help first; an
+        # agent may still choose a gesture once everyone is safe
+        return GestureDecision(
+            "apology_and_help", ("someone's health or safety at risk: help first, no offer",)
+        )
     personal = sorted(set(facts.circumstances) & set(rules.personal_circumstances))
     gesture = "apology_and_help"
     if personal:

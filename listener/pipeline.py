@@ -895,6 +895,7 @@ def _triage_mention(
                 circumstances=case.circumstances,
                 posts=case.mention_count,
                 span=case.last_mention_at - _first_post_at(session, case),
+                emergency=bool(reading().emergency),
             )
             case.priority, case.reasons = max(case.priority, t.priority), t.reasons
             if case.kind in ("resolved", "praise") and reading().kind == "complaint":
@@ -928,6 +929,7 @@ def _triage_mention(
         circumstances=circumstances,
         posts=1,
         span=None,
+        emergency=bool(understood.emergency),
     )
     case = _new_row(
         session,
@@ -1128,6 +1130,7 @@ def _score(
     circumstances: Sequence[str],
     posts: int,
     span: timedelta | None,
+    emergency: bool = False,
 ) -> Triage:
     """Triage a case (or its first post) for this author."""
     return score_case(
@@ -1141,6 +1144,7 @@ def _score(
             posts_in_case=posts,
             case_span=span,
             high_reach_followers=settings.triage.high_reach_followers,
+            emergency=emergency,
         )
     )
 

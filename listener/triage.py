@@ -54,6 +54,8 @@ class TriageInput:
     posts_in_case: int  #: including this one
     case_span: timedelta | None  #: time between the case's first and latest post
     high_reach_followers: int = 10_000
+    #: someone's health or safety at risk (listener.understanding): the top of the queue
+    emergency: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ def category_label(name: str) -> str:
     return name.replace("_or_", " or ").replace("_and_", " and ").replace("_", " ")
 
 
+#: the reason an emergency leads with (a re-triage finds it among the case's reasons)
+EMERGENCY_REASON = "someone's health or safety at risk"
+
+
 def score_case(t: TriageInput) -> Triage:
     """Priority 0–100 and the reasons behind it (most important first)."""
     reasons = [f"{t.label} {t.unhappy_score:.2f}"]
@@ -110,6 +116,9 @@ def score_case(t: TriageInput) -> Triage:
         points += min(20, 8 * (t.posts_in_case - 1))
         span = f" in {humanize_span(t.case_span)}" if t.case_span is not None else ""
         reasons.append(f"{ordinal(t.posts_in_case)} post{span}")
+    if t.emergency:
+        points = max(points + 40, 90.0)
+        reasons.insert(0, EMERGENCY_REASON)
     return Triage(priority=max(0, min(100, round(points))), reasons=reasons)
 
 

@@ -58,6 +58,9 @@ class Understanding:
     #: praise in words of praise ("fab service"), not a bare "cheers" or "thanks"
     praised: bool = False
     reasons: tuple[str, ...] = ()
+    #: someone's health or safety is at risk right now ("a man in 3A is moaning in pain"):
+    #: the phrase, else None; the reply asks them to get help on the spot first
+    emergency: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -679,6 +682,27 @@ def extract_specifics(text: str, brand_terms: list[str] | None = None, limit: in
     return out
 
 
+#: someone's health or safety at risk now, in plain words; never a figure of speech ("the
+#: bill nearly gave me a heart attack") nor a past event ("I had a medical emergency and
+#: had to cancel": that is the illness circumstance)
+_EMERGENCY = Caseless(
+    r"\b(?:(?:moaning|screaming|crying|writhing|doubled over) in (?:\w+ )?pain"
+    r"|in (?:severe|terrible|excruciating|so much|a lot of) pain"
+    r"|(?:there'?s|there is|we have|we've got|having|is) a medical emergency"
+    r"|medical emergency (?:on|in|at|aboard) (?:board|the|this|our|my)"
+    r"|(?:is|are|was|were|'s|'re) (?:now |still |just )?(?:bleeding (?:badly|heavily|a lot)|"
+    r"unconscious|not breathing|choking|having (?:a |an )?(?:seizure|heart attack|stroke|fit|"
+    r"asthma attack|allergic reaction|panic attack))"
+    r"|(?:passed out|collapsed|fainted|fell unconscious) (?:on|in|at|onto) (?:the |my |our |"
+    r"this )?(?:plane|flight|aisle|floor|cabin|store|shop|gate|train|bus|car|platform|seat|"
+    r"bathroom|toilet|lavatory)"
+    r"|(?:needs?|needed) (?:an ambulance|a doctor|a paramedic|medical (?:help|attention|"
+    r"assistance))"
+    r"|(?:call|called|calling) (?:an |the )?(?:ambulance|paramedics)"
+    r"|fire (?:on board|in the cabin|in the store)|smoke (?:in|filling) the (?:cabin|plane|store))"
+    r"\b",
+    re.I,
+)
 _ASKS_REFUND = Caseless(
     r"\b(?:return (?:these|this|it|them)|refund|money back|reimburse\w*|compensat\w*|"
     r"my money|charge ?back|credit back|"
@@ -754,6 +778,14 @@ def understand(
     handles = len(re.findall(r"@\w+", raw))
     kind, cues = _kind(clean, context_by_brand, reasons, banter=handles >= 4)
     severity = _severity(clean, kind, cues, raw, reasons)
+    danger = _EMERGENCY.search(clean)
+    emergency = " ".join(danger.group(0).split()) if danger else None
+    if emergency is not None:
+        # whatever else the post says, it reports someone in danger: the most serious case
+        if kind not in ("complaint", "question"):
+            kind = "complaint"
+        severity = 3
+        reasons.append(f"someone's health or safety at risk: “{emergency}”")
     circumstances, phrases = detect_circumstances(clean)
     if circumstances:
         reasons.append(
@@ -787,4 +819,5 @@ def understand(
         praised=kind == "praise" and bool(_PRAISE.search(clean)),
         costly=kind in ("complaint", "question") and bool(_COSTLY.search(clean)),
         reasons=tuple(reasons),
+        emergency=emergency,
     )

@@ -254,6 +254,7 @@ def decide_for_case(
             costly=u.costly,
             earlier_cases=earlier_cases(session, settings, case, now),
             budget_left=budget_left(session, settings, now),
+            emergency=bool(u.emergency),
         ),
         settings.recovery.gestures,
     )

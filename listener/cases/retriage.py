@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.cases.status import OPEN, WORKABLE
-from listener.triage import TriageInput, score_case
+from listener.triage import EMERGENCY_REASON, TriageInput, score_case
 
 if TYPE_CHECKING:
     from listener.config import Settings
@@ -121,6 +121,8 @@ def decide(case: CaseTriage, posts: Sequence[Verdict], corrected: Verdict) -> Re
                 posts_in_case=len(posts),
                 case_span=(times[-1] - times[0]) if len(times) > 1 else None,
                 high_reach_followers=case.high_reach_followers,
+                # someone in danger stays on top whatever the correction says of the mood
+                emergency=EMERGENCY_REASON in case.reasons,
             )
         )
         priority, reasons = t.priority, [*t.reasons, who]
