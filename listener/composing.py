@@ -771,6 +771,15 @@ def _question(
 # the acknowledgement
 
 
+#: a thank-you that still waits for something ("… and am waiting for reply")
+_PENDING = Caseless(
+    r"\b(?:waiting|wait for|awaiting|expect\w*|pending|put in a request|submitted|"
+    r"(?:sent|filed|raised|made) (?:in )?(?:a|an|the) (?:request|note|form|claim|complaint)|"
+    r"will (?:let you know|update|check|wait)|hopefully|fingers crossed)\b",
+    re.I,
+)
+
+
 def _ack(
     u: Understanding,
     post: str,
@@ -803,6 +812,17 @@ def _ack(
             "ack",
         ) + _pick(
             (" I'll pass it on to the team.", " We'll share it with the team.", ""), seed, "ack2"
+        )
+    if u.kind == "resolved" and _PENDING.search(post):
+        # "Thank you for your response. Put in a request and am waiting for reply!": thanks
+        # for what they did, not "great news" about what has not happened yet
+        return _pick(
+            (
+                "Thanks for letting us know – we'll keep an eye on it from here.",
+                "Thank you – we'll keep an eye on it until it's all done.",
+            ),
+            seed,
+            "ack",
         )
     if u.kind == "resolved":
         return _pick(

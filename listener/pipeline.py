@@ -898,8 +898,9 @@ def _triage_mention(
                 emergency=bool(reading().emergency),
             )
             case.priority, case.reasons = max(case.priority, t.priority), t.reasons
-            if case.kind in ("resolved", "praise") and reading().kind == "complaint":
-                # sorted (or happy) before, unhappy again: the case is a complaint again
+            if case.kind in ("resolved", "praise") and reading().kind in ("complaint", "question"):
+                # sorted (or happy) before, unhappy again ("Hello??? What's going on????"):
+                # the case is a problem again
                 decide_for_case(session, settings, case, reading(), now)
         t0 = time.perf_counter()
         needs = followup.apply(

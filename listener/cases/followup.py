@@ -160,7 +160,8 @@ class Followup:
     #: the customer says it is sorted before we answered: no gesture, low priority, and
     #: the refreshed draft is a short "glad it's sorted"
     sorted_before_reply: bool = False
-    #: the post itself says so (sorted, happy, thanks): not only a model's positive label
+    #: the post itself says it is sorted or that they are happy: not a model's positive
+    #: label, nor a bare thanks
     says_sorted: bool = False
 
     @property
@@ -237,7 +238,8 @@ def decide(
             case.case_id,
             [f"the customer {how} after our reply: {why}"],
             recovered=True,
-            says_sorted=bool(resolved or post.happy or thanks(post.text)),
+            # a bare thanks is not "sorted" ("Thank you! Put in a request, waiting for reply")
+            says_sorted=bool(resolved or post.happy),
         )
     if post.unhappy:
         reasons = [f"still unhappy after our reply: “{_excerpt(post.text)}”"]

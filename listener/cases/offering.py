@@ -412,9 +412,14 @@ def draft_context_for(
                 body, category=case.category, brand_terms=list(settings.brand.match_terms)
             )
             u = replace(whole, kind=whole.kind if whole.kind != "other" else u.kind)
-    if case.kind == "resolved" and u.kind not in ("praise", "resolved"):
-        # the conversation ends with them saying it is sorted (listener.cases.followup):
-        # the reply is a short "glad it's sorted", whatever the earlier posts complained of
+    if (
+        case.kind == "resolved"
+        and case.recovered is not False
+        and u.kind not in ("praise", "resolved")
+    ):
+        # the conversation ends with them saying it is sorted (listener.cases.followup; not
+        # when a later post is unhappy again): the reply is a short "glad it's sorted",
+        # whatever the earlier posts complained of
         u = replace(u, kind="resolved", severity=0, problem=None)
     if case.circumstances is not None:
         # the case's circumstances (every post's, context-based) are what the reply knows
