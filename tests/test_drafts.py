@@ -394,29 +394,36 @@ def test_the_handle_they_speak_to_is_not_a_subject() -> None:
 
 
 def test_a_thank_you_that_still_waits_is_not_great_news() -> None:
-    from listener.composing import compose
     from listener.understanding import understand
 
     def opening(post: str) -> str:
         u = understand(post, context="@sam Here to help! Send us a note", context_by_brand=True)
         assert u.kind == "resolved", u
-        return compose(
-            u,
-            post=post,
-            category="other",
-            name="Sam",
-            handle="@sam",
-            products=[],
-            order="",
-            offer=None,
-            address_known=False,
-            agent="Carla",
-            brand="Zephyr",
-            signoff="– {agent_first}",
-            seed="3",
-        ).ack
+        return composed(post, u=u).ack
 
     waiting = opening("@zephyr Thank you for your response. Put in a request and am waiting!")
     assert "keep an eye on it" in waiting and "great" not in waiting.lower(), waiting
     done = opening("@zephyr all sorted now, the parcel arrived this morning. Thank you!")
     assert "keep an eye" not in done, done
+
+
+def composed(post: str, category: str = "other", u: Any = None) -> Any:
+    """The reply's parts for ``post`` (read with ``category`` unless ``u`` is given)."""
+    from listener.composing import compose
+    from listener.understanding import understand
+
+    return compose(
+        u if u is not None else understand(post, category=category),
+        post=post,
+        category=category,
+        name="Sam",
+        handle="@sam",
+        products=[],
+        order="",
+        offer=None,
+        address_known=False,
+        agent="Carla",
+        brand="Zephyr",
+        signoff="– {agent_first}",
+        seed="3",
+    )

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from test_cases import case_ids, post, social_app
+from test_drafts import composed
 
 from listener.app import App
 from listener.cases.queue import list_queue
-from listener.composing import compose
 from listener.config import GestureSettings
 from listener.gestures import GestureFacts, decide_gesture
 from listener.triage import TriageInput, score_case
@@ -58,21 +58,7 @@ def test_figures_of_speech_and_past_events_are_not_emergencies(text: str) -> Non
 
 
 def _compose(text: str, category: str) -> str:
-    parts = compose(
-        understand(text, category=category),
-        post=text,
-        category=category,
-        name="Sam",
-        handle="@sam",
-        products=[],
-        order="",
-        offer=None,
-        address_known=False,
-        agent="Carla",
-        brand="Zephyr",
-        signoff="– {agent_first}",
-        seed="7",
-    )
+    parts = composed(text, category)
     return " ".join(
         p for p in (parts.opening, parts.circumstance, parts.question, parts.closing) if p
     )
