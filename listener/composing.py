@@ -709,7 +709,10 @@ def _question(
     has_offer: bool,
     seed: str,
     products: list[str] | tuple[str, ...] = (),
+    travel: bool = False,
 ) -> str:
+    """The one question that moves it forward. ``travel``: the post is about a trip (a
+    flight, a hotel, a train), whose reference is a booking's, not an order's."""
     if u.kind in ("praise", "resolved"):
         return ""
     if u.emergency:
@@ -728,7 +731,7 @@ def _question(
             "q",
         )
     if has_offer:
-        ref = "booking reference" if category == "travel_disruption" else "order number"
+        ref = "booking reference" if travel or category == "travel_disruption" else "order number"
         return _pick(
             (
                 f"Could you DM us your {ref} so I can set it up?",
@@ -754,7 +757,7 @@ def _question(
             )
             else "delivery"
         )
-    item = f"your {products[0]}" if products else "your order"
+    item = f"your {products[0]}" if products else "your booking" if travel else "your order"
     if key in ("other", "rude_or_slow_service", "product_or_policy") and products:
         return _pick(
             (
@@ -764,7 +767,9 @@ def _question(
             seed,
             "q",
         )
-    return _pick(_QUESTIONS[key], seed, "q").replace("{item}", item)
+    asked = _pick(_QUESTIONS[key], seed, "q").replace("{item}", item)
+    # "Could you DM us your order number" to someone whose ticket was not refunded
+    return asked.replace("order number", "booking reference") if travel else asked
 
 
 # ---------------------------------------------------------------------------
@@ -1001,6 +1006,13 @@ def _circumstance(u: Understanding, seed: str) -> str:
     return ""
 
 
+#: a post about a trip: its reference is a booking's ("booking reference", not "order number")
+_TRAVEL = Caseless(
+    r"\b(?:flights?|flew|flying|airlines?|airport|plane|boarding|check-?in|checked in|baggage|"
+    r"luggage|suitcases?|layover|itinerary|reservations?|bookings?|cruise|hotel|train|rail|"
+    r"skymiles|avios)\b",
+    re.I,
+)
 #: a post about travel: help on the spot is the crew's
 _ON_BOARD = Caseless(
     r"\b(?:flights?|plane|aircraft|on ?board|aboard|cabin|flight attendants?|crew|seat \d+|"
@@ -1079,7 +1091,8 @@ def compose(
                 address_request = "Could you DM us the address to send it to?"
     # a coupon or credit comes with its code: nothing to set up, so no order number for it
     needs_details = offer is not None and not offer.get("coupon")
-    question = _question(u, cat, order, needs_details, seed, products or _owned(u))
+    travel = cat == "travel_disruption" or bool(_TRAVEL.search(post))
+    question = _question(u, cat, order, needs_details, seed, products or _owned(u), travel)
     if address_request and (
         level >= 3 or question.startswith(("Could you DM", "If you DM", "Would you DM"))
     ):

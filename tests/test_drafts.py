@@ -427,3 +427,15 @@ def composed(post: str, category: str = "other", u: Any = None) -> Any:
         signoff="– {agent_first}",
         seed="3",
     )
+
+
+def test_a_trip_is_asked_for_its_booking_reference_not_an_order_number() -> None:
+    flight = composed(
+        "@zephyrair I cancelled my flight within 24 hours and I want my money back",
+        "returns_and_refunds",
+    )
+    assert "booking reference" in flight.question and "order" not in flight.question, flight
+    shoes = composed(
+        "@zephyr I returned the boots a month ago, where is my refund?", "returns_and_refunds"
+    )
+    assert "order number" in shoes.question, shoes.question
