@@ -1009,8 +1009,8 @@ def _circumstance(u: Understanding, seed: str) -> str:
 #: a post about a trip: its reference is a booking's ("booking reference", not "order number")
 _TRAVEL = Caseless(
     r"\b(?:flights?|flew|flying|airlines?|airport|plane|boarding|check-?in|checked in|baggage|"
-    r"luggage|suitcases?|layover|itinerary|reservations?|bookings?|cruise|hotel|train|rail|"
-    r"skymiles|avios)\b",
+    r"luggage|suitcases?|layovers?|itinerary|reservations?|bookings?|cruise|hotel|train|rail|"
+    r"standby|gate agents?|carry-?on|skymiles|avios)\b",
     re.I,
 )
 #: a post about travel: help on the spot is the crew's

@@ -435,6 +435,11 @@ def test_a_trip_is_asked_for_its_booking_reference_not_an_order_number() -> None
         "returns_and_refunds",
     )
     assert "booking reference" in flight.question and "order" not in flight.question, flight
+    standby = composed(
+        "@Delta I had the option to see the standby list for 1445 but it's gone, you took me off",
+        "delivery",
+    )
+    assert "order" not in standby.question, standby.question
     shoes = composed(
         "@zephyr I returned the boots a month ago, where is my refund?", "returns_and_refunds"
     )
