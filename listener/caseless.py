@@ -21,7 +21,7 @@ long ``ſ``).  ``tests/test_caseless.py`` holds the equality to real posts.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 #: letters IGNORECASE matches to ASCII ones ("i", "s") that str.lower leaves as they are
@@ -40,8 +40,9 @@ def _lowercase_only(pattern: str) -> bool:
 class Caseless:
     """``re.compile(pattern, flags)`` with a faster search when ``flags`` has IGNORECASE.
 
-    Offers the methods the post-reading rules use: ``search``, ``match``,
-    ``fullmatch``, ``finditer``, ``findall`` and ``sub``."""
+    Offers the methods that gain from it (``search``, ``finditer``, ``findall``) and
+    ``fullmatch``; a pattern only ever matched at a start or substituted gains nothing
+    and stays a plain ``re`` pattern."""
 
     __slots__ = ("exact", "fast", "flags", "pattern")
 
@@ -89,14 +90,8 @@ class Caseless:
             return self.exact.findall(text) if self.fast.search(low) else []
         return [text[m.start() : m.end()] for m in self.fast.finditer(low)]
 
-    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
-        return self.exact.match(text, pos)
-
     def fullmatch(self, text: str, pos: int = 0) -> re.Match[str] | None:
         return self.exact.fullmatch(text, pos)
-
-    def sub(self, repl: str | Callable[[re.Match[str]], str], text: str, count: int = 0) -> str:
-        return self.exact.sub(repl, text, count)
 
     def __repr__(self) -> str:
         return f"Caseless({self.exact!r}, fast={self.fast is not None})"

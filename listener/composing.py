@@ -101,26 +101,26 @@ _SWAP = {
     "y'all": "we",
     "yall": "we",
 }
-_FIRST_PERSON_START = Caseless(
+_FIRST_PERSON_START = re.compile(
     r"^(?:so |and |but |now |just |also |still )?(?:i|i'm|im|i've|ive|my|we|we're|we've|our)\b",
     re.I,
 )
 
 
-_LINK = Caseless(r"https?://\S+|www\.\S+")
+_LINK = re.compile(r"https?://\S+|www\.\S+")
 # a bare domain ("shop.example.com") would be a link in the reply: its name only
-_DOMAIN = Caseless(
+_DOMAIN = re.compile(
     r"(?<![@\w.\-/])((?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)(?:\.[a-z0-9\-]+)*)"
     r"\.(?:com|net|org|io|co|shop|store|example|info|biz|app|uk|us|ca|de|fr|eu)\b(?:/\S*)?",
     re.I,
 )
-_AT = Caseless(r"[.]?@[\w.\-]+(?:@[\w.\-]+)?")
-_HASHTAG = Caseless(r"#([A-Za-z][A-Za-z_]*)(?![\w-])")  # hashtags, not "#ZS-48213"
+_AT = re.compile(r"[.]?@[\w.\-]+(?:@[\w.\-]+)?")
+_HASHTAG = re.compile(r"#([A-Za-z][A-Za-z_]*)(?![\w-])")  # hashtags, not "#ZS-48213"
 
 
 #: markup and template syntax in a post ("<script>…</script>", "{{ 7*7 }}") is never
 #: repeated to the customer ("<3" is a heart, not a tag)
-_MARKUP = Caseless(
+_MARKUP = re.compile(
     r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>|"
     r"</?[A-Za-z][^<>]{0,200}>|\{\{.{0,200}?\}\}|\{%.{0,200}?%\}|\$\{[^}]{0,200}\}",
     re.I | re.S,
@@ -296,7 +296,7 @@ _LEAVE = Caseless(
     re.I,
 )
 #: a concession or an aside ("I get that it's Halloween, but …") is not their problem
-_CONCESSION = Caseless(
+_CONCESSION = re.compile(
     r"^(?:i\s+(?:get|know|understand|realise|realize|appreciate)\s+(?:that\s+)?|"
     r"i'?m\s+sure\s+)",
     re.I,
@@ -393,7 +393,7 @@ _PREPOSITIONS = _words(
     "for to in on at with about from again anymore ever over into every twice once since "
     "today yesterday now"
 )
-_AFTER_WORD = Caseless(rf"\b([^\W\d_]+)\s+{_OUR}(?=(\s*[.,!?;:)]|\s*$|\s+[^\s{_OUR}]+))")
+_AFTER_WORD = re.compile(rf"\b([^\W\d_]+)\s+{_OUR}(?=(\s*[.,!?;:)]|\s*$|\s+[^\s{_OUR}]+))")
 
 
 def _addressed(question: str) -> str:
@@ -466,20 +466,20 @@ def _piece_score(
 
 # problem_clause's pieces (compiled once: the function runs for every draft)
 _PIECE_SPLIT = re.compile(r",\s+|\s*&\s*|\s+(?:and|but|because|yet|then)\s+")
-_ASKS = Caseless(
+_ASKS = re.compile(
     r"\s*(?:why|what|how|where|when|who|which|is|are|does|do|can|could|will|would)\b", re.I
 )
-_QUESTION_LEAD = Caseless(r"^(?:hi|hey|hello|so|and|but|also)\b[,!. ]*", re.I)
+_QUESTION_LEAD = re.compile(r"^(?:hi|hey|hello|so|and|but|also)\b[,!. ]*", re.I)
 _BRACKETS_LEAD = re.compile(r"^[:;]?[()\[\]]+\s*")
 _SMILEY = re.compile(r"\s+(?:[:;=]-?[/\\()|pPdDoO3]+|[.:]{2,})(?=\s|$)")
 _QUOTE_MARK = re.compile(rf"(?<![A-Za-z0-9{_OUR}])'|'(?![A-Za-z])")
-_STATEMENT_LEAD = Caseless(
+_STATEMENT_LEAD = re.compile(
     r"^(?:hi|hey|hello|ok|okay|so|well|um|ugh|yo|and|but|yet|also|plus|then|"
     r"wow|lol|omg|unfortunately|honestly|seriously|update|edit|ps|p\.s)\b[,!.: ]*",
     re.I,
 )
-_INSTRUCTION = Caseless(r"(?:please|kindly|help|change|fix|give|let)\b", re.I)
-_CUT_ACT = Caseless(r"(?:told|said|hung up|refused|gave|kept|sent)\b", re.I)
+_INSTRUCTION = re.compile(r"(?:please|kindly|help|change|fix|give|let)\b", re.I)
+_CUT_ACT = re.compile(r"(?:told|said|hung up|refused|gave|kept|sent)\b", re.I)
 _NUMBER_OR_MONEY = re.compile(r"[\d$£€¢]")
 
 
@@ -712,11 +712,10 @@ def _question(
     travel: bool = False,
 ) -> str:
     """The one question that moves it forward. ``travel``: the post is about a trip (a
-    flight, a hotel, a train), whose reference is a booking's, not an order's."""
+    flight, a hotel, a train; the travel category included), whose reference is a
+    booking's, not an order's."""
     if u.kind in ("praise", "resolved"):
         return ""
-    if u.emergency:
-        return ""  # the reply asks them to get help on the spot (compose), nothing else
     if u.kind == "other":
         return _pick(("Is there anything we can help with?", "How can we help?"), seed, "q")
     if u.kind == "question" and u.severity == 0:
@@ -731,7 +730,7 @@ def _question(
             "q",
         )
     if has_offer:
-        ref = "booking reference" if travel or category == "travel_disruption" else "order number"
+        ref = "booking reference" if travel else "order number"
         return _pick(
             (
                 f"Could you DM us your {ref} so I can set it up?",
@@ -925,7 +924,7 @@ def _judged(post: str) -> str | None:
 
 
 #: a duration on its own ("4 minutes", "over an hour") is not what happened
-_BARE_TIME = Caseless(
+_BARE_TIME = re.compile(
     r"(?:(?:over|about|almost|nearly|for|in|after)\s+)?(?:\d+|an?|one|two|three|four|five|six|"
     r"several|a few)\s*(?:minutes?|mins?|hours?|hrs?|days?|weeks?|wks?|months?)"
     r"(?:\s+(?:ago|late|later|early))?",
@@ -1092,7 +1091,12 @@ def compose(
     # a coupon or credit comes with its code: nothing to set up, so no order number for it
     needs_details = offer is not None and not offer.get("coupon")
     travel = cat == "travel_disruption" or bool(_TRAVEL.search(post))
-    question = _question(u, cat, order, needs_details, seed, products or _owned(u), travel)
+    # someone in danger: help on the spot first, nothing asked of them
+    question = (
+        _get_help_now(post, cat)
+        if u.emergency
+        else _question(u, cat, order, needs_details, seed, products or _owned(u), travel)
+    )
     if address_request and (
         level >= 3 or question.startswith(("Could you DM", "If you DM", "Would you DM"))
     ):
@@ -1100,8 +1104,6 @@ def compose(
         question = ""
     if level >= 3:
         greeting = ""
-    if u.emergency:
-        question = _get_help_now(post, cat)
     closing = ""
     if level == 0 and u.kind == "complaint" and u.severity >= 2 and not offer and not u.emergency:
         closing = _pick(

@@ -304,7 +304,7 @@ _QUESTION_START = Caseless(
     r"can|could|do|does|did|is|are|will|would|should|may|any|anyone|has|have|if)\b",
     re.I,
 )
-_BARE = Caseless(
+_BARE = re.compile(
     r"^\W*(?:ok(?:ay)?|k|done|dm(?:'?d| sent)?|sent|i did\.?|yes|yeah|yep|no|nope|sure|"
     r"will do|followed|following|just did|sent (?:you )?a? ?dm|check (?:your )?dms?|"
     r"can i dm (?:you|u)|dm'?ing (?:you|u) now|correct)\W*$",
@@ -468,23 +468,24 @@ def _severity(text: str, kind: Kind, cues: int, raw: str, reasons: list[str]) ->
 # ---------------------------------------------------------------------------
 # specifics: phrases copied from the text
 
-_SPECIFIC_PATTERNS: tuple[tuple[str, Caseless], ...] = (
+#: (a pattern with an uppercase class gains nothing from Caseless: plain re)
+_SPECIFIC_PATTERNS: tuple[tuple[str, re.Pattern[str] | Caseless], ...] = (
     (
         "order",
-        Caseless(
+        re.compile(
             r"\b(?:order|ord|booking|reservation|confirmation|case|ticket|ref(?:erence)?|account)"
             r"\s*(?:number|no\.?|num|id|code)?\s*[:#]?\s*#?[A-Z0-9]{0,4}-?\d[\dA-Z\-]{3,20}\b",
             re.I,
         ),
     ),
-    ("code", Caseless(r"\b[A-Z]{2}\s?\d{2,4}\b")),  # a flight number: BA0229, AA 1234
+    ("code", re.compile(r"\b[A-Z]{2}\s?\d{2,4}\b")),  # a flight number: BA0229, AA 1234
     (
         "money",
         Caseless(r"[$£€]\s?\d[\d,]*(?:\.\d\d)?(?:\s+(?:for|a|per|every)\s+(?:\w+\s+)?\w+)?", re.I),
     ),
     (
         "product",
-        Caseless(
+        re.compile(
             r"\b(?:my|our|the|this|a|an|new)\s+(?:new\s+)?((?:[A-Z][\w\-+]*|[A-Z0-9]+\b)"
             r"(?:\s+(?:[A-Z0-9][\w\-+]*|\d+\w*)){0,3})"
             r"(?:\s+(?:[a-z]{3,12}))?",
