@@ -311,6 +311,16 @@ class PollingSettings(_Model):
         "next is classified: the model's inference and the database work overlap. 0: "
         "classify the whole batch first.",
     )
+    read_ahead: int = Field(
+        default=200,
+        ge=0,
+        le=1_000_000,
+        description="A set-based batch part with at least this many unhappy or unsure posts "
+        "has them read (what each says, for triage and the reply) in the parse processes "
+        "(polling.parse_workers) while the part is stored; triage takes the readings that "
+        "are back and reads the rest itself, so nothing waits on them. 0: read every post "
+        "in the storing process.",
+    )
 
 
 class TriageSettings(_Model):

@@ -115,16 +115,27 @@ def match_brand(
     ``text`` (ignoring ``exclusions``), and the passage around them."""
     pats, excl = _compile(tuple(terms), tuple(exclusions), tuple(tag_terms))
     folded = fold(text)
+    matched = _matched(folded, pats, excl)
+    if not matched:
+        return Match((), "")
+    return Match(matched, passage_around(folded, [p for _, p in pats], excl, context_sentences))
+
+
+def terms_in(text: str, terms: Sequence[str], exclusions: Iterable[str] = ()) -> tuple[str, ...]:
+    """:func:`match_brand`'s terms alone (no passage: counting posts needs none)."""
+    pats, excl = _compile(tuple(terms), tuple(exclusions), ())
+    return _matched(fold(text), pats, excl)
+
+
+def _matched(
+    folded: str, pats: Sequence[tuple[str, re.Pattern[str]]], excl: re.Pattern[str] | None
+) -> tuple[str, ...]:
     cleaned = _blank(folded, excl)
     matched: dict[str, None] = {}
     for term, p in pats:
         if p.search(cleaned):
             matched.setdefault(term, None)
-    if not matched:
-        return Match((), "")
-    return Match(
-        tuple(matched), passage_around(folded, [p for _, p in pats], excl, context_sentences)
-    )
+    return tuple(matched)
 
 
 def passage_around(

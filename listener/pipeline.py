@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import TypeDecorator, bindparam, func, insert, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from listener import models as m
 from listener import rollups
@@ -43,6 +43,7 @@ from listener.cases.offering import (
     decide_for_case,
     draft_context_for,
     offers_event_data,
+    reading_inputs,
     suggest_for_case,
     top_offer_context,
     understand_mention,
@@ -61,6 +62,7 @@ from listener.collectors import (
     platform_of,
 )
 from listener.config import Settings, SourceSettings
+from listener.db import insert_rows
 from listener.drafting import channel_for, render
 from listener.errors import (
     CollectorError,
@@ -69,9 +71,12 @@ from listener.errors import (
     SourceGone,
     TemplateError,
 )
+from listener.gcpause import fewer_collections
 from listener.language import detect_language
 from listener.outage import is_outage
 from listener.quarantine import record as record_quarantine
+from listener.readahead import Ahead
+from listener.readahead import warm as warm_readers
 from listener.redact import mask_text
 from listener.scheduling import jittered, next_check_after_error
 from listener.triage import Triage, TriageInput, score_case, sla_due
@@ -405,6 +410,8 @@ def ingest(
     fresh.sort(key=lambda p: p.published_at)  # stored (and triaged) in the order written
     t1 = time.perf_counter()
     polling = app.settings.polling
+    if polling.store_in_bulk:
+        warm_readers(app.settings, len(fresh))  # listener.readahead
     classified = Classified.start(
         app, fresh, rejected, part=polling.classify_part if polling.store_in_bulk else 0
     )
@@ -413,7 +420,8 @@ def ingest(
     per_row = False
     for attempt in range(3):
         try:
-            outcome = _store(app, cfg, result, classified, rejected, now, rng, per_row)
+            with fewer_collections():  # a batch's garbage is acyclic: see listener.gcpause
+                outcome = _store(app, cfg, result, classified, rejected, now, rng, per_row)
             outcome.stage_ms = {
                 "clean": (t1 - t0) * 1000,
                 "classify": classified.seconds * 1000,
@@ -487,21 +495,27 @@ def _store(
             # part by part as each is classified: each part's drafts after its triage; the
             # batch's reads are shared by the parts (one transaction)
             reads: BatchReads | None = None
-            for part, predictions in classified:
-                reads = _store_bulk(
-                    session,
-                    settings,
-                    cfg,
-                    src,
-                    part,
-                    predictions,
-                    known,
-                    outcome,
-                    counts,
-                    now,
-                    Drafting(),
-                    reads,
-                )
+            ahead = Ahead()  # posts read in the parse processes meanwhile (listener.readahead)
+            try:
+                for part, predictions in classified:
+                    reads = _store_bulk(
+                        session,
+                        settings,
+                        cfg,
+                        src,
+                        part,
+                        predictions,
+                        known,
+                        outcome,
+                        counts,
+                        now,
+                        Drafting(),
+                        reads,
+                        ahead,
+                    )
+            finally:
+                bound.debug("poll.read_ahead", sent=ahead.sent, used=ahead.hits)
+                ahead.close()
             fresh: list[Post] = []
         else:
             fresh, predictions = classified.all()
@@ -1100,8 +1114,15 @@ class _Reading:
 
     def __call__(self) -> Understanding:
         if self.understood is None:
-            self.understood = understand_mention(self.settings, self.mention, self.category)
             reads = batch_of(self.session)
+            if reads is not None and reads.ahead is not None:  # read ahead (listener.readahead)
+                self.understood = reads.ahead.get(
+                    reading_inputs(
+                        self.settings, self.mention.text, self.mention.raw, self.category
+                    )
+                )
+            if self.understood is None:
+                self.understood = understand_mention(self.settings, self.mention, self.category)
             if reads is not None:
                 reads.read(self.mention, self.category, self.understood)
         return self.understood
@@ -1304,11 +1325,16 @@ def _as_stored(model: type[_Row], values: dict[str, Any], **related: Any) -> _Ro
     mapper: Any = inspect(model)
     if _COLUMNS.setdefault(model, frozenset(c.key for c in mapper.column_attrs)) - set(values):
         row = model(**values, **related)  # a column left to its default: the usual way
-    else:
-        row = mapper.class_manager.new_instance()
-        row.__dict__.update(values)
-        row.__dict__.update(related)
-    make_transient_to_detached(row)
+        make_transient_to_detached(row)
+        return row
+    row = mapper.class_manager.new_instance()
+    row.__dict__.update(values)
+    row.__dict__.update(related)
+    # what make_transient_to_detached does to such a row: no history to commit and no
+    # column to expire (every one is set), so only its identity key is left to give
+    instance_state(row).key = mapper.identity_key_from_primary_key(
+        [values[c.key] for c in mapper.primary_key]
+    )
     return row
 
 
@@ -1328,6 +1354,7 @@ def _store_bulk(
     now: datetime,
     drafting: Drafting,
     reads: BatchReads | None = None,
+    ahead: Ahead | None = None,
 ) -> BatchReads | None:
     """Store a batch's authors, mentions, classifications and edit events in bulk.
 
@@ -1338,11 +1365,21 @@ def _store_bulk(
     raises: the caller stores the batch again one post per savepoint.
 
     ``reads``: the batch reads of the earlier parts of the same poll (one transaction),
-    extended with this part's authors; returned for the next part.
+    extended with this part's authors; returned for the next part.  ``ahead``: where the
+    part's likely readings are sent to be read in another process meanwhile.
     """
     posts = sorted(fresh, key=lambda p: p.published_at)
     if not posts:
         return reads
+    if ahead is not None:  # the posts triage will read, read meanwhile elsewhere
+        ahead.send(
+            settings,
+            [
+                reading_inputs(settings, p.text, p.raw, pred.category)
+                for p in posts
+                if (pred := predictions[p.external_id]).unhappy or pred.label != "positive"
+            ],
+        )
     with session.no_autoflush:
         authors = _upsert_authors(session, [(_platform(cfg, p), p) for p in posts], now)
     author_of = [authors[_author_key(_platform(cfg, p), p)] for p in posts]
@@ -1369,8 +1406,7 @@ def _store_bulk(
             {**values, "id": ident, "case_id": None, "edit_count": 0, "updated_at": now}
             for ident, values in zip(ids, new_rows, strict=True)
         ]
-        for chunk in _chunks(rows):
-            session.execute(_MENTIONS.insert(), chunk)
+        insert_rows(session, _MENTIONS, rows)
         for values in rows:
             fresh_row = _as_stored(m.Mention, values)
             session.add(fresh_row)
@@ -1410,8 +1446,7 @@ def _store_bulk(
             )
         classifications.append(_classification_row(mention.id, pred, now))
         items.append((mention, author, pred))
-    for chunk in _chunks(classifications):
-        session.execute(_CLASSIFICATIONS.insert(), chunk)
+    insert_rows(session, _CLASSIFICATIONS, classifications)
 
     with session.no_autoflush:
         for chunk in _chunks([_event_row(e) for e in events]):
@@ -1431,6 +1466,7 @@ def _store_bulk(
         )
     else:  # a later part of the same poll: what the earlier parts did is known
         reads.add_authors(session, authors.values())
+    reads.ahead = ahead or reads.ahead
     if settings.linking.suggest:
         reads.fetch_link_keys(
             session, linking.lookup_keys(settings, [x[0] for x in items], authors.values())

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.clock import utcnow
-from listener.matching import match_brand
+from listener.matching import terms_in
 
 if TYPE_CHECKING:
     from listener.app import App
@@ -87,9 +87,7 @@ class BrandTerms:
 
     def named_in(self, text: str) -> tuple[str, ...]:
         """The brands ``text`` names (``('',)`` when it names none)."""
-        found = tuple(
-            name for name, terms, excl in self.brands if match_brand(text, terms, excl).matched
-        )
+        found = tuple(name for name, terms, excl in self.brands if terms_in(text, terms, excl))
         return found or (NO_BRAND,)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from listener.drafting import draft_context, first_name, humanize_ago, render
 from listener.errors import TemplateError
-from listener.matching import match_brand
+from listener.matching import match_brand, terms_in
 from listener.triage import TriageInput, score_case, sla_due
 
 TERMS = ["Zephyr Shoes", "ZephyrShoes", "Zephyr", "@zephyrshoes"]
@@ -31,6 +31,7 @@ EXCL = ["zephyr wind", "Zephyr RTOS"]
 )
 def test_match_brand(text: str, matched: tuple[str, ...]) -> None:
     assert match_brand(text, TERMS, EXCL).matched == matched
+    assert terms_in(text, TERMS, EXCL) == matched  # the rollups' count: terms, no passage
 
 
 def test_passage_is_the_sentences_around_the_mention() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 from sqlalchemy import event, func, select, text
 
@@ -281,13 +282,15 @@ def _decisions(app: Any, source: str, p: str) -> dict[str, Any]:
     return {k.replace(p, "", 1) if k.startswith(p) else k: v for k, v in out.items()}
 
 
+@pytest.mark.parametrize("read_ahead", [200, 1], ids=["read-in-triage", "read-ahead"])
 def test_bulk_path_follows_conversations_and_links_as_the_per_post_path_does(
-    make_app: Any, tmp_path: Path, shared_data: Path
+    make_app: Any, tmp_path: Path, shared_data: Path, read_ahead: int
 ) -> None:
     """One batch holding a whole conversation (threads, the brand's answer, follow-ups, a
     stranger in a thread, shared evidence, real complaints), then a second batch after two
     of the customer's accounts were linked: the set-based path's batch reads
-    (listener.cases.batch) decide exactly what the per-post path's queries decide."""
+    (listener.cases.batch) decide exactly what the per-post path's queries decide, with
+    the posts read in triage or ahead in the parse processes (listener.readahead)."""
     import csv
 
     from test_cases import recovery_block
@@ -304,12 +307,16 @@ def test_bulk_path_follows_conversations_and_links_as_the_per_post_path_does(
         app = make_app(
             {
                 "sources": [{"name": p, "type": "jsonl", "path": str(path), "match_all": True}],
-                "polling": {"store_in_bulk": bulk},
+                "polling": {"store_in_bulk": bulk, "read_ahead": read_ahead},
                 "recovery": recovery_block(),
             }
         )
-        first = poll_source(app, p)
+        with structlog.testing.capture_logs() as logs:
+            first = poll_source(app, p)
         assert first.status == "ok" and first.new == 130, first.error
+        if bulk and read_ahead == 1:
+            sent = [x["sent"] for x in logs if x["event"] == "poll.read_ahead"]
+            assert sent and sent[0] > 50, "the batch's unhappy posts were sent to be read"
         with app.sessions.begin() as s:
             ids = s.scalars(
                 select(m.Author.id).where(m.Author.handle.in_([f"{p}_maya", f"{p}_maya_alt"]))

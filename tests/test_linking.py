@@ -417,3 +417,60 @@ def test_a_follow_up_naming_an_order_in_a_later_poll_is_indexed_and_suggested(
             s.execute(select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == maya))
         )
     assert ("order", "77120") in keys and ("self", "maya_k") in keys
+
+
+def _every_key(text: str) -> set[tuple[str, str]]:
+    """keys_of as it was: every pattern run over every text."""
+    from listener.cases import linking
+
+    out: set[tuple[str, str]] = set()
+    for found in linking._ORDER.finditer(text):
+        value = linking._order_value(found.group(1) or found.group(2))
+        if value:
+            out.add(("order", value))
+    out |= {("email", e.lower()) for e in linking._EMAIL.findall(text)}
+    for found in linking._ACCOUNT.finditer(text):
+        out.add(("account", found.group(1).rstrip(".").lower()))
+    for found in linking._PROFILE.finditer(text):
+        x, bsky, instance, local = found.groups()
+        if x:
+            out.add(("account", x.lower()))
+        elif bsky:
+            out.add(("account", bsky.lower()))
+        elif instance and local:
+            out.add(("account", f"{local}@{instance}".lower()))
+            out.add(("account", local.lower()))
+    return out
+
+
+def test_keys_found_only_where_they_can_be_are_every_key(shared_data: Path) -> None:
+    """keys_of runs each pattern only where it can match (four digits, an '@', a '/') and
+    keeps short texts' keys: the same keys as running every pattern, on real posts."""
+    import csv
+    import json
+
+    from listener.cases.linking import keys_of
+
+    with (shared_data / "airline-dev" / "Tweets-dev.csv").open(encoding="utf-8") as fh:
+        texts = [r["text"] for r in csv.DictReader(fh)]
+    with (shared_data / "twcs-dev" / "inbound.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            texts += [row["text"], row.get("in_reply_to_text") or ""]
+    texts += [
+        "order #١٢٣٤٥",  # other scripts' digits
+        "booking ref AB1234 and ref ABCDEF",
+        "mail me: a.b@example.com / x.com/maya_k and @maya@mastodon.social",
+        "bsky.app/profile/maya.bsky.social mastodon.social/@maya",
+        "1 2 3",
+        "ticket K12345 ſ9999",
+        "#" + "9" * 30,
+        "x" * 3000 + " order 123456",  # a long text: not kept, still found
+    ]
+    found = 0
+    for text in texts:
+        want = _every_key(text)
+        assert set(keys_of(text)) == want, text
+        assert set(keys_of(text)) == want, text  # the kept answer is the same
+        found += bool(want)
+    assert found > 100

@@ -23,15 +23,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, func, insert, inspect, select, text, tuple_
+from sqlalchemy import event, func, inspect, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from listener import models as m
 from listener.cases.status import WORKABLE, CaseStatus
 from listener.clock import utcnow
+from listener.db import insert_rows
 from listener.understanding import Understanding
+
+if TYPE_CHECKING:
+    from listener.readahead import Ahead
 
 _KEY = "listener.batch_reads"
 #: ids per IN list (well under SQLite's and PostgreSQL's bound-parameter limits)
@@ -70,6 +74,8 @@ class BatchReads:
         self._keys: dict[int, set[tuple[str, str]]] = {}
         # what each post says (listener.understanding), read once for triage and the draft
         self._understood: dict[tuple[int, str | None], Understanding] = {}
+        # the readings sent ahead to another process (listener.readahead)
+        self.ahead: Ahead | None = None
         # link keys: the index entries the batch's cases may look up, and their cases
         self._lookups: set[tuple[str, str]] = set()
         self._linked: dict[tuple[str, str], set[int]] = {}
@@ -429,8 +435,7 @@ def write_pending(session: Session) -> None:
         return
     rows, reads.link_keys = reads.link_keys, []
     session.flush()
-    for chunk in _chunks(rows):
-        session.execute(insert(m.LinkKey), chunk)
+    insert_rows(session, m.LinkKey.__table__, rows)
 
 
 def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -443,8 +448,7 @@ def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
             row["data"] = {}
         if row["at"] is None:
             row["at"] = utcnow()
-    for chunk in _chunks(full):
-        session.execute(insert(m.Event), chunk)
+    insert_rows(session, m.Event.__table__, full)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select
@@ -85,33 +86,55 @@ _PROFILE = re.compile(
 )
 
 
+_FOUR_DIGITS = re.compile(r"\d\D*\d\D*\d\D*\d")
+
+
 def _order_value(raw: str) -> str | None:
     value = raw.upper().replace("-", "")
     return value if sum(c.isdigit() for c in value) >= 4 else None
 
 
-def keys_of(text: str) -> set[tuple[str, str]]:
+def keys_of(text: str) -> frozenset[tuple[str, str]]:
     """Strong evidence in a post: ``("order", "88231")``, ``("email", "a@b.com")``,
-    ``("account", "maya@mastodon.social")`` (another account named or linked)."""
+    ``("account", "maya@mastodon.social")`` (another account named or linked).
+
+    Kept for the last few thousand short texts: a batch asks for each of its posts twice
+    (the keys it may look up, then the keys of the case the post opens or joins)."""
     text = text or ""
+    return _kept_keys_of(text) if len(text) <= _KEPT_CHARS else _keys_of(text)
+
+
+#: texts up to this long have their keys kept (a few MB at most for the cache)
+_KEPT_CHARS = 1000
+
+
+def _keys_of(text: str) -> frozenset[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
-    for found in _ORDER.finditer(text):
-        value = _order_value(found.group(1) or found.group(2))
-        if value:
-            out.add(("order", value))
-    out |= {("email", e.lower()) for e in _EMAIL.findall(text)}
-    for found in _ACCOUNT.finditer(text):  # not inside an e-mail address (the lookbehind)
-        out.add(("account", found.group(1).rstrip(".").lower()))
-    for found in _PROFILE.finditer(text):
-        x, bsky, instance, local = found.groups()
-        if x:
-            out.add(("account", x.lower()))
-        elif bsky:
-            out.add(("account", bsky.lower()))
-        elif instance and local:
-            out.add(("account", f"{local}@{instance}".lower()))
-            out.add(("account", local.lower()))
-    return out
+    # each kind's pattern only where it can match (most posts name none): an order number
+    # has four digits or more, an address or account an "@", a profile link a "/"
+    if _FOUR_DIGITS.search(text):
+        for found in _ORDER.finditer(text):
+            value = _order_value(found.group(1) or found.group(2))
+            if value:
+                out.add(("order", value))
+    if "@" in text:
+        out |= {("email", e.lower()) for e in _EMAIL.findall(text)}
+        for found in _ACCOUNT.finditer(text):  # not inside an e-mail address (the lookbehind)
+            out.add(("account", found.group(1).rstrip(".").lower()))
+    if "/" in text:
+        for found in _PROFILE.finditer(text):
+            x, bsky, instance, local = found.groups()
+            if x:
+                out.add(("account", x.lower()))
+            elif bsky:
+                out.add(("account", bsky.lower()))
+            elif instance and local:
+                out.add(("account", f"{local}@{instance}".lower()))
+                out.add(("account", local.lower()))
+    return frozenset(out)
+
+
+_kept_keys_of = lru_cache(maxsize=4096)(_keys_of)
 
 
 @dataclass(frozen=True)

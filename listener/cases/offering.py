@@ -159,7 +159,11 @@ def shown_offer(offers: Sequence[m.Offer]) -> m.Offer | None:
 def context_of(settings: Settings, mention: m.Mention) -> tuple[str | None, bool]:
     """The post ``mention`` answers (its text, as the source carried it) and whether the
     brand wrote it (``in_reply_to_text`` / ``in_reply_to_author`` in the raw payload)."""
-    raw = mention.raw if isinstance(mention.raw, dict) else {}
+    return _context(settings, mention.raw)
+
+
+def _context(settings: Settings, raw: Any) -> tuple[str | None, bool]:
+    raw = raw if isinstance(raw, dict) else {}
     text = raw.get("in_reply_to_text")
     author = str(raw.get("in_reply_to_author") or "").lstrip("@").lower()
     ours = {h.lstrip("@").lower() for h in settings.brand.handles}
@@ -217,14 +221,27 @@ def understand_mention(
     settings: Settings, mention: m.Mention, category: str | None = None
 ) -> Understanding:
     """What ``mention`` says (listener.understanding), with the post it answers as context."""
-    context, by_brand = context_of(settings, mention)
+    text, context, by_brand, category = reading_inputs(
+        settings, mention.text, mention.raw, category
+    )
     return understand(
-        mention.text or "",
+        text,
         context=context,
         context_by_brand=by_brand,
         category=category,
         brand_terms=list(settings.brand.match_terms),
     )
+
+
+def reading_inputs(
+    settings: Settings, text: str | None, raw: Any, category: str | None
+) -> tuple[str, str | None, bool, str | None]:
+    """What :func:`understand_mention` reads of a post with ``text`` and ``raw`` payload
+    (besides the brand's terms): its words, the post it answers, whether the brand wrote
+    that, the classifier's category.  Equal inputs, equal reading (the function is pure):
+    the key a reading done ahead is found by (:mod:`listener.readahead`)."""
+    context, by_brand = _context(settings, raw)
+    return text or "", context, by_brand, category
 
 
 def budget_left(session: Session, settings: Settings, now: datetime) -> float | None:

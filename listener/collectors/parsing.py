@@ -1,5 +1,8 @@
 """Where feeds are parsed: a small process pool beside the polling threads.
 
+The same pool reads a large batch's posts ahead of its triage
+(:mod:`listener.readahead`, through :func:`submit`).
+
 Parsing is Python work (the fast path replays expat's events through Python
 handlers; feedparser, its fallback, is pure Python), so however many threads
 fetch, feeds are parsed one at a time (the GIL), and a full poll of many feeds
@@ -32,7 +35,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
@@ -43,7 +46,7 @@ T = TypeVar("T")
 log = logging.getLogger("listener.collectors.parsing")
 
 #: Modules the forkserver imports once, so each worker starts warm.
-PRELOAD = ["listener.collectors.feed"]
+PRELOAD = ["listener.collectors.feed", "listener.understanding"]
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -171,6 +174,27 @@ def run(
                 ) from exc
             log.warning("a feed parser process died; starting a new pool")
     return (here or fn)(*args)
+
+
+def submit(workers: int, fn: Callable[..., T], *args: object) -> Future[T] | None:
+    """``fn(*args)`` started in a pool process (``workers`` > 0) without waiting for it;
+    None where there is no pool (none asked for, or none possible here): the caller then
+    does the work itself.  A pool found broken (a worker died) is replaced once.  Same
+    rules for ``fn`` as :func:`run`."""
+    for _ in range(2):
+        pool = _get(workers) if workers > 0 else None
+        if pool is None:
+            return None
+        try:
+            return pool.submit(fn, *args)
+        except (BrokenProcessPool, RuntimeError):  # a worker died, or the pool was shut down
+            _discard(pool)
+        except (OSError, AssertionError) as exc:  # processes cannot start here after all
+            with _lock:
+                _give_up(f"{type(exc).__name__}: {exc}")
+            pool.shutdown(wait=False, cancel_futures=True)
+            return None
+    return None
 
 
 def worker_pids() -> list[int]:
