@@ -52,3 +52,9 @@ class Classifier(Protocol):
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Classify ``texts``; returns one prediction per text, in order."""
         ...
+
+
+# A classifier may also say ``releases_gil = False`` (a class attribute): its ``predict``
+# is pure Python and holds the GIL throughout, so a large batch's parts are classified
+# before storing rather than on a thread beside it (listener.classified).  Without it a
+# classifier is taken to release the GIL (torch does), and the two overlap.

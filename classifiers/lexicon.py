@@ -58,6 +58,9 @@ class LexiconClassifier:
     """VADER + keyword rules behind the :class:`classifiers.Classifier` protocol."""
 
     version = "lexicon-vader-1"
+    #: pure Python: inference holds the GIL, so a thread beside the storing one gains
+    #: nothing (listener.classified classifies its parts before storing instead)
+    releases_gil = False
 
     def __init__(self, settings: ClassifierSettings) -> None:
         self.settings = settings

@@ -43,8 +43,9 @@ class ClassifyFailed(Exception):
 class Classified:
     """A batch's predictions, made in parts of ``part`` posts on a thread of its own, so
     that storing a part overlaps classifying the next (``polling.classify_part``; 0: one
-    part, classified here).  The model's inference releases the GIL.  Iterating gives each
-    part (its posts that got a prediction, in order, and their predictions) when it is ready.
+    part, classified here).  The model's inference releases the GIL (a classifier whose does
+    not is run part by part here instead).  Iterating gives each part (its posts that got a
+    prediction, in order, and their predictions) when it is ready.
     """
 
     def __init__(self, parts: list[list[Post]], rejected: list[Rejected], seconds: float = 0.0):
@@ -71,7 +72,10 @@ class Classified:
             finally:
                 out.seconds += time.perf_counter() - t0
 
-        if len(out.parts) > 1:
+        # a classifier whose inference holds the GIL (pure Python: the lexicon) says so
+        # with ``releases_gil = False``: a thread beside the storing one would only take
+        # turns with it, so its parts are classified here, before any is stored
+        if len(out.parts) > 1 and getattr(app.classifier, "releases_gil", True):
             # one thread, the parts in order; it ends when the last is classified
             pool = ThreadPoolExecutor(1, thread_name_prefix="classify")
             out._ready = [pool.submit(classify, i) for i in range(len(out.parts))]

@@ -178,3 +178,42 @@ def insert_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]])
     with driver.cursor() as cursor, cursor.copy(statement) as stream:
         for value in values:
             stream.write_row(value)
+
+
+def update_rows(
+    session: Session, table: Any, column: str, values: Mapping[int, Any], *, key: str = "id"
+) -> None:
+    """Set ``column`` of ``table``'s rows to ``values[row's key]`` in ``session``'s
+    transaction: one ``UPDATE … FROM unnest(…)`` on PostgreSQL, one ``executemany`` of plain
+    tuples on SQLite (the ORM's flush of the same change did a statement's bookkeeping per
+    row).  The values go through the column's bind processing first."""
+    if not values:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    processor = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+    keys = list(values)
+    new = [values[k] if processor is None else processor(values[k]) for k in keys]
+    quote = dialect.identifier_preparer
+    name, col, key_col = quote.format_table(table), quote.quote(column), quote.quote(key)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        kind = table.c[column].type.compile(dialect=dialect)
+        key_kind = table.c[key].type.compile(dialect=dialect)
+        conn.exec_driver_sql(
+            f"UPDATE {name} SET {col} = v.value FROM unnest(%(keys)s::{key_kind}[], "
+            f"%(values)s::{kind}[]) AS v(key, value) WHERE {name}.{key_col} = v.key",
+            {"keys": keys, "values": new},
+        )
+        return
+    if dialect.paramstyle != "qmark":  # pragma: no cover - other drivers
+        from sqlalchemy import bindparam, update
+
+        each = update(table).where(table.c[key] == bindparam("_key"))
+        session.execute(
+            each.values({column: bindparam("_v")}), [{"_key": k, "_v": values[k]} for k in keys]
+        )
+        return
+    statement = f"UPDATE {name} SET {col} = ? WHERE {key_col} = ?"
+    for i in range(0, len(keys), INSERT_CHUNK):
+        part = range(i, min(i + INSERT_CHUNK, len(keys)))
+        conn.exec_driver_sql(statement, [(new[j], keys[j]) for j in part])

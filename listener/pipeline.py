@@ -32,6 +32,7 @@ from listener.cases import followup, linking
 from listener.cases.batch import (
     BatchReads,
     add_numbered,
+    attach,
     batch_of,
     reading,
     record_event,
@@ -114,6 +115,9 @@ class PollOutcome:
     #: milliseconds per stage of storing: clean, classify, store (drafts included); and,
     #: within store on the set-based path, triage, drafts (first drafts) and followups
     stage_ms: dict[str, float] = field(default_factory=dict)
+    #: set-based path: posts sent to be read in the parse processes ("sent") and readings
+    #: triage took from them ("used"); empty when none were sent (listener.readahead)
+    read_ahead: dict[str, int] = field(default_factory=dict)
     next_check_at: datetime | None = None
 
     def add_stage(self, name: str, ms: float) -> None:
@@ -514,7 +518,8 @@ def _store(
                         ahead,
                     )
             finally:
-                bound.debug("poll.read_ahead", sent=ahead.sent, used=ahead.hits)
+                if ahead.sent:
+                    outcome.read_ahead = {"sent": ahead.sent, "used": ahead.hits}
                 ahead.close()
             fresh: list[Post] = []
         else:
@@ -875,7 +880,7 @@ def _triage_mention(
             return 0  # the brand's own post: an answer, never a complaint
         case = None
     if case is not None and follow is not None:
-        _attach(case, mention)
+        _attach(session, case, mention)
         case.mention_count = (case.mention_count or 1) + 1
         case.last_mention_at = max(
             case.last_mention_at or mention.published_at, mention.published_at
@@ -926,7 +931,9 @@ def _triage_mention(
         return 0
     if not pred.unhappy and not (
         pred.label != "positive"
-        and may_ask_refund_or_fail(mention.text or "")
+        # the cheap check first, unless the reading is there anyway (it finds a failed
+        # order or a refund asked for only where the check does)
+        and (reading.ready() or may_ask_refund_or_fail(mention.text or ""))
         and reading().kind == "complaint"
         and (reading().failed_order or reading().asks_refund)
     ):
@@ -970,7 +977,7 @@ def _triage_mention(
         # row loads nothing)
         set_committed_value(case, "mentions", [])
         set_committed_value(case, "drafts", [])
-    _attach(case, mention)
+    _attach(session, case, mention)
     _saw(session, case, mention, opened=True)
     decide_for_case(session, settings, case, understood, now)
     record_event(
@@ -996,9 +1003,9 @@ def _triage_mention(
     return 1
 
 
-def _attach(case: m.Case, mention: m.Mention) -> None:
+def _attach(session: Session, case: m.Case, mention: m.Mention) -> None:
     """``mention`` joins ``case`` (and its posts, where they are loaded)."""
-    mention.case_id = case.id
+    attach(session, mention, case.id)
     if "mentions" in case.__dict__:
         posts = [x for x in case.mentions if x is not mention]
         posts.append(mention)
@@ -1113,19 +1120,26 @@ class _Reading:
         self.understood: Understanding | None = None
 
     def __call__(self) -> Understanding:
-        if self.understood is None:
+        if not self.ready():
+            self.understood = understand_mention(self.settings, self.mention, self.category)
             reads = batch_of(self.session)
-            if reads is not None and reads.ahead is not None:  # read ahead (listener.readahead)
-                self.understood = reads.ahead.get(
-                    reading_inputs(
-                        self.settings, self.mention.text, self.mention.raw, self.category
-                    )
-                )
-            if self.understood is None:
-                self.understood = understand_mention(self.settings, self.mention, self.category)
             if reads is not None:
                 reads.read(self.mention, self.category, self.understood)
+        assert self.understood is not None
         return self.understood
+
+    def ready(self) -> bool:
+        """Whether the reading costs nothing now: read already, or read ahead in the parse
+        processes and back (listener.readahead)."""
+        if self.understood is None:
+            reads = batch_of(self.session)
+            if reads is not None and reads.ahead is not None:
+                mention = self.mention
+                key = reading_inputs(self.settings, mention.text, mention.raw, self.category)
+                self.understood = reads.ahead.get(key)
+                if self.understood is not None:
+                    reads.read(mention, self.category, self.understood)
+        return self.understood is not None
 
 
 def _first_post_at(session: Session, case: m.Case) -> datetime:

@@ -83,3 +83,36 @@ def test_insert_rows_stores_what_sqlalchemy_inserts(make_app: Any) -> None:
         assert "sa-" + a.kind == b.kind
     assert ours[0].at == when.astimezone(UTC)
     assert ours[0].data["big"] == 2**70
+
+
+def test_update_rows_sets_one_column_of_the_rows_named(make_app: Any) -> None:
+    """``db.update_rows``: each named row gets its value (one statement on PostgreSQL,
+    plain executemany on SQLite); rows not named keep theirs."""
+    from datetime import UTC, datetime
+
+    from listener import models as m
+    from listener.db import insert_rows, update_rows
+
+    app = make_app()
+    when = datetime(2026, 11, 30, tzinfo=UTC)
+    rows = [
+        {
+            "platform": "x",
+            "handle": f"h{i}",
+            "display_name": "a",
+            "verified": False,
+            "first_seen_at": when,
+            "last_seen_at": when,
+        }
+        for i in range(1200)
+    ]
+    name = "name ‘quoted’ \\ \t"
+    with app.sessions.begin() as s:
+        insert_rows(s, m.Author.__table__, rows)
+        ids = s.scalars(select(m.Author.id).order_by(m.Author.id)).all()
+        update_rows(s, m.Author.__table__, "display_name", {i: f"{name} {i}" for i in ids[:1100]})
+        update_rows(s, m.Author.__table__, "display_name", {})  # none named: no statement
+    with app.sessions() as s:
+        got = {i: n for i, n in s.execute(select(m.Author.id, m.Author.display_name))}
+    assert [got[i] for i in ids[:1100]] == [f"{name} {i}" for i in ids[:1100]]
+    assert {got[i] for i in ids[1100:]} == {"a"}

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 import yaml
 from sqlalchemy import event, func, select, text
 
@@ -311,12 +310,12 @@ def test_bulk_path_follows_conversations_and_links_as_the_per_post_path_does(
                 "recovery": recovery_block(),
             }
         )
-        with structlog.testing.capture_logs() as logs:
-            first = poll_source(app, p)
+        first = poll_source(app, p)
         assert first.status == "ok" and first.new == 130, first.error
-        if bulk and read_ahead == 1:
-            sent = [x["sent"] for x in logs if x["event"] == "poll.read_ahead"]
-            assert sent and sent[0] > 50, "the batch's unhappy posts were sent to be read"
+        if bulk and read_ahead == 1:  # the batch's unhappy posts were sent to be read
+            assert first.read_ahead["sent"] > 50, first.read_ahead
+        else:
+            assert first.read_ahead == {}
         with app.sessions.begin() as s:
             ids = s.scalars(
                 select(m.Author.id).where(m.Author.handle.in_([f"{p}_maya", f"{p}_maya_alt"]))
@@ -731,3 +730,30 @@ def test_a_model_that_fails_on_a_whole_later_part_fails_the_poll_and_stores_noth
     with app.sessions() as s:
         assert s.scalar(select(func.count()).select_from(m.Mention)) == 0
         assert s.scalar(select(m.Source.cursor).where(m.Source.name == "social")) in (None, {})
+
+
+def test_a_classifier_that_holds_the_gil_is_not_run_on_a_thread(make_app: Any) -> None:
+    """The lexicon (pure Python) classifies a batch's parts before they are stored: on a
+    thread beside the storing one it would only take turns with it.  A model that
+    releases the GIL (any other, here the lexicon wrapped) keeps its own thread."""
+    import threading
+
+    from listener.classified import Classified
+    from listener.collectors.base import Author, Post
+
+    posts = [
+        Post(f"g{i}", UNHAPPY if i % 2 else HAPPY, Author(f"u{i}"), T0 + timedelta(minutes=i))
+        for i in range(60)
+    ]
+    app = make_app({"polling": {"classify_part": 20}})
+    assert app.classifier.releases_gil is False
+    threads = threading.active_count()
+    lexicon = Classified.start(app, posts, [], part=20)
+    assert all(f.done() for f in lexicon._ready)  # every part classified already
+    assert threading.active_count() == threads  # and no thread started for it
+    assert [len(part) for part, _ in lexicon] == [20, 20, 20]
+
+    app._classifier = _Refuses(app.classifier)  # releases_gil not said: a thread
+    threaded = Classified.start(app, posts, [], part=20)
+    assert [len(part) for part, _ in threaded] == [20, 20, 20]
+    assert threaded.predictions == lexicon.predictions
