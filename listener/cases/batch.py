@@ -467,7 +467,7 @@ def _before_query(state: ORMExecuteState) -> None:
     reads = batch_of(session)
     if reads is None or not reads.case_ids or not session.autoflush:
         return
-    if not state.is_orm_statement or not state.load_options._autoflush:
+    if not state.is_orm_statement or (state.is_select and not state.load_options._autoflush):
         return
     session.flush()  # the cases they name (the flush writes the ids too)
     write_case_ids(session)
