@@ -483,6 +483,9 @@ _CUT_ACT = re.compile(r"(?:told|said|hung up|refused|gave|kept|sent)\b", re.I)
 _NUMBER_OR_MONEY = re.compile(r"[\d$£€¢]")
 
 
+_LETTER_SELECTOR = re.compile(r"(?<=[^\W\d_])[\ufe0e\ufe0f]")
+
+
 @functools.lru_cache(maxsize=4096)
 def problem_clause(
     text: str,
@@ -505,6 +508,10 @@ def problem_clause(
     start = "\n".join(_lead_off(p) for p in html.unescape(text or "").split("\n"))
     start = _brand_handles(start, brand_handles)
     start = start.replace("\u2019", "'").replace("\u2018", "'")
+    # an emoji presentation selector after a letter (iOS types "I\ufe0f") is not part of
+    # the word: "I\ufe0ft took our driver…" came back "you\ufe0ft took your driver…"
+    if "\ufe0f" in start or "\ufe0e" in start:
+        start = _LETTER_SELECTOR.sub("", start)
     # handles that end a sentence ("… for 10 years @delta.") name nobody in our echo
     start = re.sub(r"\s+(?:[.]?@[\w.\-]+\s*)+(?=[.!?]|$)", "", start)
     sentences = re.split(

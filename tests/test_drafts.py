@@ -130,6 +130,13 @@ def test_mirroring_swaps_first_and_second_person() -> None:
     )
     clause = problem_clause("@acme Hi! My box was crushed and the heel is cracked.")
     assert clause is not None and clause[0].startswith("your box was crushed")
+    # an emoji selector after a letter (iOS's "I\ufe0f", twcs-dev Uber) is not part of the word
+    clause = problem_clause("I\ufe0ft took our driver over 5 minutes to start moving for our ride")
+    assert clause == ("it took your driver over 5 minutes to start moving for your ride", False)
+    clause = problem_clause("Well I\ufe0f tried that yet it still doesn't work", plain=True)
+    assert (
+        clause is not None and clause[0].startswith("you tried that") and "\ufe0f" not in clause[0]
+    )
 
 
 @pytest.mark.parametrize("channel", ["x_reply", "bluesky_reply", "mastodon_reply"])
