@@ -1147,12 +1147,16 @@ def _first_post_at(session: Session, case: m.Case) -> datetime:
     posts = reads.posts_of(case.id) if reads is not None else None
     if posts:
         return min(p.published_at for p in posts)
-    first = session.scalars(
-        select(m.Mention.published_at)
-        .where(m.Mention.case_id == case.id)
-        .order_by(m.Mention.published_at)
-        .limit(1)
-    ).one_or_none()
+    first = reads.first_post_at(case.id) if reads is not None else None  # read once a batch
+    if first is None:
+        first = session.scalars(
+            select(m.Mention.published_at)
+            .where(m.Mention.case_id == case.id)
+            .order_by(m.Mention.published_at)
+            .limit(1)
+        ).one_or_none()
+        if reads is not None and first is not None:
+            reads.remember_first(case.id, first)
     return first or case.created_at
 
 

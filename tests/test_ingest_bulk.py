@@ -841,3 +841,36 @@ def test_a_classifier_that_holds_the_gil_is_not_run_on_a_thread(make_app: Any) -
     threaded = Classified.start(app, posts, [], part=20)
     assert [len(part) for part, _ in threaded] == [20, 20, 20]
     assert threaded.predictions == lexicon.predictions
+
+
+def test_posts_joining_a_case_from_before_read_it_once_per_batch(
+    make_app: Any, tmp_path: Path
+) -> None:
+    """A blog's posts are one author's: after the first poll they join one long-running
+    case.  The batch reads that case's link keys and first post once, not once per post,
+    and decides what the per-post path decides."""
+    results = []
+    for bulk, p in ((False, "a"), (True, "b")):
+        path = tmp_path / f"{p}.jsonl"
+        order = "7712" if p == "a" else "8812"  # no evidence across the two runs
+        path.write_text(_line(f"{p}0", UNHAPPY + f" order #{order}0", f"{p}blogger", 0))
+        app = _app(make_app, path, bulk, name=p)
+        poll_source(app, p)
+        with path.open("a") as fh:
+            for i in range(1, 31):
+                fh.write(
+                    _line(f"{p}{i}", f"{UNHAPPY} day {i}, order #{order}{i % 3}", f"{p}blogger", i)
+                )
+        with _counting(app) as statements:
+            out = poll_source(app, p)
+        assert out.new == 30
+        reads = [s for s in statements if s.startswith("SELECT LINK_KEYS.KIND, LINK_KEYS.VALUE")]
+        firsts = [
+            s
+            for s in statements
+            if s.startswith(("SELECT MIN(MENTIONS.PUBLISHED_AT)", "SELECT MENTIONS.PUBLISHED_AT"))
+        ]
+        results.append((_snapshot(app, p, p), len(reads), len(firsts)))
+    (per_post, *_), (bulk_, keys_read, firsts_read) = results
+    assert per_post == bulk_
+    assert keys_read <= 1 and firsts_read <= 2, (keys_read, firsts_read)

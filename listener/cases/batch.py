@@ -89,6 +89,10 @@ class BatchReads:
         self.link_keys: list[dict[str, Any]] = []
         # the case ids triage gave posts (mention id → case id), not written yet (attach)
         self.case_ids: dict[int, int] = {}
+        # cases from before the batch that posts joined: their link keys and their first
+        # post's time, read once (a blog's posts join one long-running case one by one)
+        self._old_keys: dict[int, set[tuple[str, str]]] = {}
+        self._first_at: dict[int, datetime] = {}
 
     def add_authors(self, session: Session, authors: Iterable[m.Author]) -> None:
         """Look up what triage asks of ``authors`` that this object does not know yet: their
@@ -164,6 +168,27 @@ class BatchReads:
             posts[mention.id] = mention
         if mention is not None:
             self._joined.setdefault(case.id, {})[mention.id] = mention
+            first = self._first_at.get(case.id)
+            if first is not None and mention.published_at < first:
+                self._first_at[case.id] = mention.published_at
+
+    def first_post_at(self, case_id: int) -> datetime | None:
+        """When the first post of a case from before the batch was published, as read
+        once (:meth:`remember_first`) and kept up to date with the posts that joined it
+        since (None: not read yet)."""
+        return self._first_at.get(case_id)
+
+    def remember_first(self, case_id: int, at: datetime) -> None:
+        self._first_at[case_id] = at
+
+    def old_keys(self, case_id: int) -> set[tuple[str, str]] | None:
+        """The link keys of a case from before the batch, as read once and extended with
+        the ones this batch added (None: not read yet)."""
+        keys = self._old_keys.get(case_id)
+        return None if keys is None else set(keys)
+
+    def remember_keys(self, case_id: int, keys: Iterable[tuple[str, str]]) -> None:
+        self._old_keys[case_id] = set(keys)
 
     def indexed(self, case_id: int, keys: Iterable[tuple[str, str]], case: m.Case) -> None:
         """``keys`` were stored for ``case`` by this batch."""

@@ -427,13 +427,18 @@ def suggest_links(
         # a post joined a case from before: the case's keys are the ones indexed already
         # and this post's, bounded again (a long-running case is not read post by post
         # for every new one)
-        write_pending(session)
-        have = {
-            (kind, value)
-            for kind, value in session.execute(
-                select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == case.id)
-            )
-        }
+        # (a batch reads them once per case: it keeps them, and the first post's time)
+        kept = reads.old_keys(case.id) if reads is not None else None
+        if kept is None:
+            write_pending(session)
+            have = {
+                (kind, value)
+                for kind, value in session.execute(
+                    select(m.LinkKey.kind, m.LinkKey.value).where(m.LinkKey.case_id == case.id)
+                )
+            }
+        else:
+            have = kept
         texts = [post.full_text or post.text or "", *profile_texts(post.raw)]
         if author is not None and author.url:
             texts.append(author.url)
@@ -447,9 +452,15 @@ def suggest_links(
         )
         keys = bounded_keys(have | case_keys(joined), own, domains)
         added = index_case(session, case.id, keys, have=have)
-        first = session.scalar(
-            select(func.min(m.Mention.published_at)).where(m.Mention.case_id == case.id)
-        )
+        first = reads.first_post_at(case.id) if reads is not None else None
+        if first is None:
+            first = session.scalar(
+                select(func.min(m.Mention.published_at)).where(m.Mention.case_id == case.id)
+            )
+            if reads is not None and first is not None:
+                reads.remember_first(case.id, first)
+        if reads is not None:
+            reads.remember_keys(case.id, have | set(added))
         earliest = min(first, post.published_at) if first is not None else post.published_at
     else:
         if known is not None:
@@ -483,6 +494,12 @@ def suggest_links(
         if reads is not None
         else None
     )
+    if ids is None and reads is not None:
+        # keys the batch did not look up (a case from before it, indexed then): fetched
+        # now, and known to the batch's later posts
+        write_pending(session)
+        reads.fetch_link_keys(session, wanted)
+        ids = reads.link_candidates(case.id, wanted, since=since, group=group, limit=limit)
     if ids is None:
         write_pending(session)
         ids = list(
