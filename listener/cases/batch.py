@@ -64,6 +64,9 @@ class BatchReads:
     ) -> None:
         self.open_since = open_since
         self.created_since = created_since
+        # link candidates from before the batch, as the evidence check sees them (their
+        # posts loaded once; dropped when a post joins one, or a part updates authors)
+        self._sides: dict[int, Any] = {}
         self._group: dict[int, list[int]] = {}
         self._cases: dict[int, dict[int, m.Case]] = {}
         self._created: dict[int, set[int]] = {}
@@ -102,6 +105,7 @@ class BatchReads:
         A poll stored in parts (``polling.classify_part``) keeps one object for all its
         parts, in one transaction: each part adds its authors, and the cases earlier parts
         opened or changed stay known (:meth:`saw`), so a later part reads them from here."""
+        self._sides.clear()  # a part's upsert may have changed an author's details
         batch = {a.id: a for a in authors if a.id not in self._group}
         if not batch:
             return
@@ -168,9 +172,18 @@ class BatchReads:
             posts[mention.id] = mention
         if mention is not None:
             self._joined.setdefault(case.id, {})[mention.id] = mention
+            self._sides.pop(case.id, None)
             first = self._first_at.get(case.id)
             if first is not None and mention.published_at < first:
                 self._first_at[case.id] = mention.published_at
+
+    def side(self, case_id: int) -> Any:
+        """A link candidate's evidence side (:func:`listener.cases.linking._side`) as
+        kept by :meth:`keep_side`; None: not kept, or changed since."""
+        return self._sides.get(case_id)
+
+    def keep_side(self, case_id: int, side: Any) -> None:
+        self._sides[case_id] = side
 
     def first_post_at(self, case_id: int) -> datetime | None:
         """When the first post of a case from before the batch was published, as read

@@ -524,23 +524,35 @@ def suggest_links(
         mine = _side(case, posts)
     # cases the batch opened: their posts are known, and no other transaction can see them
     opened = reads.opened_cases(ids) if reads is not None and known is not None else None
-    if opened is not None:
-        others: Sequence[m.Case] = opened
+    sides: list[Side] = []
+    if opened is not None and reads is not None:
+        sides = [_side(other, reads.posts_of(other.id)) for other in opened]
     else:
-        others = (
-            session.scalars(
-                select(m.Case).where(m.Case.id.in_(ids)).options(selectinload(m.Case.mentions))
-            )
-            .unique()
-            .all()
+        # cases from before: their posts loaded once a batch (kept until one changes)
+        known_sides: dict[int, Side | None] = (
+            {i: reads.side(i) for i in ids} if reads is not None else {}
         )
+        wanted_ids = [i for i in ids if known_sides.get(i) is None]
+        if wanted_ids:
+            for other in (
+                session.scalars(
+                    select(m.Case)
+                    .where(m.Case.id.in_(wanted_ids))
+                    .options(selectinload(m.Case.mentions))
+                )
+                .unique()
+                .all()
+            ):
+                known_sides[other.id] = side = _side(other)
+                if reads is not None:
+                    reads.keep_side(other.id, side)
+        sides = [x for _, x in sorted(known_sides.items()) if x is not None]
     made: list[m.LinkSuggestion] = []
-    for other in others:
-        posts_of = reads.posts_of(other.id) if opened is not None and reads is not None else None
-        found = evidence(mine, _side(other, posts_of), window=window, own=own, own_domains=domains)
+    for other_side in sides:
+        found = evidence(mine, other_side, window=window, own=own, own_domains=domains)
         if not found:
             continue
-        lo, hi = sorted((case.id, other.id))
+        lo, hi = sorted((case.id, other_side.case_id))
         row = m.LinkSuggestion(
             case_id=lo,
             other_case_id=hi,
@@ -573,7 +585,11 @@ def suggest_links(
             kind="link.suggested",
             case_id=case.id,
             at=now,
-            data={"suggestion_id": row.id, "other_case_id": other.id, "evidence": row.evidence},
+            data={
+                "suggestion_id": row.id,
+                "other_case_id": other_side.case_id,
+                "evidence": row.evidence,
+            },
         )
         made.append(row)
     return made
