@@ -243,8 +243,9 @@ def render(rows: list[dict[str, Any]], posts: int, large: int) -> str:
         "path's figure in the same run. On the set-based path a batch over "
         "`polling.classify_part` (1,000) posts is classified in parts on a thread while the "
         "main thread stores: *classify s* is that thread's time, overlapping *store s* (the "
-        "main thread's, waits included). Peak memory is the process's maximum RSS, the "
-        "model included.",
+        "main thread's, waits included); the lexicon, which holds the GIL, classifies its "
+        "parts before storing instead (not overlapping). Peak memory is the process's "
+        "maximum RSS, the model included.",
         "",
         "| database | classifier | posts | path | seconds | mentions/s | ratio | classify s | "
         "store s | drafts s | follow-ups s | stored/s | ratio | cases | peak MB |",
