@@ -34,6 +34,7 @@ from listener.cases.batch import (
     add_numbered,
     attach,
     batch_of,
+    first_post_of,
     reading,
     record_event,
     reserve_ids,
@@ -1147,17 +1148,7 @@ def _first_post_at(session: Session, case: m.Case) -> datetime:
     posts = reads.posts_of(case.id) if reads is not None else None
     if posts:
         return min(p.published_at for p in posts)
-    first = reads.first_post_at(case.id) if reads is not None else None  # read once a batch
-    if first is None:
-        first = session.scalars(
-            select(m.Mention.published_at)
-            .where(m.Mention.case_id == case.id)
-            .order_by(m.Mention.published_at)
-            .limit(1)
-        ).one_or_none()
-        if reads is not None and first is not None:
-            reads.remember_first(case.id, first)
-    return first or case.created_at
+    return first_post_of(session, case.id) or case.created_at
 
 
 def _score(
@@ -1437,7 +1428,7 @@ def _store_bulk(
         for row in session.scalars(insert(m.Mention).returning(m.Mention), chunk):
             inserted[row.external_id] = row
     classifications: list[dict[str, Any]] = []
-    events: list[m.Event] = []
+    events: list[dict[str, Any]] = []  # the edits' audit rows
     items: list[tuple[m.Mention, m.Author, Prediction]] = []
     for post, author in zip(posts, author_of, strict=True):
         pred = predictions[post.external_id]
@@ -1453,22 +1444,21 @@ def _store_bulk(
                 setattr(mention, key, value)
             outcome.updated += 1
             events.append(
-                m.Event(
-                    actor=SYSTEM_ACTOR,
-                    kind="mention.edited",
-                    at=now,
-                    mention_id=mention.id,
-                    case_id=mention.case_id,
-                    data={"edit_count": mention.edit_count},
-                )
+                {
+                    "actor": SYSTEM_ACTOR,
+                    "kind": "mention.edited",
+                    "case_id": mention.case_id,
+                    "mention_id": mention.id,
+                    "source_id": None,
+                    "at": now,
+                    "data": {"edit_count": mention.edit_count},
+                }
             )
         classifications.append(_classification_row(mention.id, pred, now))
         items.append((mention, author, pred))
     insert_rows(session, _CLASSIFICATIONS, classifications)
 
-    with session.no_autoflush:
-        for chunk in _chunks([_event_row(e) for e in events]):
-            session.execute(insert(m.Event), chunk)
+    insert_rows(session, m.Event.__table__, events)
     for mention, _author, _pred in items:
         counts.added.append(rollups.counted(mention, counts.terms))
     # triage (and the drafts of the cases it opens): the per-post decider, post by post in
@@ -1500,18 +1490,6 @@ def _store_bulk(
     outcome.add_stage("triage", (time.perf_counter() - t0) * 1000)
     log.debug("batch.stored", source=cfg.name, posts=len(posts), cases=outcome.cases_opened)
     return reads
-
-
-def _event_row(event: m.Event) -> dict[str, Any]:
-    return {
-        "actor": event.actor,
-        "kind": event.kind,
-        "case_id": event.case_id,
-        "mention_id": event.mention_id,
-        "source_id": event.source_id,
-        "at": event.at,
-        "data": event.data,
-    }
 
 
 def _denormalised(pred: Prediction) -> dict[str, Any]:

@@ -468,6 +468,20 @@ def add_link_keys(session: Session, case_id: int, keys: Sequence[tuple[str, str]
     reads.link_keys.extend({"case_id": case_id, "kind": k, "value": v} for k, v in keys)
 
 
+def first_post_of(session: Session, case_id: int) -> datetime | None:
+    """When the first post of case ``case_id`` was published (None: it has none).  In a
+    batch, read once per case and kept current as posts join it (:meth:`BatchReads.saw`)."""
+    reads = batch_of(session)
+    first = reads.first_post_at(case_id) if reads is not None else None
+    if first is None:
+        first = session.scalar(
+            select(func.min(m.Mention.published_at)).where(m.Mention.case_id == case_id)
+        )
+        if reads is not None and first is not None:
+            reads.remember_first(case_id, first)
+    return first
+
+
 def attach(session: Session, mention: m.Mention, case_id: int) -> None:
     """``mention`` joins the case ``case_id``.
 

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -37,6 +37,7 @@ from listener.cases.batch import (
     add_link_keys,
     add_numbered,
     batch_of,
+    first_post_of,
     record_event,
     write_pending,
 )
@@ -452,13 +453,7 @@ def suggest_links(
         )
         keys = bounded_keys(have | case_keys(joined), own, domains)
         added = index_case(session, case.id, keys, have=have)
-        first = reads.first_post_at(case.id) if reads is not None else None
-        if first is None:
-            first = session.scalar(
-                select(func.min(m.Mention.published_at)).where(m.Mention.case_id == case.id)
-            )
-            if reads is not None and first is not None:
-                reads.remember_first(case.id, first)
+        first = first_post_of(session, case.id)
         if reads is not None:
             reads.remember_keys(case.id, have | set(added))
         earliest = min(first, post.published_at) if first is not None else post.published_at
